@@ -1,0 +1,39 @@
+"""sbi_core: simulation-based inference with normalizing flows, headless.
+
+The public API (see DESIGN.md section 3); the dashboard and any notebook use
+only these names.
+"""
+
+from .diagnostics import c2st
+from .errors import SBIError
+from .events import TERMINAL_TYPES
+from .methods import NPE, SNPE
+from .posterior import Posterior, PosteriorSamplingError
+from .priors import Prior, PriorSpecError
+from .runs import RoundResult, RunResult, execute, run_sequential
+from .simulators import Simulator, get_simulator, list_simulators
+from .spec import RunSpec, RunSpecError
+from .training import Cancelled, CancelToken
+
+__all__ = [
+    "c2st",
+    "SBIError",
+    "TERMINAL_TYPES",
+    "NPE",
+    "SNPE",
+    "Posterior",
+    "PosteriorSamplingError",
+    "Prior",
+    "PriorSpecError",
+    "RoundResult",
+    "RunResult",
+    "execute",
+    "run_sequential",
+    "Simulator",
+    "get_simulator",
+    "list_simulators",
+    "RunSpec",
+    "RunSpecError",
+    "Cancelled",
+    "CancelToken",
+]

@@ -1,0 +1,258 @@
+"""Background runs: each run is a detached worker process that writes to the store.
+
+:class:`JobManager` starts ``python -m sbi_core.worker`` for a run and returns
+at once; the worker queues for a slot (at most ``max_running`` runs at a time),
+runs, and records every event and the outcome in the :class:`RunStore`. Worker
+processes live in their own session, so they outlive the script (or Streamlit
+rerun) that started them; anything that can read the store can follow them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from .spec import RunSpec
+from .store import RunInfo, RunStore, pid_alive
+
+__all__ = ["JobManager", "default_max_running", "CANCEL_GRACE_S"]
+
+CANCEL_GRACE_S = 10.0  # a running run that ignores its cancel this long is killed
+_TERM_GRACE_S = 3.0  # between SIGTERM and SIGKILL
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+# the folder that holds the sbi_core package: the worker imports it from any cwd
+_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+
+
+def default_max_running(cpu_count: Optional[int] = None) -> int:
+    """Runs at a time: 1 on machines with up to 2 cores, else half the cores."""
+    n = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    return 1 if n <= 2 else n // 2
+
+
+class JobManager:
+    """Start, follow and cancel runs carried out by background worker processes."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        max_running: Optional[int] = None,
+        threads_per_run: Optional[int] = None,
+        executor: Optional[str] = None,
+        cancel_grace_s: float = CANCEL_GRACE_S,
+    ) -> None:
+        """``executor`` (``"module:function"``) replaces :func:`sbi_core.runs.execute` in the workers (tests)."""
+        cpus = os.cpu_count() or 1
+        self.store = store
+        self.max_running = max(1, int(max_running)) if max_running is not None else default_max_running(cpus)
+        self.threads_per_run = (
+            max(1, int(threads_per_run)) if threads_per_run is not None else max(1, cpus // self.max_running)
+        )
+        self.executor = executor
+        self.cancel_grace_s = float(cancel_grace_s)
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+        try:  # runs left behind by a previous server are failed, not "running" forever
+            self.store.reap_stale()
+        except Exception:
+            pass
+
+    # ---- starting ---------------------------------------------------------
+    def _threads_for(self, spec: RunSpec) -> int:
+        wanted = getattr(spec, "num_threads", None)
+        return max(1, int(wanted)) if wanted else self.threads_per_run
+
+    def _command(self, run_id: str, threads: int) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "sbi_core.worker",
+            "--store",
+            str(self.store.root),
+            run_id,
+            "--max-running",
+            str(self.max_running),
+            "--threads",
+            str(threads),
+        ]
+        if self.executor:
+            cmd += ["--execute", self.executor]
+        return cmd
+
+    @staticmethod
+    def _env(threads: int) -> dict[str, str]:
+        env = dict(os.environ)  # passes everything through, SBI_TRUSTED_UPLOADS included
+        # importing sbi_core imports torch, before the worker's own code runs: the
+        # thread limits must already be in the environment the interpreter starts with
+        for name in _THREAD_ENV:
+            env[name] = str(threads)
+        parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if _PACKAGE_PARENT not in parts:
+            parts.insert(0, _PACKAGE_PARENT)
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def start(self, spec: RunSpec, title: str = "") -> str:
+        """Queue a run of ``spec`` and start its worker; returns the run id at once."""
+        self._reap_children()
+        run_id = self.store.create_run(spec, title)
+        log_path = self.store.artifact_dir(run_id) / "worker.log"
+        threads = self._threads_for(spec)
+        try:
+            with open(log_path, "ab", buffering=0) as log:
+                proc = subprocess.Popen(
+                    self._command(run_id, threads),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self._env(threads),
+                    start_new_session=True,  # own process group: survives reruns, killable as a group
+                    close_fds=True,
+                )
+        except OSError as err:
+            message = f"The run could not be started: the worker process failed to launch ({err})."
+            self.store.finish_run(
+                run_id, "failed", message=message, event={"type": "failed", "time": time.time(), "message": message, "detail": repr(err)}
+            )
+            return run_id
+        with self._lock:
+            self._procs[run_id] = proc
+        self.store.set_pid(run_id, proc.pid)
+        return run_id
+
+    # ---- following --------------------------------------------------------
+    def _reap_children(self) -> None:
+        """Collect exited workers started here (no zombies), forget them."""
+        with self._lock:
+            for rid, proc in list(self._procs.items()):
+                if proc.poll() is not None:
+                    del self._procs[rid]
+
+    def _check(self, info: Optional[RunInfo]) -> Optional[RunInfo]:
+        """If an active run's worker has died without recording an ending, record it now."""
+        if info is None or not info.is_active:
+            return info
+        self._reap_children()
+        pid, start = self.store.worker_process(info.id)
+        if pid is None:
+            if info.status == "running" or time.time() - info.created > 60:
+                self.store.reap_stale()
+                return self.store.get_run(info.id)
+            return info
+        if not pid_alive(pid, start):
+            # the worker may have just finished: give its last write a moment
+            time.sleep(0.05)
+            fresh = self.store.get_run(info.id)
+            if fresh is not None and fresh.is_active:
+                self.store.reap_stale()
+                fresh = self.store.get_run(info.id)
+            return fresh
+        return info
+
+    def status(self, run_id: str) -> Optional[RunInfo]:
+        """The run's current record (a run whose worker died is marked failed first)."""
+        return self._check(self.store.get_run(run_id))
+
+    def list(self, limit: int = 50, status: str | Sequence[str] | None = None) -> list[RunInfo]:
+        """Runs, newest first (stale active runs are marked failed first)."""
+        self._reap_children()
+        self.store.reap_stale()
+        return self.store.list_runs(limit=limit, status=status)
+
+    def queue_position(self, run_id: str) -> Optional[int]:
+        """1-based place in the queue, or None if the run is not queued."""
+        return self.store.queue_position(run_id)
+
+    def wait(self, run_id: str, timeout: Optional[float] = None, poll_s: float = 0.1) -> RunInfo:
+        """Block until the run ends; returns its record. Raises TimeoutError after ``timeout`` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            info = self.status(run_id)
+            if info is None:
+                raise KeyError(f"no run {run_id!r}")
+            if info.is_terminal:
+                self._reap_children()
+                return info
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {info.status} after {timeout} s")
+            time.sleep(poll_s)
+
+    # ---- stopping ---------------------------------------------------------
+    def cancel(self, run_id: str) -> Optional[RunInfo]:
+        """Stop a run: a queued one is cancelled at once; a running one stops within an epoch.
+
+        A running worker that has not stopped after ``cancel_grace_s`` is terminated
+        (its whole process group) and the run marked cancelled, from a background thread.
+        """
+        info = self.store.get_run(run_id)
+        if info is None or info.is_terminal:
+            return info
+        self.store.request_cancel(run_id)
+        if self.store.finish_run(
+            run_id,
+            "cancelled",
+            event={"type": "cancelled", "time": time.time(), "round": None},
+            only_from=("queued",),
+        ):
+            return self.store.get_run(run_id)
+        pid, start = self.store.worker_process(run_id)
+        if pid is not None:
+            threading.Thread(
+                target=self._enforce_cancel, args=(run_id, pid, start), name=f"cancel-{run_id}", daemon=True
+            ).start()
+        return self.store.get_run(run_id)
+
+    def _enforce_cancel(self, run_id: str, pid: int, start: Optional[str]) -> None:
+        deadline = time.monotonic() + self.cancel_grace_s
+        while time.monotonic() < deadline:
+            info = self.store.get_run(run_id)
+            if info is None or info.is_terminal or not pid_alive(pid, start):
+                break
+            time.sleep(0.2)
+        else:
+            self._kill_group(pid, start)
+        self._reap_children()
+        info = self.store.get_run(run_id)
+        if info is not None and info.is_active and not pid_alive(pid, start):
+            self.store.finish_run(run_id, "cancelled", event={"type": "cancelled", "time": time.time(), "round": None})
+
+    def _kill_group(self, pid: int, start: Optional[str]) -> None:
+        """SIGTERM, then SIGKILL, the worker's process group (only if it is still our worker)."""
+        for sig, grace in ((signal.SIGTERM, _TERM_GRACE_S), (signal.SIGKILL, 1.0)):
+            if not pid_alive(pid, start):
+                return
+            try:
+                os.killpg(pid, sig)  # start_new_session: the group id is the worker's pid
+            except ProcessLookupError:
+                return
+            except PermissionError:
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    return
+            end = time.monotonic() + grace
+            while time.monotonic() < end:
+                self._reap_children()
+                if not pid_alive(pid, start):
+                    return
+                time.sleep(0.1)
+
+    def delete(self, run_id: str) -> None:
+        """Stop the run if active (killing its worker), then remove it and its artifacts."""
+        info = self.store.get_run(run_id)
+        if info is not None and info.is_active:
+            self.store.request_cancel(run_id)
+            pid, start = self.store.worker_process(run_id)
+            if pid is not None:
+                self._kill_group(pid, start)
+        self.store.delete_run(run_id)
+        with self._lock:
+            self._procs.pop(run_id, None)

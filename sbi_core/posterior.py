@@ -1,0 +1,209 @@
+"""Posterior: an immutable snapshot of a trained flow, restricted to the prior.
+
+The flow ``q(theta_free | x)`` may put some mass outside the prior's support
+("leakage"). The posterior is the flow truncated to the support ``S``:
+
+    p(theta | x) = q(theta | x) 1[theta in S] / Z(x),   Z(x) = P_q(theta in S | x).
+
+Sampling is rejection: draw from ``q`` in batches and keep draws inside
+``S``; the acceptance rate estimates ``Z(x)`` and is reported. Sampling stops
+with a :class:`PosteriorSamplingError` when acceptance is so low that the
+requested samples cannot be had in ``max_sampling_time`` seconds.
+
+Fixed parameters of the prior are not modelled: they are inserted at their
+value in every sample, and ``log_prob`` ignores them (after checking they
+equal their value).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .errors import SBIError
+from .flows import ConditionalFlow
+from .priors import Prior
+
+__all__ = ["Posterior", "PosteriorSamplingError"]
+
+
+class PosteriorSamplingError(SBIError):
+    """Too few flow samples fall inside the prior's support."""
+
+
+class Posterior:
+    """``p(theta | x)`` from a trained conditional flow.
+
+    Args:
+        flow: the trained network; it is deep-copied, so later training does
+            not change this posterior.
+        prior: the prior over all ``D`` parameters (fixed ones included).
+        default_x: ``(K,)`` observation used when ``x`` is not given.
+    """
+
+    def __init__(self, flow: ConditionalFlow, prior: Prior, default_x: Optional[Tensor] = None):
+        self._flow = copy.deepcopy(flow).eval()
+        for p in self._flow.parameters():
+            p.requires_grad_(False)
+        self.prior = prior
+        self._free = prior.free_mask
+        self._fixed_values = prior.fixed_values
+        self.default_x = None if default_x is None else self._check_x(default_x)
+        self.last_acceptance_rate: Optional[float] = None
+        self._log_z: dict[bytes, float] = {}
+
+    # ---- shapes -------------------------------------------------------------
+    @property
+    def theta_dim(self) -> int:
+        return self.prior.dim
+
+    @property
+    def x_dim(self) -> int:
+        return self._flow.cfg.x_dim
+
+    @property
+    def flow(self) -> ConditionalFlow:
+        return self._flow
+
+    def set_default_x(self, x: Tensor) -> "Posterior":
+        self.default_x = self._check_x(x)
+        return self
+
+    def _check_x(self, x: Optional[Tensor]) -> Tensor:
+        if x is None:
+            if self.default_x is None:
+                raise ValueError("Pass an observation x (or set_default_x first).")
+            return self.default_x
+        x = torch.as_tensor(x, dtype=torch.float32).reshape(-1)
+        if x.shape[0] != self.x_dim:
+            raise SBIError(
+                f"The observation has {x.shape[0]} numbers but the model produces {self.x_dim}."
+            )
+        if not torch.isfinite(x).all():
+            raise SBIError("The observation contains NaN or infinite values; give finite numbers.")
+        return x
+
+    def _full(self, theta_free: Tensor) -> Tensor:
+        out = self._fixed_values.expand(theta_free.shape[0], -1).clone()
+        out[:, self._free] = theta_free
+        return out
+
+    # ---- sampling -------------------------------------------------------------
+    def sample(
+        self,
+        sample_shape: tuple[int, ...] = (1,),
+        x: Optional[Tensor] = None,
+        seed: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+        max_sampling_time: float = 30.0,
+        min_acceptance: float = 1e-4,
+    ) -> Tensor:
+        """``(*sample_shape, D)`` samples of ``p(theta | x)`` inside the prior's support."""
+        shape = tuple(torch.Size(sample_shape))
+        n = math.prod(shape) if shape else 1
+        x = self._check_x(x)
+        g = generator
+        if g is None:
+            g = torch.Generator()
+            g.manual_seed(seed) if seed is not None else g.seed()
+        kept: list[Tensor] = []
+        have, drawn = 0, 0
+        start = time.perf_counter()
+        with torch.no_grad():
+            while have < n:
+                rate = have / drawn if drawn else 1.0
+                want = n - have
+                batch = int(min(max(want / max(rate, 1e-3) * 1.2, 256), 200_000))
+                theta = self._full(self._flow.sample(batch, x, generator=g))
+                ok = self.prior.support_contains(theta) & torch.isfinite(theta).all(1)
+                kept.append(theta[ok])
+                have += int(ok.sum())
+                drawn += batch
+                if have < n and drawn >= 10_000:
+                    rate = have / drawn
+                    too_slow = time.perf_counter() - start > max_sampling_time
+                    if rate < min_acceptance or too_slow:
+                        raise PosteriorSamplingError(
+                            f"Only {100 * rate:.3g}% of the estimator's samples fall inside the prior, "
+                            "so sampling would take too long. The observation may be implausible under "
+                            "the prior, or the estimator needs more simulations or training."
+                        )
+        self.last_acceptance_rate = have / drawn
+        self._log_z.setdefault(x.numpy().tobytes(), math.log(max(self.last_acceptance_rate, 1e-12)))
+        return torch.cat(kept)[:n].reshape(*shape, self.theta_dim)
+
+    def sample_many(self, num_samples: int, xs: Tensor, seed: Optional[int] = None) -> Tensor:
+        """``(M, num_samples, D)``: samples for each of ``M`` observations ``xs (M, K)``."""
+        g = torch.Generator()
+        g.manual_seed(seed) if seed is not None else g.seed()
+        return torch.stack([self.sample((num_samples,), x=xi, generator=g) for xi in torch.as_tensor(xs)])
+
+    # ---- density --------------------------------------------------------------
+    def log_prob(self, theta: Tensor, x: Optional[Tensor] = None, normalize: bool = True) -> Tensor:
+        """``log p(theta | x)``: ``theta (N, D) -> (N,)``; ``-inf`` outside the prior's support.
+
+        With ``normalize`` the truncated density is renormalised by the
+        acceptance rate ``Z(x)`` (estimated once per ``x`` from 10,000 draws).
+        """
+        x = self._check_x(x)
+        theta = torch.as_tensor(theta, dtype=torch.float32)
+        if theta.ndim == 1:
+            theta = theta.unsqueeze(0)
+        inside = self.prior.support_contains(theta)
+        with torch.no_grad():
+            free = theta[:, self._free]
+            safe = torch.where(inside[:, None], free, self._flow_center())
+            lp = self._flow.log_prob(safe, x.expand(theta.shape[0], -1))
+        if normalize:
+            lp = lp - self._log_normalizer(x)
+        return torch.where(inside, lp, torch.tensor(-math.inf))
+
+    def _flow_center(self) -> Tensor:
+        return self.prior.mean[self._free]
+
+    def _log_normalizer(self, x: Tensor) -> float:
+        key = x.numpy().tobytes()
+        if key not in self._log_z:
+            g = torch.Generator().manual_seed(0)
+            with torch.no_grad():
+                theta = self._full(self._flow.sample(10_000, x, generator=g))
+            rate = float(self.prior.support_contains(theta).float().mean())
+            self._log_z[key] = math.log(max(rate, 1e-12))
+        return self._log_z[key]
+
+    def map(self, x: Optional[Tensor] = None, num_samples: int = 2000, seed: int = 0) -> Tensor:
+        """``(D,)``: the sample with the highest density among ``num_samples`` draws."""
+        samples = self.sample((num_samples,), x=x, seed=seed)
+        return samples[self.log_prob(samples, x=x, normalize=False).argmax()]
+
+    # ---- persistence ------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the network, prior and default observation to ``path`` (torch file)."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "format": "sbi_core.posterior/1",
+                "flow": self._flow.to_payload(),
+                "prior": self.prior.to_spec(),
+                "default_x": None if self.default_x is None else self.default_x.tolist(),
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Posterior":
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("format") != "sbi_core.posterior/1":
+            raise SBIError(f"{path} is not a saved sbi_core posterior.")
+        flow = ConditionalFlow.from_payload(payload["flow"])
+        dx = payload["default_x"]
+        return cls(flow, Prior.from_spec(payload["prior"]), None if dx is None else torch.tensor(dx))
+
+    def __repr__(self) -> str:
+        return f"Posterior({self._flow.cfg.kind}, D={self.theta_dim}, K={self.x_dim})"

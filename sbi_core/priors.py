@@ -1,0 +1,448 @@
+"""Priors: products of independent, named one-dimensional marginals.
+
+A prior over ``D`` parameters is
+
+    p(theta) = prod_{i=1..D} p_i(theta_i),
+
+where each ``p_i`` is one of a few families a scientist can reason about:
+
+=========== ========================================= ==========================
+family      numbers                                   support
+=========== ========================================= ==========================
+uniform     low < high                                [low, high]
+normal      loc, scale > 0                            R
+lognormal   loc, scale > 0  (of log theta)            (0, inf)
+beta        alpha > 0, beta > 0, low < high           [low, high], Beta rescaled
+gamma       concentration > 0, rate > 0               (0, inf)
+halfnormal  scale > 0                                 [0, inf)
+fixed       value                                     {value}  (held constant)
+=========== ========================================= ==========================
+
+A *fixed* parameter is a point mass: it is always sampled at its value and its
+log density is 0 there and ``-inf`` elsewhere. Estimators learn only the free
+parameters (``Prior.free_mask``) and put fixed ones back when they sample.
+
+Specs are plain JSON: a list of ``{"name": ..., "dist": ..., <numbers>}``.
+Every malformed spec raises :class:`PriorSpecError`, whose message names the
+parameter and says what to fix.
+"""
+
+from __future__ import annotations
+
+from .errors import SBIError
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import Tensor
+from torch.distributions import Beta, Gamma, HalfNormal, LogNormal, Normal
+
+__all__ = ["Prior", "Marginal", "PriorSpecError", "FAMILIES"]
+
+
+class PriorSpecError(SBIError, ValueError):
+    """A prior specification that cannot be turned into a distribution."""
+
+
+# family -> (required numbers, optional numbers with defaults)
+FAMILIES: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {
+    "uniform": (("low", "high"), {}),
+    "normal": (("loc", "scale"), {}),
+    "lognormal": (("loc", "scale"), {}),
+    "beta": (("alpha", "beta"), {"low": 0.0, "high": 1.0}),
+    "gamma": (("concentration", "rate"), {}),
+    "halfnormal": (("scale",), {}),
+    "fixed": (("value",), {}),
+}
+
+_ALIASES = {
+    "gaussian": "normal",
+    "half_normal": "halfnormal",
+    "half-normal": "halfnormal",
+    "log_normal": "lognormal",
+    "log-normal": "lognormal",
+    "constant": "fixed",
+}
+
+_POSITIVE = {"scale", "alpha", "beta", "concentration", "rate"}
+
+# central mass shown for unbounded marginals when a plot needs finite bounds
+PLOT_MASS = 0.999
+
+
+def _number(name: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or value is None:
+        raise PriorSpecError(f"Parameter '{name}': '{key}' must be a number, got {value!r}.")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise PriorSpecError(
+            f"Parameter '{name}': '{key}' must be a number, got {value!r}."
+        ) from None
+    if not math.isfinite(out):
+        raise PriorSpecError(f"Parameter '{name}': '{key}' must be finite, got {value!r}.")
+    return out
+
+
+@dataclass(frozen=True)
+class Marginal:
+    """One named, validated one-dimensional prior marginal."""
+
+    name: str
+    dist: str
+    params: dict[str, float]
+
+    @classmethod
+    def from_spec(cls, spec: Any, index: int = 0) -> "Marginal":
+        if not isinstance(spec, dict):
+            raise PriorSpecError(
+                f"Prior entry {index + 1} must be a mapping like "
+                f"{{'name': 'a', 'dist': 'uniform', 'low': 0, 'high': 1}}, got {spec!r}."
+            )
+        name = spec.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise PriorSpecError(f"Prior entry {index + 1} needs a non-empty text 'name'.")
+        name = name.strip()
+        dist = spec.get("dist")
+        if not isinstance(dist, str):
+            raise PriorSpecError(
+                f"Parameter '{name}': 'dist' must be one of {sorted(FAMILIES)}, got {dist!r}."
+            )
+        dist = _ALIASES.get(dist.strip().lower(), dist.strip().lower())
+        if dist not in FAMILIES:
+            raise PriorSpecError(
+                f"Parameter '{name}': unknown family '{spec.get('dist')}'. "
+                f"Choose one of {', '.join(sorted(FAMILIES))}."
+            )
+        required, optional = FAMILIES[dist]
+        allowed = {"name", "dist", *required, *optional}
+        extra = sorted(set(spec) - allowed)
+        if extra:
+            raise PriorSpecError(
+                f"Parameter '{name}': a {dist} prior takes {', '.join(required + tuple(optional))}; "
+                f"remove {', '.join(map(repr, extra))}."
+            )
+        params: dict[str, float] = {}
+        for key in required:
+            if key not in spec:
+                raise PriorSpecError(
+                    f"Parameter '{name}': a {dist} prior needs '{key}' "
+                    f"(it takes {', '.join(required + tuple(optional))})."
+                )
+            params[key] = _number(name, key, spec[key])
+        for key, default in optional.items():
+            params[key] = _number(name, key, spec.get(key, default))
+        for key in _POSITIVE & set(params):
+            if params[key] <= 0:
+                raise PriorSpecError(
+                    f"Parameter '{name}': '{key}' must be greater than 0, got {params[key]:g}."
+                )
+        if "low" in params and params["low"] >= params["high"]:
+            raise PriorSpecError(
+                f"Parameter '{name}': 'low' ({params['low']:g}) must be smaller than "
+                f"'high' ({params['high']:g})."
+            )
+        return cls(name=name, dist=dist, params=params)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"name": self.name, "dist": self.dist, **self.params}
+
+    # ---- support -------------------------------------------------------
+    @property
+    def support(self) -> tuple[float, float]:
+        """Closed interval containing the support (may be infinite)."""
+        p = self.params
+        if self.dist in ("uniform", "beta"):
+            return p["low"], p["high"]
+        if self.dist in ("lognormal", "gamma", "halfnormal"):
+            return 0.0, math.inf
+        if self.dist == "fixed":
+            return p["value"], p["value"]
+        return -math.inf, math.inf
+
+    @property
+    def is_fixed(self) -> bool:
+        return self.dist == "fixed"
+
+    def contains(self, values: Tensor) -> Tensor:
+        """Boolean mask of ``values`` (any shape) inside the support."""
+        lo, hi = self.support
+        if self.is_fixed:
+            return values == lo
+        ok = torch.isfinite(values)
+        if self.dist in ("lognormal", "gamma"):
+            return ok & (values > 0)
+        return ok & (values >= lo) & (values <= hi)
+
+    # ---- distribution --------------------------------------------------
+    def _torch(self):
+        p = self.params
+        t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+        if self.dist == "normal":
+            return Normal(t(p["loc"]), t(p["scale"]))
+        if self.dist == "lognormal":
+            return LogNormal(t(p["loc"]), t(p["scale"]))
+        if self.dist == "beta":
+            return Beta(t(p["alpha"]), t(p["beta"]))
+        if self.dist == "gamma":
+            return Gamma(t(p["concentration"]), t(p["rate"]))
+        if self.dist == "halfnormal":
+            return HalfNormal(t(p["scale"]))
+        return None
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Draw ``n`` values, shape ``(n,)``, using ``generator`` if given."""
+        p = self.params
+        if self.dist == "fixed":
+            return torch.full((n,), p["value"])
+        if self.dist == "uniform":
+            u = torch.rand(n, generator=generator)
+            return p["low"] + (p["high"] - p["low"]) * u
+        if self.dist in ("normal", "lognormal", "halfnormal"):
+            z = torch.randn(n, generator=generator)
+            if self.dist == "normal":
+                return p["loc"] + p["scale"] * z
+            if self.dist == "lognormal":
+                return torch.exp(p["loc"] + p["scale"] * z)
+            return p["scale"] * z.abs()
+        if self.dist == "gamma":
+            return _gamma(p["concentration"], n, generator) / p["rate"]
+        # beta via two gammas: X/(X+Y), X~G(a), Y~G(b)
+        a = _gamma(p["alpha"], n, generator)
+        b = _gamma(p["beta"], n, generator)
+        return p["low"] + (p["high"] - p["low"]) * a / (a + b)
+
+    def log_prob(self, values: Tensor) -> Tensor:
+        """Log density of ``values`` (any shape); ``-inf`` outside the support."""
+        values = values.to(torch.float32)
+        inside = self.contains(values)
+        p = self.params
+        if self.dist == "fixed":
+            return torch.where(inside, 0.0, -math.inf)
+        if self.dist == "uniform":
+            lp = torch.full_like(values, -math.log(p["high"] - p["low"]))
+            return torch.where(inside, lp, -math.inf)
+        safe = torch.where(inside, values, torch.full_like(values, self._safe_point()))
+        if self.dist == "beta":
+            width = p["high"] - p["low"]
+            u = ((safe - p["low"]) / width).clamp(1e-7, 1 - 1e-7)
+            lp = self._torch().log_prob(u) - math.log(width)
+        else:
+            lp = self._torch().log_prob(safe)
+        return torch.where(inside, lp, -math.inf)
+
+    def _safe_point(self) -> float:
+        lo, hi = self.support
+        if math.isfinite(lo) and math.isfinite(hi):
+            return 0.5 * (lo + hi)
+        return 1.0 if lo == 0.0 else 0.0
+
+    def icdf(self, q: float) -> float:
+        """Quantile function (used for plotting bounds)."""
+        p = self.params
+        if self.dist == "fixed":
+            return p["value"]
+        if self.dist == "uniform":
+            return p["low"] + q * (p["high"] - p["low"])
+        if self.dist in ("normal", "lognormal", "halfnormal"):
+            z = Normal(0.0, 1.0).icdf(torch.tensor(q if self.dist != "halfnormal" else 0.5 + q / 2))
+            if self.dist == "normal":
+                return p["loc"] + p["scale"] * float(z)
+            if self.dist == "lognormal":
+                return math.exp(p["loc"] + p["scale"] * float(z))
+            return p["scale"] * float(z)
+        # gamma / beta: no closed-form quantile in torch; use scipy
+        from scipy import stats
+
+        if self.dist == "gamma":
+            return float(stats.gamma.ppf(q, p["concentration"], scale=1.0 / p["rate"]))
+        return float(
+            p["low"] + (p["high"] - p["low"]) * stats.beta.ppf(q, p["alpha"], p["beta"])
+        )
+
+    def plot_bounds(self, mass: float = PLOT_MASS) -> tuple[float, float]:
+        """The support box, or the central ``mass`` interval where it is unbounded."""
+        lo, hi = self.support
+        if self.is_fixed:
+            w = max(abs(lo) * 0.1, 0.5)
+            return lo - w, hi + w
+        tail = (1.0 - mass) / 2
+        if not math.isfinite(lo):
+            lo = self.icdf(tail)
+        elif self.dist in ("lognormal", "gamma"):
+            lo = self.icdf(tail)
+        if not math.isfinite(hi):
+            hi = self.icdf(1 - tail)
+        return float(lo), float(hi)
+
+    def mean_std(self) -> tuple[float, float]:
+        """Mean and standard deviation of the marginal."""
+        p = self.params
+        if self.dist == "fixed":
+            return p["value"], 0.0
+        if self.dist == "uniform":
+            return 0.5 * (p["low"] + p["high"]), (p["high"] - p["low"]) / math.sqrt(12)
+        if self.dist == "beta":
+            a, b, w = p["alpha"], p["beta"], p["high"] - p["low"]
+            m = a / (a + b)
+            v = a * b / ((a + b) ** 2 * (a + b + 1))
+            return p["low"] + w * m, w * math.sqrt(v)
+        d = self._torch()
+        return float(d.mean), float(d.stddev)
+
+
+def _gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
+    """Gamma(concentration, 1) samples with an explicit generator.
+
+    Marsaglia & Tsang (2000): for k >= 1, d = k - 1/3, c = 1/sqrt(9d); draw
+    z ~ N(0,1), v = (1 + c z)^3, accept if log u < z^2/2 + d - d v + d log v.
+    For k < 1 use G(k) = G(k + 1) * U^(1/k).
+    """
+    k = concentration
+    boost = None
+    if k < 1:
+        boost = torch.rand(n, generator=generator).clamp_min(1e-12) ** (1.0 / k)
+        k = k + 1.0
+    d = k - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    out = torch.empty(n)
+    filled = 0
+    while filled < n:
+        m = max(2 * (n - filled), 16)
+        z = torch.randn(m, generator=generator)
+        v = (1 + c * z) ** 3
+        u = torch.rand(m, generator=generator).clamp_min(1e-12)
+        ok = (v > 0) & (torch.log(u) < 0.5 * z**2 + d - d * v + d * torch.log(v.clamp_min(1e-12)))
+        good = (d * v)[ok][: n - filled]
+        out[filled : filled + len(good)] = good
+        filled += len(good)
+    return out * boost if boost is not None else out
+
+
+class Prior:
+    """Product of independent named marginals over ``D`` parameters.
+
+    Build it with :meth:`from_spec`; ``theta`` tensors have shape ``(N, D)``
+    with columns in the order of :attr:`names`.
+    """
+
+    def __init__(self, marginals: Sequence[Marginal]):
+        if not marginals:
+            raise PriorSpecError("The prior needs at least one parameter.")
+        seen: set[str] = set()
+        for m in marginals:
+            if m.name in seen:
+                raise PriorSpecError(
+                    f"Parameter name '{m.name}' is used twice; give each parameter its own name."
+                )
+            seen.add(m.name)
+        if all(m.is_fixed for m in marginals):
+            raise PriorSpecError(
+                "Every parameter is fixed: leave at least one free to infer."
+            )
+        self.marginals: tuple[Marginal, ...] = tuple(marginals)
+
+    # ---- construction ---------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: Iterable[dict[str, Any]] | "Prior") -> "Prior":
+        """Build from a JSON-like list of marginal specs (see module docstring)."""
+        if isinstance(spec, Prior):
+            return spec
+        if isinstance(spec, (str, bytes)) or not isinstance(spec, (list, tuple)):
+            raise PriorSpecError(
+                "A prior spec is a list of parameters, e.g. "
+                "[{'name': 'a', 'dist': 'uniform', 'low': 0, 'high': 1}]."
+            )
+        return cls([Marginal.from_spec(s, i) for i, s in enumerate(spec)])
+
+    @classmethod
+    def uniform_box(cls, names: Sequence[str], low: float, high: float) -> "Prior":
+        return cls.from_spec(
+            [{"name": n, "dist": "uniform", "low": low, "high": high} for n in names]
+        )
+
+    def to_spec(self) -> list[dict[str, Any]]:
+        return [m.to_spec() for m in self.marginals]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Prior) and self.to_spec() == other.to_spec()
+
+    def __hash__(self) -> int:
+        return hash(repr(self.to_spec()))
+
+    def __repr__(self) -> str:
+        return f"Prior({self.to_spec()!r})"
+
+    # ---- shape -----------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.marginals]
+
+    @property
+    def dim(self) -> int:
+        return len(self.marginals)
+
+    @property
+    def free_mask(self) -> Tensor:
+        """Bool ``(D,)``: True for parameters that are not fixed."""
+        return torch.tensor([not m.is_fixed for m in self.marginals])
+
+    @property
+    def fixed_values(self) -> Tensor:
+        """``(D,)`` with each fixed parameter's value (0 for free ones)."""
+        return torch.tensor(
+            [m.params["value"] if m.is_fixed else 0.0 for m in self.marginals]
+        )
+
+    # ---- distribution ----------------------------------------------------
+    def sample(
+        self, sample_shape: tuple[int, ...] = (1,), generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Draw ``theta`` of shape ``(*sample_shape, D)``."""
+        shape = tuple(torch.Size(sample_shape))
+        n = math.prod(shape) if shape else 1
+        cols = [m.sample(n, generator) for m in self.marginals]
+        return torch.stack(cols, dim=-1).reshape(*shape, self.dim)
+
+    def log_prob(self, theta: Tensor) -> Tensor:
+        """Joint log density, ``theta: (..., D) -> (...)``; ``-inf`` outside support."""
+        theta = torch.as_tensor(theta, dtype=torch.float32)
+        self._check(theta)
+        return sum(m.log_prob(theta[..., i]) for i, m in enumerate(self.marginals))
+
+    def support_contains(self, theta: Tensor) -> Tensor:
+        """Bool ``(...)``: whether each ``theta: (..., D)`` lies in the support."""
+        theta = torch.as_tensor(theta, dtype=torch.float32)
+        self._check(theta)
+        ok = torch.ones(theta.shape[:-1], dtype=torch.bool)
+        for i, m in enumerate(self.marginals):
+            ok &= m.contains(theta[..., i])
+        return ok
+
+    def _check(self, theta: Tensor) -> None:
+        if theta.ndim == 0 or theta.shape[-1] != self.dim:
+            raise ValueError(
+                f"theta must have {self.dim} columns ({', '.join(self.names)}), "
+                f"got shape {tuple(theta.shape)}."
+            )
+
+    # ---- summaries --------------------------------------------------------
+    @property
+    def bounds(self) -> Tensor:
+        """``(D, 2)`` plotting bounds: the support, or the central 99.9 %."""
+        return torch.tensor([m.plot_bounds() for m in self.marginals])
+
+    @property
+    def support_bounds(self) -> Tensor:
+        """``(D, 2)`` support intervals (may contain +-inf)."""
+        return torch.tensor([m.support for m in self.marginals])
+
+    @property
+    def mean(self) -> Tensor:
+        return torch.tensor([m.mean_std()[0] for m in self.marginals])
+
+    @property
+    def stddev(self) -> Tensor:
+        return torch.tensor([m.mean_std()[1] for m in self.marginals])

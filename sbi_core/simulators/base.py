@@ -1,0 +1,161 @@
+"""The :class:`Simulator`: a batched stochastic model ``x ~ p(x | theta)``.
+
+A simulator maps a batch of parameters ``theta: (N, D)`` to a batch of
+observations ``x: (N, K)``. Randomness comes from a ``torch.Generator`` that
+the caller may pass (or a ``seed``), never from reseeding torch's global RNG.
+
+Besides the function itself a simulator carries what a person needs to use it:
+a title, a paragraph of explanation, its equations in LaTeX, parameter and
+observation names (with units), a default prior, a default "true" parameter
+and, where the posterior is known in closed form, a sampler for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from ..priors import Prior
+
+__all__ = ["Simulator", "SimulateFn", "ReferenceFn", "make_generator"]
+
+# simulate(theta: (N, D), generator) -> x: (N, K)
+SimulateFn = Callable[[Tensor, torch.Generator], Tensor]
+# reference(x_obs: (K,), num_samples, generator) -> theta: (num_samples, D)
+ReferenceFn = Callable[[Tensor, int, torch.Generator], Tensor]
+
+DEFAULT_OBSERVATION_SEED = 20240607
+
+
+def make_generator(seed: int | None = None, generator: torch.Generator | None = None) -> torch.Generator:
+    """A generator from ``generator`` or ``seed``; a fresh randomly seeded one otherwise."""
+    if generator is not None:
+        return generator
+    g = torch.Generator()
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(int(seed))
+    return g
+
+
+@dataclass
+class Simulator:
+    """A named, documented, batched simulator.
+
+    Attributes:
+        name: registry key, e.g. ``"two_moons"``.
+        title: human title, e.g. ``"Two moons"``.
+        description: a paragraph a student understands.
+        equations: LaTeX (one string, may hold several lines with ``\\\\``).
+        param_names: ``D`` parameter names.
+        param_units: ``D`` units ("" when dimensionless).
+        obs_names: ``K`` observation component names.
+        obs_units: ``K`` units.
+        prior: the default :class:`Prior`.
+        true_theta: ``(D,)`` default "true" parameter.
+        simulate_fn: ``(theta (N, D), generator) -> x (N, K)``.
+        reference_fn: optional exact posterior sampler under the default prior.
+        tags: free labels for the gallery ("teaching", "benchmark", ...).
+    """
+
+    name: str
+    title: str
+    description: str
+    equations: str
+    param_names: list[str]
+    param_units: list[str]
+    obs_names: list[str]
+    obs_units: list[str]
+    prior: Prior
+    true_theta: Tensor
+    simulate_fn: SimulateFn
+    reference_fn: Optional[ReferenceFn] = None
+    tags: Sequence[str] = field(default_factory=tuple)
+    _default_observation: Optional[Tensor] = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.true_theta = torch.as_tensor(self.true_theta, dtype=torch.float32).reshape(-1)
+        if len(self.param_names) != self.prior.dim:
+            raise ValueError(f"{self.name}: {len(self.param_names)} names for a {self.prior.dim}-D prior")
+        if len(self.param_units) != len(self.param_names):
+            raise ValueError(f"{self.name}: param_units must match param_names")
+        if len(self.obs_units) != len(self.obs_names):
+            raise ValueError(f"{self.name}: obs_units must match obs_names")
+
+    # ---- shapes ----------------------------------------------------------
+    @property
+    def theta_dim(self) -> int:
+        return len(self.param_names)
+
+    @property
+    def x_dim(self) -> int:
+        return len(self.obs_names)
+
+    # ---- simulation --------------------------------------------------------
+    def simulate(
+        self,
+        theta: Tensor,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Simulate ``x: (N, K)`` for ``theta: (N, D)`` (a single ``(D,)`` gives ``(K,)``).
+
+        Pass ``seed`` or ``generator`` for reproducible draws; without either,
+        a fresh random generator is used (torch's global RNG is never touched).
+        """
+        theta = torch.as_tensor(theta, dtype=torch.float32)
+        single = theta.ndim == 1
+        if single:
+            theta = theta.unsqueeze(0)
+        if theta.ndim != 2 or theta.shape[1] != self.theta_dim:
+            raise ValueError(
+                f"{self.title} takes theta with {self.theta_dim} columns "
+                f"({', '.join(self.param_names)}), got shape {tuple(theta.shape)}."
+            )
+        g = make_generator(seed, generator)
+        x = self.simulate_fn(theta, g).to(torch.float32)
+        return x[0] if single else x
+
+    def __call__(self, theta: Tensor) -> Tensor:
+        return self.simulate(theta)
+
+    @property
+    def default_observation(self) -> Tensor:
+        """``(K,)``: one simulation at :attr:`true_theta` with a fixed seed."""
+        if self._default_observation is None:
+            self._default_observation = self.simulate(self.true_theta, seed=DEFAULT_OBSERVATION_SEED)
+        return self._default_observation.clone()
+
+    # ---- reference posterior ----------------------------------------------
+    @property
+    def has_reference_posterior(self) -> bool:
+        return self.reference_fn is not None
+
+    def reference_posterior(
+        self,
+        x_obs: Tensor,
+        num_samples: int = 10_000,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Exact samples ``(num_samples, D)`` of ``p(theta | x_obs)`` under :attr:`prior`.
+
+        Raises ``NotImplementedError`` when the model has no closed form.
+        """
+        if self.reference_fn is None:
+            raise NotImplementedError(f"{self.title} has no closed-form posterior.")
+        x_obs = torch.as_tensor(x_obs, dtype=torch.float32).reshape(-1)
+        if x_obs.shape[0] != self.x_dim:
+            raise ValueError(f"{self.title}: x_obs must have {self.x_dim} entries, got {x_obs.shape[0]}.")
+        return self.reference_fn(x_obs, int(num_samples), make_generator(seed, generator))
+
+    def param_labels(self) -> list[str]:
+        """Names with units for axis labels, e.g. ``"v0 [m/s]"``."""
+        return [f"{n} [{u}]" if u else n for n, u in zip(self.param_names, self.param_units)]
+
+    def obs_labels(self) -> list[str]:
+        return [f"{n} [{u}]" if u else n for n, u in zip(self.obs_names, self.obs_units)]

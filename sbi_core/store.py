@@ -1,0 +1,733 @@
+"""The run store: every run's spec, status, events and artifacts on disk.
+
+Layout under ``root`` (default: ``$SBI_STORE_DIR``, else
+``~/.local/share/sbi-dashboard``)::
+
+    runs.sqlite3              runs and their events (SQLite, WAL mode)
+    artifacts/<run_id>/       worker.log, round_<i>/posterior.pt, round_<i>/*.npy
+
+The store is safe to share between threads and processes: every thread of
+every process opens its own SQLite connection lazily (a connection never
+crosses a ``fork``), writers take the database lock up front
+(``BEGIN IMMEDIATE``) and wait for it (``busy_timeout``), and readers never
+block writers (WAL). A :class:`RunStore` pickles as just its root, so it can be
+handed to ``multiprocessing`` children.
+
+Statuses: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled``
+(a queued run may also go straight to ``cancelled`` or ``failed``). Times are
+Unix seconds (floats).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from dataclasses import MISSING, dataclass, fields
+from pathlib import Path
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional, Sequence
+
+import numpy as np
+
+from .errors import SBIError
+from .events import TERMINAL_TYPES
+from .spec import RunSpec
+
+__all__ = [
+    "RunStore",
+    "RunInfo",
+    "ArtifactMissing",
+    "STATUSES",
+    "ACTIVE_STATUSES",
+    "TERMINAL_STATUSES",
+    "STALE_MESSAGE",
+    "default_root",
+    "process_start_time",
+    "pid_alive",
+]
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+ACTIVE_STATUSES = ("queued", "running")
+TERMINAL_STATUSES = ("done", "failed", "cancelled")
+assert set(TERMINAL_STATUSES) == set(TERMINAL_TYPES)
+
+STALE_MESSAGE = (
+    "The worker process stopped unexpectedly (the server may have restarted). Start the run again."
+)
+
+# A queued run without a pid is being started right now (create_run, then the
+# spawn stores the pid); only after this many seconds is it considered lost.
+_PIDLESS_GRACE_S = 60.0
+_BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    spec_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    pid INTEGER,
+    pid_start TEXT,
+    message TEXT,
+    detail TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs(status, created);
+CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    json TEXT NOT NULL,
+    time REAL NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+"""
+
+
+class ArtifactMissing(SBIError, LookupError):
+    """A run has no saved artifact of the kind asked for (e.g. no finished round yet)."""
+
+
+def default_root() -> Path:
+    """``$SBI_STORE_DIR`` if set, else ``~/.local/share/sbi-dashboard``."""
+    env = os.environ.get("SBI_STORE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".local" / "share" / "sbi-dashboard"
+
+
+# ---------------------------------------------------------------------------
+# process liveness
+# ---------------------------------------------------------------------------
+def _proc_stat(pid: int) -> Optional[list[str]]:
+    """Fields of ``/proc/<pid>/stat`` after the command name, or None."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            raw = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    # the command name is in parentheses and may itself contain spaces/parens
+    end = raw.rfind(")")
+    if end < 0:
+        return None
+    return raw[end + 2 :].split()
+
+
+def process_start_time(pid: int) -> Optional[str]:
+    """The process's start time (clock ticks since boot, from ``/proc``), or None if unknown.
+
+    Together with the pid it identifies a process even after the pid is reused.
+    """
+    rest = _proc_stat(pid)
+    # rest[0] is field 3 (state); starttime is field 22 -> rest[19]
+    if rest is None or len(rest) < 20:
+        return None
+    return rest[19]
+
+
+def pid_alive(pid: Optional[int], start_time: Optional[str] = None) -> bool:
+    """Whether process ``pid`` still runs (and, if ``start_time`` is given, is the same process).
+
+    A zombie (exited, not yet reaped by its parent) counts as gone.
+    """
+    if pid is None or int(pid) <= 0:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    except OSError:
+        return False
+    rest = _proc_stat(pid)
+    if rest is not None:
+        if rest[0] in ("Z", "X", "x"):
+            return False
+        if start_time is not None and len(rest) >= 20 and rest[19] != str(start_time):
+            return False  # the pid now belongs to another process
+    return True
+
+
+# ---------------------------------------------------------------------------
+# records
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunInfo:
+    """One row of the run table."""
+
+    id: str
+    title: str
+    spec: RunSpec
+    status: str
+    created: float
+    started: Optional[float]
+    finished: Optional[float]
+    pid: Optional[int]
+    message: Optional[str]
+    detail: Optional[str]
+    cancel_requested: bool
+
+    @property
+    def is_active(self) -> bool:
+        """Queued or running."""
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_terminal(self) -> bool:
+        """Done, failed or cancelled."""
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def seconds(self) -> Optional[float]:
+        """Running time so far (or in total, once finished); None if never started."""
+        if self.started is None:
+            return None
+        end = self.finished if self.finished is not None else time.time()
+        return max(0.0, end - self.started)
+
+
+def _spec_from_json(text: str) -> RunSpec:
+    """The stored spec; a spec that no longer validates (older code) is kept as stored."""
+    data = json.loads(text)
+    try:
+        return RunSpec.from_dict(data)
+    except Exception:  # keep old runs viewable even if the spec rules changed
+        spec = object.__new__(RunSpec)
+        for f in fields(RunSpec):
+            if f.name in data:
+                value = data[f.name]
+            elif f.default_factory is not MISSING:
+                value = f.default_factory()
+            else:
+                value = None if f.default is MISSING else f.default
+            object.__setattr__(spec, f.name, value)
+        return spec
+
+
+def _json_default(obj: Any) -> Any:
+    """Make numpy/torch values JSON-serialisable."""
+    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # torch tensor
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"event field of type {type(obj).__name__} is not JSON-serialisable")
+
+
+def _dumps(event: dict) -> str:
+    return json.dumps(event, default=_json_default, allow_nan=True, separators=(",", ":"))
+
+
+_RUN_COLUMNS = (
+    "id, title, spec_json, status, created, started, finished, pid, message, detail, cancel_requested"
+)
+
+
+def _row_to_info(row: tuple) -> RunInfo:
+    (rid, title, spec_json, status, created, started, finished, pid, message, detail, cancel) = row
+    return RunInfo(
+        id=rid,
+        title=title or "",
+        spec=_spec_from_json(spec_json),
+        status=status,
+        created=created,
+        started=started,
+        finished=finished,
+        pid=pid,
+        message=message,
+        detail=detail,
+        cancel_requested=bool(cancel),
+    )
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+# connections made in a parent process are never closed (or used) in a forked
+# child: closing them there could disturb the parent's locks. They are parked here.
+_ABANDONED: list = []
+
+
+class RunStore:
+    """Runs, their events and artifacts, in ``<root>/runs.sqlite3`` and ``<root>/artifacts/``."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root).expanduser() if root is not None else default_root()
+        self.root = self.root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / "runs.sqlite3"
+        self.artifacts_root = self.root / "artifacts"
+        self.artifacts_root.mkdir(exist_ok=True)
+        self._local = threading.local()
+        self._ensure_schema()
+
+    # ---- pickling: only the root travels ----------------------------------
+    def __getstate__(self) -> dict:
+        return {"root": str(self.root)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["root"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.root)!r})"
+
+    # ---- connections ------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection in this process (opened on first use)."""
+        local = self._local
+        conn = getattr(local, "conn", None)
+        if conn is not None and local.pid == os.getpid():
+            return conn
+        if conn is not None:  # inherited through fork: leave it alone
+            _ABANDONED.append(conn)
+        conn = sqlite3.connect(
+            str(self.db_path),
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # autocommit; transactions are explicit
+            check_same_thread=True,
+        )
+        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable enough in WAL mode, and fast
+        local.conn = conn
+        local.pid = os.getpid()
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database lock from its start."""
+        c = self._conn()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        else:
+            c.execute("COMMIT")
+
+    def _ensure_schema(self) -> None:
+        # WAL is a property of the database file: set once, kept by every connection
+        self._conn().execute("PRAGMA journal_mode=WAL")
+        with self._write() as c:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+            cols = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
+            if "pid_start" not in cols:  # stores made before the pid-reuse guard
+                c.execute("ALTER TABLE runs ADD COLUMN pid_start TEXT")
+
+    def journal_mode(self) -> str:
+        """The database's journal mode (``"wal"`` normally)."""
+        return str(self._conn().execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their thread/process ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local = threading.local()
+
+    # ---- runs -------------------------------------------------------------
+    def create_run(self, spec: RunSpec, title: str = "") -> str:
+        """Add a queued run for ``spec``; returns its id (12 hex characters)."""
+        spec_json = json.dumps(spec.to_dict(), default=_json_default)
+        title = title or getattr(spec, "title", "") or ""
+        now = time.time()
+        while True:
+            run_id = secrets.token_hex(6)
+            try:
+                with self._write() as c:
+                    c.execute(
+                        "INSERT INTO runs (id, title, spec_json, status, created, cancel_requested)"
+                        " VALUES (?, ?, ?, 'queued', ?, 0)",
+                        (run_id, title, spec_json, now),
+                    )
+                return run_id
+            except sqlite3.IntegrityError:  # id collision: astronomically rare
+                continue
+
+    def get_run(self, run_id: str) -> Optional[RunInfo]:
+        """The run, or None if there is no such run."""
+        row = (
+            self._conn()
+            .execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))
+            .fetchone()
+        )
+        return _row_to_info(row) if row else None
+
+    def list_runs(self, limit: int = 50, status: str | Sequence[str] | None = None) -> list[RunInfo]:
+        """Runs, newest first; ``status`` filters by one status or several."""
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        params: list[Any] = []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            params += statuses
+        sql += " ORDER BY created DESC, rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [_row_to_info(r) for r in self._conn().execute(sql, params).fetchall()]
+
+    def set_status(
+        self,
+        run_id: str,
+        status: str,
+        message: Optional[str] = None,
+        detail: Optional[str] = None,
+        pid: Optional[int] = None,
+    ) -> None:
+        """Set a run's status (stamping ``started``/``finished``); ``message``/``detail``/``pid`` if given."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; expected one of {STATUSES}")
+        now = time.time()
+        sets = ["status = ?"]
+        params: list[Any] = [status]
+        if status == "running":
+            sets.append("started = COALESCE(started, ?)")
+            params.append(now)
+        if status in TERMINAL_STATUSES:
+            sets.append("finished = COALESCE(finished, ?)")
+            params.append(now)
+        if message is not None:
+            sets.append("message = ?")
+            params.append(message)
+        if detail is not None:
+            sets.append("detail = ?")
+            params.append(detail)
+        if pid is not None:
+            sets += ["pid = ?", "pid_start = ?"]
+            params += [int(pid), process_start_time(pid)]
+        with self._write() as c:
+            c.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", params + [run_id])
+
+    def set_pid(self, run_id: str, pid: int) -> None:
+        """Record the worker process of a run (its start time too, against pid reuse)."""
+        with self._write() as c:
+            c.execute(
+                "UPDATE runs SET pid = ?, pid_start = ? WHERE id = ?",
+                (int(pid), process_start_time(pid), run_id),
+            )
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        message: Optional[str] = None,
+        detail: Optional[str] = None,
+        event: Optional[dict] = None,
+        only_from: Sequence[str] = ACTIVE_STATUSES,
+    ) -> bool:
+        """Move a run to a terminal ``status`` once, atomically, appending ``event`` if given.
+
+        Does nothing (returns False) unless the run's status is in ``only_from``,
+        so a run never gets two terminal events or flips from done to cancelled.
+        """
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"finish_run needs a terminal status, got {status!r}")
+        with self._write() as c:
+            row = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None or row[0] not in only_from:
+                return False
+            c.execute(
+                "UPDATE runs SET status = ?, finished = ?, message = COALESCE(?, message),"
+                " detail = COALESCE(?, detail) WHERE id = ?",
+                (status, time.time(), message, detail, run_id),
+            )
+            if event is not None:
+                self._append_event_tx(c, run_id, event)
+        return True
+
+    def claim_slot(self, run_id: str, pid: int, max_running: int) -> bool:
+        """Start a queued run if a slot is free; True if the run is now running (as ``pid``).
+
+        Atomic across processes. Slots go first-come, first-served: the run starts
+        only if fewer than ``max_running`` runs are running *and* the runs queued
+        before it would not fill the free slots. A run whose cancel was requested
+        is never started.
+        """
+        max_running = max(1, int(max_running))
+        with self._write() as c:
+            row = c.execute(
+                "SELECT status, cancel_requested, created, rowid FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                return False
+            status, cancel, created, rowid = row
+            if status == "running":
+                cur = c.execute("SELECT pid FROM runs WHERE id = ?", (run_id,)).fetchone()
+                return cur is not None and cur[0] == int(pid)
+            if status != "queued" or cancel:
+                return False
+            running = c.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
+            ahead = c.execute(
+                "SELECT COUNT(*) FROM runs WHERE status = 'queued' AND cancel_requested = 0"
+                " AND (created < ? OR (created = ? AND rowid < ?))",
+                (created, created, rowid),
+            ).fetchone()[0]
+            if running + ahead >= max_running:
+                return False
+            c.execute(
+                "UPDATE runs SET status = 'running', started = ?, pid = ?, pid_start = ? WHERE id = ?",
+                (time.time(), int(pid), process_start_time(pid), run_id),
+            )
+        return True
+
+    def queue_position(self, run_id: str) -> Optional[int]:
+        """1-based place among queued runs (oldest first), or None if the run is not queued."""
+        c = self._conn()
+        row = c.execute("SELECT status, created, rowid FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None or row[0] != "queued":
+            return None
+        _, created, rowid = row
+        ahead = c.execute(
+            "SELECT COUNT(*) FROM runs WHERE status = 'queued'"
+            " AND (created < ? OR (created = ? AND rowid < ?))",
+            (created, created, rowid),
+        ).fetchone()[0]
+        return int(ahead) + 1
+
+    def request_cancel(self, run_id: str) -> None:
+        """Ask the run's worker to stop (a no-op for finished runs)."""
+        with self._write() as c:
+            c.execute(
+                "UPDATE runs SET cancel_requested = 1 WHERE id = ? AND status IN ('queued', 'running')",
+                (run_id,),
+            )
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """Whether a cancel was requested (True also for a run that no longer exists)."""
+        row = self._conn().execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return True if row is None else bool(row[0])
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove the run, its events and its artifacts."""
+        with self._write() as c:
+            c.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            c.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        shutil.rmtree(self.artifacts_root / run_id, ignore_errors=True)
+
+    def reap_stale(self) -> list[str]:
+        """Mark queued/running runs whose worker process is gone as failed; returns their ids.
+
+        A run whose cancel had been requested is marked cancelled instead. A queued
+        run without a pid is left alone for a minute (its worker is being started).
+        """
+        now = time.time()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, status, pid, pid_start, created, cancel_requested FROM runs"
+                " WHERE status IN ('queued', 'running')"
+            )
+            .fetchall()
+        )
+        reaped = []
+        for rid, status, pid, pid_start, created, cancel in rows:
+            if pid is None:
+                if status == "queued" and now - created < _PIDLESS_GRACE_S:
+                    continue
+            elif pid_alive(pid, pid_start):
+                continue
+            if cancel:
+                ok = self.finish_run(rid, "cancelled", event={"type": "cancelled", "time": now, "round": None})
+            else:
+                detail = self._log_tail(rid)
+                ok = self.finish_run(
+                    rid,
+                    "failed",
+                    message=STALE_MESSAGE,
+                    detail=detail,
+                    event={"type": "failed", "time": now, "message": STALE_MESSAGE, "detail": detail},
+                )
+            if ok:
+                reaped.append(rid)
+        return reaped
+
+    def _log_tail(self, run_id: str, chars: int = 4000) -> Optional[str]:
+        """The end of the run's ``worker.log`` (what a crashed worker printed), if any."""
+        path = self.artifacts_root / run_id / "worker.log"
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - chars))
+                text = f.read().decode("utf-8", "replace").strip()
+        except OSError:
+            return None
+        return f"Last lines of the worker's log ({path}):\n{text}" if text else None
+
+    def worker_alive(self, run_id: str) -> bool:
+        """Whether the run's recorded worker process still runs."""
+        row = self._conn().execute("SELECT pid, pid_start FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return row is not None and pid_alive(row[0], row[1])
+
+    def worker_process(self, run_id: str) -> tuple[Optional[int], Optional[str]]:
+        """``(pid, start time)`` recorded for the run's worker."""
+        row = self._conn().execute("SELECT pid, pid_start FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    # ---- events -----------------------------------------------------------
+    @staticmethod
+    def _append_event_tx(c: sqlite3.Connection, run_id: str, event: dict) -> int:
+        if "type" not in event:
+            raise ValueError("an event needs a 'type'")
+        if "time" not in event:
+            event = {**event, "time": time.time()}
+        seq = c.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
+        t = event.get("time")
+        t = float(t) if isinstance(t, (int, float)) and math.isfinite(t) else time.time()
+        c.execute(
+            "INSERT INTO events (run_id, seq, type, json, time) VALUES (?, ?, ?, ?, ?)",
+            (run_id, seq, str(event["type"]), _dumps(event), t),
+        )
+        return int(seq)
+
+    def append_event(self, run_id: str, event: dict) -> int:
+        """Append ``event`` to the run's log; returns its sequence number (1, 2, ... per run)."""
+        with self._write() as c:
+            return self._append_event_tx(c, run_id, event)
+
+    def events(
+        self, run_id: str, after: int = 0, types: Optional[Sequence[str]] = None
+    ) -> list[tuple[int, dict]]:
+        """``(seq, event)`` pairs with ``seq > after`` in order, optionally only of ``types``."""
+        sql = "SELECT seq, json FROM events WHERE run_id = ? AND seq > ?"
+        params: list[Any] = [run_id, int(after)]
+        if types is not None:
+            types = [types] if isinstance(types, str) else list(types)
+            if not types:
+                return []
+            sql += f" AND type IN ({','.join('?' * len(types))})"
+            params += types
+        sql += " ORDER BY seq"
+        return [(int(s), json.loads(j)) for s, j in self._conn().execute(sql, params).fetchall()]
+
+    def last_event(self, run_id: str, types: Optional[Sequence[str]] = None) -> Optional[tuple[int, dict]]:
+        """The latest ``(seq, event)`` (of ``types``, if given), or None."""
+        sql = "SELECT seq, json FROM events WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if types is not None:
+            types = [types] if isinstance(types, str) else list(types)
+            sql += f" AND type IN ({','.join('?' * len(types))})"
+            params += types
+        row = self._conn().execute(sql + " ORDER BY seq DESC LIMIT 1", params).fetchone()
+        return (int(row[0]), json.loads(row[1])) if row else None
+
+    # ---- artifacts --------------------------------------------------------
+    def artifact_dir(self, run_id: str) -> Path:
+        """``<root>/artifacts/<run_id>/``, created if needed."""
+        if not run_id or "/" in run_id or "\\" in run_id or run_id in (".", ".."):
+            raise ValueError(f"not a run id: {run_id!r}")
+        path = self.artifacts_root / run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def round_dir(self, run_id: str, index: int) -> Path:
+        """``artifacts/<run_id>/round_<index>/`` (not created)."""
+        return self.artifacts_root / run_id / f"round_{int(index)}"
+
+    def save_round(self, run_id: str, round_result: Any) -> Path:
+        """Save one finished round: ``posterior.pt`` and ``posterior_samples``/``theta``/``x`` ``.npy``.
+
+        ``round_result`` has ``index``, ``posterior`` (with ``save(path)``),
+        ``theta``, ``x`` and ``posterior_samples``. Returns the round's folder.
+        """
+        index = int(round_result.index)
+        final = self.round_dir(run_id, index)
+        self.artifact_dir(run_id)
+        final.mkdir(exist_ok=True)
+        posterior = getattr(round_result, "posterior", None)
+        if posterior is not None:
+            tmp = final / f"posterior.pt.tmp{os.getpid()}"
+            posterior.save(tmp)
+            os.replace(tmp, final / "posterior.pt")
+        for name in ("posterior_samples", "theta", "x"):
+            value = getattr(round_result, name, None)
+            if value is not None:
+                _save_npy_atomic(final / f"{name}.npy", _to_numpy(value))
+        return final
+
+    def rounds_saved(self, run_id: str) -> list[int]:
+        """Indices of the rounds with saved artifacts, ascending."""
+        base = self.artifacts_root / run_id
+        if not base.is_dir():
+            return []
+        out = []
+        for p in base.iterdir():
+            if p.is_dir() and p.name.startswith("round_"):
+                try:
+                    out.append(int(p.name[len("round_") :]))
+                except ValueError:
+                    pass
+        return sorted(out)
+
+    def posterior_path(self, run_id: str, round: int = -1) -> Path:
+        """The saved posterior of round ``round`` (negative counts from the last)."""
+        rounds = [i for i in self.rounds_saved(run_id) if (self.round_dir(run_id, i) / "posterior.pt").is_file()]
+        if not rounds:
+            raise ArtifactMissing("This run has no trained posterior yet (no round has finished).")
+        if round < 0:
+            if -round > len(rounds):
+                raise ArtifactMissing(f"This run has only {len(rounds)} saved round(s).")
+            index = rounds[round]
+        else:
+            if round not in rounds:
+                raise ArtifactMissing(f"Round {round + 1} of this run has no saved posterior.")
+            index = round
+        return self.round_dir(run_id, index) / "posterior.pt"
+
+    def load_posterior(self, run_id: str, round: int = -1) -> Any:
+        """The :class:`~sbi_core.posterior.Posterior` of a round (default: the last saved one)."""
+        from .posterior import Posterior  # torch only when needed
+
+        return Posterior.load(self.posterior_path(run_id, round))
+
+    def round_samples(self, run_id: str) -> list[np.ndarray]:
+        """Posterior samples at the observation, one ``(m, D)`` array per finished round, in order.
+
+        Taken from the saved ``.npy`` where present, else from the ``round`` events.
+        """
+        by_round: dict[int, np.ndarray] = {}
+        for _, ev in self.events(run_id, types=("round",)):
+            samples = ev.get("posterior_samples")
+            idx = ev.get("round")
+            if samples is not None and isinstance(idx, int):
+                arr = np.asarray(samples, dtype=float)
+                by_round[idx] = arr.reshape(len(arr), -1) if arr.size else arr.reshape(0, 0)
+        for idx in self.rounds_saved(run_id):
+            path = self.round_dir(run_id, idx) / "posterior_samples.npy"
+            if path.is_file():
+                try:
+                    by_round[idx] = np.load(path, allow_pickle=False)
+                except (OSError, ValueError):
+                    pass  # being written or damaged: the event copy (if any) stands
+        return [by_round[i] for i in sorted(by_round)]

@@ -1,0 +1,265 @@
+"""The worker process that carries out one stored run.
+
+    python -m sbi_core.worker --store DIR RUN_ID [--max-running N] [--threads T]
+
+It limits torch's threads (before torch is imported), waits in the queue until
+a slot is free (leaving early, as cancelled, if a cancel is requested), then
+runs :func:`sbi_core.runs.execute`, appending every event to the store and
+saving each round's artifacts. The run always ends with a terminal status and
+event: ``done``, ``cancelled``, or ``failed`` with a plain message (and, for a
+bug, the traceback as detail) -- even when an import fails.
+
+``--execute MODULE:FUNCTION`` swaps in another executor with the signature of
+``execute`` (for tests and debugging).
+"""
+
+from __future__ import annotations
+
+# Only the standard library at module level: the thread limits must be in the
+# environment before torch (or numpy's BLAS) is first imported.
+import argparse
+import os
+import signal
+import sys
+import time
+import traceback
+from typing import Any, Callable, Optional, Sequence
+
+__all__ = ["main", "run_worker", "bug_message", "POLL_S", "CANCEL_CHECK_S"]
+
+POLL_S = 0.2  # queue polling interval
+CANCEL_CHECK_S = 0.2  # read the cancel flag at most this often
+REAP_EVERY_S = 5.0  # while queued, clear runs whose workers died (they hold up the queue)
+
+_THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+
+
+def bug_message(err: BaseException) -> str:
+    """The plain message shown for an unexpected error (a bug)."""
+    return (
+        f"Something went wrong while running ({type(err).__name__}). "
+        "The details below help a developer."
+    )
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived (e.g. the job manager stopping a run that ignored its cancel)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m sbi_core.worker", description="Carry out one stored run.")
+    p.add_argument("--store", required=True, help="the run store's folder")
+    p.add_argument("run_id")
+    p.add_argument("--max-running", type=int, default=1, help="runs allowed at once (queue slots)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the spec's, else all)")
+    p.add_argument("--execute", default="sbi_core.runs:execute", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def _limit_threads_env(threads: Optional[int]) -> None:
+    if threads is not None and threads >= 1:
+        for name in _THREAD_ENV:
+            os.environ[name] = str(threads)
+
+
+def _load_callable(ref: str) -> Callable:
+    import importlib
+
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name or "execute")
+
+
+def _is_cancelled_error(err: BaseException) -> bool:
+    try:
+        from .training import Cancelled
+    except Exception:  # pragma: no cover - training unimportable: match by name
+        return type(err).__name__ == "Cancelled"
+    return isinstance(err, Cancelled)
+
+
+def run_worker(
+    store: Any,
+    run_id: str,
+    max_running: int = 1,
+    execute: Optional[Callable] = None,
+    poll_s: float = POLL_S,
+) -> str:
+    """Wait for a slot, carry out the run, record how it ended; returns the final status.
+
+    ``store`` is a :class:`~sbi_core.store.RunStore`; ``execute`` defaults to
+    :func:`sbi_core.runs.execute`. Never raises for a failure of the run itself.
+    """
+    pid = os.getpid()
+    info = store.get_run(run_id)
+    if info is None:
+        print(f"worker: no run {run_id} in {store}", file=sys.stderr)
+        return "missing"
+    if info.is_terminal:
+        return info.status
+    store.set_pid(run_id, pid)
+
+    # ---- the queue --------------------------------------------------------
+    last_reap = 0.0
+    while not store.claim_slot(run_id, pid, max_running):
+        info = store.get_run(run_id)
+        if info is None:
+            return "missing"
+        if info.is_terminal:  # e.g. cancelled while queued by the job manager
+            return info.status
+        if info.cancel_requested:
+            store.finish_run(run_id, "cancelled", event={"type": "cancelled", "time": time.time(), "round": None})
+            return "cancelled"
+        now = time.monotonic()
+        if now - last_reap > REAP_EVERY_S:
+            last_reap = now
+            store.reap_stale()
+        time.sleep(poll_s)
+
+    # ---- the run ----------------------------------------------------------
+    started = time.perf_counter()
+    saw_cancelled = False
+
+    def on_event(event: dict) -> None:
+        nonlocal saw_cancelled
+        if event.get("type") in ("done", "failed"):
+            return  # the worker alone ends the run
+        if event.get("type") == "cancelled":
+            saw_cancelled = True
+        store.append_event(run_id, event)
+
+    last_check = [0.0, False]
+
+    def cancel() -> bool:
+        if last_check[1]:
+            return True
+        now = time.monotonic()
+        if now - last_check[0] >= CANCEL_CHECK_S:
+            last_check[0] = now
+            last_check[1] = bool(store.cancel_requested(run_id))
+        return last_check[1]
+
+    def on_round(round_result: Any) -> None:
+        store.save_round(run_id, round_result)
+
+    try:
+        if execute is None:
+            from .runs import execute as _execute
+
+            execute = _execute
+        info = store.get_run(run_id)
+        execute(info.spec, on_event=on_event, cancel=cancel, on_round=on_round)
+    except BaseException as err:  # noqa: BLE001 - every ending is recorded
+        return _record_failure(store, run_id, err, saw_cancelled)
+    seconds = time.perf_counter() - started
+    store.finish_run(run_id, "done", event={"type": "done", "time": time.time(), "seconds": seconds})
+    return "done"
+
+
+def _record_failure(store: Any, run_id: str, err: BaseException, saw_cancelled: bool) -> str:
+    from .errors import SBIError
+
+    now = time.time()
+    requested = False
+    try:
+        requested = bool(store.cancel_requested(run_id))
+    except Exception:
+        pass
+    if _is_cancelled_error(err) or (isinstance(err, (_Terminated, KeyboardInterrupt)) and requested):
+        event = None if saw_cancelled else {"type": "cancelled", "time": now, "round": None}
+        store.finish_run(run_id, "cancelled", event=event)
+        return "cancelled"
+    detail = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    if isinstance(err, SBIError):
+        message = str(err) or type(err).__name__
+    elif isinstance(err, (_Terminated, KeyboardInterrupt)):
+        message = "The run was stopped from outside (its worker process was terminated). Start the run again."
+    else:
+        message = bug_message(err)
+    store.finish_run(
+        run_id,
+        "failed",
+        message=message,
+        detail=detail,
+        event={"type": "failed", "time": now, "message": message, "detail": detail},
+    )
+    sys.stderr.write(detail)
+    return "failed"
+
+
+def _record_failure_raw(store_dir: str, run_id: str, err: BaseException) -> None:
+    """Last resort when even the store cannot be used normally: plain sqlite3 and stderr."""
+    import json
+    import sqlite3
+
+    detail = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    sys.stderr.write(detail)
+    message = bug_message(err)
+    try:
+        conn = sqlite3.connect(os.path.join(store_dir, "runs.sqlite3"), timeout=30, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        cur = conn.execute(
+            "UPDATE runs SET status = 'failed', finished = ?, message = ?, detail = ?"
+            " WHERE id = ? AND status IN ('queued', 'running')",
+            (time.time(), message, detail, run_id),
+        )
+        if cur.rowcount:
+            seq = conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+            now = time.time()
+            event = {"type": "failed", "time": now, "message": message, "detail": detail}
+            conn.execute(
+                "INSERT INTO events (run_id, seq, type, json, time) VALUES (?, ?, 'failed', ?, ?)",
+                (run_id, seq, json.dumps(event), now),
+            )
+        conn.execute("COMMIT")
+        conn.close()
+    except Exception:  # nothing more can be done; stderr (worker.log) has it
+        traceback.print_exc()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python -m sbi_core.worker``; returns the exit code."""
+    args = _parse(argv)
+    _limit_threads_env(args.threads)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        from .store import RunStore
+
+        store = RunStore(args.store)
+    except BaseException as err:  # noqa: BLE001
+        _record_failure_raw(args.store, args.run_id, err)
+        return 1
+    try:
+        threads = args.threads
+        if threads is None:
+            info = store.get_run(args.run_id)
+            threads = getattr(info.spec, "num_threads", None) if info is not None else None
+            _limit_threads_env(threads)
+        import torch
+
+        if threads is not None and threads >= 1:
+            torch.set_num_threads(int(threads))
+        execute = None if args.execute == "sbi_core.runs:execute" else _load_callable(args.execute)
+        status = run_worker(store, args.run_id, max_running=args.max_running, execute=execute)
+    except BaseException as err:  # noqa: BLE001 - e.g. torch or runs failing to import
+        try:
+            _record_failure(store, args.run_id, err, saw_cancelled=False)
+        except BaseException as err2:  # noqa: BLE001
+            _record_failure_raw(args.store, args.run_id, err2)
+        return 1
+    return 0 if status in ("done", "cancelled") else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
