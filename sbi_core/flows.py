@@ -19,6 +19,13 @@ Two families:
   spline coupling layers with alternating masks; linear tails outside
   ``[-tail_bound, tail_bound]`` in z-scored units.
 
+Every flow starts (on the data side) with a conditional elementwise affine
+layer, ``u = (theta_z - mu(x)) / sigma(x)``: it rescales a posterior that is
+much narrower than the prior to unit width before the other layers. Without it
+such a posterior occupies a sliver of the splines' interval and their
+identity tails put far-away outliers around it (nflows' own affine layers
+cannot do this: their scale is capped at 1).
+
 For a single parameter both are replaced by autoregressive rational-quadratic
 spline layers (whose only input is ``x``): an affine flow in 1-D could only
 represent a Gaussian, and a coupling layer needs at least two features.
@@ -42,7 +49,7 @@ from nflows.transforms.autoregressive import (
     MaskedAffineAutoregressiveTransform,
     MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
 )
-from nflows.transforms.base import CompositeTransform
+from nflows.transforms.base import CompositeTransform, Transform
 from nflows.transforms.coupling import PiecewiseRationalQuadraticCouplingTransform
 from nflows.transforms.permutations import ReversePermutation
 from nflows.transforms.standard import PointwiseAffineTransform
@@ -104,9 +111,62 @@ class _Standardize(nn.Module):
         return (x - self.mean) / self.std
 
 
+class _ConditionalAffine(Transform):
+    """``u = (theta - mu(x)) * exp(-log_sigma(x))``, elementwise.
+
+    ``mu(x) = A x + b + f(x)`` and ``log_sigma(x) = c + g(x)`` with a small MLP
+    for ``(f, g)`` whose output layer starts at zero, and ``(A, b, c)``
+    initialised by least squares on the training data (:meth:`init_linear_gaussian`):
+    the flow starts as the best linear-Gaussian conditional and the layers
+    after it model what is left. ``log |det du/dtheta| = -sum_d log_sigma_d(x)``;
+    ``log_sigma`` is softly bounded to ``[-8, 8]``.
+    """
+
+    def __init__(self, features: int, context_features: int, hidden_features: int):
+        super().__init__()
+        self.linear = nn.Linear(context_features, features)
+        self.log_scale = nn.Parameter(torch.zeros(features))
+        self.net = nn.Sequential(
+            nn.Linear(context_features, hidden_features),
+            nn.ReLU(),
+            nn.Linear(hidden_features, hidden_features),
+            nn.ReLU(),
+            nn.Linear(hidden_features, 2 * features),
+        )
+        nn.init.zeros_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    @torch.no_grad()
+    def init_linear_gaussian(self, theta_z: Tensor, x_z: Tensor) -> None:
+        """Least-squares fit ``theta_z ~ A x_z + b``; ``c`` = log residual std. Shapes ``(N, D)``, ``(N, K)``."""
+        design = torch.cat([x_z, torch.ones(x_z.shape[0], 1)], 1).double()
+        coef = torch.linalg.lstsq(design, theta_z.double(), driver="gelsd").solution  # (K+1, D)
+        resid = theta_z.double() - design @ coef
+        if not torch.isfinite(coef).all():
+            return
+        self.linear.weight.copy_(coef[:-1].T.float())
+        self.linear.bias.copy_(coef[-1].float())
+        self.log_scale.copy_(resid.std(0).clamp_min(1e-3).log().float())
+
+    def _params(self, context: Tensor) -> tuple[Tensor, Tensor]:
+        dmu, draw = self.net(context).chunk(2, dim=-1)
+        mu = self.linear(context) + dmu
+        return mu, 8.0 * torch.tanh((self.log_scale + draw) / 8.0)
+
+    def forward(self, inputs: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        mu, log_sigma = self._params(context)
+        return (inputs - mu) * torch.exp(-log_sigma), -log_sigma.sum(-1)
+
+    def inverse(self, inputs: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        mu, log_sigma = self._params(context)
+        return mu + inputs * torch.exp(log_sigma), log_sigma.sum(-1)
+
+
 def _layers(cfg: FlowConfig) -> list:
     D, K, H = cfg.theta_dim, cfg.x_dim, cfg.hidden_features
-    layers: list = []
+    layers: list = [_ConditionalAffine(D, K, H)]
     if D == 1:
         for _ in range(cfg.num_transforms):
             layers.append(
@@ -171,6 +231,11 @@ class ConditionalFlow(nn.Module):
         transform = CompositeTransform([standardize_theta, *_layers(cfg)])
         self.flow = Flow(transform, StandardNormal([cfg.theta_dim]), embedding_net=_Standardize(x_mean, x_std))
 
+    @property
+    def affine(self) -> _ConditionalAffine:
+        """The conditional affine layer next to the data."""
+        return self.flow._transform._transforms[1]
+
     def log_prob(self, theta: Tensor, x: Tensor) -> Tensor:
         """``log q(theta_i | x_i)``: ``theta (N, D)``, ``x (N, K)`` -> ``(N,)``."""
         return self.flow.log_prob(theta, context=x)
@@ -234,4 +299,6 @@ def build_flow(
     )
     tm, ts = zscore_stats(theta)
     xm, xs = zscore_stats(x)
-    return ConditionalFlow(cfg, tm, ts, xm, xs)
+    flow = ConditionalFlow(cfg, tm, ts, xm, xs)
+    flow.affine.init_linear_gaussian((theta - tm) / ts, (x - xm) / xs)
+    return flow

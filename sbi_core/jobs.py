@@ -161,7 +161,7 @@ class JobManager:
         """The run's current record (a run whose worker died is marked failed first)."""
         return self._check(self.store.get_run(run_id))
 
-    def list(self, limit: int = 50, status: str | Sequence[str] | None = None) -> list[RunInfo]:
+    def list(self, limit: Optional[int] = 50, status: str | Sequence[str] | None = None) -> list[RunInfo]:
         """Runs, newest first (stale active runs are marked failed first)."""
         self._reap_children()
         self.store.reap_stale()

@@ -34,7 +34,6 @@ import resource
 import struct
 import sys
 import time
-import traceback
 import types
 from typing import Any, Callable, Optional
 
@@ -181,10 +180,14 @@ def _safe_str(exc: BaseException) -> str:
 
 def user_line(exc: BaseException, path: str, lines: list[str]) -> tuple[Optional[int], Optional[str]]:
     """Line number and source text of the deepest traceback frame in the upload."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == path]
-    if not frames:
+    lineno = None
+    tb = exc.__traceback__
+    while tb is not None:  # not traceback.extract_tb: a RecursionError has ~1e6 frames
+        if tb.tb_frame.f_code.co_filename == path:
+            lineno = tb.tb_lineno
+        tb = tb.tb_next
+    if lineno is None:
         return None, None
-    lineno = frames[-1].lineno
     text = lines[lineno - 1].strip() if lineno and 0 < lineno <= len(lines) else None
     return lineno, text
 
@@ -205,14 +208,23 @@ def describe(exc: BaseException, path: str, lines: list[str]) -> dict[str, Any]:
         info["message"] = code if isinstance(code, (int, type(None))) else str(code)[:500]
     elif isinstance(exc, MemoryError):
         info["kind"] = "memory"
+    elif _looks_out_of_memory(info["message"]):
+        info["kind"] = "memory"
     elif isinstance(exc, ModuleNotFoundError):
         info["kind"] = "import"
         info["name"] = exc.name
     elif isinstance(exc, RecursionError):
         info["kind"] = "recursion"
-    elif isinstance(exc, OSError) and exc.errno == 12:  # ENOMEM
-        info["kind"] = "memory"
+    elif isinstance(exc, OSError):
+        info["os_error"] = True
+        info["kind"] = {12: "memory", 27: "file", 28: "disk_full"}.get(exc.errno or 0, "exception")
     return info
+
+
+def _looks_out_of_memory(message: str) -> bool:
+    """Loading a big compiled library under the address-space limit fails like this."""
+    text = message.lower()
+    return any(s in text for s in ("failed to map segment", "cannot allocate memory", "bad_alloc", "out of memory"))
 
 
 def problem(kind: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -325,7 +337,7 @@ class Model:
             return {"ok": False, "error": problem("missing_simulate", "the file has no function named simulate")}
         if not callable(fn):
             return {"ok": False, "error": problem(
-                "missing_simulate", f"'simulate' in the file is a {type(fn).__name__}, not a function")}
+                "missing_simulate", f"'simulate' in the file is not a function (it is of type {type(fn).__name__})")}
         hello: dict[str, Any] = {"ok": True, "event": "hello"}
         for key, name in (("prior", "PRIOR"), ("observation", "OBSERVATION")):
             if name in module.__dict__:
@@ -403,7 +415,7 @@ class Model:
         k, b_err = self.attempt(try_batched)
         if b_err is None:
             return {"ok": True, "mode": "batched", "k": int(k), "seconds": time.perf_counter() - start, "rows": 2 * n - 1}
-        if b_err["kind"] in ("exit", "memory"):
+        if b_err["kind"] in ("exit", "memory", "recursion"):
             return {"ok": False, "error": b_err}
 
         def try_single() -> Any:
@@ -420,14 +432,19 @@ class Model:
 
 def pick_error(batched: dict[str, Any], single: dict[str, Any]) -> dict[str, Any]:
     """The more useful of the two probe failures for the person who wrote the file."""
-    if single["kind"] in ("exit", "memory"):
+    if single["kind"] in ("exit", "memory", "recursion"):
         return single
     if batched["kind"] == "exception" and single["kind"] == "exception":
         if batched["type"] in _SHAPE_ERRORS and single["type"] not in _SHAPE_ERRORS:
             return single
         return batched
-    if batched["kind"] == "shape" and single["kind"] != "shape":
-        return single
+    if batched["kind"] in ("shape", "text", "type", "none", "ragged"):
+        # a per-sample function fed a batch can return nonsense; trust the
+        # per-sample attempt unless it failed the way a batched function given
+        # one row does (indexing or shape errors)
+        shapeish = single["kind"] == "shape" or single.get("type") in _SHAPE_ERRORS
+        if not shapeish:
+            return single
     return batched
 
 
@@ -488,6 +505,19 @@ class Server:
             self.handle(request)
 
 
+def die_with_parent(parent: Optional[int]) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+    except Exception:  # not Linux, or no libc: the parent's pipes closing still ends us
+        return
+    if parent and os.getppid() != parent:  # the parent died before the prctl
+        os._exit(1)
+
+
 def _take_protocol_fds() -> tuple[int, int]:
     """Keep private copies of stdin/stdout for the protocol; point 0, 1 at /dev/null."""
     fd_in, fd_out = os.dup(0), os.dup(1)
@@ -500,6 +530,7 @@ def _take_protocol_fds() -> tuple[int, int]:
 
 def main(argv: list[str]) -> int:
     model_path, config = argv[1], json.loads(argv[2])
+    die_with_parent(config.get("parent_pid"))
     fd_in, fd_out = _take_protocol_fds()
     import numpy as np  # after the fds are safe, before the limits (its import is big)
 

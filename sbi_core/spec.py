@@ -100,6 +100,25 @@ class RunSpec:
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             raise RunSpecError(f"num_threads must be a positive whole number, got {self.num_threads!r}.")
 
+    @classmethod
+    def demo(cls) -> "RunSpec":
+        """The guided demo: two moons, 4 sequential rounds, sized so that the
+        first posterior cloud appears within seconds on a 2-core laptop."""
+        return cls(
+            simulator="two_moons",
+            method="snpe",
+            num_rounds=4,
+            simulations_per_round=1000,
+            density_estimator="nsf",
+            hidden_features=32,
+            num_transforms=3,
+            max_epochs=60,
+            patience=8,
+            num_posterior_samples=1000,
+            seed=0,
+            title="Guided demo: two moons, 4 rounds",
+        )
+
     @property
     def simulator_ref(self) -> dict:
         """The simulator reference as a dict with a ``kind``."""

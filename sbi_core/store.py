@@ -326,7 +326,8 @@ class RunStore:
         try:
             yield c
         except BaseException:
-            c.execute("ROLLBACK")
+            if c.in_transaction:
+                c.execute("ROLLBACK")
             raise
         else:
             c.execute("COMMIT")
@@ -381,8 +382,8 @@ class RunStore:
         )
         return _row_to_info(row) if row else None
 
-    def list_runs(self, limit: int = 50, status: str | Sequence[str] | None = None) -> list[RunInfo]:
-        """Runs, newest first; ``status`` filters by one status or several."""
+    def list_runs(self, limit: Optional[int] = 50, status: str | Sequence[str] | None = None) -> list[RunInfo]:
+        """Runs, newest first (at most ``limit``; None: all); ``status`` filters by one status or several."""
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"
         params: list[Any] = []
         if status is not None:

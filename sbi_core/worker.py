@@ -53,6 +53,7 @@ class _Terminated(BaseException):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: let the ending be recorded in peace
     raise _Terminated()
 
 

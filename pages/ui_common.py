@@ -1,0 +1,531 @@
+"""What every page shares: the store and job manager, the current run, the sidebar,
+reading a run's events, and showing errors in plain words.
+
+Pages stay thin: they read state through these helpers, draw widgets, call one
+``sbi_core`` function and draw one :mod:`sbi_core.plots` figure.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+import streamlit as st
+
+from sbi_core import Prior, RunSpec, SBIError, get_simulator, list_simulators
+from sbi_core.jobs import JobManager
+from sbi_core.store import RunInfo, RunStore, default_root
+
+from pages import ui_state as K
+
+# ---- page files (st.navigation registers them in app.py) --------------------
+HOME = "pages/home.py"
+MODEL = "pages/model.py"
+TRAIN = "pages/train.py"
+ROUNDS = "pages/rounds.py"
+EXPLORE = "pages/explore.py"
+RUNS = "pages/runs.py"
+
+POLL_S = 0.75  # live view refresh while a run is active
+WATCH_S = 1.5  # other pages: check for a new round / the end of a run
+
+STATUS_BADGE = {
+    "queued": ("Queued", "gray", ":material/hourglass_top:"),
+    "running": ("Running", "blue", ":material/autorenew:"),
+    "done": ("Done", "green", ":material/check_circle:"),
+    "failed": ("Failed", "red", ":material/error:"),
+    "cancelled": ("Cancelled", "orange", ":material/cancel:"),
+}
+METHOD_NAMES = {"npe": "Amortized NPE", "snpe": "Sequential SNPE"}
+
+
+# ---------------------------------------------------------------------------
+# store and job manager (one per server process and store folder)
+# ---------------------------------------------------------------------------
+def store_root() -> str:
+    """The run store's folder (``$SBI_STORE_DIR`` or the default)."""
+    return str(default_root().expanduser().resolve())
+
+
+@st.cache_resource(show_spinner=False)
+def _job_manager(root: str) -> JobManager:
+    return JobManager(RunStore(root))
+
+
+def jobs() -> JobManager:
+    """The job manager of the current store (shared by all sessions)."""
+    return _job_manager(store_root())
+
+
+def store() -> RunStore:
+    return jobs().store
+
+
+@st.cache_resource(show_spinner=False)
+def simulator(name: str):
+    """A built-in :class:`~sbi_core.Simulator`, built once per server."""
+    return get_simulator(name)
+
+
+# ---------------------------------------------------------------------------
+# the current run: session state <-> ?run= in the URL
+# ---------------------------------------------------------------------------
+def sync_current_run() -> None:
+    """Called first on every run: the URL wins; otherwise the URL gets the session's run."""
+    qp = st.query_params.get(K.QP_RUN)
+    if qp:
+        st.session_state[K.S_CURRENT_RUN] = qp
+    elif st.session_state.get(K.S_CURRENT_RUN):
+        st.query_params[K.QP_RUN] = st.session_state[K.S_CURRENT_RUN]
+
+
+def current_run_id() -> Optional[str]:
+    return st.session_state.get(K.S_CURRENT_RUN) or None
+
+
+def set_current_run(run_id: Optional[str]) -> None:
+    if run_id:
+        st.session_state[K.S_CURRENT_RUN] = run_id
+        st.query_params[K.QP_RUN] = run_id
+    else:
+        forget_current_run()
+
+
+def forget_current_run() -> None:
+    st.session_state[K.S_CURRENT_RUN] = None
+    if K.QP_RUN in st.query_params:
+        del st.query_params[K.QP_RUN]
+
+
+def open_run(run_id: str, page: str = TRAIN) -> None:
+    """Make ``run_id`` current and go to ``page`` with ``?run=`` in the URL (does not return)."""
+    st.session_state[K.S_CURRENT_RUN] = run_id
+    st.switch_page(page, query_params={K.QP_RUN: run_id})
+
+
+def start_run(spec: RunSpec, title: str = "", page: Optional[str] = TRAIN) -> str:
+    """Start ``spec`` in a background worker, make it current, and open ``page`` (if given)."""
+    run_id = jobs().start(spec, title=title or spec.title)
+    flash("success", f"Started run `{run_id}`. Its progress appears below as it happens.")
+    if page is None:
+        set_current_run(run_id)
+        return run_id
+    open_run(run_id, page)
+    return run_id  # pragma: no cover - open_run does not return
+
+
+def flash(kind: str, message: str) -> None:
+    """A message to show once, at the top of the next page drawn."""
+    st.session_state[K.S_FLASH] = (kind, message)
+
+
+def show_flash() -> None:
+    item = st.session_state.pop(K.S_FLASH, None)
+    if item:
+        kind, message = item
+        getattr(st, kind, st.info)(message)
+
+
+def reveal_true() -> bool:
+    """Whether plots and the Model page show the true parameter (sidebar toggle)."""
+    return bool(st.session_state.get(K.W_REVEAL_TRUE, True))
+
+
+# ---------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------
+def show_error(err: BaseException, doing: str = "drawing this page") -> None:
+    """A user-fixable error as its message; anything else as a friendly note + detail on demand."""
+    if isinstance(err, SBIError):
+        st.error(str(err), icon=":material/error:")
+        return
+    st.error(
+        f"Something went wrong while {doing}. This is not caused by anything you did; "
+        "try again, and if it keeps happening, the detail below helps a developer.",
+        icon=":material/error:",
+    )
+    with st.expander("Technical detail"):
+        st.code("".join(traceback.format_exception(type(err), err, err.__traceback__)), language="text")
+
+
+def show_failure(message: Optional[str], detail: Optional[str]) -> None:
+    """How a failed run is shown: the plain message, the detail behind an expander."""
+    st.error(message or "The run failed.", icon=":material/error:")
+    if detail:
+        with st.expander("Show technical detail"):
+            st.code(detail, language="text")
+
+
+# ---------------------------------------------------------------------------
+# formatting
+# ---------------------------------------------------------------------------
+def fmt_duration(seconds: Optional[float]) -> str:
+    if seconds is None or not np.isfinite(seconds):
+        return "-"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def fmt_time(ts: Optional[float]) -> str:
+    if ts is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def model_name_of(spec: RunSpec) -> str:
+    """The built-in simulator's name, or a short description of an upload/table."""
+    sim = spec.simulator
+    if isinstance(sim, str):
+        return sim
+    if isinstance(sim, dict):
+        return sim.get("name") or sim.get("kind", "custom")
+    return "custom"
+
+
+def model_title_of(spec: RunSpec) -> str:
+    name = model_name_of(spec)
+    if name in list_simulators():
+        return simulator(name).title
+    return name
+
+
+def run_title(info: RunInfo) -> str:
+    return info.title or getattr(info.spec, "title", "") or f"{model_title_of(info.spec)} run"
+
+
+def run_label(info: RunInfo) -> str:
+    """One line naming a run in select boxes."""
+    badge = STATUS_BADGE.get(info.status, (info.status,))[0]
+    return f"{run_title(info)} · {badge} · {fmt_time(info.created)} · {info.id}"
+
+
+def status_badge(info: RunInfo) -> None:
+    label, color, icon = STATUS_BADGE.get(info.status, (info.status, "gray", None))
+    st.badge(label, color=color, icon=icon)
+
+
+# ---------------------------------------------------------------------------
+# the model the user set up on the Model page (used by Train)
+# ---------------------------------------------------------------------------
+def default_model_config(name: str = "two_moons") -> dict:
+    return {"simulator": name, "prior": None, "observation": None, "true_theta": None, "obs_source": "default"}
+
+
+def model_config() -> dict:
+    cfg = st.session_state.get(K.S_MODEL_CFG)
+    if not cfg or cfg.get("simulator") not in list_simulators():
+        cfg = default_model_config()
+        st.session_state[K.S_MODEL_CFG] = cfg
+    return cfg
+
+
+# ---------------------------------------------------------------------------
+# a run's events, folded incrementally
+# ---------------------------------------------------------------------------
+@dataclass
+class RunTracker:
+    """What a run's events say so far; :meth:`update` reads only events not seen yet."""
+
+    run_id: str
+    after: int = 0
+    num_rounds: Optional[int] = None
+    param_names: list = field(default_factory=list)
+    sims: dict = field(default_factory=dict)  # round -> (done, total, invalid)
+    ep_round: list = field(default_factory=list)
+    ep_epoch: list = field(default_factory=list)
+    ep_train: list = field(default_factory=list)
+    ep_val: list = field(default_factory=list)
+    max_epochs: dict = field(default_factory=dict)  # round -> max epochs
+    best_so_far: dict = field(default_factory=dict)  # round -> best epoch (running)
+    epoch_elapsed: dict = field(default_factory=dict)  # round -> seconds of training so far
+    rounds: list = field(default_factory=list)  # round events without the samples
+    samples: list = field(default_factory=list)  # (m, D) array per finished round
+    terminal: Optional[dict] = None
+    started_at: Optional[float] = None
+
+    def update(self, st_: RunStore) -> bool:
+        """Fold new events in; True if there were any."""
+        new = st_.events(self.run_id, after=self.after)
+        for seq, ev in new:
+            self.after = seq
+            self._fold(ev)
+        return bool(new)
+
+    def _fold(self, ev: dict) -> None:
+        t = ev.get("type")
+        if t == "run_started":
+            self.num_rounds = ev.get("num_rounds")
+            self.param_names = list(ev.get("param_names") or [])
+            self.started_at = ev.get("time")
+        elif t == "simulation":
+            self.sims[int(ev["round"])] = (int(ev["done"]), int(ev["total"]), int(ev.get("invalid", 0)))
+        elif t == "epoch":
+            r = int(ev["round"])
+            self.ep_round.append(r)
+            self.ep_epoch.append(int(ev["epoch"]))
+            self.ep_train.append(_float(ev.get("train_loss")))
+            self.ep_val.append(_float(ev.get("val_loss")))
+            self.max_epochs[r] = int(ev.get("max_epochs") or 0)
+            if ev.get("best_epoch") is not None:
+                self.best_so_far[r] = int(ev["best_epoch"])
+            self.epoch_elapsed[r] = float(ev.get("elapsed") or 0.0)
+        elif t == "round":
+            samples = np.asarray(ev.get("posterior_samples") or [], dtype=float)
+            info = {k: v for k, v in ev.items() if k != "posterior_samples"}
+            self.rounds.append(info)
+            self.samples.append(samples.reshape(len(samples), -1) if samples.size else samples.reshape(0, 0))
+            if info.get("best_epoch") is not None:
+                self.best_so_far[int(info["round"])] = int(info["best_epoch"])
+            if info.get("num_rounds"):
+                self.num_rounds = int(info["num_rounds"])
+        elif t in ("done", "failed", "cancelled"):
+            self.terminal = ev
+
+    # ---- summaries ----------------------------------------------------------
+    @property
+    def rounds_done(self) -> int:
+        return len(self.rounds)
+
+    @property
+    def current_round(self) -> int:
+        """0-based round in progress (or the last one)."""
+        seen = list(self.sims) + self.ep_round + [r["round"] for r in self.rounds]
+        return max(seen) if seen else 0
+
+    @property
+    def simulations_done(self) -> int:
+        return sum(d for d, _, _ in self.sims.values())
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.ep_epoch)
+
+    def epochs_in(self, r: int) -> int:
+        return sum(1 for x in self.ep_round if x == r)
+
+    def progress(self, info: RunInfo) -> tuple[float, str, Optional[float]]:
+        """``(fraction done, one-line text, seconds left or None)`` for the progress bar.
+
+        The fraction weighs simulation and training by the time they took in the
+        finished rounds; the epochs of the round in progress are expected to be
+        about as many as the finished rounds needed (early stopping), else the maximum.
+        """
+        spec = info.spec
+        total_rounds = self.num_rounds or (1 if spec.method == "npe" else spec.num_rounds)
+        if info.status == "done":
+            return 1.0, f"Finished: {total_rounds} round(s), {self.simulations_done:,} simulations, " \
+                        f"{self.epochs_done} epochs in {fmt_duration(info.seconds)}.", 0.0
+        if info.status == "queued":
+            return 0.0, "Waiting for a free worker...", None
+        r = self.current_round
+        finished = self.rounds_done
+        sim_share = 0.15
+        if self.rounds:
+            secs = [x.get("seconds") or {} for x in self.rounds]
+            tot = sum(sum(s.values()) for s in secs)
+            if tot > 0:
+                sim_share = float(np.clip(sum(s.get("simulate", 0.0) for s in secs) / tot, 0.02, 0.95))
+        done, total, _ = self.sims.get(r, (0, spec.simulations_per_round, 0))
+        sim_frac = done / total if total else 0.0
+        max_ep = self.max_epochs.get(r, spec.max_epochs)
+        expected = float(np.mean([x.get("epochs", max_ep) for x in self.rounds])) if self.rounds else max_ep
+        expected = max(1.0, min(expected * 1.15, max_ep))
+        ep_frac = min(self.epochs_in(r) / expected, 0.97)
+        in_round = 0.0 if r < finished else sim_share * sim_frac + (1 - sim_share) * ep_frac
+        frac = float(np.clip((finished + in_round) / max(total_rounds, 1), 0.0, 0.99))
+        elapsed = info.seconds or 0.0
+        eta = elapsed * (1 - frac) / frac if frac > 0.03 and elapsed > 1 else None
+        parts = [f"Round {min(r + 1, total_rounds)} of {total_rounds}",
+                 f"simulations {done:,}/{total:,}",
+                 f"epoch {self.epochs_in(r)} (at most {max_ep})"]
+        parts.append(f"about {fmt_duration(eta)} left" if eta is not None else "estimating time left...")
+        return frac, " · ".join(parts), eta
+
+    def best_epochs(self) -> dict:
+        return dict(self.best_so_far)
+
+
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def tracker(run_id: str) -> RunTracker:
+    """The session's tracker of ``run_id``, brought up to date."""
+    trackers = st.session_state.setdefault(K.S_TRACKERS, {})
+    tr = trackers.get(run_id)
+    if tr is None:
+        tr = trackers[run_id] = RunTracker(run_id)
+    tr.update(store())
+    return tr
+
+
+def drop_tracker(run_id: str) -> None:
+    st.session_state.get(K.S_TRACKERS, {}).pop(run_id, None)
+
+
+# ---------------------------------------------------------------------------
+# what a run is about: model, labels, prior box, observation, truth
+# ---------------------------------------------------------------------------
+@dataclass
+class RunContext:
+    spec: RunSpec
+    simulator: Any  # Simulator or None (uploads that cannot be loaded here)
+    prior: Prior
+    labels: list
+    obs_labels: list
+    bounds: np.ndarray  # (D, 2)
+    x_obs: Optional[np.ndarray]
+    true_theta: Optional[np.ndarray]
+    model_title: str
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _context(run_id: str, spec_json: str) -> RunContext:
+    spec = RunSpec.from_dict(json.loads(spec_json)) if spec_json else RunSpec()
+    sim = None
+    name = model_name_of(spec)
+    if isinstance(spec.simulator, str) and name in list_simulators():
+        sim = simulator(name)
+    else:
+        try:
+            from sbi_core.runs import resolve_simulator
+
+            sim = resolve_simulator(spec)
+        except Exception:  # labels fall back to the prior's names
+            sim = None
+    prior = Prior.from_spec(spec.prior) if spec.prior is not None else sim.prior
+    if sim is not None and sim.param_names == prior.names:
+        labels = sim.param_labels()
+    else:
+        labels = list(prior.names)
+    obs_labels = sim.obs_labels() if sim is not None else None
+    if spec.observation is not None:
+        x_obs = np.asarray(spec.observation, dtype=float)
+    elif sim is not None:
+        x_obs = sim.default_observation.numpy().astype(float)
+    else:
+        x_obs = None
+    if obs_labels is None:
+        obs_labels = [f"x{k + 1}" for k in range(len(x_obs) if x_obs is not None else 0)]
+    if spec.true_theta is not None:
+        truth = np.asarray(spec.true_theta, dtype=float)
+    elif spec.observation is None and sim is not None:
+        truth = sim.true_theta.numpy().astype(float)
+    else:
+        truth = None
+    return RunContext(
+        spec=spec, simulator=sim, prior=prior, labels=labels, obs_labels=obs_labels,
+        bounds=prior.bounds.numpy().astype(float), x_obs=x_obs, true_theta=truth,
+        model_title=sim.title if sim is not None else name,
+    )
+
+
+def run_context(info: RunInfo) -> RunContext:
+    try:
+        spec_json = json.dumps(info.spec.to_dict(), sort_keys=True)
+    except Exception:
+        spec_json = ""
+    return _context(info.id, spec_json)
+
+
+def shown_truth(ctx: RunContext) -> Optional[np.ndarray]:
+    """The true parameter if known and the sidebar toggle allows showing it."""
+    return ctx.true_theta if reveal_true() else None
+
+
+# ---------------------------------------------------------------------------
+# choosing a run on a page
+# ---------------------------------------------------------------------------
+def pick_run(key: str, label: str = "Run", filter_fn: Optional[Callable[[RunInfo], bool]] = None,
+             help: str = "Which run to show. The current run (in the sidebar and the URL) is chosen first.",
+             ) -> Optional[RunInfo]:
+    """A select box of runs (the current one first); choosing one makes it current."""
+    runs = [r for r in jobs().list(limit=200) if filter_fn is None or filter_fn(r)]
+    if not runs:
+        return None
+    ids = [r.id for r in runs]
+    by_id = {r.id: r for r in runs}
+    cur = current_run_id()
+    if cur in ids:
+        st.session_state[key] = cur  # follow the current run (set elsewhere: sidebar, URL, Runs)
+    elif st.session_state.get(key) not in ids:
+        st.session_state[key] = ids[0]
+
+    def _picked() -> None:
+        set_current_run(st.session_state[key])
+
+    chosen = st.selectbox(label, ids, key=key, format_func=lambda i: run_label(by_id[i]), help=help,
+                          on_change=_picked)
+    return by_id.get(chosen)
+
+
+def watch_run(run_id: str, info: Optional[RunInfo]) -> None:
+    """While ``run_id`` is active, check it every few seconds and redraw the page when a
+    round finishes or the run ends (a small polling fragment that stops with the run)."""
+    if info is None or not info.is_active:
+        return
+    last = store().last_event(run_id, types=("round",))
+    seen = (info.status, last[0] if last else 0)
+
+    @st.fragment(run_every=WATCH_S)
+    def _watch() -> None:
+        now = jobs().status(run_id)
+        ev = store().last_event(run_id, types=("round",))
+        sig = (now.status if now else None, ev[0] if ev else 0)
+        if sig != seen:
+            st.rerun()
+        st.caption(":material/autorenew: The run is still going: this page updates when a round finishes.")
+
+    _watch()
+
+
+# ---------------------------------------------------------------------------
+# the sidebar
+# ---------------------------------------------------------------------------
+def sidebar() -> None:
+    """The current run (title, status, progress, links) and app-wide settings."""
+    with st.sidebar:
+        st.markdown("#### Current run")
+        rid = current_run_id()
+        info = jobs().status(rid) if rid else None
+        if rid and info is None:
+            st.warning(f"No run `{rid}` in this run store (it may have been deleted).")
+            st.button("Forget it", key=K.W_SIDEBAR_FORGET, on_click=forget_current_run)
+        elif info is None:
+            st.caption("No run selected yet. Start the demo on **Home**, or set one up on **Train**.")
+        else:
+            st.markdown(f"**{run_title(info)}**")
+            status_badge(info)
+            tr = tracker(rid)
+            total = tr.num_rounds or (1 if info.spec.method == "npe" else info.spec.num_rounds)
+            st.caption(
+                f"{model_title_of(info.spec)} · {METHOD_NAMES.get(info.spec.method, info.spec.method)}  \n"
+                f"Rounds finished: {tr.rounds_done} of {total} · id `{rid}`"
+            )
+            st.page_link(TRAIN, label="Live view (Train)", icon=":material/monitoring:",
+                         query_params={K.QP_RUN: rid})
+            st.page_link(ROUNDS, label="Round by round", icon=":material/animation:",
+                         query_params={K.QP_RUN: rid})
+            st.button("Forget this run", key=K.W_SIDEBAR_FORGET, on_click=forget_current_run,
+                      help="Stop following this run here. It stays in the Runs list.")
+        st.divider()
+        st.toggle(
+            "Show the true parameter",
+            value=True,
+            key=K.W_REVEAL_TRUE,
+            help="Mark the parameter the observation was simulated from (when it is known) in the plots. "
+            "Turn off to keep it hidden, e.g. for a classroom quiz.",
+        )
+        st.caption(f"Runs are kept in `{store_root()}`.")

@@ -1,0 +1,773 @@
+"""Run uploaded Python code in an isolated, resource-limited child process.
+
+An uploaded simulator is untrusted code. It runs in a separate, persistent
+child process (:mod:`sbi_core.sandbox_child`) that the parent talks to over
+pipes with length-prefixed frames: JSON for control messages and ``.npy``
+bytes (``allow_pickle=False``) for arrays. Nothing is ever unpickled, and every
+reply is checked, so a hostile child can at worst produce an error.
+
+Isolation (Linux, when ``bwrap`` -- bubblewrap -- is installed and works):
+
+* new user, pid, network, ipc, uts and cgroup namespaces; the child runs as
+  ``nobody`` with no capabilities and cannot create further user namespaces;
+* a private, read-only filesystem with only ``/usr``, the Python installation
+  (interpreter, standard library, site-packages), ``/sandbox/child.py`` and
+  ``/sandbox/model.py`` (a private copy of the upload), plus a size-limited
+  writable ``/tmp``; the app's folder, the run store and other uploads are not
+  there at all;
+* no network (only the sandbox's own loopback);
+* a seccomp filter (x86-64 and aarch64) that refuses to create processes
+  (``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD``), so the upload
+  cannot start programs or fork bombs; threads still work;
+* ``--die-with-parent`` and a pid namespace: killing the sandbox kills
+  everything in it.
+
+Everywhere (also "trusted" mode, without bwrap) the child sets hard resource
+limits on itself before running the upload: address space (``memory_mb``),
+file size, open files, no core dumps, a CPU-time backstop; and the parent
+enforces a wall-clock ``timeout`` per request by killing the child's whole
+process group. A killed or crashed child is restarted on the next request.
+
+Without a working bwrap, uploads are refused unless the operator opts in with
+``trusted=True`` or the environment variable ``SBI_TRUSTED_UPLOADS=1``.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import platform
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import SBIError
+from .sandbox_child import HEADER, KIND_ARRAY, KIND_JSON, MAX_FRAME_BYTES
+
+__all__ = [
+    "SimulatorError",
+    "SandboxRunner",
+    "Limits",
+    "sandbox_mode",
+    "sandbox_mode_description",
+    "TRUSTED_ENV",
+]
+
+TRUSTED_ENV = "SBI_TRUSTED_UPLOADS"
+CHILD_SCRIPT = Path(__file__).with_name("sandbox_child.py")
+SANDBOX_MODEL = "/sandbox/model.py"
+SANDBOX_CHILD = "/sandbox/child.py"
+BOOT_TIMEOUT_S = 20.0  # starting bwrap + Python + numpy, before any user code runs
+NOBODY = 65534
+MAX_JSON_BYTES = 8 * 1024 * 1024  # a reply carries at most 64 K characters of prints
+
+
+class SimulatorError(SBIError):
+    """An uploaded simulator failed; the message says what happened in the user's terms.
+
+    Attributes:
+        kind: a short code ("timeout", "memory", "syntax", "missing_simulate",
+            "import", "exception", "shape", "text", "exit", "crash", "refused",
+            "prior", "observation", "protocol", ...), for programs and tests.
+        line: the line of the upload where it happened, if known.
+        source_line: that line's text.
+        output: what the code printed (capped), if anything.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        kind: str = "error",
+        line: Optional[int] = None,
+        source_line: Optional[str] = None,
+        output: str = "",
+    ):
+        super().__init__(message)
+        self.kind = kind
+        self.line = line
+        self.source_line = source_line
+        self.output = output
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one child process."""
+
+    timeout: float = 10.0  # wall-clock seconds per request (load, probe, one batch)
+    memory_mb: int = 512  # address space (RLIMIT_AS)
+    fsize_mb: int = 16  # largest file it may write (RLIMIT_FSIZE)
+    tmp_mb: int = 64  # size of the sandbox's /tmp
+    nofile: int = 64  # open files (RLIMIT_NOFILE)
+    nproc: int = 64  # processes+threads (RLIMIT_NPROC; not enforced for root)
+
+    def child_config(self, sandboxed: bool) -> dict[str, Any]:
+        limits = {"memory_mb": self.memory_mb, "fsize_mb": self.fsize_mb, "nofile": self.nofile}
+        # as a normal user outside a user namespace RLIMIT_NPROC would count all
+        # of that user's processes on the machine, so only set it in the sandbox
+        limits["nproc"] = self.nproc if sandboxed else 0
+        # outside the sandbox the child also dies with this process (PR_SET_PDEATHSIG)
+        return {"limits": limits, "timeout": self.timeout, "parent_pid": None if sandboxed else os.getpid()}
+
+
+# ---- which mode ---------------------------------------------------------------
+def _bwrap_path() -> Optional[str]:
+    return os.environ.get("SBI_BWRAP") or shutil.which("bwrap")
+
+
+@lru_cache(maxsize=8)
+def _bwrap_help(bwrap: str) -> str:
+    try:
+        res = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return res.stdout + res.stderr
+
+
+@lru_cache(maxsize=8)
+def _bwrap_works(bwrap: str) -> tuple[bool, str]:
+    """Whether ``bwrap`` can start our sandbox here (user namespaces may be off)."""
+    fd = _seccomp_fd()
+    cmd = bwrap_command(bwrap, str(CHILD_SCRIPT), str(CHILD_SCRIPT), Limits(), seccomp_fd=fd)
+    try:
+        res = subprocess.run(
+            cmd + [sys.executable, "-I", "-c", "pass"], capture_output=True, text=True, timeout=20,
+            stdin=subprocess.DEVNULL, pass_fds=(fd,) if fd is not None else (),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, str(exc)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return res.returncode == 0, res.stderr.strip()[:500]
+
+
+def _trusted_from_env() -> bool:
+    return os.environ.get(TRUSTED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def sandbox_mode(trusted: Optional[bool] = None) -> str:
+    """``"sandboxed"`` (bwrap works), ``"trusted"`` (no sandbox, operator opted in) or ``"refused"``."""
+    bwrap = _bwrap_path()
+    if bwrap and sys.platform.startswith("linux") and _bwrap_works(bwrap)[0]:
+        return "sandboxed"
+    if trusted is None:
+        trusted = _trusted_from_env()
+    return "trusted" if trusted else "refused"
+
+
+def sandbox_mode_description(trusted: Optional[bool] = None) -> str:
+    """One sentence for the UI about how uploaded code runs here."""
+    mode = sandbox_mode(trusted)
+    if mode == "sandboxed":
+        return (
+            "Uploaded code runs in a bubblewrap sandbox: no network, no access to your files, "
+            "limited memory and time."
+        )
+    if mode == "trusted":
+        return (
+            "Uploaded code runs WITHOUT a sandbox (trusted mode): it has memory and time limits "
+            "but can read and change your files. Only upload code you trust."
+        )
+    return (
+        "Uploading code is switched off: it needs the bubblewrap sandbox (install the 'bubblewrap' "
+        f"package), or set {TRUSTED_ENV}=1 if you trust every file you upload."
+    )
+
+
+def refused_error() -> SimulatorError:
+    why = ""
+    bwrap = _bwrap_path()
+    if bwrap:
+        detail = _bwrap_works(bwrap)[1]
+        why = f" (bwrap is installed but could not start: {detail or 'unknown error'})"
+    return SimulatorError(
+        "Uploaded code needs the bubblewrap sandbox, which is not available here"
+        f"{why}. Install it (e.g. 'apt-get install bubblewrap'), or, if you trust every "
+        f"file that will be uploaded, set the environment variable {TRUSTED_ENV}=1 "
+        "to run uploads without a sandbox.",
+        kind="refused",
+    )
+
+
+# ---- seccomp: no new processes --------------------------------------------------
+_SECCOMP_ARCH = {
+    # machine: (AUDIT_ARCH, syscall numbers, has the x32 ABI bit)
+    "x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "clone3": 435}, True),
+    "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435}, False),
+}
+
+
+def seccomp_program(machine: Optional[str] = None) -> Optional[bytes]:
+    """A classic-BPF seccomp filter refusing process creation, or None on other CPUs.
+
+    ``clone`` is allowed only with ``CLONE_THREAD`` (threads); ``clone3``
+    returns ENOSYS so libc falls back to ``clone``; ``fork``/``vfork`` and any
+    syscall of a foreign ABI return EPERM.
+    """
+    spec = _SECCOMP_ARCH.get(machine or platform.machine())
+    if spec is None:
+        return None
+    arch, nr, x32 = spec
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, eperm, enosys = 0x7FFF0000, 0x00050000 | errno.EPERM, 0x00050000 | errno.ENOSYS
+    clone_thread = 0x00010000
+    # (code, jump-if-true label, jump-if-false label, k); labels resolve below
+    prog: list[tuple[int, Any, Any, int]] = [(ld, 0, 0, 4), (jeq, None, "EPERM", arch), (ld, 0, 0, 0)]
+    if x32:
+        prog.append((jge, "EPERM", None, 0x40000000))
+    prog.append((jeq, "ENOSYS", None, nr["clone3"]))
+    for name in ("fork", "vfork"):
+        if name in nr:
+            prog.append((jeq, "EPERM", None, nr[name]))
+    prog += [
+        (jeq, None, "ALLOW", nr["clone"]),
+        (ld, 0, 0, 16),  # low 32 bits of args[0] (flags) on little-endian
+        (jset, "ALLOW", "EPERM", clone_thread),
+    ]
+    labels = {"ALLOW": len(prog), "EPERM": len(prog) + 1, "ENOSYS": len(prog) + 2}
+    prog += [(ret, 0, 0, allow), (ret, 0, 0, eperm), (ret, 0, 0, enosys)]
+    out = bytearray()
+    for i, (code, jt, jf, k) in enumerate(prog):
+        rel = lambda lab: 0 if lab is None or isinstance(lab, int) else labels[lab] - i - 1  # noqa: E731
+        out += struct.pack("=HBBI", code, rel(jt), rel(jf), k)
+    return bytes(out)
+
+
+# tests switch this off to check that the pid namespace alone cleans up processes
+SECCOMP_ENABLED = True
+
+
+def _seccomp_fd() -> Optional[int]:
+    """The read end of a pipe holding :func:`seccomp_program` (bwrap ``--seccomp FD``)."""
+    program = seccomp_program() if SECCOMP_ENABLED else None
+    if program is None:
+        return None
+    r, w = os.pipe()
+    os.write(w, program)
+    os.close(w)
+    return r
+
+
+# ---- bwrap command line ---------------------------------------------------------
+def _python_dirs() -> list[str]:
+    """Read-only directories the child needs to run Python and import numpy."""
+    cands = {
+        sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+        str(Path(os.path.realpath(sys.executable)).parent.parent),
+        str(Path(np.__file__).resolve().parent.parent),
+    }
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        p = sysconfig.get_paths().get(key)
+        if p:
+            cands.add(p)
+    dirs = sorted({os.path.realpath(c) for c in cands if c and os.path.isdir(c)})
+    dirs = [d for d in dirs if d != "/"]  # never expose the whole filesystem
+    kept: list[str] = []
+    for d in dirs:
+        if not any(d == k or d.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(d)
+    # the unresolved prefix too (a venv whose path contains a symlink)
+    for p in {sys.prefix, os.path.dirname(os.path.dirname(sys.executable))}:
+        if os.path.isdir(p) and os.path.realpath(p) != p and p != "/":
+            kept.append(p)
+    return kept
+
+
+def bwrap_command(bwrap: str, model: str, child: str, limits: Limits, seccomp_fd: Optional[int]) -> list[str]:
+    """The bwrap argument list (without the command to run inside)."""
+    help_text = _bwrap_help(bwrap)
+    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if "--unshare-user " in help_text or "--unshare-user\n" in help_text:
+        cmd += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
+        if "--disable-userns" in help_text:
+            cmd.append("--disable-userns")
+    if os.geteuid() == 0 and "--cap-drop" in help_text:
+        cmd += ["--cap-drop", "ALL"]
+    cmd += ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = "/" + name
+        if os.path.islink(host):
+            cmd += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            cmd += ["--ro-bind", host, host]
+    for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
+        if os.path.exists(f):
+            cmd += ["--ro-bind", f, f]
+    for d in _python_dirs():
+        if d != "/usr" and not d.startswith("/usr/"):
+            cmd += ["--ro-bind", d, d]
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
+    if "--size" in help_text:
+        cmd += ["--size", str(limits.tmp_mb * 1024 * 1024)]
+    cmd += ["--tmpfs", "/tmp", "--dir", "/sandbox"]
+    cmd += ["--ro-bind", model, SANDBOX_MODEL, "--ro-bind", child, SANDBOX_CHILD]
+    if "--remount-ro" in help_text:
+        cmd += ["--remount-ro", "/"]
+    if seccomp_fd is not None:
+        cmd += ["--seccomp", str(seccomp_fd)]
+    cmd += ["--chdir", "/tmp", "--"]
+    return cmd
+
+
+def _child_env(home: str) -> dict[str, str]:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": home,
+        "LANG": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "NUMEXPR_NUM_THREADS": "1",
+    }
+    if os.environ.get("LD_LIBRARY_PATH"):
+        env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+    return env
+
+
+# ---- messages for the user ---------------------------------------------------------
+_SIGNALS = {
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGBUS: "bus error",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGFPE: "floating-point exception",
+    signal.SIGABRT: "aborted",
+}
+
+
+def _clean(info: Any) -> dict[str, Any]:
+    """The child's error description with only the expected, bounded fields (it is untrusted)."""
+    if not isinstance(info, dict):
+        return {"kind": "protocol", "message": "no description"}
+    out: dict[str, Any] = {}
+    for key in ("kind", "type", "message", "source", "name"):
+        value = info.get(key)
+        if value is not None:
+            out[key] = str(value)[:2000]
+    if isinstance(info.get("message"), int):
+        out["message"] = info["message"]  # an exit code
+    line = info.get("line")
+    out["line"] = line if isinstance(line, int) and not isinstance(line, bool) and line > 0 else None
+    out["os_error"] = info.get("os_error") is True
+    return out
+
+
+def _where(info: dict[str, Any], filename: str) -> str:
+    line, src = info.get("line"), info.get("source")
+    if not line:
+        return ""
+    return f" (line {line} of {filename}" + (f": {src})" if src else ")")
+
+
+def error_from_child(info: dict[str, Any], filename: str, limits: Limits, phase: str, sandboxed: bool,
+                     output: str = "") -> SimulatorError:
+    """A :class:`SimulatorError` from the child's description of a failure."""
+    info = _clean(info)
+    kind = str(info.get("kind", "exception"))
+    where = _where(info, filename)
+    who = "Running the file" if phase == "load" else "simulate"
+    line, src = info.get("line"), info.get("source")
+    if kind == "syntax":
+        msg = f"The file has a syntax error on line {line}: {info.get('message')}" + (f"\n    {src}" if src else "")
+        if not line:
+            msg = f"The file could not be read as Python: {info.get('message')}"
+    elif kind == "missing_simulate":
+        msg = f"{info.get('message', '').capitalize()}. Define `def simulate(theta): ...` returning numbers."
+        msg = msg.replace("The file", f"The file {filename}", 1)
+    elif kind == "import":
+        msg = (f"The file imports '{info.get('name')}', which is not installed here{where}. "
+               "numpy, scipy and the Python standard library are available.")
+    elif kind == "memory":
+        msg = f"The simulator used more than {limits.memory_mb} MB of memory{where}."
+    elif kind == "exit":
+        code = info.get("message")
+        msg = ("The simulator exited (sys.exit / os._exit) instead of returning"
+               + (f" (exit code {code})" if code not in (None, "") else "") + f"{where}.")
+    elif kind == "recursion":
+        msg = f"{who} called itself too deeply (RecursionError){where}."
+    elif kind == "file":
+        msg = f"The simulator wrote a file larger than {limits.fsize_mb} MB{where}."
+    elif kind == "disk_full":
+        msg = f"The simulator filled its {limits.tmp_mb} MB scratch folder /tmp{where}."
+    elif kind in ("shape", "text", "type", "none", "ragged"):
+        text = str(info.get("message") or "returned something unusable")
+        msg = f"simulate {text}" + ("" if text.endswith(("?", ".", "!")) else ".")
+    else:
+        text = str(info.get("message") or "").strip()
+        msg = f"{who} raised {info.get('type', 'an error')}" + (f": {text}" if text else "") + where
+        if sandboxed and info.get("os_error"):
+            msg += (". (In the sandbox, uploaded code cannot start programs, use the network, "
+                    "or see files other than its own scratch folder /tmp.)")
+    return SimulatorError(msg, kind=kind, line=line, source_line=src, output=output)
+
+
+def error_from_exit(returncode: Optional[int], sandboxed: bool, limits: Limits) -> SimulatorError:
+    """A :class:`SimulatorError` for a child that went away without answering."""
+    if returncode is None:
+        return SimulatorError("The simulator stopped answering.", kind="protocol")
+    sig = None
+    if returncode < 0:
+        sig = -returncode
+    elif sandboxed and returncode > 128 and (returncode - 128) in signal.Signals._value2member_map_:
+        sig = returncode - 128  # bwrap reports death by signal as 128 + signal
+    if sig is None:
+        return SimulatorError(
+            f"The simulator exited (sys.exit / os._exit) instead of returning (exit code {returncode}).",
+            kind="exit",
+        )
+    if sig in _SIGNALS:
+        return SimulatorError(f"The simulator crashed ({_SIGNALS[sig]}).", kind="crash")
+    if sig == signal.SIGXCPU:
+        return SimulatorError(f"The simulator took longer than {limits.timeout:g} s of CPU time.", kind="timeout")
+    if sig == signal.SIGXFSZ:
+        return SimulatorError(f"The simulator wrote a file larger than {limits.fsize_mb} MB.", kind="file")
+    if sig == signal.SIGKILL:
+        return SimulatorError(
+            f"The simulator was killed, probably for using more than {limits.memory_mb} MB of memory.",
+            kind="memory",
+        )
+    name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+    return SimulatorError(f"The simulator was stopped by signal {name}.", kind="crash")
+
+
+# ---- the runner -------------------------------------------------------------------------
+class _ChildGone(Exception):
+    """The child closed its end (exited, crashed or was killed)."""
+
+
+class _Timeout(Exception):
+    """The deadline passed before the child answered."""
+
+
+def _exit_status(proc: subprocess.Popen, timeout: float) -> Optional[int]:
+    """``proc``'s exit status (negative: signal) once it exits, *without* reaping it.
+
+    The unreaped zombie keeps its pid, so its process group id cannot be
+    reused before :func:`_kill` has signalled the group.
+    """
+    if proc.returncode is not None:
+        return proc.returncode
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            res = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return proc.poll()
+        if res is not None and res.si_pid:
+            if res.si_code == os.CLD_EXITED:
+                return res.si_status
+            return -res.si_status
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.01)
+
+
+def _kill(proc: Optional[subprocess.Popen]) -> None:
+    """Kill ``proc``'s process group (and with it the sandbox and anything it started) and reap it."""
+    if proc is None:
+        return
+    if proc.returncode is None:  # not reaped yet: the group id is still ours
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+
+
+def _cleanup(state: dict[str, Any]) -> None:
+    """Finalizer: kill the child and remove the scratch folder (also at exit).
+
+    Only in the process that started the child: a forked copy of this process
+    must not kill its parent's sandbox.
+    """
+    if state.get("owner") != os.getpid():
+        return
+    _kill(state.get("proc"))
+    state["proc"] = None
+    folder = state.get("dir")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        state["dir"] = None
+
+
+class SandboxRunner:
+    """A persistent child process running one uploaded file.
+
+    Start it with :meth:`start` (returns the child's "hello": ``PRIOR``,
+    ``OBSERVATION``, docstring), then send :meth:`probe` / :meth:`simulate`
+    requests. A child that timed out or crashed is replaced on the next
+    request. Requests from several threads are serialised. Call :meth:`close`
+    when done; a finalizer also kills the child at garbage collection or exit.
+    """
+
+    def __init__(self, source: bytes, filename: str, limits: Limits = Limits(), trusted: Optional[bool] = None):
+        self.filename = filename
+        self.limits = limits
+        self.mode = sandbox_mode(trusted)
+        if self.mode == "refused":
+            raise refused_error()
+        self.sandboxed = self.mode == "sandboxed"
+        self._lock = threading.RLock()
+        self._state: dict[str, Any] = {
+            "proc": None, "dir": tempfile.mkdtemp(prefix="sbi-upload-"), "owner": os.getpid(),
+        }
+        self._finalizer = weakref.finalize(self, _cleanup, self._state)
+        self._model_path = os.path.join(self._state["dir"], "model.py")
+        with open(self._model_path, "wb") as f:
+            f.write(source)
+        # private to this user: inside the sandbox "nobody" maps back to this user's uid
+        os.chmod(self._model_path, 0o400)
+        self.last_output = ""
+        self.restarts = 0
+
+    # -- process lifetime --------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        proc = self._state.get("proc")
+        return proc is not None and proc.poll() is None
+
+    @property
+    def pid(self) -> Optional[int]:
+        proc = self._state.get("proc")
+        return proc.pid if proc is not None else None
+
+    def _spawn(self) -> subprocess.Popen:
+        config = json.dumps(self.limits.child_config(self.sandboxed))
+        workdir = os.path.join(self._state["dir"], "work")
+        os.makedirs(workdir, exist_ok=True)
+        stderr = open(os.path.join(self._state["dir"], "stderr.txt"), "wb")
+        seccomp_r = None
+        try:
+            if self.sandboxed:
+                bwrap = _bwrap_path()
+                assert bwrap
+                seccomp_r = _seccomp_fd()
+                cmd = bwrap_command(bwrap, self._model_path, str(CHILD_SCRIPT), self.limits, seccomp_r)
+                cmd += [sys.executable, "-I", "-B", SANDBOX_CHILD, SANDBOX_MODEL, config]
+                env, cwd = _child_env("/tmp"), "/"
+            else:
+                cmd = [sys.executable, "-I", "-B", str(CHILD_SCRIPT), self._model_path, config]
+                env, cwd = _child_env(workdir), workdir
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=cwd,
+                close_fds=True, pass_fds=(seccomp_r,) if seccomp_r is not None else (),
+                start_new_session=True,
+            )
+        finally:
+            stderr.close()
+            if seccomp_r is not None:
+                os.close(seccomp_r)
+        assert proc.stdin is not None
+        os.set_blocking(proc.stdin.fileno(), False)
+        return proc
+
+    def _boot_failure(self) -> str:
+        try:
+            with open(os.path.join(self._state["dir"], "stderr.txt"), "rb") as f:
+                return f.read(2000).decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    def start(self) -> dict[str, Any]:
+        """(Re)start the child and run the upload; the hello message. Raises SimulatorError."""
+        with self._lock:
+            self._stop()
+            self._state["proc"] = self._spawn()
+            try:
+                ready, _ = self._receive(time.monotonic() + BOOT_TIMEOUT_S + self.limits.timeout)
+            except (_ChildGone, _Timeout):
+                detail = self._boot_failure()
+                self._stop()
+                raise SimulatorError(
+                    "The sandbox for uploaded code could not start" + (f": {detail}" if detail else "."),
+                    kind="sandbox",
+                ) from None
+            if ready.get("event") != "ready":
+                self._stop()
+                raise SimulatorError("The sandbox for uploaded code did not start correctly.", kind="protocol")
+            hello, _ = self._exchange(None, None, "load")
+            return hello
+
+    def _ensure_started(self) -> None:
+        if not self.alive:
+            self.restarts += 1
+            self.start()
+
+    def _stop(self) -> None:
+        _kill(self._state.get("proc"))
+        self._state["proc"] = None
+
+    def close(self) -> None:
+        """Kill the child (and everything it started) and remove the scratch folder."""
+        with self._lock:
+            self._finalizer()
+
+    def __enter__(self) -> "SandboxRunner":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- requests ----------------------------------------------------------------------
+    def request(self, message: dict[str, Any], theta: np.ndarray, phase: str = "simulate",
+                expect_k: Optional[int] = None) -> tuple[dict[str, Any], Optional[np.ndarray]]:
+        """Send ``message`` and ``theta``; the reply and, on success, its checked array."""
+        with self._lock:
+            if self._finalizer.alive is False:
+                raise SimulatorError("This uploaded simulator was closed.", kind="closed")
+            self._ensure_started()
+            max_array = theta.shape[0] * expect_k * 8 + 4096 if expect_k else 0
+            reply, array = self._exchange(message, np.ascontiguousarray(theta, dtype=np.float64), phase, max_array)
+            if array is not None and expect_k is not None:
+                self._check_array(array, theta.shape[0], expect_k)
+            return reply, array
+
+    def _check_array(self, array: np.ndarray, n: int, k: int) -> None:
+        if array.dtype != np.float64 or array.shape != (n, k):
+            self._stop()
+            raise SimulatorError(
+                f"simulate returned shape {array.shape} for {n} parameter sets; expected ({n}, {k}).",
+                kind="shape",
+            )
+
+    def _exchange(self, message: Optional[dict[str, Any]], theta: Optional[np.ndarray],
+                  phase: str, max_array: int = 0) -> tuple[dict[str, Any], Optional[np.ndarray]]:
+        deadline = time.monotonic() + self.limits.timeout
+        try:
+            if message is not None:
+                self._send_json(message, deadline)
+            if theta is not None:
+                self._send_array(theta, deadline)
+            reply, array = self._receive(deadline, max_array)
+        except _Timeout:
+            self._stop()
+            raise SimulatorError(self._timeout_message(phase, theta), kind="timeout") from None
+        except _ChildGone:
+            proc = self._state.get("proc")
+            code = _exit_status(proc, 5.0) if proc is not None else None
+            self._stop()
+            raise error_from_exit(code, self.sandboxed, self.limits) from None
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # incl. JSON/npy/UTF-8 errors
+            self._stop()
+            raise SimulatorError(f"The simulator sent a garbled reply ({exc}).", kind="protocol") from None
+        self.last_output = str(reply.get("output", ""))[:100_000]
+        if not reply.get("ok"):
+            info = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            if info.get("kind") == "memory":
+                self._stop()  # a process that ran out of memory is best replaced
+            raise error_from_child(info, self.filename, self.limits, phase, self.sandboxed, self.last_output)
+        return reply, array
+
+    def _timeout_message(self, phase: str, theta: Optional[np.ndarray]) -> str:
+        t = f"{self.limits.timeout:g} s"
+        if phase == "load":
+            return f"Running the file took longer than {t} and was stopped (an endless loop at the top level?)."
+        if phase == "probe" or theta is None:
+            return f"The simulator took longer than {t} for its first test simulations and was stopped."
+        n = theta.shape[0]
+        return f"The simulator took longer than {t} for a batch of {n} simulation{'s' if n != 1 else ''} and was stopped."
+
+    # -- framing ------------------------------------------------------------------------
+    def _proc(self) -> subprocess.Popen:
+        proc = self._state.get("proc")
+        if proc is None:
+            raise _ChildGone
+        return proc
+
+    def _write(self, data: bytes, deadline: float) -> None:
+        proc = self._proc()
+        assert proc.stdin is not None
+        fd = proc.stdin.fileno()
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Timeout
+            _, w, _ = select.select([], [fd], [], left)
+            if not w:
+                continue
+            try:
+                view = view[os.write(fd, view[: 1 << 16]) :]
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                raise _ChildGone from None
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        proc = self._proc()
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        parts: list[bytes] = []
+        while n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _Timeout
+            r, _, _ = select.select([fd], [], [], left)
+            if not r:
+                continue
+            chunk = os.read(fd, min(n, 1 << 20))
+            if not chunk:
+                raise _ChildGone
+            parts.append(chunk)
+            n -= len(chunk)
+        return b"".join(parts)
+
+    def _send_json(self, message: dict[str, Any], deadline: float) -> None:
+        payload = json.dumps(message).encode()
+        self._write(HEADER.pack(KIND_JSON, len(payload)) + payload, deadline)
+
+    def _send_array(self, array: np.ndarray, deadline: float) -> None:
+        buf = io.BytesIO()
+        np.save(buf, array, allow_pickle=False)
+        payload = buf.getvalue()
+        self._write(HEADER.pack(KIND_ARRAY, len(payload)) + payload, deadline)
+
+    def _frame(self, deadline: float, kind: bytes, max_bytes: int) -> bytes:
+        """The payload of the next frame, which must be of ``kind`` and at most ``max_bytes``."""
+        got, length = HEADER.unpack(self._read(HEADER.size, deadline))
+        if got != kind or length > min(max_bytes, MAX_FRAME_BYTES):
+            raise ValueError("bad frame header")
+        return self._read(length, deadline)
+
+    def _receive(self, deadline: float, max_array: int = 0) -> tuple[dict[str, Any], Optional[np.ndarray]]:
+        """One JSON reply, plus the array frame (at most ``max_array`` bytes) after a successful simulate."""
+        payload = self._frame(deadline, KIND_JSON, MAX_JSON_BYTES)
+        reply = json.loads(payload.decode("utf-8"))
+        if not isinstance(reply, dict):
+            raise ValueError("reply is not an object")
+        array = None
+        if reply.get("ok") and "shape" in reply:
+            payload = self._frame(deadline, KIND_ARRAY, max_array)
+            array = np.load(io.BytesIO(payload), allow_pickle=False)
+            if not isinstance(array, np.ndarray):
+                raise ValueError("not an array")
+        return reply, array

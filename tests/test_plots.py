@@ -1,0 +1,169 @@
+"""Figure builders: titles, axis labels and legend entries are what a reader needs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sbi_core import get_simulator, plots  # noqa: E402
+
+RNG = np.random.default_rng(0)
+BOUNDS = np.array([[-1.0, 1.0], [-1.0, 1.0], [0.0, 2.0]])
+LABELS = ["v0 [m/s]", "angle [deg]", "k [1/s]"]
+
+
+def names(fig: go.Figure) -> list[str]:
+    return [t.name for t in fig.data if t.name and t.showlegend is not False]
+
+
+def rounds(n: int = 3, d: int = 3) -> list[np.ndarray]:
+    return [RNG.normal(0, 1.0 / (k + 1), size=(400, d)) for k in range(n)]
+
+
+def test_round_colors_go_light_to_dark():
+    cols = plots.round_colors(4)
+    assert len(cols) == 4 and plots.round_colors(0) == []
+
+    def lum(c: str) -> float:
+        r, g, b = (float(v) for v in c[c.index("(") + 1 : c.index(")")].split(","))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    assert all(lum(a) > lum(b) for a, b in zip(cols, cols[1:]))
+
+
+def test_loss_figure_marks_rounds_and_best_epochs():
+    r = [0] * 6 + [1] * 4
+    e = list(range(1, 7)) + list(range(1, 5))
+    fig = plots.loss_figure(r, e, RNG.random(10), RNG.random(10), {0: 4, 1: 2})
+    assert fig.layout.title.text == plots.LOSS_TITLE == "Training and validation loss"
+    assert "epoch" in fig.layout.xaxis.title.text
+    assert "loss" in fig.layout.yaxis.title.text
+    assert names(fig) == ["training loss", "validation loss", "best epoch (early-stopping point)"]
+    best = fig.data[2]
+    assert list(best.x) == [4, 6 + 2]  # continuous x-axis: round 2 starts after round 1's 6 epochs
+    texts = [a.text for a in fig.layout.annotations]
+    assert "round 1" in texts and "round 2" in texts
+    assert any(s.type == "line" for s in fig.layout.shapes)  # the round boundary
+
+
+def test_loss_figure_empty_says_it_waits():
+    fig = plots.loss_figure([], [], [], [], None)
+    assert fig.layout.title.text == plots.LOSS_TITLE
+    assert "Waiting" in fig.layout.annotations[0].text
+
+
+def test_posterior_rounds_figure():
+    fig = plots.posterior_rounds_figure(rounds(), 0, 2, LABELS, BOUNDS, [0.1, 0.2, 0.3])
+    assert fig.layout.title.text == plots.CLOUD_TITLE == "Posterior after each round"
+    assert fig.layout.xaxis.title.text == "v0 [m/s]" and fig.layout.yaxis.title.text == "k [1/s]"
+    assert names(fig) == ["prior range", "round 1", "round 2", "round 3", "true parameter"]
+    empty = plots.posterior_rounds_figure([], 0, 1, LABELS, BOUNDS)
+    assert "round 1" in empty.layout.annotations[0].text
+
+
+def test_posterior_rounds_figure_one_parameter():
+    fig = plots.posterior_rounds_figure(rounds(2, 1), 0, 0, ["p"], BOUNDS[:1], [0.0])
+    assert fig.layout.xaxis.title.text == "p" and fig.layout.yaxis.title.text == "density"
+    assert names(fig) == ["round 1", "round 2", "true parameter", "prior range"]
+
+
+def test_rounds_animation_has_play_pause_and_slider():
+    fig = plots.rounds_animation_figure(rounds(4), 1, 0, LABELS, BOUNDS, [0, 0, 1])
+    assert fig.layout.title.text == plots.ANIMATION_TITLE == "Posterior round by round"
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["Play", "Pause"]
+    assert len(fig.frames) == 4 and [f.name for f in fig.frames] == ["1", "2", "3", "4"]
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["1", "2", "3", "4"]
+    assert fig.layout.sliders[0].active == 3  # opens on the last round
+    # frame 2 shows rounds 1-2 only
+    assert len(fig.frames[1].data[0].x) > 0 and len(fig.frames[1].data[2].x) == 0
+    assert fig.layout.xaxis.title.text == "angle [deg]" and fig.layout.yaxis.title.text == "v0 [m/s]"
+    assert "prior range" in names(fig) and "true parameter" in names(fig)
+    # axes fixed: the prior box is inside the range
+    assert fig.layout.yaxis.range[0] <= -1 and fig.layout.yaxis.range[1] >= 1
+
+
+def test_posterior_figure_and_pair_plot():
+    s = rounds(1)[0]
+    fig = plots.posterior_figure(s, 0, 1, LABELS, BOUNDS, [0, 0, 1], title="Posterior at x")
+    assert fig.layout.title.text == "Posterior at x"
+    assert "posterior samples" in names(fig) and "true parameter" in names(fig)
+    assert fig.layout.xaxis3.title.text == "v0 [m/s]" and fig.layout.yaxis3.title.text == "angle [deg]"
+    pp = plots.pair_plot_figure(s, LABELS, [0, 0, 1], title="Pair plot")
+    assert pp.layout.title.text == "Pair plot"
+    assert [d.label for d in pp.data[0].dimensions] == LABELS
+    assert names(pp) == ["posterior samples", "true parameter"]
+
+
+def test_marginal_figure_for_every_family():
+    from sbi_core.priors import Marginal
+
+    specs = [
+        {"name": "a", "dist": "uniform", "low": 0, "high": 2},
+        {"name": "a", "dist": "normal", "loc": 0, "scale": 1},
+        {"name": "a", "dist": "lognormal", "loc": 0, "scale": 0.5},
+        {"name": "a", "dist": "beta", "alpha": 2, "beta": 3},
+        {"name": "a", "dist": "gamma", "concentration": 2, "rate": 1},
+        {"name": "a", "dist": "halfnormal", "scale": 1},
+        {"name": "a", "dist": "fixed", "value": 3},
+    ]
+    for spec in specs:
+        fig = plots.marginal_figure(Marginal.from_spec(spec), "a [m]")
+        assert fig.layout.title.text == "Prior of a [m]"
+        assert fig.layout.xaxis.title.text == "a [m]"
+        assert names(fig), spec
+        if spec["dist"] != "fixed":
+            y = np.asarray(fig.data[0].y)
+            assert np.isfinite(y).all() and y.max() > 0
+
+
+@pytest.mark.parametrize("name", ["coin_flip", "two_moons", "sir", "lotka_volterra"])
+def test_simulations_and_predictive_figures(name):
+    sim = get_simulator(name)
+    x = sim.simulate(sim.prior.sample((60,)), seed=0).numpy()
+    obs = sim.default_observation.numpy()
+    fig = plots.simulations_figure(x, sim.obs_labels(), obs, title="Simulations")
+    assert fig.layout.title.text == "Simulations"
+    assert names(fig) == ["simulations at prior draws", "observation"]
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+    ppc = plots.predictive_figure(x, obs, sim.obs_labels(), title="PPC")
+    assert ppc.layout.title.text == "PPC"
+    legend = names(ppc)
+    assert "observation" in legend
+    if sim.x_dim <= 6:
+        assert "simulated from the posterior" in legend
+        axis_titles = [ppc.layout[k].title.text for k in ppc.layout if k.startswith("xaxis")]
+        assert set(sim.obs_labels()) <= set(axis_titles)
+    else:
+        assert {"90 % of simulations", "50 % of simulations", "median simulation"} <= set(legend)
+
+
+def test_overview_figure():
+    sim = get_simulator("two_moons")
+    prior = sim.prior.sample((200,)).numpy()
+    post = RNG.normal(0, 0.1, (200, 2))
+    fig = plots.overview_figure(prior, [("posterior for observation 1", post)],
+                                [("round 1", prior), ("round 2", post)], sim.prior.bounds.numpy(),
+                                sim.param_labels(), sim.true_theta.numpy())
+    assert "prior to posterior" in fig.layout.title.text
+    legend = names(fig)
+    assert {"simulations at prior draws", "posterior for observation 1", "round 1", "round 2",
+            "prior range", "true parameter"} <= set(legend)
+    assert fig.layout.xaxis.title.text == "theta1" and fig.layout.yaxis2.title.text == "theta2"
+
+
+def test_corner_png_is_a_png():
+    png = plots.corner_png(RNG.normal(size=(500, 3)), LABELS, [0, 0, 0], title="Round 2")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    one = plots.corner_png(RNG.normal(size=(500, 1)), ["p"], [0.0])
+    assert one[:4] == b"\x89PNG"
+    fixed = RNG.normal(size=(500, 2))
+    fixed[:, 1] = 2.0  # a fixed parameter: a constant column
+    assert plots.corner_png(fixed, ["a", "b"])[:4] == b"\x89PNG"

@@ -1,0 +1,117 @@
+"""Sequential SNPE (APT): the loss, the round loop, events and reproducibility."""
+
+import math
+
+import pytest
+import torch
+
+import sbi_core
+from sbi_core import Cancelled, Prior, SBIError, run_sequential
+from sbi_core.methods.snpe import atomic_loss
+
+
+def entropy_2d(samples: torch.Tensor, bounds: torch.Tensor, bins: int = 25) -> float:
+    """Entropy (nats) of a 2-D histogram over the prior box: a spread measure that works for multimodal clouds."""
+    h = torch.histogramdd(samples.double(), bins=[bins, bins], range=bounds.flatten().double().tolist()).hist
+    p = h.flatten() / h.sum()
+    p = p[p > 0]
+    return float(-(p * p.log()).sum())
+
+
+def test_atomic_loss_matches_direct_softmax():
+    torch.manual_seed(0)
+    theta, x = torch.randn(6, 2), torch.randn(6, 2)
+    log_q = lambda t, c: -((t - c) ** 2).sum(1)  # noqa: E731
+    log_p = lambda t: -0.5 * (t**2).sum(1)  # noqa: E731
+    g = torch.Generator().manual_seed(1)
+    loss = atomic_loss(log_q, log_p, theta, x, num_atoms=6, generator=g)
+    # with all rows as atoms (M = B), every row's atoms are all thetas
+    logits = torch.stack([log_q(theta, x[i].expand(6, -1)) - log_p(theta) for i in range(6)])
+    expected = -(logits.diagonal() - torch.logsumexp(logits, 1))
+    assert torch.allclose(loss, expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_snpe_shrinks_over_rounds_on_two_moons():
+    sim = sbi_core.get_simulator("two_moons")
+    events = []
+    run = run_sequential(
+        sim, sim.prior, sim.default_observation, method="snpe", num_rounds=3,
+        simulations_per_round=600, seed=0, on_event=events.append, hidden_features=32, num_transforms=3,
+    )
+    assert len(run.rounds) == 3
+    bounds = sim.prior.bounds
+    prior_h = entropy_2d(sim.prior.sample((1000,), generator=torch.Generator().manual_seed(0)), bounds)
+    hs = [entropy_2d(r.posterior_samples, bounds) for r in run.rounds]
+    assert hs[0] < prior_h - 0.5
+    assert hs[-1] < hs[0]
+    # final round is close to the exact posterior
+    ref = sim.reference_posterior(sim.default_observation, 1000, seed=0)
+    assert sbi_core.c2st(ref, run.rounds[-1].posterior_samples) < 0.8
+    # events: simulation and epoch events before each round event, rounds in order
+    types = [e["type"] for e in events]
+    round_pos = [i for i, t in enumerate(types) if t == "round"]
+    assert len(round_pos) == 3
+    assert "epoch" in types[: round_pos[0]] and "simulation" in types[: round_pos[0]]
+    assert [events[i]["round"] for i in round_pos] == [0, 1, 2]
+    assert len(events[round_pos[0]]["posterior_samples"]) == 1000
+    assert run.posterior is run.rounds[-1].posterior
+    # later rounds propose from the previous posterior
+    assert run.rounds[1].proposal is run.rounds[0].posterior
+    assert sim.prior.support_contains(run.rounds[2].theta).all()
+
+
+def test_npe_method_is_one_round_and_reproducible():
+    sim = sbi_core.get_simulator("coin_flip")
+    kw = dict(method="npe", num_rounds=3, simulations_per_round=300, seed=4, max_epochs=5,
+              hidden_features=16, num_transforms=2, num_posterior_samples=200)
+    a = run_sequential(sim, sim.prior, sim.default_observation, **kw)
+    b = run_sequential(sim, sim.prior, sim.default_observation, **kw)
+    assert len(a.rounds) == 1
+    assert torch.equal(a.rounds[0].posterior_samples, b.rounds[0].posterior_samples)
+    assert a.rounds[0].posterior_samples.shape == (200, 1)
+
+
+def test_plain_callable_simulator_with_nan_rows():
+    prior = Prior.uniform_box(["a", "b"], -1.0, 1.0)
+
+    def simulator(theta):
+        x = theta + 0.1 * torch.randn(theta.shape)
+        x[theta[:, 0] > 0.8] = float("nan")  # fails for ~10 % of parameters
+        return x
+
+    events = []
+    run = run_sequential(simulator, prior, torch.tensor([0.1, 0.2]), method="snpe", num_rounds=2,
+                         simulations_per_round=300, seed=0, on_event=events.append, max_epochs=5,
+                         hidden_features=16, num_transforms=2)
+    assert run.rounds[0].num_invalid > 0
+    assert run.rounds[0].num_simulations == 300
+    sim_events = [e for e in events if e["type"] == "simulation" and e["round"] == 0]
+    assert sim_events[-1]["invalid"] == run.rounds[0].num_invalid
+
+
+def test_mostly_failing_simulator_is_a_clear_error():
+    prior = Prior.uniform_box(["a"], 0.0, 1.0)
+    with pytest.raises(SBIError, match="returned NaN or infinity"):
+        run_sequential(lambda t: torch.full((t.shape[0], 1), float("nan")), prior, torch.tensor([0.5]),
+                       method="npe", simulations_per_round=100)
+
+
+def test_observation_length_mismatch_is_clear():
+    sim = sbi_core.get_simulator("two_moons")
+    with pytest.raises(SBIError, match="has 3 numbers"):
+        run_sequential(sim, sim.prior, torch.zeros(3), method="npe", simulations_per_round=100)
+
+
+def test_cancel_during_simulation_and_training():
+    sim = sbi_core.get_simulator("two_moons")
+    calls = {"n": 0}
+
+    def cancel():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(Cancelled):
+        run_sequential(sim, sim.prior, sim.default_observation, simulations_per_round=1000, cancel=cancel)
+    assert calls["n"] == 4
+    assert math.isfinite(1.0)
