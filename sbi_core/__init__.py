@@ -12,6 +12,7 @@ from .posterior import Posterior, PosteriorSamplingError
 from .priors import Prior, PriorSpecError
 from .runs import RoundResult, RunResult, execute, run_sequential
 from .simulators import Simulator, get_simulator, list_simulators
+from .simulators.uploaded import SimulatorError, load_simulator
 from .spec import RunSpec, RunSpecError
 from .training import Cancelled, CancelToken
 
@@ -32,6 +33,8 @@ __all__ = [
     "Simulator",
     "get_simulator",
     "list_simulators",
+    "load_simulator",
+    "SimulatorError",
     "RunSpec",
     "RunSpecError",
     "Cancelled",

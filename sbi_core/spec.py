@@ -36,7 +36,7 @@ class RunSpec:
     method: ``"npe"`` (one round on the prior, amortized) or ``"snpe"`` (sequential).
     num_rounds, simulations_per_round: the simulation budget.
     density_estimator, hidden_features, num_transforms: the flow.
-    max_epochs, batch_size, learning_rate, validation_fraction, patience: training.
+    max_epochs, batch_size (None: automatic), learning_rate, validation_fraction, patience: training.
     num_posterior_samples: samples kept per round at the observation.
     seed: every random choice of the run derives from it.
     num_threads: torch threads for the worker (``None``: all cores).
@@ -53,10 +53,10 @@ class RunSpec:
     hidden_features: int = 50
     num_transforms: int = 5
     max_epochs: int = 200
-    batch_size: int = 200
-    learning_rate: float = 1e-3
+    batch_size: Optional[int] = None
+    learning_rate: float = 2e-3
     validation_fraction: float = 0.1
-    patience: int = 15
+    patience: int = 10
     num_posterior_samples: int = 1000
     seed: int = 0
     num_threads: Optional[int] = None
@@ -79,7 +79,6 @@ class RunSpec:
             "hidden_features": (4, 1024),
             "num_transforms": (1, 20),
             "max_epochs": (1, 10_000),
-            "batch_size": (2, 100_000),
             "patience": (1, 10_000),
             "num_posterior_samples": (10, 1_000_000),
         }
@@ -87,6 +86,10 @@ class RunSpec:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise RunSpecError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}.")
+        if self.batch_size is not None and (
+            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 2 <= self.batch_size <= 100_000
+        ):
+            raise RunSpecError(f"batch_size must be empty (automatic) or a whole number from 2 to 100000, got {self.batch_size!r}.")
         if self.method == "npe" and self.num_rounds != 1:
             raise RunSpecError("Amortized NPE trains in one round: set num_rounds to 1.")
         if not 0 < float(self.learning_rate) < 1:
@@ -102,17 +105,20 @@ class RunSpec:
 
     @classmethod
     def demo(cls) -> "RunSpec":
-        """The guided demo: two moons, 4 sequential rounds, sized so that the
-        first posterior cloud appears within seconds on a 2-core laptop."""
+        """The guided demo: two moons, 4 sequential rounds of 250 simulations.
+
+        Small rounds make the story visible (the first cloud is broad, later
+        ones tighten around the two crescents) and keep each round to seconds
+        on a 2-core laptop."""
         return cls(
             simulator="two_moons",
             method="snpe",
             num_rounds=4,
-            simulations_per_round=1000,
+            simulations_per_round=250,
             density_estimator="nsf",
             hidden_features=32,
             num_transforms=3,
-            max_epochs=60,
+            max_epochs=80,
             patience=8,
             num_posterior_samples=1000,
             seed=0,
