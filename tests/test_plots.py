@@ -46,7 +46,7 @@ def test_loss_figure_marks_rounds_and_best_epochs():
     assert fig.layout.title.text == plots.LOSS_TITLE == "Training and validation loss"
     assert "epoch" in fig.layout.xaxis.title.text
     assert "loss" in fig.layout.yaxis.title.text
-    assert names(fig) == ["training loss", "validation loss", "best epoch (early-stopping point)"]
+    assert names(fig) == ["training loss", "validation loss", "best epoch (early stopping)"]
     best = fig.data[2]
     assert list(best.x) == [4, 6 + 2]  # continuous x-axis: round 2 starts after round 1's 6 epochs
     texts = [a.text for a in fig.layout.annotations]
@@ -95,11 +95,15 @@ def test_posterior_figure_and_pair_plot():
     fig = plots.posterior_figure(s, 0, 1, LABELS, BOUNDS, [0, 0, 1], title="Posterior at x")
     assert fig.layout.title.text == "Posterior at x"
     assert "posterior samples" in names(fig) and "true parameter" in names(fig)
-    assert fig.layout.xaxis3.title.text == "v0 [m/s]" and fig.layout.yaxis3.title.text == "angle [deg]"
+    assert fig.layout.xaxis.title.text == "v0 [m/s]" and fig.layout.yaxis.title.text == "angle [deg]"
     pp = plots.pair_plot_figure(s, LABELS, [0, 0, 1], title="Pair plot")
     assert pp.layout.title.text == "Pair plot"
-    assert [d.label for d in pp.data[0].dimensions] == LABELS
     assert names(pp) == ["posterior samples", "true parameter"]
+    assert [pp.layout[f"xaxis{k}"].title.text for k in (7, 8, 9)] == LABELS  # bottom row
+    assert pp.layout.yaxis4.title.text == LABELS[1] and pp.layout.yaxis7.title.text == LABELS[2]
+    hists = [t for t in pp.data if t.type == "histogram"]
+    assert len(hists) == 3  # one marginal per parameter on the diagonal
+    assert not any(t.type == "splom" for t in pp.data)  # SVG only: draws without WebGL
 
 
 def test_marginal_figure_for_every_family():
