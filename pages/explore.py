@@ -13,6 +13,8 @@ from sbi_core import RunSpec, SBIError, plots
 from pages import ui_common as ui
 from pages import ui_state as K
 
+ui.page_guard()
+
 NUM_SAMPLES = 2000
 SAMPLE_SEED = 0
 
@@ -24,7 +26,7 @@ def _posterior(root: str, run_id: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _slider_ranges(root: str, run_id: str, _spec_json: str) -> tuple[np.ndarray, np.ndarray]:
+def _slider_ranges(root: str, run_id: str) -> tuple[np.ndarray, np.ndarray]:
     """Per observation component, the 1 % and 99 % quantiles of the run's training simulations."""
     path = ui.store().round_dir(run_id, 0) / "x.npy"
     x = None
@@ -102,7 +104,7 @@ if info.status != "done":
 ctx = ui.run_context(info)
 try:
     posterior = _posterior(ui.store_root(), info.id)
-    lo, hi = _slider_ranges(ui.store_root(), info.id, info.spec.to_json())
+    lo, hi = _slider_ranges(ui.store_root(), info.id)
 except SBIError as err:
     st.error(str(err), icon=":material/error:")
     st.stop()

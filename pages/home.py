@@ -11,6 +11,8 @@ from sbi_core import RunSpec, plots
 from pages import ui_common as ui
 from pages import ui_state as K
 
+ui.page_guard()
+
 DEMO_LABEL = "Start demo: two moons, 4 sequential rounds"
 
 

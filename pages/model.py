@@ -14,6 +14,8 @@ from sbi_core.priors import FAMILIES, Marginal
 from pages import ui_common as ui
 from pages import ui_state as K
 
+ui.page_guard()
+
 GALLERY_COLUMNS = 4
 FAMILY_HELP = {
     "uniform": "Every value between low and high is equally likely.",
@@ -65,7 +67,7 @@ def _thumbnail(name: str):
                                     height=230, compact=True)
 
 
-def _short(text: str, limit: int = 150) -> str:
+def _short(text: str, limit: int = 110) -> str:
     first = text.split(". ")[0].strip()
     first = first if first.endswith(".") else first + "."
     return first if len(first) <= limit else first[: limit - 1].rsplit(" ", 1)[0] + "..."

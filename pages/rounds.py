@@ -11,6 +11,8 @@ from sbi_core import plots
 from pages import ui_common as ui
 from pages import ui_state as K
 
+ui.page_guard()
+
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _corner(run_id: str, round_index: int, samples: np.ndarray, labels: tuple, truth, title: str) -> bytes:
@@ -160,4 +162,4 @@ with right:
         plots.pair_plot_figure(samples, labels, truth, title=f"Pair plot, round {r + 1} (interactive)"),
         key="rounds_pair_plot",
     )
-    st.caption("Drag a box in one panel to highlight the same samples in all the others.")
+    st.caption("Diagonal: each parameter's histogram; below it: every pair. Hover for values, drag to zoom.")

@@ -10,6 +10,8 @@ from sbi_core import RunSpec
 from pages import ui_common as ui
 from pages import ui_state as K
 
+ui.page_guard()
+
 
 def _delete(run_id: str) -> None:
     ui.jobs().delete(run_id)
@@ -53,7 +55,7 @@ table = pd.DataFrame([
 st.dataframe(
     table, hide_index=True, key="runs_table",
     column_config={
-        "title": st.column_config.TextColumn("title", width="large"),
+        "title": st.column_config.TextColumn("title", width="medium"),
         "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
         "id": st.column_config.TextColumn("id", help="The run id, as in the URL (?run=...)."),
     },

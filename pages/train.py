@@ -9,6 +9,8 @@ from sbi_core import RunSpec, SBIError, plots
 from pages import ui_common as ui
 from pages import ui_state as K
 
+ui.page_guard()
+
 OBS_TEXT = {
     "default": "the model's example observation",
     "simulate": "simulated at a chosen (hidden) parameter",
@@ -162,7 +164,7 @@ def _live(run_id: str, was_active: bool) -> None:
         m2.metric("Simulations", f"{tr.simulations_done:,}", border=True)
         m3.metric("Epochs trained", f"{tr.epochs_done}", border=True)
         m4.metric("Time", ui.fmt_duration(info.seconds), border=True)
-        left, right = st.columns([1.15, 1])
+        left, right = st.columns([1, 1])
         with left:
             st.plotly_chart(
                 plots.loss_figure(tr.ep_round, tr.ep_epoch, tr.ep_train, tr.ep_val, tr.best_epochs()),
@@ -209,7 +211,7 @@ if run_id is None:
 elif info is None:
     st.warning(f"There is no run `{run_id}` in this run store. It may have been deleted; start a new one above.")
 else:
-    head, actions = st.columns([4, 1], vertical_alignment="center")
+    head, actions = st.container(key="train_run_header").columns([4, 1], vertical_alignment="center")
     with head:
         st.subheader(ui.run_title(info))
         st.caption(f"{_spec_line(info)} · id `{run_id}` · created {ui.fmt_time(info.created)}")

@@ -19,7 +19,7 @@ S_PRIOR_SPECS = "prior_specs"  # {model name: last valid prior spec (list of dic
 S_TRACKERS = "run_trackers"  # {run id: RunTracker} events folded so far
 S_WATCH = "run_watch"  # {run id: signature last drawn} for pages that refresh on change
 S_FLASH = "flash"  # (kind, message) shown once on the next page run
-S_SEEN_TERMINAL = "seen_terminal"  # {run id: True} once the final state was drawn
+S_BOOTED = "booted"  # True once app.py's frame was drawn in this session
 
 # ---- widget keys: sidebar -----------------------------------------------------
 W_REVEAL_TRUE = "reveal_true"  # toggle: show the true parameter in plots and on the Model page

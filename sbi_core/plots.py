@@ -96,19 +96,30 @@ def _label(labels: Optional[Sequence[str]], i: int, prefix: str = "theta") -> st
     return f"{prefix}{i + 1}"
 
 
-def _base_layout(fig: go.Figure, title: str, height: int, legend_top: bool = True, **kw) -> go.Figure:
-    legend = (
-        dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, bgcolor="rgba(0,0,0,0)",
-             itemsizing="constant")
-        if legend_top
-        else dict(bgcolor="rgba(255,255,255,0.85)", itemsizing="constant")
-    )
+def _legend(where: str) -> dict:
+    """Legend placement: "top" (a row above the plot), "right" (a column beside it) or
+    "inside" (top-right corner of the plot, on a white card)."""
+    if where == "right":
+        return dict(orientation="v", yanchor="top", y=1.0, xanchor="left", x=1.02, bgcolor="rgba(0,0,0,0)",
+                    itemsizing="constant")
+    if where == "bottom":
+        return dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0, bgcolor="rgba(0,0,0,0)",
+                    itemsizing="constant")
+    if where == "inside":
+        return dict(orientation="v", yanchor="top", y=0.99, xanchor="right", x=0.99,
+                    bgcolor="rgba(255,255,255,0.85)", bordercolor="#DEE2E6", borderwidth=1,
+                    itemsizing="constant")
+    return dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, bgcolor="rgba(0,0,0,0)",
+                itemsizing="constant")
+
+
+def _base_layout(fig: go.Figure, title: str, height: int, legend: str = "top", **kw) -> go.Figure:
     fig.update_layout(
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=16)),
+        title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top", font=dict(size=16)),
         height=height,
-        margin=dict(l=60, r=20, t=90 if legend_top else 60, b=55),
+        margin=dict(l=60, r=20, t=90 if legend == "top" else 55, b=110 if legend == "bottom" else 55),
         font=_FONT,
-        legend=legend,
+        legend=_legend(legend),
         plot_bgcolor="white",
         **kw,
     )
@@ -189,7 +200,7 @@ def loss_figure(
     val_loss: Sequence[float],
     best_epochs: Optional[Mapping[int, int]] = None,
     title: str = LOSS_TITLE,
-    height: int = 380,
+    height: int = 440,
 ) -> go.Figure:
     """Loss per epoch on one continuous x-axis across rounds, round boundaries marked.
 
@@ -203,7 +214,7 @@ def loss_figure(
     e = np.asarray(epoch, dtype=int)
     tr, va = _np(train_loss), _np(val_loss)
     xtitle = "epoch (counted across all rounds)"
-    ytitle = "loss (negative log-likelihood)"
+    ytitle = "loss (lower is better)"
     if len(r) == 0:
         return _empty(title, "Waiting for the first epoch...", height, xtitle, ytitle)
     order = np.lexsort((e, r))
@@ -245,7 +256,7 @@ def loss_figure(
                 bt.append(f"round {int(rd) + 1}: best epoch {int(be)}")
         if bx:
             fig.add_trace(go.Scatter(
-                x=bx, y=by, mode="markers", name="best epoch (early-stopping point)", text=bt,
+                x=bx, y=by, mode="markers", name="best epoch (early stopping)", text=bt,
                 marker=dict(symbol="star", size=15, color=COLORS["best"], line=dict(color="white", width=1)),
                 hovertemplate="%{text}<br>validation loss %{y:.4g}<extra></extra>",
             ))
@@ -257,7 +268,7 @@ def loss_figure(
                 x=start_of[rd] + 0.5, y=1.0, yref="paper", xanchor="left", yanchor="top", showarrow=False,
                 text=f"round {rd + 1}", font=dict(size=12, color="#495057"),
             )
-    _base_layout(fig, title, height, hovermode="closest")
+    _base_layout(fig, title, height, legend="bottom", hovermode="closest")
     fig.update_xaxes(title=dict(text=xtitle), rangemode="tozero")
     fig.update_yaxes(title=dict(text=ytitle))
     return fig
@@ -283,7 +294,7 @@ def _cloud_1d(arrays, labels, i, bounds, truth, title, height, names) -> go.Figu
             fig.add_vline(x=float(v), line=dict(color=COLORS["prior"], dash="dash", width=1.5))
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="prior range",
                                  line=dict(color=COLORS["prior"], dash="dash", width=1.5)))
-    _base_layout(fig, title, height, barmode="overlay")
+    _base_layout(fig, title, height, legend="right", barmode="overlay")
     fig.update_xaxes(title=dict(text=_label(labels, i)))
     fig.update_yaxes(title=dict(text="density"))
     return fig
@@ -298,7 +309,7 @@ def posterior_rounds_figure(
     true_theta=None,
     title: str = CLOUD_TITLE,
     max_points: int = 800,
-    height: int = 460,
+    height: int = 440,
 ) -> go.Figure:
     """All finished rounds' posterior samples over parameters ``i`` (x) and ``j`` (y).
 
@@ -331,7 +342,7 @@ def posterior_rounds_figure(
     if truth is not None:
         fig.add_trace(_truth_trace(float(truth[i]), float(truth[j])))
     xr, yr = _ranges(arrays, b, i, j, truth)
-    _base_layout(fig, title, height, hovermode="closest")
+    _base_layout(fig, title, height, legend="right", hovermode="closest")
     fig.update_xaxes(title=dict(text=xt), range=xr)
     fig.update_yaxes(title=dict(text=yt), range=yr)
     return fig
@@ -370,7 +381,7 @@ def rounds_animation_figure(
     def round_trace(k: int, upto: int):
         visible = k <= upto
         current = k == upto
-        opacity = 0.85 if current else 0.22
+        opacity = 0.85 if current else 0.35
         if one_d:
             return go.Histogram(
                 x=thin[k][:, i] if visible else [], name=names[k], marker_color=colors[k],
@@ -408,7 +419,7 @@ def rounds_animation_figure(
     pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
     fig.update_layout(
         updatemenus=[dict(
-            type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.13,
+            type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.17,
             yanchor="top", pad=dict(r=8, t=0),
             buttons=[
                 dict(label="Play", method="animate", args=[None, play]),
@@ -416,7 +427,7 @@ def rounds_animation_figure(
             ],
         )],
         sliders=[dict(
-            active=last, x=0.2, len=0.8, y=-0.08, yanchor="top", pad=dict(t=10, b=0),
+            active=last, x=0.2, len=0.8, y=-0.12, yanchor="top", pad=dict(t=10, b=0),
             currentvalue=dict(prefix="Showing up to round ", font=dict(size=13)),
             steps=[
                 dict(label=str(r + 1), method="animate",
@@ -426,8 +437,8 @@ def rounds_animation_figure(
             ],
         )],
     )
-    _base_layout(fig, title, height, hovermode="closest")
-    fig.update_layout(margin=dict(l=60, r=20, t=90, b=140))
+    _base_layout(fig, title, height, legend="right", hovermode="closest")
+    fig.update_layout(margin=dict(l=60, r=20, t=60, b=160))
     if one_d:
         fig.update_layout(barmode="overlay")
         fig.update_xaxes(title=dict(text=xt))
@@ -463,31 +474,32 @@ def posterior_figure(
         return _cloud_1d([a], labels, i, b, truth, title, height, [name])
     xt, yt = _label(labels, i), _label(labels, j)
     xr, yr = _ranges([a], b, i, j, truth)
-    fig = make_subplots(
-        rows=2, cols=2, column_widths=[0.8, 0.2], row_heights=[0.2, 0.8],
-        shared_xaxes=True, shared_yaxes=True, horizontal_spacing=0.02, vertical_spacing=0.02,
-    )
     pts = _thin(a, max_points)
-    fig.add_trace(go.Scatter(
-        x=pts[:, i], y=pts[:, j], mode="markers", name=name,
-        marker=dict(color=color, size=4, opacity=0.55),
-        hovertemplate=f"{xt}: %{{x:.3g}}<br>{yt}: %{{y:.3g}}<extra></extra>",
-    ), row=2, col=1)
-    fig.add_trace(go.Histogram(x=a[:, i], marker_color=color, showlegend=False, nbinsx=50,
-                               name=f"{xt} marginal"), row=1, col=1)
-    fig.add_trace(go.Histogram(y=a[:, j], marker_color=color, showlegend=False, nbinsy=50,
-                               name=f"{yt} marginal"), row=2, col=2)
+    # main cloud on (x, y); its marginals on (x2, y2) above and (x3, y3) to the right
+    data = [
+        go.Scatter(
+            x=pts[:, i], y=pts[:, j], mode="markers", name=name,
+            marker=dict(color=color, size=4, opacity=0.55),
+            hovertemplate=f"{xt}: %{{x:.3g}}<br>{yt}: %{{y:.3g}}<extra></extra>",
+        ),
+        go.Histogram(x=a[:, i], marker_color=color, showlegend=False, nbinsx=50, name=f"{xt} marginal",
+                     xaxis="x2", yaxis="y2"),
+        go.Histogram(y=a[:, j], marker_color=color, showlegend=False, nbinsy=50, name=f"{yt} marginal",
+                     xaxis="x3", yaxis="y3"),
+    ]
     if b is not None:
-        fig.add_trace(_box_trace(b, i, j), row=2, col=1)
+        data.append(_box_trace(b, i, j))
     if truth is not None:
-        fig.add_trace(_truth_trace(float(truth[i]), float(truth[j])), row=2, col=1)
+        data.append(_truth_trace(float(truth[i]), float(truth[j])))
+    fig = go.Figure(data=data, layout=dict(
+        xaxis=dict(domain=[0, 0.8], anchor="y", range=xr, title=dict(text=xt)),
+        yaxis=dict(domain=[0, 0.78], anchor="x", range=yr, title=dict(text=yt)),
+        xaxis2=dict(domain=[0, 0.8], anchor="y2", matches="x", showticklabels=False),
+        yaxis2=dict(domain=[0.8, 1.0], anchor="x2", showticklabels=False),
+        xaxis3=dict(domain=[0.82, 1.0], anchor="y3", showticklabels=False),
+        yaxis3=dict(domain=[0, 0.78], anchor="x3", matches="y", showticklabels=False),
+    ))
     _base_layout(fig, title, height, hovermode="closest", bargap=0.05)
-    fig.update_xaxes(range=xr, row=2, col=1, title=dict(text=xt))
-    fig.update_yaxes(range=yr, row=2, col=1, title=dict(text=yt))
-    fig.update_xaxes(range=xr, row=1, col=1, showticklabels=False)
-    fig.update_yaxes(range=yr, row=2, col=2, showticklabels=False)
-    fig.update_yaxes(showticklabels=False, row=1, col=1)
-    fig.update_xaxes(showticklabels=False, row=2, col=2)
     return fig
 
 
@@ -500,24 +512,55 @@ def pair_plot_figure(
     max_points: int = 1000,
     height: Optional[int] = None,
 ) -> go.Figure:
-    """Interactive scatter matrix (``go.Splom``) of ``samples (m, D)``; lower triangle only."""
-    a = _thin(_np(samples, 2), max_points)
+    """Scatter matrix of ``samples (m, D)``: histograms on the diagonal, pairs below it.
+
+    Plain SVG subplots (no WebGL), so it draws in every browser; zoom and hover
+    work per panel.
+    """
+    a = _np(samples, 2)
     d = a.shape[1]
     labs = [_label(labels, k) for k in range(d)]
-    fig = go.Figure(go.Splom(
-        dimensions=[dict(label=labs[k], values=a[:, k]) for k in range(d)],
-        name=name, showlegend=True, showupperhalf=False, diagonal=dict(visible=d == 1),
-        marker=dict(color=round_colors(1)[0], size=3, opacity=0.5),
-    ))
-    if true_theta is not None and d > 1:
-        t = _np(true_theta).reshape(-1)
-        fig.add_trace(go.Splom(
-            dimensions=[dict(label=labs[k], values=[t[k]]) for k in range(d)],
-            name="true parameter", showlegend=True, showupperhalf=False, diagonal=dict(visible=False),
-            marker=dict(symbol="star", size=13, color=COLORS["truth"], line=dict(color="white", width=1)),
-        ))
-    h = height or int(min(900, max(420, 170 * d)))
-    _base_layout(fig, title, h, hovermode="closest", dragmode="select")
+    t = None if true_theta is None else _np(true_theta).reshape(-1)
+    pts = _thin(a, max(150, min(max_points, 3000 // max(1, d * (d - 1) // 2))))
+    color = round_colors(1)[0]
+    fig = make_subplots(rows=d, cols=d, shared_xaxes=True, horizontal_spacing=0.03 if d > 3 else 0.07,
+                        vertical_spacing=0.03 if d > 3 else 0.05)
+    for r in range(d):
+        for c in range(r + 1):
+            if r == c:
+                fig.add_trace(go.Histogram(
+                    x=a[:, c], marker_color=color, nbinsx=30, name=f"{labs[c]} marginal", showlegend=False,
+                    hovertemplate=f"{labs[c]}: %{{x}}<br>%{{y}} samples<extra></extra>",
+                ), row=r + 1, col=c + 1)
+                if t is not None:
+                    fig.add_vline(x=float(t[c]), line=dict(color=COLORS["truth"], width=2), row=r + 1, col=c + 1)
+            else:
+                fig.add_trace(go.Scatter(
+                    x=pts[:, c], y=pts[:, r], mode="markers", name=name, legendgroup="samples",
+                    showlegend=(r == 1 and c == 0), marker=dict(color=color, size=3, opacity=0.45),
+                    hovertemplate=f"{labs[c]}: %{{x:.3g}}<br>{labs[r]}: %{{y:.3g}}<extra></extra>",
+                ), row=r + 1, col=c + 1)
+                if t is not None:
+                    tr = _truth_trace(float(t[c]), float(t[r]))
+                    tr.update(showlegend=(r == 1 and c == 0), legendgroup="truth",
+                              marker=dict(size=12 if d <= 4 else 9))
+                    fig.add_trace(tr, row=r + 1, col=c + 1)
+            if r == d - 1:
+                fig.update_xaxes(title=dict(text=labs[c]), row=r + 1, col=c + 1)
+            if c == 0 and r > 0:
+                fig.update_yaxes(title=dict(text=labs[r]), row=r + 1, col=c + 1)
+    if d == 1:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker=dict(color=color, size=8)))
+        fig.update_yaxes(title=dict(text="samples"), row=1, col=1)
+    h = height or int(min(1000, max(420, 150 * d + 120)))
+    _base_layout(fig, title, h, hovermode="closest", bargap=0.05)
+    fig.update_xaxes(showgrid=False)
+    fig.update_yaxes(showgrid=False)
+    for r in range(d):  # hide the empty upper triangle
+        for c in range(r + 1, d):
+            fig.update_xaxes(visible=False, row=r + 1, col=c + 1)
+            fig.update_yaxes(visible=False, row=r + 1, col=c + 1)
     return fig
 
 
@@ -604,9 +647,9 @@ def simulations_figure(
         if obs is not None:
             fig.add_trace(go.Scatter(x=comp, y=obs.tolist(), mode="lines+markers", name="observation",
                                      line=dict(color=COLORS["observation"], width=2.5), marker=dict(size=6)))
-        if compact and k > 4:  # small picture: number the components instead of naming them
-            fig.update_xaxes(tickmode="array", tickvals=comp, ticktext=[str(c) for c in comp])
-            xt = f"observation component (1-{k})"
+        if compact:  # small picture: number the components instead of naming them
+            fig.update_xaxes(dtick=1 if k <= 6 else 2, tick0=1 if k <= 6 else 2)
+            xt = f"component (1-{k})"
         else:
             fig.update_xaxes(tickmode="array", tickvals=comp, ticktext=[str(s) for s in labs],
                              tickangle=-30 if k > 5 else 0)
@@ -649,21 +692,33 @@ def predictive_figure(
     if len(a) == 0:
         return _empty(title, "No finite simulations to compare.", height or 320)
     if k <= max_histograms:
+        # a grid of panels, one per component, laid out by hand (cheap to build: it redraws
+        # with every slider move on the Explore page)
         cols = min(k, 3)
         rows = math.ceil(k / cols)
-        fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.08, vertical_spacing=0.2)
+        gap_x, gap_y = 0.07, (0.3 / rows if rows > 1 else 0.0)
+        w = (1 - gap_x * (cols - 1)) / cols
+        h = (1 - gap_y * (rows - 1)) / rows
+        data, shapes, axes = [], [], {}
         for c in range(k):
-            rr, cc = c // cols + 1, c % cols + 1
-            fig.add_trace(go.Histogram(
+            rr, cc = c // cols, c % cols
+            n = "" if c == 0 else str(c + 1)
+            x0 = cc * (w + gap_x)
+            y1 = 1 - rr * (h + gap_y)
+            data.append(go.Histogram(
                 x=a[:, c], name="simulated from the posterior", marker_color=COLORS["sims"], opacity=0.85,
-                nbinsx=30, showlegend=c == 0, legendgroup="sim",
-            ), row=rr, col=cc)
-            fig.add_vline(x=float(obs[c]), line=dict(color=COLORS["observation"], width=3), row=rr, col=cc)
-            fig.update_xaxes(title=dict(text=labs[c]), row=rr, col=cc)
-            fig.update_yaxes(title=dict(text="count" if cc == 1 else ""), row=rr, col=cc)
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="observation",
-                                 line=dict(color=COLORS["observation"], width=3)))
-        _base_layout(fig, title, height or 260 * rows + 80, bargap=0.05)
+                nbinsx=30, showlegend=c == 0, legendgroup="sim", xaxis=f"x{n}", yaxis=f"y{n}",
+            ))
+            shapes.append(dict(type="line", x0=float(obs[c]), x1=float(obs[c]), y0=0, y1=1, xref=f"x{n}",
+                               yref=f"y{n} domain", line=dict(color=COLORS["observation"], width=3)))
+            axes[f"xaxis{n}"] = dict(domain=[max(0.0, x0), min(1.0, x0 + w)], anchor=f"y{n}",
+                                     title=dict(text=labs[c]))
+            axes[f"yaxis{n}"] = dict(domain=[max(0.0, y1 - h), min(1.0, y1)], anchor=f"x{n}",
+                                     title=dict(text="count" if cc == 0 else ""))
+        data.append(go.Scatter(x=[None], y=[None], mode="lines", name="observation",
+                               line=dict(color=COLORS["observation"], width=3)))
+        fig = go.Figure(data=data, layout=dict(shapes=shapes, **axes))
+        _base_layout(fig, title, height or 290 * rows + 90, bargap=0.05)
         return fig
     q = np.quantile(a, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
     comp = list(range(1, k + 1))
@@ -739,7 +794,7 @@ def overview_figure(
         t = _np(true_theta).reshape(-1)
         tr = _truth_trace(float(t[0]), float(t[1]))
         fig.add_trace(tr, row=1, col=2)
-    _base_layout(fig, title, height, legend_top=False, hovermode="closest")
+    _base_layout(fig, title, height, legend="right", hovermode="closest")
     fig.update_layout(
         legend=dict(orientation="v", yanchor="middle", y=0.5, xanchor="left", x=1.02, font=dict(size=12),
                     itemsizing="constant"),
@@ -791,7 +846,7 @@ def corner_png(
     if truths is not None and d == 1:  # corner cannot draw truths in 1-D
         fig.axes[0].axvline(truths[0], color=COLORS["truth"])
     if title:
-        fig.suptitle(title, fontsize=13, y=1.0 if d > 1 else 1.05)
+        fig.suptitle(title, fontsize=13, y=1.0 + 0.12 / d)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
     return buf.getvalue()

@@ -10,7 +10,6 @@ spawns real workers, which the tests wait for or cancel.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
