@@ -139,6 +139,7 @@ def run_sequential(
     simulation_batch_size: Optional[int] = None,
     num_threads: Optional[int] = None,
     num_atoms: int = 10,
+    simulations: Optional[tuple[Tensor, Tensor]] = None,
     **training,
 ) -> RunResult:
     """Run NPE (one round, amortized) or SNPE (``num_rounds`` rounds) at ``x_obs``.
@@ -153,10 +154,17 @@ def run_sequential(
         on_event: called with every event as it happens.
         cancel: returns True to stop; the run raises :class:`Cancelled`.
         on_round: called with each :class:`RoundResult` as soon as it exists.
+        simulations: ``(theta (N, D), x (N, K))`` already simulated (a table
+            of simulations): trains amortized NPE on them; ``simulator`` may
+            then be ``None`` and ``method`` must be ``"npe"``.
         **training: :class:`~sbi_core.training.TrainConfig` fields.
     """
     if method not in ("snpe", "npe"):
         raise SBIError(f"method must be 'snpe' or 'npe', got {method!r}.")
+    if simulations is not None and method != "npe":
+        raise SBIError("A table of simulations can only train amortized NPE (sequential rounds need a simulator).")
+    if simulations is None and simulator is None:
+        raise SBIError("Give a simulator or a table of simulations.")
     prior = Prior.from_spec(prior)
     set_threads(num_threads)
     rounds_total = 1 if method == "npe" else int(num_rounds)
@@ -194,11 +202,17 @@ def run_sequential(
 
     for r in range(rounds_total):
         t0 = time.perf_counter()
-        if r == 0:
-            theta = prior.sample((simulations_per_round,), generator=g_theta)
+        if simulations is not None:
+            theta, x = (torch.as_tensor(a, dtype=torch.float32) for a in simulations)
+            if on_event is not None:
+                on_event(make_event("simulation", round=0, done=theta.shape[0], total=theta.shape[0],
+                                    invalid=int((~torch.isfinite(x).all(1)).sum())))
         else:
-            theta = proposal.sample((simulations_per_round,), x=x_obs, generator=g_theta)
-        x = _simulate_round(simulator, theta, g_sim, r, on_event, cancel, simulation_batch_size)
+            if r == 0:
+                theta = prior.sample((simulations_per_round,), generator=g_theta)
+            else:
+                theta = proposal.sample((simulations_per_round,), x=x_obs, generator=g_theta)
+            x = _simulate_round(simulator, theta, g_sim, r, on_event, cancel, simulation_batch_size)
         if r == 0 and x.shape[1] != x_obs.shape[0]:
             raise SBIError(
                 f"The observation has {x_obs.shape[0]} numbers but the simulator returns {x.shape[1]} per run."
@@ -274,8 +288,9 @@ def resolve_simulator(spec: RunSpec) -> Simulator:
     if kind == "upload":
         from .simulators.uploaded import load_simulator
 
-        return load_simulator(ref["path"], **{k: v for k, v in ref.items() if k in ("timeout", "memory_mb")})
-    raise RunSpecError(f"Unknown simulator kind {kind!r}; use 'builtin' or 'upload'.")
+        options = {k: v for k, v in ref.items() if k in ("timeout", "memory_mb")}
+        return load_simulator(ref["path"], prior=spec.prior, **options)
+    raise RunSpecError(f"Unknown simulator kind {kind!r}; use 'builtin', 'upload' or 'table'.")
 
 
 def execute(
@@ -292,8 +307,20 @@ def execute(
     """
     spec.validate()
     set_threads(spec.num_threads)
-    simulator = resolve_simulator(spec)
-    prior = Prior.from_spec(spec.prior) if spec.prior is not None else simulator.prior
+    simulations = None
+    if spec.simulator_ref.get("kind") == "table":
+        from .tables import load_training_pairs
+
+        if spec.prior is None or spec.observation is None:
+            raise RunSpecError("A run on a table of simulations needs a prior and an observation.")
+        if spec.method != "npe":
+            raise RunSpecError("A table of simulations can only train amortized NPE: choose method 'npe'.")
+        simulator = None
+        prior = Prior.from_spec(spec.prior)
+        simulations = load_training_pairs(spec.simulator_ref, prior)
+    else:
+        simulator = resolve_simulator(spec)
+        prior = Prior.from_spec(spec.prior) if spec.prior is not None else simulator.prior
     x_obs = (
         torch.tensor(spec.observation, dtype=torch.float32)
         if spec.observation is not None
@@ -331,6 +358,7 @@ def execute(
             learning_rate=spec.learning_rate,
             validation_fraction=spec.validation_fraction,
             patience=spec.patience,
+            simulations=simulations,
         )
     except Cancelled:
         if on_event is not None:

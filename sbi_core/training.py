@@ -72,6 +72,7 @@ class TrainConfig:
     when the validation loss stalls, and early stopping.
 
     batch_size: ``None`` picks :func:`auto_batch_size`.
+    num_threads: torch threads for this process (``None`` leaves the setting alone).
     """
 
     max_epochs: int = 200
@@ -83,6 +84,7 @@ class TrainConfig:
     lr_decay_patience: int = 4
     lr_decay_factor: float = 0.5
     min_validation: int = 2
+    num_threads: Optional[int] = None
 
 
 @dataclass
@@ -133,6 +135,7 @@ def train(
     into ``net``. Raises :class:`Cancelled` if ``cancel()`` becomes true.
     """
     cfg = config or TrainConfig()
+    set_threads(cfg.num_threads)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     n = theta.shape[0]
     if n < 4:
