@@ -1,12 +1,13 @@
 """Test-wide settings: a bounded torch thread count and a temporary run store."""
 
-import os
-
 import pytest
 import torch
 
-# two cores on CI machines: one training at a time, each with both threads
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One torch thread in the test process: the small networks here gain little
+# from a second thread, and worker processes started by the tests (jobs,
+# browser) need the other core; oversubscribed torch threads spin and slow
+# every training down by an order of magnitude.
+torch.set_num_threads(1)
 
 
 @pytest.fixture
