@@ -51,9 +51,9 @@ def _reset(run_id: str, k: int) -> None:
 
 def _start_amortized() -> None:
     cfg = ui.model_config()
-    sim = ui.simulator(cfg["simulator"])
+    sim = ui.model_view(cfg)
     spec = RunSpec(
-        simulator=cfg["simulator"], prior=cfg["prior"], observation=cfg["observation"],
+        simulator=cfg.get("simulator_ref") or cfg["simulator"], prior=cfg["prior"], observation=cfg["observation"],
         true_theta=cfg["true_theta"], method="npe", num_rounds=1, simulations_per_round=2000,
         hidden_features=50, num_transforms=4, max_epochs=100, patience=10, seed=0,
         title=f"{sim.title}, amortized",

@@ -9,34 +9,15 @@ import streamlit as st
 import torch
 
 from sbi_core import Prior, PriorSpecError, list_simulators, plots
-from sbi_core.priors import FAMILIES, Marginal
 
 from pages import ui_common as ui
+from pages import ui_prior_editor as pe
 from pages import ui_state as K
 
 ui.page_guard()
 
 GALLERY_COLUMNS = 4
-FAMILY_HELP = {
-    "uniform": "Every value between low and high is equally likely.",
-    "normal": "Bell curve around loc with spread scale.",
-    "lognormal": "Positive values whose logarithm is normal(loc, scale).",
-    "beta": "Beta(alpha, beta) stretched onto [low, high].",
-    "gamma": "Positive values; mean = concentration / rate.",
-    "halfnormal": "Positive values, most likely near 0, spread scale.",
-    "fixed": "Held constant at value: not inferred.",
-}
-NUMBER_HELP = {
-    "low": "Lower end of the range.",
-    "high": "Upper end of the range (must be larger than low).",
-    "loc": "Centre (for lognormal: centre of log theta).",
-    "scale": "Spread; must be greater than 0.",
-    "alpha": "Beta shape alpha > 0 (larger pulls mass towards high).",
-    "beta": "Beta shape beta > 0 (larger pulls mass towards low).",
-    "concentration": "Gamma shape > 0.",
-    "rate": "Gamma rate > 0 (mean = concentration / rate).",
-    "value": "The constant value of this parameter.",
-}
+FAMILY_HELP, NUMBER_HELP = pe.FAMILY_HELP, pe.NUMBER_HELP
 OBS_SOURCES = {
     "default": "The model's example observation",
     "simulate": "Simulate one at a parameter I choose",
@@ -83,30 +64,11 @@ def _select_model(name: str) -> None:
 # ---------------------------------------------------------------------------
 # prior editor helpers
 # ---------------------------------------------------------------------------
-def _guess_numbers(family: str, previous: Marginal) -> dict:
-    """Sensible starting numbers for ``family`` from the marginal it replaces."""
-    lo, hi = previous.plot_bounds()
-    mean, std = previous.mean_std()
-    std = std if std > 0 else max(abs(mean) * 0.1, 1.0)
-    if family == "uniform":
-        return {"low": lo, "high": hi}
-    if family == "normal":
-        return {"loc": mean, "scale": std}
-    if family == "lognormal":
-        return {"loc": math.log(mean) if mean > 0 else 0.0, "scale": 0.5}
-    if family == "beta":
-        return {"alpha": 2.0, "beta": 2.0, "low": lo, "high": hi}
-    if family == "gamma":
-        return {"concentration": 2.0, "rate": 2.0 / mean if mean > 0 else 1.0}
-    if family == "halfnormal":
-        return {"scale": std}
-    return {"value": mean}
+_guess_numbers = pe.guess_numbers
 
 
 def _reset_prior(name: str) -> None:
-    st.session_state.setdefault(K.S_PRIOR_SPECS, {}).pop(name, None)
-    for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"prior_{name}_")]:
-        del st.session_state[key]
+    pe.forget_prior_edits(name)
     cfg = ui.model_config()
     if cfg["simulator"] == name:
         cfg["prior"] = None
@@ -114,65 +76,7 @@ def _reset_prior(name: str) -> None:
 
 def _prior_editor(sim) -> Prior:
     """One row per parameter: family, numbers, live density. Returns the last valid prior."""
-    name = sim.name
-    specs = st.session_state.setdefault(K.S_PRIOR_SPECS, {})
-    valid = Prior.from_spec(specs[name]) if name in specs else sim.prior
-    labels = sim.param_labels()
-    families = list(FAMILIES)
-    rows = []
-    row_errors = {}
-    for i, marg in enumerate(valid.marginals):
-        default_marg = sim.prior.marginals[i]
-        with st.container(border=True):
-            c_name, c_family, c_numbers, c_plot = st.columns([1.0, 1.3, 3.0, 2.6], vertical_alignment="center")
-            c_name.markdown(f"**{labels[i]}**")
-            c_name.caption(f"default: {default_marg.dist}")
-            fam_key = K.w_prior_family(name, i)
-            family = c_family.selectbox(
-                "Family", families, index=families.index(marg.dist), key=fam_key,
-                help="The shape of this parameter's prior. " + " ".join(
-                    f"**{f}**: {h}" for f, h in FAMILY_HELP.items()),
-                persist_state="session",
-            )
-            required, optional = FAMILIES[family]
-            numbers = list(required) + list(optional)
-            start = dict(marg.params) if family == marg.dist else _guess_numbers(family, marg)
-            entry = {"name": marg.name, "dist": family}
-            cols = c_numbers.columns(len(numbers))
-            for col, num in zip(cols, numbers):
-                entry[num] = col.number_input(
-                    num, value=float(start.get(num, optional.get(num, 0.0))), step=None, format="%g",
-                    key=K.w_prior_number(name, i, family, num), help=NUMBER_HELP.get(num),
-                    persist_state="session",
-                )
-            try:
-                row_marg = Marginal.from_spec(entry, i)
-            except PriorSpecError as err:
-                row_errors[i] = str(err)
-                row_marg = None
-                c_numbers.error(str(err), icon=":material/error:")
-            shown = row_marg or valid.marginals[i]
-            with c_plot:
-                st.plotly_chart(
-                    plots.marginal_figure(shown, labels[i], title=f"Prior of {labels[i]}"
-                                          + ("" if row_marg else " (last valid)"), height=190),
-                    key=f"prior_plot_{name}_{i}", config={"displayModeBar": False},
-                )
-            rows.append(entry)
-    try:
-        new = Prior.from_spec(rows)
-    except PriorSpecError as err:
-        if not row_errors:
-            st.error(str(err), icon=":material/error:")
-        st.warning("Fix the entry above; until then the last valid prior is used.", icon=":material/history:")
-        return valid
-    if row_errors:
-        return valid
-    if new == sim.prior:
-        specs.pop(name, None)
-    else:
-        specs[name] = new.to_spec()
-    return new
+    return pe.prior_editor(sim.name, sim.prior, sim.param_labels())
 
 
 def _parse_typed(text: str, k: int) -> list[float]:
@@ -224,6 +128,15 @@ for start in range(0, len(names), GALLERY_COLUMNS):
                 width="stretch",
             )
             st.caption(_short(sim.description))
+
+if cfg.get("simulator_ref"):  # the current model is an upload (set on the Your model & data page)
+    st.info(
+        f"The current model is **{cfg.get('title', 'your upload')}**, uploaded on **Your model & data**; "
+        "its prior and observation are set there. Pick a built-in model above to switch back.",
+        icon=":material/upload_file:",
+    )
+    st.page_link(ui.DATA, label="Your model & data", icon=":material/upload_file:")
+    st.stop()
 
 sim = ui.simulator(cfg["simulator"])
 st.subheader(f"2 · {sim.title}")

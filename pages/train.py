@@ -15,6 +15,7 @@ OBS_TEXT = {
     "default": "the model's example observation",
     "simulate": "simulated at a chosen (hidden) parameter",
     "typed": "typed values",
+    "upload": "set on Your model & data",
 }
 ESTIMATORS = {"nsf": "Neural spline flow (NSF)", "maf": "Masked autoregressive flow (MAF)"}
 
@@ -22,10 +23,11 @@ ESTIMATORS = {"nsf": "Neural spline flow (NSF)", "maf": "Masked autoregressive f
 def _settings() -> None:
     """The form for a new run; Start writes it to the store and opens it here."""
     cfg = ui.model_config()
-    sim = ui.simulator(cfg["simulator"])
+    ref = cfg.get("simulator_ref")  # an uploaded simulator (Your model & data page), else a built-in
+    sim = ui.model_view(cfg)
     dim = len(cfg["prior"]) if cfg["prior"] else sim.theta_dim
     st.markdown(
-        f"**Model:** {sim.title} · **prior:** {'your edited prior' if cfg['prior'] else 'the model default'} "
+        f"**Model:** {sim.title} · **prior:** {cfg.get('prior_text') or ('your edited prior' if cfg['prior'] else 'the model default')} "
         f"({dim} parameters) · **observation:** {OBS_TEXT.get(cfg.get('obs_source'), 'default')}"
     )
     st.page_link(ui.MODEL, label="Change the model, prior or observation", icon=":material/tune:")
@@ -87,7 +89,7 @@ def _settings() -> None:
                  help="Start the run in the background; its live view opens below."):
         try:
             spec = RunSpec(
-                simulator=cfg["simulator"],
+                simulator=ref or cfg["simulator"],
                 prior=cfg["prior"],
                 observation=cfg["observation"],
                 true_theta=cfg["true_theta"],
@@ -164,6 +166,10 @@ def _live(run_id: str, was_active: bool) -> None:
         m2.metric("Simulations", f"{tr.simulations_done:,}", border=True)
         m3.metric("Epochs trained", f"{tr.epochs_done}", border=True)
         m4.metric("Time", ui.fmt_duration(info.seconds), border=True)
+        invalid = sum(bad for _, _, bad in tr.sims.values())
+        if invalid:
+            st.caption(f":material/warning: {invalid:,} simulation{'s' if invalid != 1 else ''} returned NaN or "
+                       "infinity and {} left out of training.".format("were" if invalid != 1 else "was"))
         left, right = st.columns([1, 1])
         with left:
             st.plotly_chart(

@@ -37,6 +37,7 @@ TRAIN = "pages/train.py"
 ROUNDS = "pages/rounds.py"
 EXPLORE = "pages/explore.py"
 RUNS = "pages/runs.py"
+DATA = "pages/data.py"
 
 
 def navigation_pages() -> dict:
@@ -47,6 +48,7 @@ def navigation_pages() -> dict:
         ],
         "Infer": [
             st.Page(MODEL, title="Model", icon=":material/tune:", url_path="model"),
+            st.Page(DATA, title="Your model & data", icon=":material/upload_file:", url_path="data"),
             st.Page(TRAIN, title="Train", icon=":material/monitoring:", url_path="train"),
             st.Page(ROUNDS, title="Rounds", icon=":material/animation:", url_path="rounds"),
             st.Page(EXPLORE, title="Explore", icon=":material/explore:", url_path="explore"),
@@ -302,11 +304,43 @@ def default_model_config(name: str = "two_moons") -> dict:
 
 
 def model_config() -> dict:
+    """The current model. A built-in one names it in ``simulator``; an uploaded one (from the
+    Your model & data page) also has ``simulator_ref`` (the RunSpec's simulator), ``title``,
+    ``param_names``, ``obs_names`` and always an explicit ``prior`` and ``observation``."""
     cfg = st.session_state.get(K.S_MODEL_CFG)
-    if not cfg or cfg.get("simulator") not in list_simulators():
+    if not cfg or (cfg.get("simulator") not in list_simulators() and not cfg.get("simulator_ref")):
         cfg = default_model_config()
         st.session_state[K.S_MODEL_CFG] = cfg
     return cfg
+
+
+@dataclass
+class ModelView:
+    """What pages show about an uploaded current model (a built-in one is its Simulator)."""
+
+    title: str
+    param_names: list
+    obs_names: list
+
+    @property
+    def theta_dim(self) -> int:
+        return len(self.param_names)
+
+    @property
+    def x_dim(self) -> int:
+        return len(self.obs_names)
+
+
+def model_view(cfg: Optional[dict] = None):
+    """The current model's title and sizes: its :class:`~sbi_core.Simulator` if built in, else a
+    :class:`ModelView` of the upload (nothing is loaded)."""
+    cfg = cfg or model_config()
+    if cfg.get("simulator_ref"):
+        names = list(cfg.get("param_names") or [m.get("name", f"theta{i + 1}") for i, m in
+                                                enumerate(cfg.get("prior") or [])])
+        obs = list(cfg.get("obs_names") or [f"x{k + 1}" for k in range(len(cfg.get("observation") or []))])
+        return ModelView(title=str(cfg.get("title") or "Uploaded simulator"), param_names=names, obs_names=obs)
+    return simulator(cfg["simulator"])
 
 
 # ---------------------------------------------------------------------------

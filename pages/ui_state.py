@@ -34,6 +34,60 @@ W_OBS_SEED = "model_obs_seed"
 W_OBS_TYPED = "model_obs_typed"
 W_PRIOR_RESET = "model_prior_reset"
 
+# ---- Your model & data (pages/data.py) ------------------------------------------
+# plain state: the last *valid* upload of each kind (a rejected upload never replaces it),
+# the last rejection's message, and the id of the uploaded file last looked at
+S_DATA_SIM = "data_sim"  # dict: saved path, file name, title, doc, PRIOR/OBSERVATION of the file, K
+S_DATA_SIM_ERROR = "data_sim_error"  # dict: file name, message, kind, line  | None
+S_DATA_SIM_SEEN = "data_sim_seen"  # file id of the simulator upload last processed
+S_DATA_TABLE = "data_table"  # dict: saved path, file name, columns, rows
+S_DATA_TABLE_ERROR = "data_table_error"
+S_DATA_TABLE_SEEN = "data_table_seen"
+S_DATA_TABLE_OBS = "data_table_obs"  # list[float]: last valid observation for a table run
+S_DATA_TABLE_OBS_ERROR = "data_table_obs_error"
+S_DATA_TABLE_OBS_SEEN = "data_table_obs_seen"
+S_DATA_OBS = "data_obs"  # dict: file name, rows (M, K), k: last valid observations file (amortized view)
+S_DATA_OBS_ERROR = "data_obs_error"
+S_DATA_OBS_SEEN = "data_obs_seen"
+S_DATA_PRIOR_MSG = "data_prior_msg"  # (kind, message) of the last prior import
+S_DATA_PRIOR_SEEN = "data_prior_seen"
+S_DATA_SPEC = "data_spec"  # dict: last valid imported RunSpec
+S_DATA_SPEC_ERROR = "data_spec_error"
+S_DATA_SPEC_SEEN = "data_spec_seen"
+
+# widget keys
+W_DATA_TABS = "data_tabs"
+W_DATA_SIM_FILE = "data_sim_file"  # file uploader (.py)
+W_DATA_SIM_NAMES = "data_sim_param_names"  # text: parameter names when the file has no PRIOR
+W_DATA_SIM_CHECK = "data_sim_check"  # button "Check the simulator with this prior"
+W_DATA_SIM_OBS_SOURCE = "data_sim_obs_source"
+W_DATA_SIM_OBS_TYPED = "data_sim_obs_typed"  # prefix: see w_data_sim_obs_typed
+W_DATA_SIM_USE = "data_sim_use"  # button "Use this simulator"
+W_DATA_SIM_FORGET = "data_sim_forget"
+W_DATA_TABLE_FILE = "data_table_file"  # file uploader (.csv, .parquet)
+W_DATA_THETA_COLS = "data_theta_columns"  # multiselect: parameter columns
+W_DATA_X_COLS = "data_x_columns"  # multiselect: simulated-data columns
+W_DATA_TABLE_OBS_SOURCE = "data_table_obs_source"
+W_DATA_TABLE_OBS_TYPED = "data_table_obs_typed"  # prefix: see w_data_table_obs_typed
+W_DATA_TABLE_OBS_FILE = "data_table_obs_file"
+W_DATA_TABLE_EPOCHS = "data_table_max_epochs"
+W_DATA_TABLE_SEED = "data_table_seed"
+W_DATA_TABLE_TRAIN = "data_table_train"  # button "Train amortized NPE on this table"
+W_DATA_TABLE_FORGET = "data_table_forget"
+W_DATA_OBS_RUN = "data_obs_run"  # run picker (amortized runs)
+W_DATA_OBS_FILE = "data_obs_file"  # file uploader: observations CSV
+W_DATA_OBS_AXIS_X = "data_obs_axis_x"
+W_DATA_OBS_AXIS_Y = "data_obs_axis_y"
+W_DATA_PRIOR_FILE = "data_prior_file"
+W_DATA_PRIOR_TEXT = "data_prior_text"
+W_DATA_PRIOR_APPLY = "data_prior_apply"
+W_DATA_PRIOR_DOWNLOAD = "data_prior_download"
+W_DATA_SPEC_DOWNLOAD = "data_spec_download"
+W_DATA_SPEC_FILE = "data_spec_file"
+W_DATA_SPEC_TEXT = "data_spec_text"
+W_DATA_SPEC_CHECK = "data_spec_check"
+W_DATA_SPEC_START = "data_spec_start"
+
 # ---- widget keys: Train -------------------------------------------------------
 W_METHOD = "train_method"
 W_SIMS = "train_simulations"
@@ -96,3 +150,13 @@ def w_explore_x(run_id: str, k: int) -> str:
 
 def w_open_run(where: str, run_id: str) -> str:
     return f"{where}_open_{run_id}"
+
+
+def w_data_sim_obs_typed(upload: str) -> str:
+    """Typed observation for the uploaded simulator ``upload`` (its content hash)."""
+    return f"{W_DATA_SIM_OBS_TYPED}_{upload}"
+
+
+def w_data_table_obs_typed(k: int) -> str:
+    """Typed observation of ``k`` numbers for a run on a table."""
+    return f"{W_DATA_TABLE_OBS_TYPED}_{k}"

@@ -77,7 +77,7 @@ def _number(name: str, key: str, value: Any) -> float:
         raise PriorSpecError(f"Parameter '{name}': '{key}' must be a number, got {value!r}.")
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond float range
         raise PriorSpecError(
             f"Parameter '{name}': '{key}' must be a number, got {value!r}."
         ) from None

@@ -1,0 +1,324 @@
+"""Helpers for the browser tests and the UI latency benchmark.
+
+* :class:`AppServer` starts ``streamlit run app.py`` on a free port with its own
+  temporary run store (``SBI_STORE_DIR``), waits for ``/_stcore/health`` and
+  tears everything down again: the server's process group and every
+  ``python -m sbi_core.worker`` process whose ``--store`` is that store (the
+  workers run in their own sessions, so killing the server leaves them alive).
+* :func:`launch_browser` starts Debian's Chromium through Playwright.
+* Small page helpers: wait for Streamlit to finish a script run, read a plotly
+  chart's data, take a screenshot when a check fails.
+
+Used by ``tests/test_browser.py`` and ``bench/ui_latency.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+DEMO_LABEL = "Start demo: two moons, 4 sequential rounds"
+
+# JavaScript: the plotly graph div inside a keyed chart container (or null).
+_PLOT_JS = "(key) => document.querySelector(`.st-key-${key} .js-plotly-plot`)"
+
+
+def chromium_available() -> bool:
+    return os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------
+# processes
+# ---------------------------------------------------------------------------
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [p.decode(errors="replace") for p in raw.split(b"\0") if p]
+
+
+def _same_path(a: str, b: Path) -> bool:
+    try:
+        return Path(a).expanduser().resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def worker_pids(store_dir: Path) -> list[int]:
+    """Pids of ``sbi_core.worker`` processes whose ``--store`` is ``store_dir``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        args = _cmdline(int(entry.name))
+        if "sbi_core.worker" not in args:
+            continue
+        for k, a in enumerate(args):
+            value = None
+            if a == "--store" and k + 1 < len(args):
+                value = args[k + 1]
+            elif a.startswith("--store="):
+                value = a.split("=", 1)[1]
+            if value is not None and _same_path(value, store_dir):
+                found.append(int(entry.name))
+                break
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie counts as gone
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _signal_group_or_pid(pid: int, sig: int) -> None:
+    try:
+        if os.getpgid(pid) == pid:  # the worker leads its own group (start_new_session)
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except OSError:  # gone already, or not ours
+        pass
+
+
+def kill_workers(store_dir: Path, grace: float = 3.0) -> list[int]:
+    """SIGTERM, then SIGKILL, every worker of ``store_dir`` (its process group if it leads one)."""
+    pids = worker_pids(store_dir)
+    for pid in pids:
+        _signal_group_or_pid(pid, signal.SIGTERM)
+    end = time.monotonic() + grace
+    while time.monotonic() < end and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    for pid in pids:
+        if _alive(pid):
+            _signal_group_or_pid(pid, signal.SIGKILL)
+    return pids
+
+
+class AppServer:
+    """``streamlit run app.py`` on a free port with a private run store."""
+
+    def __init__(self, store_dir: Path, log_path: Optional[Path] = None, port: Optional[int] = None) -> None:
+        self.store_dir = Path(store_dir)
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = Path(log_path) if log_path else self.store_dir.parent / "streamlit.log"
+        self.port = port or free_port()
+        self.proc: Optional[subprocess.Popen] = None
+        self._log = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env["SBI_STORE_DIR"] = str(self.store_dir)
+        env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def start(self, timeout: float = 90.0) -> "AppServer":
+        cmd = [
+            sys.executable, "-m", "streamlit", "run", "app.py",
+            "--server.port", str(self.port),
+            "--server.address", "127.0.0.1",
+            "--server.headless", "true",
+            "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false",
+        ]
+        self._log = open(self.log_path, "ab", buffering=0)
+        self.proc = subprocess.Popen(
+            cmd, cwd=str(ROOT), env=self.env(), stdin=subprocess.DEVNULL,
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200 and r.read().strip() == b"ok":
+                        return
+            except (urllib.error.URLError, OSError) as err:
+                last = err
+            time.sleep(0.2)
+        raise TimeoutError(f"streamlit not healthy after {timeout} s ({last}):\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Stop the server (its whole process group), then the run store's workers."""
+        if self.proc is not None and self.proc.poll() is None:
+            for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+                try:
+                    os.killpg(self.proc.pid, sig)  # start_new_session: group id == pid
+                except (ProcessLookupError, PermissionError):
+                    break
+                try:
+                    self.proc.wait(grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self.proc is not None:
+            with contextlib.suppress(Exception):
+                self.proc.wait(1)
+        kill_workers(self.store_dir)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> "AppServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------
+# the browser
+# ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def launch_browser() -> Iterator:
+    """A Playwright Chromium browser (Debian's binary, headless)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser, base_url: str, timeout_ms: int = 30_000):
+    """A fresh context (a new Streamlit session) and page, 1400x1000."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(timeout_ms)
+    page = context.new_page()
+    return page
+
+
+def wait_idle(page, timeout_ms: int = 45_000) -> None:
+    """Wait until the app is connected and no script run is going on."""
+    page.wait_for_function(
+        """() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            return app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+                && app.getAttribute('data-test-script-state') === 'notRunning';
+        }""",
+        timeout=timeout_ms,
+    )
+
+
+def goto(page, path: str, timeout_ms: int = 45_000) -> None:
+    """Open ``path`` and wait for the first script run to finish."""
+    page.goto(path, wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    wait_idle(page, timeout_ms)
+
+
+def plot_info(page, key: str) -> Optional[dict]:
+    """Summary of the plotly chart in ``.st-key-<key>``: title, trace names, lengths."""
+    return page.evaluate(
+        f"""(key) => {{
+            const gd = ({_PLOT_JS})(key);
+            if (!gd || !gd.data) return null;
+            const t = gd.layout && gd.layout.title;
+            return {{
+                title: t ? (typeof t === 'string' ? t : t.text) : null,
+                names: gd.data.map(d => d.name || ''),
+                lengths: gd.data.map(d => (d.x ? d.x.length : 0)),
+                x0: gd.data.length && gd.data[0].x && gd.data[0].x.length ? gd.data[0].x[0] : null,
+            }};
+        }}""",
+        key,
+    )
+
+
+def round_traces(info: Optional[dict]) -> int:
+    """Number of "round k" traces in a chart summary (the posterior clouds)."""
+    if not info:
+        return 0
+    return sum(1 for n in info["names"] if re.fullmatch(r"round \d+", n or ""))
+
+
+def page_problems(page) -> list[str]:
+    """Streamlit exceptions and any "Traceback" text on the page."""
+    problems = []
+    for el in page.locator('[data-testid="stException"]').all():
+        problems.append("stException: " + (el.inner_text(timeout=2000) or "")[:500])
+    body = page.evaluate("() => document.body ? document.body.innerText : ''")
+    if "Traceback" in body:
+        k = body.index("Traceback")
+        problems.append("Traceback text: " + body[max(0, k - 200):k + 500])
+    return problems
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, folder: Path, name: str):
+    """Re-raise a failure as an AssertionError naming a full-page screenshot."""
+    try:
+        yield
+    except BaseException as err:  # noqa: BLE001 - includes Playwright timeouts
+        if isinstance(err, (KeyboardInterrupt, SystemExit)):
+            raise
+        path = Path(folder) / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
+        shot = "(no screenshot)"
+        try:
+            page.screenshot(path=str(path), full_page=True, timeout=10_000)
+            shot = str(path)
+        except Exception as e2:  # noqa: BLE001
+            shot = f"(screenshot failed: {e2})"
+        url = ""
+        with contextlib.suppress(Exception):
+            url = page.url
+        raise AssertionError(f"{type(err).__name__}: {err}\n  url: {url}\n  screenshot: {shot}") from err

@@ -1,0 +1,368 @@
+"""Browser tests: Debian's Chromium (Playwright) against a real ``streamlit run app.py``.
+
+One server for the whole module (it takes seconds to start), with its own
+temporary run store; every test opens a fresh browser context, i.e. a new
+Streamlit session. The tests follow what a visitor does:
+
+1. the home page renders;
+2. "Start demo" opens the live view, which grows its loss curve and posterior
+   clouds while the run trains, and shows "Finished:" at the end;
+3. the Rounds page's Play button animates the rounds;
+4. a reload of the live view finds the same run (its id is in the URL);
+5. every page, with and without ``?run=``, renders without an exception;
+6. on Explore, moving a slider of an amortized run redraws the posterior.
+
+Runs the tests need but do not start through the UI are started with the core
+(``JobManager``) in the same store, one torch thread each (robust on a busy
+two-core machine). On failure a full-page screenshot is saved in the test's
+``tmp_path`` and named in the assertion message.
+
+    python -m pytest tests/test_browser.py -q
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+for p in (ROOT, ROOT / "tests"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from browser_support import (  # noqa: E402
+    DEMO_LABEL,
+    AppServer,
+    chromium_available,
+    goto,
+    launch_browser,
+    new_page,
+    page_problems,
+    screenshot_on_failure,
+    wait_idle,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not chromium_available(), reason="Chromium not found at /usr/bin/chromium "
+                       "(apt-get install chromium); the browser tests need it"),
+    pytest.mark.timeout(420),
+]
+
+# Generous bounds; every wait ends as soon as its condition holds.
+# The demo started in the browser (4 rounds, 2 torch threads): ~20-60 s on an idle 2-core machine,
+# several minutes when other processes compete for the cores. SBI_BROWSER_DEMO_S overrides.
+DEMO_FINISH_S = float(os.environ.get("SBI_BROWSER_DEMO_S", 180))
+NPE_FINISH_S = 150
+PAGE_MS = 45_000  # one page load incl. its first script run
+LIVE_MS = 60_000  # a live-view change (next epoch, next round)
+
+PAGES = {  # path -> the page's title (its h1)
+    "/": "Simulation-based inference, live",
+    "/model": "Model",
+    "/train": "Train",
+    "/rounds": "Rounds",
+    "/explore": "Explore",
+    "/runs": "Runs",
+}
+
+# In-page snapshot of the live view: epochs in the loss chart, round clouds, progress text.
+LIVE_JS = """() => {
+    const plot = (key) => document.querySelector(`.st-key-${key} .js-plotly-plot`);
+    const loss = plot('train_loss_chart'), cloud = plot('train_cloud_chart');
+    const bar = document.querySelector('[data-testid="stProgress"]');
+    const xs = loss && loss.data && loss.data[0] && Array.isArray(loss.data[0].x) ? loss.data[0].x : [];
+    return {
+        epochs: xs.filter(v => v !== null && v !== undefined).length,
+        rounds: cloud && cloud.data ? cloud.data.filter(d => /^round \\d+$/.test(d.name || '')).length : 0,
+        progress: bar ? bar.innerText : null,
+    };
+}"""
+
+# Fingerprint of a plotly chart's first trace (numpy arrays arrive base64-encoded as {dtype, bdata}).
+SIGNATURE_JS = """(key) => {
+    const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+    if (!gd || !gd.data || !gd.data.length) return null;
+    const t = gd.data[0];
+    return JSON.stringify([t.x, t.y]);
+}"""
+
+
+# ---------------------------------------------------------------------------
+# fixtures
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    srv = AppServer(root / "store", log_path=root / "streamlit.log")
+    srv.start(timeout=90)
+    try:
+        yield srv
+    finally:
+        srv.stop()  # the server's process group and every worker of its store
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with launch_browser() as b:
+        yield b
+
+
+@pytest.fixture
+def page(browser, server):
+    p = new_page(browser, server.url, timeout_ms=PAGE_MS)
+    yield p
+    p.context.close()
+
+
+@pytest.fixture(scope="module")
+def shared() -> dict:
+    """Run ids handed from one test to the next (``demo``: the run started in the browser)."""
+    return {}
+
+
+def _jobs(server):
+    from sbi_core.jobs import JobManager
+    from sbi_core.store import RunStore
+
+    return JobManager(RunStore(server.store_dir))
+
+
+@pytest.fixture
+def demo_run(server, shared) -> str:
+    """A finished demo run: the one test 2 started in the browser if it finished, else one
+    started here with the core (one torch thread: about 20-30 s on two cores)."""
+    from sbi_core import RunSpec
+
+    if shared.get("demo_ok"):
+        return shared["demo_ok"]
+    if shared.get("demo_error"):
+        pytest.fail(f"no finished demo run: {shared['demo_error']}")
+    jm = _jobs(server)
+    old = shared.get("demo")
+    if old is not None:
+        info = jm.status(old)
+        if info is not None and info.status == "done":
+            shared["demo_ok"] = old
+            return old
+        if info is not None and info.is_active:  # test 2 gave up on it: do not let it load the machine
+            jm.cancel(old)
+            with contextlib.suppress(TimeoutError):
+                jm.wait(old, timeout=20)
+    rid = jm.start(dataclasses.replace(RunSpec.demo(), num_threads=1, title="Browser test: demo"))
+    try:
+        info = jm.wait(rid, timeout=DEMO_FINISH_S)
+    except TimeoutError as err:
+        jm.cancel(rid)
+        shared["demo_error"] = str(err)
+        raise
+    if info.status != "done":
+        shared["demo_error"] = f"demo run {rid} ended {info.status}: {info.message}"
+        pytest.fail(shared["demo_error"])
+    shared["demo_ok"] = rid
+    return rid
+
+
+@pytest.fixture
+def npe_run(server, shared) -> str:
+    """A finished amortized run (linear regression, 1,000 simulations, at most 30 epochs)."""
+    from sbi_core import RunSpec
+
+    jm = _jobs(server)
+    rid = shared.get("npe")
+    if rid is None:
+        spec = RunSpec(simulator="linear_regression", method="npe", num_rounds=1, simulations_per_round=1000,
+                       max_epochs=30, seed=0, num_threads=1, title="Browser test: amortized")
+        rid = shared["npe"] = jm.start(spec)
+    info = jm.wait(rid, timeout=NPE_FINISH_S)
+    assert info.status == "done", f"amortized run {rid} ended {info.status}: {info.message}"
+    return rid
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+def expect():
+    from playwright.sync_api import expect as _expect
+
+    return _expect
+
+
+def assert_clean(page, where: str) -> None:
+    problems = page_problems(page)
+    text = page.evaluate("() => document.body ? document.body.textContent : ''")
+    if "Something went wrong" in text:  # the app's friendly wrapper around an unexpected exception
+        k = text.index("Something went wrong")
+        problems.append("app error: " + text[k:k + 600])
+    assert not problems, f"{where}: " + "\n".join(problems)
+
+
+def open_page(page, path: str, title: str) -> None:
+    """Open ``path``, wait for its title and for the script run to end."""
+    goto(page, path, PAGE_MS)
+    expect()(page.locator("h1").filter(has_text=title).first).to_be_visible(timeout=PAGE_MS)
+    wait_idle(page, PAGE_MS)
+
+
+def run_of(url: str):
+    return (parse_qs(urlparse(url).query).get("run") or [None])[0]
+
+
+# ---------------------------------------------------------------------------
+# tests
+# ---------------------------------------------------------------------------
+def test_home_renders(page, tmp_path):
+    with screenshot_on_failure(page, tmp_path, "home"):
+        open_page(page, "/", PAGES["/"])
+        expect()(page.get_by_role("button", name=DEMO_LABEL)).to_be_visible()
+        expect()(page.locator(".st-key-home_overview .js-plotly-plot")).to_be_visible()
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        for name in ("Home", "Model", "Train", "Rounds", "Explore", "Runs"):
+            expect()(nav.get_by_text(name, exact=True)).to_be_visible()
+        expect()(page.get_by_role("heading", name="Recent runs")).to_be_visible()
+        assert_clean(page, "/")
+
+
+def test_demo_live_view(page, tmp_path, server, shared):
+    ex = expect()
+    with screenshot_on_failure(page, tmp_path, "demo_live"):
+        open_page(page, "/", PAGES["/"])
+        page.get_by_role("button", name=DEMO_LABEL).click()
+        deadline = time.monotonic() + DEMO_FINISH_S
+
+        def left_ms() -> float:
+            return max(1000.0, 1000 * (deadline - time.monotonic()))
+
+        page.wait_for_url(re.compile(r"/train\?(.*&)?run=\w+"), timeout=PAGE_MS)
+        rid = run_of(page.url)
+        assert rid, page.url
+        shared["demo"] = rid
+        ex(page.locator(".st-key-train_run_header")).to_contain_text(rid, timeout=PAGE_MS)
+        ex(page.locator(".st-key-train_loss_chart .gtitle")).to_have_text("Training and validation loss")
+        ex(page.locator(".st-key-train_cloud_chart .gtitle")).to_have_text("Posterior after each round")
+
+        # the loss curve grows while the run trains: a snapshot taken mid-run (the progress bar
+        # says "Round i of 4 · ... · epoch n"), then a later one with more epochs
+        page.wait_for_function(
+            f"() => {{ const s = ({LIVE_JS})(); return s.epochs > 0 && s.progress && "
+            r"/^Round \d+ of 4 · simulations [\d,]+\/[\d,]+ · epoch \d+/.test(s.progress); }",
+            timeout=min(LIVE_MS, left_ms()), polling=100,
+        )
+        first = page.evaluate(LIVE_JS)
+        page.wait_for_function(f"(n) => ({LIVE_JS})().epochs > n", arg=first["epochs"],
+                               timeout=min(LIVE_MS, left_ms()), polling=100)
+        # round clouds appear one by one: at least two while we watch
+        page.wait_for_function(f"() => ({LIVE_JS})().rounds >= 2", timeout=left_ms(), polling=250)
+        # the live view switches to its final state by itself
+        ex(page.get_by_text(re.compile(r"^Finished: 4 round\(s\)"))).to_be_visible(timeout=left_ms())
+        wait_idle(page, PAGE_MS)
+        last = page.evaluate(LIVE_JS)
+        assert last["rounds"] == 4, last
+        assert last["epochs"] > first["epochs"], (first, last)
+        ex(page.get_by_role("link", name="See it round by round")).to_be_visible()
+        assert_clean(page, f"/train?run={rid}")
+
+
+def test_rounds_play_animates(page, tmp_path, demo_run):
+    with screenshot_on_failure(page, tmp_path, "rounds_play"):
+        open_page(page, f"/rounds?run={demo_run}", PAGES["/rounds"])
+        chart = page.locator(".st-key-rounds_animation")
+        expect()(chart.locator(".gtitle")).to_have_text("Posterior round by round", timeout=PAGE_MS)
+        label = chart.locator("text.slider-label").filter(has_text="Showing up to round")
+        expect()(label).to_have_text("Showing up to round 4")  # opens on the last round
+        # record every value the slider's label takes, from the click on
+        page.evaluate("""() => {
+            window.__seen = [];
+            const tick = () => {
+                const t = Array.from(document.querySelectorAll('.st-key-rounds_animation text.slider-label'))
+                    .map(e => e.textContent).find(s => s.startsWith('Showing up to round'));
+                if (t && window.__seen[window.__seen.length - 1] !== t) window.__seen.push(t);
+                if (window.__seen.length < 50) requestAnimationFrame(tick);
+            };
+            requestAnimationFrame(tick);
+        }""")
+        chart.locator(".updatemenu-button").filter(has_text="Play").click()
+        # Play starts from round 1 and steps through to round 4: at least three distinct values in order
+        page.wait_for_function(
+            "() => new Set(window.__seen).size >= 3 && window.__seen[window.__seen.length - 1].endsWith('4')",
+            timeout=30_000, polling=100,
+        )
+        seen = page.evaluate("() => window.__seen")
+        rounds = [int(s.rsplit(" ", 1)[1]) for s in seen]
+        assert 1 in rounds and rounds[-1] == 4, seen
+        after_one = rounds[rounds.index(1):]
+        assert after_one == sorted(after_one), f"the animation went backwards: {seen}"
+        assert_clean(page, "/rounds")
+
+
+def test_reload_keeps_the_run(page, tmp_path, demo_run):
+    with screenshot_on_failure(page, tmp_path, "reload"):
+        open_page(page, f"/train?run={demo_run}", PAGES["/train"])
+        header = page.locator(".st-key-train_run_header")
+        expect()(header).to_contain_text(demo_run)
+        title = header.locator("h3").first.inner_text().strip()
+        assert title, "the run header has no title"
+        page.reload(wait_until="domcontentloaded")
+        wait_idle(page, PAGE_MS)
+        expect()(page.locator("h1").filter(has_text="Train").first).to_be_visible()
+        expect()(header).to_contain_text(demo_run, timeout=PAGE_MS)
+        expect()(header.locator("h3").first).to_have_text(title)
+        assert run_of(page.url) == demo_run, page.url
+        expect()(page.get_by_text(re.compile(r"^Finished:"))).to_be_visible()
+        # the sidebar follows the same run
+        expect()(page.locator('[data-testid="stSidebar"]')).to_contain_text(demo_run)
+        assert_clean(page, "/train after reload")
+
+
+def test_every_page_without_exceptions(page, tmp_path, demo_run, npe_run):
+    visited = []
+    with screenshot_on_failure(page, tmp_path, "every_page"):
+        # a fresh session first: no current run anywhere
+        for path, title in PAGES.items():
+            open_page(page, path, title)
+            assert_clean(page, path)
+            visited.append(path)
+        for rid in (demo_run, npe_run, "no-such-run"):
+            for path, title in PAGES.items():
+                url = f"{path}?run={rid}"
+                open_page(page, url, title)
+                assert_clean(page, url)
+                visited.append(url)
+    assert len(visited) == 4 * len(PAGES)
+
+
+def test_explore_slider_redraws_posterior(page, tmp_path, npe_run):
+    with screenshot_on_failure(page, tmp_path, "explore"):
+        open_page(page, f"/explore?run={npe_run}", PAGES["/explore"])
+        chart = page.locator(".st-key-explore_posterior .js-plotly-plot")
+        expect()(chart).to_be_visible(timeout=PAGE_MS)
+        expect()(page.locator(".st-key-explore_predictive .js-plotly-plot")).to_be_visible()
+        caption = page.get_by_text(re.compile(r"^2,000 posterior samples drawn in \d+ ms"))
+        expect()(caption).to_be_visible()
+        star = page.get_by_text("The red star is the true parameter", exact=False)
+        expect()(star).to_be_visible()  # at the run's own observation the truth is known
+        before = page.evaluate(SIGNATURE_JS, "explore_posterior")
+        assert before, "the posterior chart has no data"
+        slider = page.locator(f".st-key-explore_x_{npe_run}_0 input[type=range]")
+        value = slider.input_value()
+        slider.focus()
+        slider.press("ArrowRight")
+        expect()(slider).not_to_have_value(value, timeout=10_000)
+        page.wait_for_function(
+            f"(old) => {{ const s = ({SIGNATURE_JS})('explore_posterior'); return s && s !== old; }}",
+            arg=before, timeout=30_000, polling=50,
+        )
+        wait_idle(page, PAGE_MS)
+        expect()(caption).to_be_visible()
+        # away from the run's observation: the red star of the true parameter is gone
+        expect()(star).to_have_count(0)
+        assert_clean(page, "/explore after a slider move")

@@ -1,0 +1,217 @@
+"""Property tests: the upload parsers turn *any* input into either a valid result or their one
+validation error (:class:`TableError`, :class:`PriorSpecError`, :class:`RunSpecError`), never
+another exception."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from sbi_core import Prior, PriorSpecError, RunSpecError
+from sbi_core.priors import FAMILIES
+from sbi_core.tables import (
+    TableError,
+    check_columns,
+    parse_observations,
+    prior_spec_from_json,
+    read_table,
+    runspec_from_json,
+)
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# ---------------------------------------------------------------------------
+# strategies
+# ---------------------------------------------------------------------------
+cells = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-10**30, 10**30).map(str),
+    st.sampled_from(["", "nan", "NaN", "inf", "-inf", "n/a", "abc", "1e400", "1,5", '"', '"a,b"', " ", "\t", "--"]),
+    st.text(max_size=6),
+)
+separators = st.sampled_from([",", ";", "\t", "|", " ", ", "])
+
+
+@st.composite
+def csv_text(draw) -> bytes:
+    """CSV-like text: mostly rectangular, sometimes ragged, with odd cells and line endings."""
+    sep = draw(separators)
+    ncols = draw(st.integers(1, 5))
+    header = draw(st.booleans())
+    rows = []
+    if header:
+        rows.append([draw(st.sampled_from(["theta", "x", "a", "b", "", "x"])) + str(i) for i in range(ncols)])
+    for _ in range(draw(st.integers(0, 30))):
+        n = ncols if draw(st.integers(0, 9)) else draw(st.integers(0, 7))
+        rows.append([draw(cells) for _ in range(n)])
+    end = draw(st.sampled_from(["\n", "\r\n", "\r"]))
+    text = end.join(sep.join(r) for r in rows)
+    encoding = draw(st.sampled_from(["utf-8", "utf-8-sig", "latin-1", "utf-16"]))
+    return text.encode(encoding, errors="replace")
+
+
+def check_frame(df) -> None:
+    assert isinstance(df, pd.DataFrame)
+    assert len(df) > 0 and len(df.columns) > 0
+    assert not df.columns.duplicated().any()
+    assert all(isinstance(c, str) and c for c in df.columns)
+
+
+# ---------------------------------------------------------------------------
+# read_table
+# ---------------------------------------------------------------------------
+@SETTINGS
+@given(data=st.binary(max_size=400), name=st.sampled_from(["t.csv", "t.parquet", "t.txt", "t"]))
+def test_read_table_any_bytes(data, name):
+    try:
+        df = read_table(data, name)
+    except TableError:
+        return
+    check_frame(df)
+
+
+@SETTINGS
+@given(data=csv_text(), name=st.sampled_from(["t.csv", "t.tsv"]))
+def test_read_table_csv_like(data, name):
+    try:
+        df = read_table(data, name)
+    except TableError:
+        return
+    check_frame(df)
+    cols = list(df.columns)
+    if len(cols) >= 2:  # mapping the first column against the rest also only gives TableError
+        try:
+            theta, x, report = check_columns(df, cols[:1], cols[1:])
+        except TableError:
+            return
+        assert theta.shape[0] == x.shape[0] == report["valid_rows"] >= 20
+        assert np.isfinite(theta).all() and np.isfinite(x).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.binary(max_size=200))
+def test_read_table_parquet_magic(data):
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    buf = io.BytesIO()
+    frame.to_parquet(buf)
+    good = buf.getvalue()
+    cut = good[: len(data) % len(good)] + data  # truncated / corrupted Parquet
+    try:
+        read_table(b"PAR1" + cut, "t.parquet")
+    except TableError:
+        pass
+
+
+# ---------------------------------------------------------------------------
+# parse_observations
+# ---------------------------------------------------------------------------
+@SETTINGS
+@given(data=st.one_of(st.binary(max_size=300), csv_text(), st.text(max_size=80)), k=st.integers(1, 5),
+       named=st.booleans())
+def test_parse_observations_any_input(data, k, named):
+    names = [f"x{i + 1}" for i in range(k)] if named else None
+    try:
+        obs = parse_observations(data, "o.csv", k, names)
+    except TableError:
+        return
+    assert obs.ndim == 2 and obs.shape[1] == k and obs.shape[0] >= 1
+    assert np.isfinite(obs).all()
+
+
+# ---------------------------------------------------------------------------
+# priors and RunSpecs from JSON-like structures
+# ---------------------------------------------------------------------------
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8))
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    max_leaves=12,
+)
+numbers = st.one_of(st.integers(-10**400, 10**400), st.floats(), st.text(max_size=4), st.none(), st.booleans())
+
+
+@st.composite
+def marginal_like(draw) -> dict:
+    """Close to a real marginal: a known family with some keys right, some wrong."""
+    family = draw(st.sampled_from(sorted(FAMILIES) + ["Gaussian", "cauchy", ""]))
+    required, optional = FAMILIES.get(family.lower(), (("low", "high"), {}))
+    entry = {"name": draw(st.one_of(st.sampled_from(["a", "b", " ", ""]), json_scalars)), "dist": family}
+    for key in list(required) + list(optional):
+        if draw(st.integers(0, 5)):
+            entry[key] = draw(numbers)
+    if not draw(st.integers(0, 6)):
+        entry[draw(st.text(max_size=5))] = draw(json_scalars)
+    return entry
+
+
+prior_like = st.one_of(st.lists(marginal_like(), max_size=4), json_values)
+
+
+@SETTINGS
+@given(spec=prior_like)
+@example(spec=[{"name": "a", "dist": "normal", "loc": 10**400, "scale": 1}])  # beyond float range
+@example(spec=[{"name": "a", "dist": "uniform", "low": float("nan"), "high": 1}])
+@example(spec=[{"name": "a", "dist": "fixed", "value": 1}])  # all fixed
+@example(spec=[{"name": "a", "dist": "uniform", "low": 0, "high": 1}, {"name": "a", "dist": "normal", "loc": 0,
+                                                                      "scale": 1}])  # a name used twice
+def test_prior_from_spec_any_structure(spec):
+    try:
+        prior = Prior.from_spec(spec)
+    except PriorSpecError:
+        return
+    assert prior.dim == len(spec) >= 1
+    assert Prior.from_spec(prior.to_spec()) == prior  # round trip
+    assert all(math.isfinite(v) for m in prior.to_spec() for k, v in m.items() if k not in ("name", "dist"))
+
+
+@SETTINGS
+@given(spec=prior_like, wrap=st.booleans())
+@example(spec=[{"name": "a", "dist": "normal", "loc": 10**400, "scale": 1}], wrap=False)
+def test_prior_spec_from_json_any_structure(spec, wrap):
+    try:
+        text = json.dumps({"prior": spec} if wrap else spec)
+    except (ValueError, OverflowError):
+        return
+    try:
+        out = prior_spec_from_json(text)
+    except PriorSpecError:
+        return
+    assert Prior.from_spec(out).to_spec() == out
+
+
+@SETTINGS
+@given(text=st.one_of(st.text(max_size=120), st.binary(max_size=120)))
+def test_prior_spec_from_json_any_text(text):
+    try:
+        prior_spec_from_json(text)
+    except PriorSpecError:
+        pass
+
+
+def test_deeply_nested_json_is_a_prior_spec_error():
+    with pytest.raises(PriorSpecError):
+        prior_spec_from_json("[" * 100_000 + "]" * 100_000)
+
+
+@SETTINGS
+@given(data=st.dictionaries(
+    st.sampled_from(["simulator", "prior", "observation", "method", "num_rounds", "simulations_per_round",
+                     "learning_rate", "seed", "batch_size", "title", "extra", "unknown"]),
+    json_values, max_size=5))
+def test_runspec_from_json_any_structure(data):
+    try:
+        text = json.dumps(data)
+    except (ValueError, OverflowError):
+        return
+    try:
+        spec = runspec_from_json(text)
+    except RunSpecError:
+        return
+    assert spec.to_dict()["method"] in ("npe", "snpe")
