@@ -75,7 +75,7 @@ def main() -> None:
     lines = [
         f"Two moons, {args.simulations:,} simulations, {args.observations} observations, "
         f"{args.threads} torch threads; {machine()}.",
-        "Command: `python bench/speed.py`",
+        f"Command: `python bench/speed.py --threads {args.threads} --observations {args.observations}`",
         "",
         "| estimator | training time (s) | mean C2ST |",
         "|---|---:|---:|",

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
-from plotly.subplots import make_subplots
 
 from sbi_core import Prior, PriorSpecError, RunSpec, RunSpecError, SBIError, SimulatorError, list_simulators, plots
 from sbi_core.sandbox import sandbox_mode, sandbox_mode_description
@@ -53,7 +50,6 @@ PANEL_SAMPLES = 500
 PANEL_COLUMNS = 4
 OBS_SOURCES = {"file": "The file's OBSERVATION", "typed": "Type the numbers"}
 TABLE_OBS_SOURCES = {"typed": "Type the numbers", "file": "From an observations file (first row)"}
-SMALL_MULTIPLES_TITLE = "Amortized posterior for each observation"
 
 
 # ---------------------------------------------------------------------------
@@ -114,50 +110,6 @@ def _show_rejection(error_key: str, kept: Optional[str]) -> None:
             st.code(err["output"], language="text")
     if kept:
         st.caption(f":material/history: Nothing changed: {kept} is still in use.")
-
-
-def small_multiples_figure(samples: list, titles: list, i: int, j: int, labels, bounds,
-                           title: str = SMALL_MULTIPLES_TITLE, columns: int = PANEL_COLUMNS) -> go.Figure:
-    """One panel per observation: a cloud of posterior samples over parameters ``i``, ``j``
-    (a histogram of parameter ``i`` when there is one parameter). ``samples``: list of
-    ``(m, D)`` arrays, or ``None`` where sampling failed; ``bounds``: ``(D, 2)``."""
-    n = len(samples)
-    cols = max(1, min(columns, n))
-    rows = max(1, math.ceil(n / cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.06,
-                        vertical_spacing=min(0.12, 0.35 / rows) if rows > 1 else 0.1)
-    color = plots.round_colors(1)[0]
-    b = np.asarray(bounds, dtype=float).reshape(-1, 2)
-    one_d = b.shape[0] == 1 or i == j
-    for k, a in enumerate(samples):
-        r, c = k // cols + 1, k % cols + 1
-        if a is None or len(a) == 0:
-            fig.add_annotation(text="no samples", showarrow=False, x=0.5, y=0.5, xref="x domain",
-                               yref="y domain", row=r, col=c, font=dict(color="#868E96"))
-            continue
-        if one_d:
-            fig.add_trace(go.Histogram(x=a[:, i], marker_color=color, nbinsx=30, showlegend=k == 0,
-                                       name="posterior samples"), row=r, col=c)
-        else:
-            fig.add_trace(go.Scatter(
-                x=a[:, i], y=a[:, j], mode="markers", marker=dict(color=color, size=3, opacity=0.45),
-                name="posterior samples", legendgroup="samples", showlegend=k == 0,
-                hovertemplate=f"{labels[i]}: %{{x:.3g}}<br>{labels[j]}: %{{y:.3g}}<extra></extra>",
-            ), row=r, col=c)
-            fig.update_yaxes(range=list(b[j]), row=r, col=c)
-        fig.update_xaxes(range=list(b[i]), row=r, col=c)
-    for k in range(max(0, n - cols), n):  # the lowest panel of each column names the x-axis
-        fig.update_xaxes(title=dict(text=labels[i], font=dict(size=11)), row=k // cols + 1, col=k % cols + 1)
-    fig.update_yaxes(title=dict(text="samples" if one_d else labels[j], font=dict(size=11)), col=1)
-    fig.update_annotations(font=dict(size=12))
-    fig.update_layout(
-        title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=80 + 250 * rows,
-        margin=dict(l=60, r=20, t=90, b=50), plot_bgcolor="white", hovermode="closest",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0 + 0.12 / rows, xanchor="right", x=1),
-    )
-    fig.update_xaxes(showgrid=True, gridcolor=plots.COLORS["grid"], showline=True, linecolor="#ADB5BD")
-    fig.update_yaxes(showgrid=True, gridcolor=plots.COLORS["grid"], showline=True, linecolor="#ADB5BD")
-    return fig
 
 
 # ---------------------------------------------------------------------------
@@ -680,7 +632,8 @@ def _observations_section() -> None:
     with st.spinner(f"Sampling the posterior for {len(shown)} observations..."):
         samples = _panel_samples(ui.store_root(), info.id, tuple(tuple(r) for r in shown), PANEL_SAMPLES)
     titles = [f"row {r + 1}: x = ({_fmt(row, 3)})" if k <= 4 else f"row {r + 1}" for r, row in enumerate(shown)]
-    st.plotly_chart(small_multiples_figure(samples, titles, ix, iy, labels, ctx.bounds), key="data_small_multiples")
+    st.plotly_chart(plots.small_multiples_figure(samples, titles, ix, iy, labels, ctx.bounds,
+                                                columns=PANEL_COLUMNS), key="data_small_multiples")
     failed = [r + 1 for r, s in enumerate(samples) if s is None]
     if failed:
         st.warning(f"No samples for row(s) {', '.join(map(str, failed))}: almost all of the estimator's samples "

@@ -1,0 +1,62 @@
+"""Figure builders for the dashboard: arrays in, ``plotly.graph_objects.Figure`` out.
+
+Every builder is a pure function of its arguments (numpy arrays, tensors or
+plain lists; no store, no session, no Streamlit), so a notebook draws the same
+pictures the app shows. Each figure has a title, axis titles that name the
+parameter or observation (with units where the caller passes labels such as
+``Simulator.param_labels()``), and a legend entry for every kind of mark.
+
+Conventions (one look across the app):
+
+* rounds go from light to dark (:func:`round_colors`), the latest round darkest;
+* the prior's plotting box is a dashed grey rectangle, the true parameter a red
+  star, the observation red;
+* training loss is indigo, validation loss orange, the best epoch (where early
+  stopping restores the network) a pink star.
+
+:func:`corner_png` is the one matplotlib builder: it renders a ``corner`` plot
+to PNG bytes (object-oriented matplotlib, no global pyplot state).
+
+Modules (every public name is re-exported here, so ``from sbi_core.plots import X``
+and ``plots.X`` work):
+
+* :mod:`.style` -- colours, fonts, base layout and the shared marks;
+* :mod:`.training` -- loss curves;
+* :mod:`.rounds` -- posterior clouds round by round, and their animation;
+* :mod:`.clouds` -- one posterior: cloud with marginals, pair plot, small multiples;
+* :mod:`.priors` -- prior marginal densities;
+* :mod:`.simulations` -- simulated data and the posterior predictive check;
+* :mod:`.overview` -- the Home page's amortized-versus-sequential picture;
+* :mod:`.corner` -- the corner plot as PNG bytes.
+"""
+
+from __future__ import annotations
+
+from .clouds import SMALL_MULTIPLES_TITLE, pair_plot_figure, posterior_figure, small_multiples_figure
+from .corner import corner_png
+from .overview import overview_figure
+from .priors import marginal_figure
+from .rounds import ANIMATION_TITLE, CLOUD_TITLE, posterior_rounds_figure, rounds_animation_figure
+from .simulations import predictive_figure, simulations_figure
+from .style import COLORS, round_colors
+from .training import LOSS_TITLE, loss_figure
+
+__all__ = [
+    "COLORS",
+    "round_colors",
+    "loss_figure",
+    "posterior_rounds_figure",
+    "rounds_animation_figure",
+    "posterior_figure",
+    "pair_plot_figure",
+    "small_multiples_figure",
+    "marginal_figure",
+    "simulations_figure",
+    "predictive_figure",
+    "overview_figure",
+    "corner_png",
+    "LOSS_TITLE",
+    "CLOUD_TITLE",
+    "ANIMATION_TITLE",
+    "SMALL_MULTIPLES_TITLE",
+]

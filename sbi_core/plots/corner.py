@@ -1,0 +1,58 @@
+"""The corner plot: a ``corner`` (matplotlib) figure of posterior samples, rendered to PNG bytes.
+
+The package's one matplotlib builder; it uses object-oriented matplotlib, so
+no global pyplot state is touched. True parameters are drawn in red.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ._arrays import _label, _np
+from .style import COLORS
+
+__all__ = ["corner_png"]
+
+
+def corner_png(
+    samples,
+    labels: Optional[Sequence[str]] = None,
+    true_theta=None,
+    title: Optional[str] = None,
+    color: str = "#1C3D8F",
+    dpi: int = 110,
+) -> bytes:
+    """A ``corner`` plot of ``samples (m, D)`` as PNG bytes (truths in red when given)."""
+    import corner
+    from matplotlib.figure import Figure
+
+    a = _np(samples, 2)
+    a = a[np.isfinite(a).all(1)]
+    d = a.shape[1]
+    labs = [_label(labels, k) for k in range(d)]
+    # corner cannot draw a constant column (a fixed parameter): nudge it by a hair
+    span = a.max(0) - a.min(0) if len(a) else np.ones(d)
+    const = span <= 0
+    if const.any():
+        a = a.copy()
+        a[:, const] += np.linspace(-1e-6, 1e-6, len(a))[:, None]
+    size = max(3.2, min(2.4 * d, 14.0))
+    fig = Figure(figsize=(size, size), dpi=dpi)
+    fig.subplots(d, d)
+    truths = None if true_theta is None else _np(true_theta).reshape(-1).tolist()
+    corner.corner(
+        a, labels=labs, truths=truths if d > 1 else None, truth_color=COLORS["truth"], color=color, fig=fig,
+        show_titles=True, title_fmt=".3g", quantiles=[0.16, 0.5, 0.84],
+        plot_datapoints=len(a) <= 5000, fill_contours=True, smooth=0.8,
+        label_kwargs=dict(fontsize=11), title_kwargs=dict(fontsize=10),
+    )
+    if truths is not None and d == 1:  # corner cannot draw truths in 1-D
+        fig.axes[0].axvline(truths[0], color=COLORS["truth"])
+    if title:
+        fig.suptitle(title, fontsize=13, y=1.0 + 0.12 / d)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
+    return buf.getvalue()

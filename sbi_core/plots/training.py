@@ -1,0 +1,101 @@
+"""Training figures: the loss curves (training and validation loss per epoch, across rounds).
+
+Training loss is indigo, validation loss orange, and the best epoch of each
+round (where early stopping restores the network) a pink star.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ._arrays import _np
+from .style import COLORS, _base_layout, _empty
+
+__all__ = ["LOSS_TITLE", "loss_figure"]
+
+# Stable title: browser tests find the chart by it.
+LOSS_TITLE = "Training and validation loss"
+
+
+def loss_figure(
+    round_index: Sequence[int],
+    epoch: Sequence[int],
+    train_loss: Sequence[float],
+    val_loss: Sequence[float],
+    best_epochs: Optional[Mapping[int, int]] = None,
+    title: str = LOSS_TITLE,
+    height: int = 440,
+) -> go.Figure:
+    """Loss per epoch on one continuous x-axis across rounds, round boundaries marked.
+
+    Args:
+        round_index, epoch, train_loss, val_loss: one entry per epoch event
+            (``round`` 0-based, ``epoch`` 1-based within its round).
+        best_epochs: ``{round: best epoch (1-based)}`` -- the early-stopping
+            point, drawn as a star on the validation curve.
+    """
+    r = np.asarray(round_index, dtype=int)
+    e = np.asarray(epoch, dtype=int)
+    tr, va = _np(train_loss), _np(val_loss)
+    xtitle = "epoch (counted across all rounds)"
+    ytitle = "loss (lower is better)"
+    if len(r) == 0:
+        return _empty(title, "Waiting for the first epoch...", height, xtitle, ytitle)
+    order = np.lexsort((e, r))
+    r, e, tr, va = r[order], e[order], tr[order], va[order]
+    rounds = list(dict.fromkeys(r.tolist()))
+    # continuous x: each round starts where the previous one ended
+    offset, start_of = 0, {}
+    x = np.empty(len(r), dtype=float)
+    for rd in rounds:
+        m = r == rd
+        start_of[rd] = offset
+        x[m] = offset + e[m]
+        offset += int(e[m].max())
+    xs_t, ys_t, xs_v, ys_v, hover = [], [], [], [], []
+    for rd in rounds:
+        m = r == rd
+        xs_t += x[m].tolist() + [None]
+        ys_t += tr[m].tolist() + [None]
+        xs_v += x[m].tolist() + [None]
+        ys_v += va[m].tolist() + [None]
+        hover += [f"round {rd + 1}, epoch {k}" for k in e[m]] + [""]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=xs_t, y=ys_t, mode="lines", name="training loss", line=dict(color=COLORS["train"], width=2),
+        text=hover, hovertemplate="%{text}<br>training loss %{y:.4g}<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=xs_v, y=ys_v, mode="lines", name="validation loss", line=dict(color=COLORS["val"], width=2),
+        text=hover, hovertemplate="%{text}<br>validation loss %{y:.4g}<extra></extra>",
+    ))
+    if best_epochs:
+        bx, by, bt = [], [], []
+        for rd, be in best_epochs.items():
+            m = (r == int(rd)) & (e == int(be))
+            if m.any():
+                k = int(np.flatnonzero(m)[0])
+                bx.append(x[k])
+                by.append(va[k])
+                bt.append(f"round {int(rd) + 1}: best epoch {int(be)}")
+        if bx:
+            fig.add_trace(go.Scatter(
+                x=bx, y=by, mode="markers", name="best epoch (early stopping)", text=bt,
+                marker=dict(symbol="star", size=15, color=COLORS["best"], line=dict(color="white", width=1)),
+                hovertemplate="%{text}<br>validation loss %{y:.4g}<extra></extra>",
+            ))
+    if len(rounds) > 1 or rounds[0] > 0:
+        for rd in rounds:
+            if start_of[rd] > 0:
+                fig.add_vline(x=start_of[rd] + 0.5, line=dict(color="#ADB5BD", dash="dot", width=1.5))
+            fig.add_annotation(
+                x=start_of[rd] + 0.5, y=1.0, yref="paper", xanchor="left", yanchor="top", showarrow=False,
+                text=f"round {rd + 1}", font=dict(size=12, color="#495057"),
+            )
+    _base_layout(fig, title, height, legend="bottom", hovermode="closest")
+    fig.update_xaxes(title=dict(text=xtitle), rangemode="tozero")
+    fig.update_yaxes(title=dict(text=ytitle))
+    return fig
