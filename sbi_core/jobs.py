@@ -37,6 +37,17 @@ def default_max_running(cpu_count: Optional[int] = None) -> int:
     return 1 if n <= 2 else n // 2
 
 
+def default_threads_per_run(cpu_count: int, max_running: int) -> int:
+    """Torch threads per worker: the cores left after one for the app, shared by the running workers.
+
+    On a 2-core laptop that is one thread: the web server and the browser
+    need the other core, and an oversubscribed torch spins its threads and
+    trains many times slower (the small networks here gain little from a
+    second thread anyway).
+    """
+    return max(1, (cpu_count - 1) // max(1, max_running))
+
+
 class JobManager:
     """Start, follow and cancel runs carried out by background worker processes."""
 
@@ -53,7 +64,7 @@ class JobManager:
         self.store = store
         self.max_running = max(1, int(max_running)) if max_running is not None else default_max_running(cpus)
         self.threads_per_run = (
-            max(1, int(threads_per_run)) if threads_per_run is not None else max(1, cpus // self.max_running)
+            max(1, int(threads_per_run)) if threads_per_run is not None else default_threads_per_run(cpus, self.max_running)
         )
         self.executor = executor
         self.cancel_grace_s = float(cancel_grace_s)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sbi_core.jobs import JobManager, default_max_running
+from sbi_core.jobs import JobManager, default_max_running, default_threads_per_run
 from sbi_core.spec import RunSpec
 from sbi_core.store import STALE_MESSAGE, RunStore, pid_alive
 from sbi_core.worker import bug_message, run_worker
@@ -132,7 +132,8 @@ def test_defaults_split_the_cores(store: RunStore) -> None:
     jm = JobManager(store)
     cpus = os.cpu_count() or 1
     assert jm.max_running == default_max_running(cpus)
-    assert jm.threads_per_run == max(1, cpus // jm.max_running)
+    assert jm.threads_per_run == max(1, (cpus - 1) // jm.max_running)
+    assert [default_threads_per_run(c, m) for c, m in ((1, 1), (2, 1), (4, 2), (16, 8), (16, 1))] == [1, 1, 1, 1, 15]
 
 
 # ---- with the scripted executor -----------------------------------------------------------
