@@ -16,6 +16,7 @@ from pages import ui_state as K
 ui.page_guard()
 
 NUM_SAMPLES = 2000
+CLOUD_POINTS = 500  # markers drawn in the cloud (the histograms use every sample): keeps a redraw fast
 SAMPLE_SEED = 0
 
 
@@ -155,7 +156,8 @@ def explorer() -> None:
         truth = ui.shown_truth(ctx) if is_ref else None
         st.plotly_chart(
             plots.posterior_figure(samples, ix, iy, labels, ctx.bounds, truth,
-                                   title="Posterior at the observation on the sliders"),
+                                   title="Posterior at the observation on the sliders",
+                                   max_points=CLOUD_POINTS),
             key="explore_posterior",
         )
         st.caption(f"{NUM_SAMPLES:,} posterior samples drawn in {ms:.0f} ms (fixed seed, so the same "
