@@ -19,6 +19,15 @@ def _corner(run_id: str, round_index: int, samples: np.ndarray, labels: tuple, t
     return plots.corner_png(samples, list(labels), truth, title=title)
 
 
+PROPOSALS_TITLE = "Where each round simulated"
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _round_parameters(run_id: str, num_rounds: int) -> list:
+    """Up to 600 simulated parameters per saved round (``num_rounds`` keys the cache as rounds finish)."""
+    return ui.store().round_parameters(run_id, max_rows=600)
+
+
 def _tables(tr, ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
     overview, params = [], []
     for ev in tr.rounds:
@@ -31,10 +40,12 @@ def _tables(tr, ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
             "epochs": int(ev.get("epochs") or 0),
             "best epoch": ev.get("best_epoch"),
             "stopped early": bool(ev.get("stopped_early")),
+            "propose (s)": float(secs.get("propose", 0.0)),
             "simulate (s)": float(secs.get("simulate", 0.0)),
             "train (s)": float(secs.get("train", 0.0)),
             "total (s)": float(sum(secs.values())),
             "acceptance": float(ev.get("acceptance_rate") or 1.0),
+            "drawn from": ev.get("proposal_fraction"),
         })
         means, stds = ev.get("mean") or [], ev.get("std") or []
         prior_stds = ev.get("prior_std") or [None] * len(means)
@@ -50,13 +61,17 @@ def _tables(tr, ctx) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "std ratio": ratio,
                 "shrinkage": max(0.0, 1.0 - ratio) if np.isfinite(ratio) else float("nan"),
             })
-    return pd.DataFrame(overview), pd.DataFrame(params)
+    overview = pd.DataFrame(overview)
+    if overview["drawn from"].iloc[1:].isna().all():  # APT and amortized runs: no region after round 1
+        overview = overview.drop(columns="drawn from")
+    return overview, pd.DataFrame(params)
 
 
 st.title("Rounds")
 st.markdown(
     "How the posterior sharpened, round by round. Each sequential round simulates where the previous "
-    "posterior points, so the cloud narrows around the parameters that explain the observation. "
+    "posterior points (SNPE draws from that posterior; TSNPE from the part of the prior where it lives), "
+    "so the cloud narrows around the parameters that explain the observation. "
     "Press **Play**, drag the round slider, or pick other parameters for the axes."
 )
 
@@ -105,6 +120,30 @@ st.plotly_chart(
 st.caption("Light to dark: round 1 to the last round. The dashed box is the prior's range"
            + (", the red star the true parameter." if truth is not None else "."))
 
+# ---- where each round simulated -------------------------------------------------
+if info.spec.method != "npe" and len(tr.samples) > 1:
+    drawn = _round_parameters(info.id, len(tr.samples))
+    if len(drawn) > 1:
+        fractions = [ev.get("proposal_fraction") for ev in tr.rounds]
+        titles = [
+            f"round {k + 1}: " + ("the prior" if k == 0 else
+                                  f"{fractions[k]:.1%} of the prior" if k < len(fractions) and fractions[k]
+                                  else "the last posterior")
+            for k in range(len(drawn))
+        ]
+        st.plotly_chart(
+            plots.small_multiples_figure(drawn, titles, ix, iy, labels, ctx.bounds, title=PROPOSALS_TITLE,
+                                         columns=min(5, len(drawn)), name="simulated parameters",
+                                         color=plots.COLORS["prior"]),
+            key="rounds_proposals",
+        )
+        st.caption(
+            "The parameters each round simulated. Round 1 draws from the prior; later rounds draw where the "
+            "previous posterior points: SNPE from that posterior itself, so its draws crowd onto the cloud; "
+            "TSNPE evenly from the part of the prior that holds 99.99 % of it, a region that shrinks round by "
+            "round. Either way the simulations go where they teach the network most about this observation."
+        )
+
 # ---- the tables --------------------------------------------------------------
 st.subheader("Round by round")
 overview, params = _tables(tr, ctx)
@@ -117,12 +156,19 @@ st.dataframe(
         "epochs": st.column_config.NumberColumn("epochs", help="Training epochs this round."),
         "best epoch": st.column_config.NumberColumn("best epoch", help="The epoch whose network was kept."),
         "stopped early": st.column_config.CheckboxColumn("stopped early", help="Early stopping ended training."),
+        "propose (s)": st.column_config.NumberColumn(
+            "propose (s)", format="%.2f",
+            help="Drawing this round's parameters (for TSNPE, finding the region first)."),
         "simulate (s)": st.column_config.NumberColumn("simulate (s)", format="%.2f"),
         "train (s)": st.column_config.NumberColumn("train (s)", format="%.2f"),
         "total (s)": st.column_config.NumberColumn("total (s)", format="%.2f"),
         "acceptance": st.column_config.NumberColumn(
             "acceptance", format="percent",
             help="Share of the network's samples inside the prior's support."),
+        "drawn from": st.column_config.NumberColumn(
+            "drawn from", format="percent",
+            help="TSNPE: the share of the prior that this round's parameters were drawn from (the region "
+                 "holding 99.99 % of the previous posterior). 100 % = the whole prior."),
     },
 )
 st.dataframe(

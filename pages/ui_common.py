@@ -122,7 +122,7 @@ STATUS_BADGE = {
     "failed": ("Failed", "red", ":material/error:"),
     "cancelled": ("Cancelled", "orange", ":material/cancel:"),
 }
-METHOD_NAMES = {"npe": "Amortized NPE", "snpe": "Sequential SNPE"}
+METHOD_NAMES = {"npe": "Amortized NPE", "snpe": "Sequential SNPE", "tsnpe": "Sequential TSNPE"}
 
 
 # ---------------------------------------------------------------------------

@@ -8,9 +8,12 @@ event as it happens; the run store appends them in order. The types:
 ``epoch``        ``round``, ``epoch`` (1-based), ``max_epochs``, ``train_loss``, ``val_loss``,
                  ``best_epoch``, ``best_val_loss``, ``elapsed`` (seconds in this round's training)
 ``round``        ``round``, ``num_simulations``, ``num_invalid``, ``epochs``, ``best_epoch``,
-                 ``stopped_early``, ``seconds`` ({simulate, train, sample}), ``acceptance_rate``,
-                 ``param_names``, ``mean``, ``std`` (per parameter), ``posterior_samples``
-                 (list of ``D``-lists at the observation)
+                 ``stopped_early``, ``seconds`` ({propose, simulate, train, sample}),
+                 ``acceptance_rate``, ``proposal_fraction`` (prior mass of the region this
+                 round's parameters came from: 1 for the prior, ``None`` for APT's
+                 posterior proposals), ``param_names``, ``mean``,
+                 ``std`` (per parameter), ``posterior_samples`` (list of ``D``-lists at the
+                 observation)
 ``done``         ``seconds`` (total)
 ``failed``       ``message`` (plain words), ``detail`` (technical detail, may be a traceback)
 ``cancelled``    ``round`` (the round that was running)

@@ -5,8 +5,9 @@ The flow ``q(theta_free | x)`` may put some mass outside the prior's support
 
     p(theta | x) = q(theta | x) 1[theta in S] / Z(x),   Z(x) = P_q(theta in S | x).
 
-Sampling is rejection: draw from ``q`` in batches and keep draws inside
-``S``; the acceptance rate estimates ``Z(x)`` and is reported. Sampling stops
+Sampling is rejection (:mod:`sbi_core.rejection`): draw from ``q`` in
+batches and keep draws inside ``S``; the acceptance rate estimates ``Z(x)``
+and is reported. Sampling stops
 with a :class:`PosteriorSamplingError` when acceptance is so low that the
 requested samples cannot be had in ``max_sampling_time`` seconds.
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -29,6 +29,7 @@ from torch import Tensor
 from .errors import SBIError
 from .flows import ConditionalFlow
 from .priors import Prior
+from .rejection import RejectionTooSlow, rejection_sample
 
 __all__ = ["Posterior", "PosteriorSamplingError"]
 
@@ -112,31 +113,25 @@ class Posterior:
         if g is None:
             g = torch.Generator()
             g.manual_seed(seed) if seed is not None else g.seed()
-        kept: list[Tensor] = []
-        have, drawn = 0, 0
-        start = time.perf_counter()
-        with torch.no_grad():
-            while have < n:
-                rate = have / drawn if drawn else 1.0
-                want = n - have
-                batch = int(min(max(want / max(rate, 1e-3) * 1.2, 256), 200_000))
-                theta = self._full(self._flow.sample(batch, x, generator=g))
-                ok = self.prior.support_contains(theta) & torch.isfinite(theta).all(1)
-                kept.append(theta[ok])
-                have += int(ok.sum())
-                drawn += batch
-                if have < n and drawn >= 10_000:
-                    rate = have / drawn
-                    too_slow = time.perf_counter() - start > max_sampling_time
-                    if rate < min_acceptance or too_slow:
-                        raise PosteriorSamplingError(
-                            f"Only {100 * rate:.3g}% of the estimator's samples fall inside the prior, "
-                            "so sampling would take too long. The observation may be implausible under "
-                            "the prior, or the estimator needs more simulations or training."
-                        )
-        self.last_acceptance_rate = have / drawn
+
+        def propose(m: int) -> Tensor:
+            return self._full(self._flow.sample(m, x, generator=g))
+
+        def inside(theta: Tensor) -> Tensor:
+            return self.prior.support_contains(theta) & torch.isfinite(theta).all(1)
+
+        try:
+            samples, self.last_acceptance_rate = rejection_sample(
+                propose, inside, n, max_seconds=max_sampling_time, min_acceptance=min_acceptance
+            )
+        except RejectionTooSlow as slow:
+            raise PosteriorSamplingError(
+                f"Only {100 * slow.rate:.3g}% of the estimator's samples fall inside the prior, "
+                "so sampling would take too long. The observation may be implausible under "
+                "the prior, or the estimator needs more simulations or training."
+            ) from None
         self._log_z.setdefault(x.numpy().tobytes(), math.log(max(self.last_acceptance_rate, 1e-12)))
-        return torch.cat(kept)[:n].reshape(*shape, self.theta_dim)
+        return samples.reshape(*shape, self.theta_dim)
 
     def sample_many(self, num_samples: int, xs: Tensor, seed: Optional[int] = None) -> Tensor:
         """``(M, num_samples, D)``: samples for each of ``M`` observations ``xs (M, K)``."""

@@ -2,8 +2,9 @@
 
 Round ``r`` (0-based) of a run at observation ``x_o``:
 
-1. draw ``N`` parameters from the proposal: the prior in round 0, the
-   previous posterior ``p_{r-1}(theta | x_o)`` afterwards (sequential only);
+1. draw ``N`` parameters from the proposal: the prior in round 0; afterwards
+   the previous posterior ``p_{r-1}(theta | x_o)`` (``"snpe"``, APT) or the
+   prior truncated to its high-density region (``"tsnpe"``);
 2. simulate ``x_i ~ p(x | theta_i)`` in batches, dropping and counting pairs
    with NaN or infinite output;
 3. train the estimator on all pairs so far (:mod:`sbi_core.methods`);
@@ -26,11 +27,11 @@ from torch import Tensor
 
 from .errors import SBIError
 from .events import EventCallback, make_event
-from .methods import SNPE
+from .methods import SNPE, TSNPE, TruncatedPrior
 from .posterior import Posterior
 from .priors import Prior
 from .simulators import Simulator, get_simulator
-from .spec import RunSpec, RunSpecError
+from .spec import METHODS, RunSpec, RunSpecError
 from .training import Cancelled, set_threads
 
 __all__ = ["RoundResult", "RunResult", "run_sequential", "execute", "resolve_simulator"]
@@ -49,7 +50,7 @@ class RoundResult:
     """
 
     index: int
-    proposal: Union[Prior, Posterior]
+    proposal: Union[Prior, Posterior, TruncatedPrior]
     theta: Tensor
     x: Tensor
     num_invalid: int
@@ -149,8 +150,11 @@ def run_sequential(
             ``theta (n, D) -> x (n, K)`` (which then owns its randomness).
         prior: a :class:`Prior` or a prior spec.
         x_obs: ``(K,)`` the observation.
-        method: ``"snpe"`` (sequential, APT) or ``"npe"`` (amortized: one
-            round on the prior; ``num_rounds`` is then ignored).
+        method: ``"snpe"`` (sequential, APT: proposals are the previous
+            posterior), ``"tsnpe"`` (sequential: proposals are the prior
+            truncated to the previous posterior's high-density region) or
+            ``"npe"`` (amortized: one round on the prior; ``num_rounds`` is
+            then ignored).
         on_event: called with every event as it happens.
         cancel: returns True to stop; the run raises :class:`Cancelled`.
         on_round: called with each :class:`RoundResult` as soon as it exists.
@@ -159,8 +163,8 @@ def run_sequential(
             then be ``None`` and ``method`` must be ``"npe"``.
         **training: :class:`~sbi_core.training.TrainConfig` fields.
     """
-    if method not in ("snpe", "npe"):
-        raise SBIError(f"method must be 'snpe' or 'npe', got {method!r}.")
+    if method not in METHODS:
+        raise SBIError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}.")
     if simulations is not None and method != "npe":
         raise SBIError("A table of simulations can only train amortized NPE (sequential rounds need a simulator).")
     if simulations is None and simulator is None:
@@ -183,7 +187,8 @@ def run_sequential(
                 f"{simulator.x_dim} ({', '.join(simulator.obs_names)})."
             )
 
-    estimator = SNPE(
+    estimator_class = TSNPE if method == "tsnpe" else SNPE
+    estimator = estimator_class(
         prior,
         density_estimator=density_estimator,
         hidden_features=hidden_features,
@@ -195,13 +200,15 @@ def run_sequential(
     g_theta = torch.Generator().manual_seed(seed + 1_000_003)
     g_sim = torch.Generator().manual_seed(seed + 2_000_003)
     g_post = torch.Generator().manual_seed(seed + 3_000_017)
+    g_proposal = torch.Generator().manual_seed(seed + 4_000_037)
     prior_mean, prior_std = prior.mean, prior.stddev
-    proposal: Union[Prior, Posterior] = prior
+    proposal: Union[Prior, Posterior, TruncatedPrior] = prior
     result = RunResult(rounds=[], x_obs=x_obs, prior=prior, param_names=prior.names, simulator=simulator)
     run_start = time.perf_counter()
 
     for r in range(rounds_total):
         t0 = time.perf_counter()
+        t_proposed = t0
         if simulations is not None:
             theta, x = (torch.as_tensor(a, dtype=torch.float32) for a in simulations)
             if on_event is not None:
@@ -211,7 +218,9 @@ def run_sequential(
             if r == 0:
                 theta = prior.sample((simulations_per_round,), generator=g_theta)
             else:
+                proposal = estimator.next_proposal(result.rounds[-1].posterior, x_obs, g_proposal)
                 theta = proposal.sample((simulations_per_round,), x=x_obs, generator=g_theta)
+            t_proposed = time.perf_counter()
             x = _simulate_round(simulator, theta, g_sim, r, on_event, cancel, simulation_batch_size)
         if r == 0 and x.shape[1] != x_obs.shape[0]:
             raise SBIError(
@@ -244,7 +253,7 @@ def run_sequential(
             posterior=posterior,
             posterior_samples=samples,
             acceptance_rate=float(posterior.last_acceptance_rate or 1.0),
-            seconds={"simulate": t1 - t0, "train": t2 - t1, "sample": t3 - t2},
+            seconds={"propose": t_proposed - t0, "simulate": t1 - t_proposed, "train": t2 - t1, "sample": t3 - t2},
         )
         result.rounds.append(rr)
         if on_round is not None:
@@ -263,6 +272,7 @@ def run_sequential(
                     stopped_early=fit.stopped_early,
                     seconds=rr.seconds,
                     acceptance_rate=rr.acceptance_rate,
+                    proposal_fraction=1.0 if isinstance(proposal, Prior) else getattr(proposal, "prior_fraction", None),
                     param_names=prior.names,
                     mean=mean.tolist(),
                     std=std.tolist(),
@@ -271,7 +281,6 @@ def run_sequential(
                     posterior_samples=samples.tolist(),
                 )
             )
-        proposal = posterior
     result.seconds = time.perf_counter() - run_start
     return result
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 __all__ = ["RunSpec", "RunSpecError", "METHODS", "ESTIMATORS"]
 
-METHODS = ("npe", "snpe")
+METHODS = ("npe", "snpe", "tsnpe")
 ESTIMATORS = ("nsf", "maf")
 
 
@@ -33,7 +33,8 @@ class RunSpec:
     prior: a prior spec (list of marginals) or ``None`` for the model's default.
     observation: ``K`` numbers, or ``None`` for the model's default observation.
     true_theta: the parameter the observation was simulated from, if known.
-    method: ``"npe"`` (one round on the prior, amortized) or ``"snpe"`` (sequential).
+    method: ``"npe"`` (one round on the prior, amortized), ``"snpe"`` (sequential,
+        APT) or ``"tsnpe"`` (sequential, truncated-prior proposals).
     num_rounds, simulations_per_round: the simulation budget.
     density_estimator, hidden_features, num_transforms: the flow.
     max_epochs, batch_size (None: automatic), learning_rate, validation_fraction, patience: training.

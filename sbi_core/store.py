@@ -732,3 +732,20 @@ class RunStore:
                 except (OSError, ValueError):
                     pass  # being written or damaged: the event copy (if any) stands
         return [by_round[i] for i in sorted(by_round)]
+
+    def round_parameters(self, run_id: str, max_rows: int = 1000) -> list[np.ndarray]:
+        """The parameters each saved round simulated (``theta.npy``), in round order.
+
+        At most ``max_rows`` evenly spaced rows per round (the draws are in
+        random order, so every stride is a fair subsample); a round whose file
+        is missing or being written is left out.
+        """
+        out = []
+        for idx in self.rounds_saved(run_id):
+            path = self.round_dir(run_id, idx) / "theta.npy"
+            try:
+                theta = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                continue
+            out.append(theta[:: max(1, math.ceil(len(theta) / max_rows))])
+        return out

@@ -70,7 +70,7 @@ def charts(at: AppTest) -> list:
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def runs_store(tmp_path_factory):
-    """A store with a finished NPE run, a finished 2-round SNPE run and a failed run."""
+    """A store with a finished NPE run, finished 2-round SNPE and TSNPE runs and a failed run."""
     root = tmp_path_factory.mktemp("store_runs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SBI_STORE_DIR", str(root))
@@ -81,6 +81,9 @@ def runs_store(tmp_path_factory):
         ids["snpe"] = store.create_run(tiny(method="snpe", num_rounds=2, simulations_per_round=200,
                                             title="tiny sequential"))
         assert run_worker(store, ids["snpe"]) == "done"
+        ids["tsnpe"] = store.create_run(tiny(method="tsnpe", num_rounds=2, simulations_per_round=200,
+                                             title="tiny truncated sequential"))
+        assert run_worker(store, ids["tsnpe"]) == "done"
         ids["failed"] = store.create_run(tiny(title="a failing run"))
         store.finish_run(ids["failed"], "failed", message="The simulator returned 3 rows for 5 parameter sets.",
                          detail="Traceback (most recent call last):\n  ...\nValueError: boom",
@@ -135,7 +138,7 @@ def test_pages_render_without_runs(fresh_store):
 # ---------------------------------------------------------------------------
 # every page with finished runs
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["snpe", "npe"])
+@pytest.mark.parametrize("kind", ["snpe", "tsnpe", "npe"])
 def test_pages_render_with_finished_run(in_runs_store, kind):
     store, ids = in_runs_store
     rid = ids[kind]
@@ -154,7 +157,19 @@ def test_pages_render_with_finished_run(in_runs_store, kind):
     visit(at, "pages/rounds.py")
     assert at.selectbox(key=K.W_ROUNDS_RUN).value == rid
     assert any("Posterior round by round" in c.proto.spec for c in charts(at))
+    # sequential runs also show the parameters each round simulated, one panel per round
+    proposals = [c.proto.spec for c in charts(at) if "Where each round simulated" in c.proto.spec]
+    assert len(proposals) == (0 if kind == "npe" else 1)
+    if kind == "tsnpe":
+        assert "round 1: the prior" in proposals[0] and "% of the prior" in proposals[0]
+    elif kind == "snpe":
+        assert "round 2: the last posterior" in proposals[0]
     assert len(at.dataframe) >= 2
+    overview = at.dataframe[0].value
+    # TSNPE rounds come from a shrinking part of the prior; the column exists only for them
+    assert ("drawn from" in overview.columns) == (kind == "tsnpe")
+    if kind == "tsnpe":
+        assert overview["drawn from"].iloc[0] == 1.0 and 0 < overview["drawn from"].iloc[1] < 1
     assert at.get("download_button")
     assert at.image, "the corner plot"
 

@@ -376,6 +376,9 @@ def test_artifacts_round_trip_with_fakes(store: RunStore, monkeypatch: pytest.Mo
     assert samples[1][0, 0] == 1.0
     theta = np.load(store.round_dir(rid, 0) / "theta.npy")
     assert theta.shape == (7, 2)
+    drawn = store.round_parameters(rid, max_rows=3)  # every third row: 7 -> 3
+    assert [a.shape for a in drawn] == [(3, 2), (3, 2)]
+    assert np.array_equal(drawn[0], theta[::3])
 
 
 def test_round_samples_from_events(store: RunStore) -> None:

@@ -161,16 +161,18 @@ def pair_plot_figure(
 
 
 def small_multiples_figure(samples: list, titles: list, i: int, j: int, labels, bounds,
-                           title: str = SMALL_MULTIPLES_TITLE, columns: int = 4) -> go.Figure:
-    """One panel per observation: a cloud of posterior samples over parameters ``i``, ``j``
+                           title: str = SMALL_MULTIPLES_TITLE, columns: int = 4,
+                           name: str = "posterior samples", color: Optional[str] = None) -> go.Figure:
+    """One panel per set of samples (an observation, a round): a cloud over parameters ``i``, ``j``
     (a histogram of parameter ``i`` when there is one parameter). ``samples``: list of
-    ``(m, D)`` arrays, or ``None`` where sampling failed; ``bounds``: ``(D, 2)``."""
+    ``(m, D)`` arrays, or ``None`` where sampling failed; ``bounds``: ``(D, 2)``; ``name``:
+    what the points are, for the legend."""
     n = len(samples)
     cols = max(1, min(columns, n))
     rows = max(1, math.ceil(n / cols))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.06,
                         vertical_spacing=min(0.12, 0.35 / rows) if rows > 1 else 0.1)
-    color = round_colors(1)[0]
+    color = color or round_colors(1)[0]
     b = np.asarray(bounds, dtype=float).reshape(-1, 2)
     one_d = b.shape[0] == 1 or i == j
     for k, a in enumerate(samples):
@@ -181,11 +183,11 @@ def small_multiples_figure(samples: list, titles: list, i: int, j: int, labels, 
             continue
         if one_d:
             fig.add_trace(go.Histogram(x=a[:, i], marker_color=color, nbinsx=30, showlegend=k == 0,
-                                       name="posterior samples"), row=r, col=c)
+                                       name=name), row=r, col=c)
         else:
             fig.add_trace(go.Scatter(
                 x=a[:, i], y=a[:, j], mode="markers", marker=dict(color=color, size=3, opacity=0.45),
-                name="posterior samples", legendgroup="samples", showlegend=k == 0,
+                name=name, legendgroup="samples", showlegend=k == 0,
                 hovertemplate=f"{labels[i]}: %{{x:.3g}}<br>{labels[j]}: %{{y:.3g}}<extra></extra>",
             ), row=r, col=c)
             fig.update_yaxes(range=list(b[j]), row=r, col=c)
