@@ -56,8 +56,10 @@ class _Progress:
             stats = ", ".join(
                 f"{n}={m:.3g}±{s:.2g}" for n, m, s in zip(event["param_names"], event["mean"], event["std"])
             )
+            fraction = event.get("proposal_fraction")
+            region = f" from {fraction:.1%} of the prior" if fraction is not None and fraction < 1 else ""
             print(
-                f"round {event['round'] + 1}/{self.num_rounds}: {event['num_simulations']} simulations "
+                f"round {event['round'] + 1}/{self.num_rounds}: {event['num_simulations']} simulations{region} "
                 f"({event['num_invalid']} invalid), {event['epochs']} epochs "
                 f"(best {event['best_epoch']}), {sum(event['seconds'].values()):.1f} s; posterior {stats}",
                 file=self.stream,
