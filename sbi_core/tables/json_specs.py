@@ -1,0 +1,96 @@
+"""Prior specs and RunSpecs as JSON files: parsed with messages that say what to fix."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+import numpy as np
+
+from ..priors import Prior, PriorSpecError
+from .common import MAX_JSON_BYTES, _mb
+
+# ---------------------------------------------------------------------------
+# JSON: prior specs and RunSpecs
+# ---------------------------------------------------------------------------
+def _json_load(text: Union[str, bytes], what: str, error: type) -> Any:
+    if isinstance(text, (bytes, bytearray)):
+        if len(text) > MAX_JSON_BYTES:
+            raise error(f"{what} is {_mb(len(text))}; at most {_mb(MAX_JSON_BYTES)}.")
+        try:
+            text = bytes(text).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise error(f"{what} is not UTF-8 text; save it as a plain JSON file.") from None
+    if not isinstance(text, str):
+        raise error(f"{what} must be JSON text.")
+    if len(text) > MAX_JSON_BYTES:
+        raise error(f"{what} is {_mb(len(text))}; at most {_mb(MAX_JSON_BYTES)}.")
+    if not text.strip():
+        raise error(f"{what} is empty.")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise error(f"{what} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.") from None
+    except (RecursionError, ValueError) as err:  # too deeply nested, huge numbers
+        raise error(f"{what} could not be read as JSON ({str(err)[:120] or type(err).__name__}).") from None
+
+
+def prior_spec_from_json(text: Union[str, bytes]) -> list[dict]:
+    """A validated prior spec (list of marginals) from JSON text.
+
+    Accepts the list itself, ``{"prior": [...]}`` or a whole RunSpec (its ``prior``).
+
+    Raises:
+        PriorSpecError: invalid JSON (with line and column), wrong structure or values.
+    """
+    data = _json_load(text, "The prior file", PriorSpecError)
+    if isinstance(data, dict):
+        if "prior" not in data:
+            raise PriorSpecError(
+                "The JSON is an object without a 'prior'. A prior spec is a list of parameters, e.g. "
+                '[{"name": "a", "dist": "uniform", "low": 0, "high": 1}].'
+            )
+        data = data["prior"]
+        if data is None:
+            raise PriorSpecError("This RunSpec has no prior of its own (it uses the model's default).")
+    try:
+        return Prior.from_spec(data).to_spec()
+    except PriorSpecError:
+        raise
+    except (TypeError, ValueError, OverflowError, RecursionError) as err:
+        raise PriorSpecError(f"The prior is not valid ({str(err)[:160]}).") from None
+
+
+def runspec_from_json(text: Union[str, bytes]):
+    """A validated :class:`~sbi_core.spec.RunSpec` from JSON text (its prior is checked too).
+
+    Raises:
+        RunSpecError: invalid JSON, unknown or ill-typed settings, an invalid prior.
+    """
+    from ..spec import RunSpec, RunSpecError
+
+    data = _json_load(text, "The RunSpec file", RunSpecError)
+    try:
+        spec = RunSpec.from_dict(data)
+        spec.simulator_ref  # noqa: B018 - raises on a malformed reference
+    except RunSpecError:
+        raise
+    except (TypeError, ValueError, OverflowError, RecursionError) as err:
+        raise RunSpecError(f"The RunSpec is not valid: {str(err)[:200]}") from None
+    if spec.prior is not None:
+        try:
+            Prior.from_spec(spec.prior)
+        except PriorSpecError as err:
+            raise RunSpecError(f"The RunSpec's prior is not valid: {err}") from None
+        except (TypeError, ValueError, OverflowError) as err:
+            raise RunSpecError(f"The RunSpec's prior is not valid ({str(err)[:160]}).") from None
+    for key in ("observation", "true_theta"):
+        value = getattr(spec, key)
+        if value is not None:
+            try:
+                arr = np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError, OverflowError):
+                raise RunSpecError(f"The RunSpec's {key} must be a list of numbers.") from None
+            if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+                raise RunSpecError(f"The RunSpec's {key} must be a non-empty list of finite numbers.")
+    return spec

@@ -1,0 +1,207 @@
+"""Reading a table of simulations: CSV (any common delimiter, decimal commas) or Parquet, tidied to numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .common import (
+    MAX_TABLE_BYTES,
+    MAX_TABLE_COLUMNS,
+    PARQUET_MAGIC,
+    TableError,
+    _decimal_comma,
+    _decode,
+    _is_number,
+    _lines,
+    _mb,
+    _show,
+    _sniff,
+)
+
+# ---------------------------------------------------------------------------
+# tables of simulations
+# ---------------------------------------------------------------------------
+def read_table(data: bytes, filename: str = "table.csv", max_bytes: int = MAX_TABLE_BYTES):
+    """Read an uploaded table (CSV with any common delimiter, or Parquet) into a DataFrame.
+
+    Parquet is recognised by the extension (``.parquet``, ``.pq``) or its magic
+    bytes; anything else is read as CSV: UTF-8 or Latin-1 text; the delimiter
+    (comma, semicolon, tab, bar or white space) is detected; a first row made
+    only of numbers means there is no header and the columns are called
+    ``column1``, ``column2``, .... Cells are left as read: text cells are found
+    and counted by :func:`check_columns` for the columns the user maps.
+
+    Raises:
+        TableError: empty file, too large, not parseable (with the line where
+            the parser knows it), no column with numbers, duplicate column names.
+    """
+    name = Path(str(filename or "table")).name or "table"
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TableError(f"{name}: expected the file's bytes.")
+    data = bytes(data)
+    if len(data) > max_bytes:
+        raise TableError(
+            f"The file {name} is {_mb(len(data))}; a table may be at most {_mb(max_bytes)}. "
+            "Keep fewer rows or columns, or save it as Parquet, which is smaller."
+        )
+    if not data.strip():
+        raise TableError(f"The file {name} is empty. Upload a CSV or Parquet file with a header row and "
+                         "one simulation per row.")
+    parquet = name.lower().endswith((".parquet", ".pq")) or data[:4] == PARQUET_MAGIC
+    if parquet:
+        df = _read_parquet(data, name)
+    else:
+        df = _read_csv(data, name)
+    return _tidy(df, name)
+
+
+def _read_parquet(data: bytes, name: str):
+    import pandas as pd
+
+    try:
+        df = pd.read_parquet(io.BytesIO(data))
+    except Exception as err:  # pyarrow raises many types on a damaged file
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise TableError(f"The file {name} could not be read as Parquet ({detail}). "
+                         "Upload a valid Parquet file, or the table as CSV.") from None
+    if len(df.columns) and len(set(map(str, df.columns))) != len(df.columns):
+        dup = [c for c in map(str, df.columns) if list(map(str, df.columns)).count(c) > 1][0]
+        raise TableError(f"The column name {_show(dup)} appears more than once in {name}: "
+                         "give every column its own name.")
+    return df
+
+
+def _read_csv(data: bytes, name: str):
+    import pandas as pd
+
+    text = _decode(data, f"The file {name}")
+    lines = _lines(text)
+    if not lines:
+        raise TableError(f"The file {name} is empty. Upload a CSV or Parquet file with a header row and "
+                         "one simulation per row.")
+    sep = _sniff(lines)
+    rows: list[tuple[int, list[str]]] = []  # (line number, cells)
+    if sep == " ":
+        for number, ln in enumerate(text.splitlines(), start=1):
+            if ln.strip():
+                rows.append((number, ln.split()))
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep or ",")
+        try:
+            previous = 0
+            for cells in reader:
+                start, previous = previous + 1, reader.line_num
+                if not cells or (len(cells) == 1 and not cells[0].strip()):
+                    continue  # a blank line
+                if any("\n" in c or "\r" in c for c in cells):
+                    raise TableError(
+                        f"Line {start} of {name} opens a quote (\") that is not closed on that line; "
+                        "close it, or remove the quote character."
+                    )
+                rows.append((start, [c.strip() for c in cells]))
+        except csv.Error as err:
+            raise TableError(f"Line {reader.line_num} of {name} could not be read as CSV ({err}).") from None
+    if not rows:
+        raise TableError(f"The file {name} is empty. Upload a CSV or Parquet file with a header row and "
+                         "one simulation per row.")
+    first = rows[0][1]
+    header = not all(_is_number(c) for c in first)
+    if header:
+        names = [c.strip() or f"column{i + 1}" for i, c in enumerate(first)]
+        seen: dict[str, int] = {}
+        for i, c in enumerate(names):
+            if c in seen:
+                raise TableError(
+                    f"The column name {_show(c)} appears twice in {name} (columns {seen[c] + 1} and {i + 1}): "
+                    "give every column its own name."
+                )
+            seen[c] = i
+        rows = rows[1:]
+    else:
+        names = [f"column{i + 1}" for i in range(len(first))]
+    if len(names) > MAX_TABLE_COLUMNS:
+        raise TableError(f"{name} has {len(names):,} columns; at most {MAX_TABLE_COLUMNS:,} are supported.")
+    if not rows:
+        raise TableError(f"The file {name} has a header but no rows: add one simulation per row.")
+    what = "header" if header else "first row"
+    for number, cells in rows:
+        if len(cells) != len(names):
+            raise TableError(
+                f"Line {number} of {name} has {len(cells)} cell{'s' if len(cells) != 1 else ''} but the {what} "
+                f"has {len(names)}: every row needs the same number of columns."
+            )
+    columns = list(zip(*(cells for _, cells in rows)))
+    comma = _decimal_comma(lines, sep)
+    df = pd.DataFrame({
+        n: pd.Series(col, dtype=object).str.replace(",", ".", regex=False) if comma else pd.Series(col, dtype=object)
+        for n, col in zip(names, columns)
+    })
+    return df
+
+
+def _tidy(df, name: str):
+    """String column names, stripped; text columns that hold only numbers (and missing
+    markers) become floats; at least one numeric column."""
+    import pandas as pd
+
+    df = df.copy()
+    df.columns = [str(c).strip() or f"column{i + 1}" for i, c in enumerate(df.columns)]
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()][0]
+        raise TableError(f"The column name {_show(dup)} appears more than once in {name}: "
+                         "give every column its own name.")
+    if len(df.columns) == 0 or len(df) == 0:
+        raise TableError(f"The file {name} has no rows of data.")
+    numeric = []
+    for c in df.columns:
+        num = _numeric(df[c])
+        if num.notna().any():
+            numeric.append(c)
+            if not pd.api.types.is_float_dtype(df[c]) and bool((num.notna() | _missing_mask(df[c])).all()):
+                df[c] = num
+    if not numeric:
+        raise TableError(
+            f"No column of {name} contains numbers. A table of simulations needs numeric columns: "
+            "the parameters of each simulation and the numbers it produced."
+        )
+    return df
+
+
+def _numeric(col):
+    """A column as a float Series; cells that are not numbers become NaN."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(col) or (
+        pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_complex_dtype(col)
+    ):
+        try:
+            return pd.Series(col.to_numpy(dtype=np.float64, na_value=np.nan), index=col.index)
+        except (TypeError, ValueError, OverflowError):
+            pass
+    try:
+        text = col.astype(str).str.strip()
+    except Exception:  # exotic cell objects (nested Parquet values)
+        return pd.Series(np.full(len(col), np.nan), index=col.index)
+    return pd.to_numeric(text, errors="coerce").astype(np.float64)
+
+
+_MISSING = {"", "nan", "na", "n/a", "null", "none", "-", "?"}
+
+
+def _missing_mask(col):
+    """Cells that are empty or an explicit missing marker (not text errors)."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
+        return col.isna().to_numpy()
+    try:
+        text = col.astype(str).str.strip().str.lower()
+    except Exception:
+        return col.isna().to_numpy()
+    return (col.isna() | text.isin(_MISSING)).to_numpy()
