@@ -187,16 +187,12 @@ def run_sequential(
                 f"{simulator.x_dim} ({', '.join(simulator.obs_names)})."
             )
 
-    estimator_class = TSNPE if method == "tsnpe" else SNPE
-    estimator = estimator_class(
-        prior,
-        density_estimator=density_estimator,
-        hidden_features=hidden_features,
-        num_transforms=num_transforms,
-        seed=seed,
-        num_atoms=num_atoms,
-        **training,
-    )
+    flow = dict(density_estimator=density_estimator, hidden_features=hidden_features,
+                num_transforms=num_transforms, seed=seed)
+    if method == "tsnpe":
+        estimator = TSNPE(prior, **flow, **training)
+    else:  # APT; "npe" is its first round alone
+        estimator = SNPE(prior, **flow, num_atoms=num_atoms, **training)
     g_theta = torch.Generator().manual_seed(seed + 1_000_003)
     g_sim = torch.Generator().manual_seed(seed + 2_000_003)
     g_post = torch.Generator().manual_seed(seed + 3_000_017)

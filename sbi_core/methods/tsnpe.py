@@ -95,11 +95,14 @@ class TruncatedPrior:
         return self.prior.dim
 
     def contains(self, theta: Tensor) -> Tensor:
-        """Bool ``(N,)``: whether ``theta (N, D)`` lies in the region."""
-        inside = self.prior.support_contains(theta)
-        inside &= ((theta >= self.low) & (theta <= self.high)).all(1)
+        """Bool ``(N,)``: whether ``theta (N, D)`` lies in the region.
+
+        ``log_prob`` is ``-inf`` outside the prior's support, so the threshold
+        also keeps the region inside it.
+        """
+        in_box = ((theta >= self.low) & (theta <= self.high)).all(1)
         log_q = self.posterior.log_prob(theta, x=self.x_obs, normalize=False)
-        return inside & (log_q >= self.threshold)
+        return in_box & (log_q >= self.threshold)
 
     def sample(
         self,
@@ -138,7 +141,6 @@ class TSNPE(SNPE):
     """
 
     def __init__(self, prior: Prior, *args, quantile: float = 1e-4, **kwargs):
-        kwargs.pop("num_atoms", None)
         super().__init__(prior, *args, **kwargs)
         self.quantile = float(quantile)
 
