@@ -1,0 +1,150 @@
+"""A run's files: each finished round's posterior and arrays, under ``<root>/artifacts/<run_id>/``.
+
+Layout: ``round_<i>/posterior.pt`` (the trained network), and
+``round_<i>/posterior_samples.npy``, ``theta.npy``, ``x.npy``. Every file is
+written to a temporary name and renamed, so a reader never sees half a file.
+:class:`RunArtifacts` is the part of :class:`~sbi_core.store.RunStore` that
+handles them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SBIError
+
+__all__ = ["ArtifactMissing", "RunArtifacts"]
+
+
+class ArtifactMissing(SBIError, LookupError):
+    """A run has no saved artifact of the kind asked for (e.g. no finished round yet)."""
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+class RunArtifacts:
+    """Artifact methods of the run store; needs ``artifacts_root`` (a folder) and ``events()``."""
+
+    artifacts_root: Path
+
+    def artifact_dir(self, run_id: str) -> Path:
+        """``<root>/artifacts/<run_id>/``, created if needed."""
+        if not run_id or "/" in run_id or "\\" in run_id or run_id in (".", ".."):
+            raise ValueError(f"not a run id: {run_id!r}")
+        path = self.artifacts_root / run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def round_dir(self, run_id: str, index: int) -> Path:
+        """``artifacts/<run_id>/round_<index>/`` (not created)."""
+        return self.artifacts_root / run_id / f"round_{int(index)}"
+
+    def save_round(self, run_id: str, round_result: Any) -> Path:
+        """Save one finished round: ``posterior.pt`` and ``posterior_samples``/``theta``/``x`` ``.npy``.
+
+        ``round_result`` has ``index``, ``posterior`` (with ``save(path)``),
+        ``theta``, ``x`` and ``posterior_samples``. Returns the round's folder.
+        """
+        index = int(round_result.index)
+        final = self.round_dir(run_id, index)
+        self.artifact_dir(run_id)
+        final.mkdir(exist_ok=True)
+        posterior = getattr(round_result, "posterior", None)
+        if posterior is not None:
+            tmp = final / f"posterior.pt.tmp{os.getpid()}"
+            posterior.save(tmp)
+            os.replace(tmp, final / "posterior.pt")
+        for name in ("posterior_samples", "theta", "x"):
+            value = getattr(round_result, name, None)
+            if value is not None:
+                _save_npy_atomic(final / f"{name}.npy", _to_numpy(value))
+        return final
+
+    def rounds_saved(self, run_id: str) -> list[int]:
+        """Indices of the rounds with saved artifacts, ascending."""
+        base = self.artifacts_root / run_id
+        if not base.is_dir():
+            return []
+        out = []
+        for p in base.iterdir():
+            if p.is_dir() and p.name.startswith("round_"):
+                try:
+                    out.append(int(p.name[len("round_") :]))
+                except ValueError:
+                    pass
+        return sorted(out)
+
+    def posterior_path(self, run_id: str, round: int = -1) -> Path:
+        """The saved posterior of round ``round`` (negative counts from the last)."""
+        rounds = [i for i in self.rounds_saved(run_id) if (self.round_dir(run_id, i) / "posterior.pt").is_file()]
+        if not rounds:
+            raise ArtifactMissing("This run has no trained posterior yet (no round has finished).")
+        if round < 0:
+            if -round > len(rounds):
+                raise ArtifactMissing(f"This run has only {len(rounds)} saved round(s).")
+            index = rounds[round]
+        else:
+            if round not in rounds:
+                raise ArtifactMissing(f"Round {round + 1} of this run has no saved posterior.")
+            index = round
+        return self.round_dir(run_id, index) / "posterior.pt"
+
+    def load_posterior(self, run_id: str, round: int = -1) -> Any:
+        """The :class:`~sbi_core.posterior.Posterior` of a round (default: the last saved one)."""
+        from .posterior import Posterior  # torch only when needed
+
+        return Posterior.load(self.posterior_path(run_id, round))
+
+    def round_samples(self, run_id: str) -> list[np.ndarray]:
+        """Posterior samples at the observation, one ``(m, D)`` array per finished round, in order.
+
+        Taken from the saved ``.npy`` where present, else from the ``round`` events.
+        """
+        by_round: dict[int, np.ndarray] = {}
+        for _, ev in self.events(run_id, types=("round",)):
+            samples = ev.get("posterior_samples")
+            idx = ev.get("round")
+            if samples is not None and isinstance(idx, int):
+                arr = np.asarray(samples, dtype=float)
+                by_round[idx] = arr.reshape(len(arr), -1) if arr.size else arr.reshape(0, 0)
+        for idx in self.rounds_saved(run_id):
+            path = self.round_dir(run_id, idx) / "posterior_samples.npy"
+            if path.is_file():
+                try:
+                    by_round[idx] = np.load(path, allow_pickle=False)
+                except (OSError, ValueError):
+                    pass  # being written or damaged: the event copy (if any) stands
+        return [by_round[i] for i in sorted(by_round)]
+
+    def round_parameters(self, run_id: str, max_rows: int = 1000) -> list[np.ndarray]:
+        """The parameters each saved round simulated (``theta.npy``), in round order.
+
+        At most ``max_rows`` evenly spaced rows per round (the draws are in
+        random order, so every stride is a fair subsample); a round whose file
+        is missing or being written is left out.
+        """
+        out = []
+        for idx in self.rounds_saved(run_id):
+            path = self.round_dir(run_id, idx) / "theta.npy"
+            try:
+                theta = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                continue
+            out.append(theta[:: max(1, math.ceil(len(theta) / max_rows))])
+        return out
