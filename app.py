@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages import ui_common as ui
+from sbi_ui.frame import entry, frame
+from sbi_ui.messages import show_error
+from sbi_ui.navigation import PAGE_CONFIG, navigation_pages
 
-st.set_page_config(**ui.PAGE_CONFIG)
-page = st.navigation(ui.navigation_pages())
-ui.frame()
-ui.entry(True)
+st.set_page_config(**PAGE_CONFIG)
+page = st.navigation(navigation_pages())
+frame()
+entry(True)
 try:
     page.run()
 except Exception as err:  # a bug: friendly message, detail on demand, never a raw traceback
-    ui.show_error(err, f"drawing the {page.title} page")
+    show_error(err, f"drawing the {page.title} page")
 finally:
-    ui.entry(False)
+    entry(False)

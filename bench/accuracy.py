@@ -16,14 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-import sbi_core  # noqa: E402
-from bench.common import machine, mean_c2st, observations, training_data, write_section  # noqa: E402
+import sbi_core
+from common import machine, mean_c2st, observations, training_data, write_section
 
 PUBLISHED = {  # SBI benchmark (Lueckmann et al. 2021), mean C2ST over 10 observations, from its figures
     ("two_moons", "npe", 10_000): "0.61",

@@ -12,15 +12,11 @@ observations, and the ratios. ``sbi`` is a benchmark-only dependency
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-import sbi_core  # noqa: E402
-from bench.common import machine, mean_c2st, observations, timer, training_data, write_section  # noqa: E402
+import sbi_core
+from common import machine, mean_c2st, observations, timer, training_data, write_section
 
 
 def run_sbi_core(theta, x, prior, seed, **kwargs):

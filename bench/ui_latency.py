@@ -24,6 +24,7 @@ of ``bench/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import statistics
@@ -32,20 +33,22 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from common import machine, write_section  # bench/ is the script's folder, first on sys.path
 
-from bench.common import machine, write_section  # noqa: E402
-from browser_support import (  # noqa: E402
-    DEMO_LABEL,
-    AppServer,
-    chromium_available,
-    goto,
-    launch_browser,
-    new_page,
-    wait_idle,
-)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _browser_support():
+    """The browser helpers shared with the tests, loaded from ``tests/browser_support.py``."""
+    spec = importlib.util.spec_from_file_location("browser_support", ROOT / "tests" / "browser_support.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_bs = _browser_support()
+DEMO_LABEL, AppServer, chromium_available = _bs.DEMO_LABEL, _bs.AppServer, _bs.chromium_available
+goto, launch_browser, new_page, wait_idle = _bs.goto, _bs.launch_browser, _bs.new_page, _bs.wait_idle
 
 CLOUD_JS = """() => {
     const gd = document.querySelector('.st-key-train_cloud_chart .js-plotly-plot');

@@ -1,6 +1,4 @@
-"""The dashboard's pages (one file per step a user takes) and their shared UI helpers.
-
-``app.py`` registers the page files with ``st.navigation``; ``ui_state`` names
-every session-state key and query parameter, ``ui_common`` holds what the pages
-share (store, job manager, current run, sidebar, event reading, errors).
+"""The dashboard's page scripts, one file per step a user takes (``app.py`` registers them with
+``st.navigation``). What they share (state keys, navigation, the current run, messages, the model
+choice, widget groups and views) lives in the :mod:`sbi_ui` package.
 """

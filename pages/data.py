@@ -2,27 +2,24 @@
 posterior about many observations at once, and import or export priors and RunSpecs as JSON.
 
 Every upload is checked before it replaces anything: the last *valid* upload of each
-kind stays in session state (``ui_state.S_DATA_*``), and a rejected one only adds a
-message that says what to fix. The tabs live in ``data_simulator``, ``data_table`` and
-``data_json``; what they share in ``data_common``.
+kind stays in session state (``sbi_ui.keys.S_DATA_*``), and a rejected one only adds a
+message that says what to fix. The tabs live in :mod:`sbi_ui.data` (``simulator``, ``table``
+and ``json``; what they share in ``common``).
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from pages import ui_common as ui
-from pages import ui_state as K
-from pages.data_common import TABS
-from pages.data_json import observations_section, prior_section, spec_section
-from pages.data_simulator import simulator_tab
-from pages.data_table import table_tab
+from sbi_ui import keys as K
+from sbi_ui.data.common import TABS
+from sbi_ui.data.json import observations_section, prior_section, spec_section
+from sbi_ui.data.simulator import simulator_tab
+from sbi_ui.data.table import table_tab
+from sbi_ui.frame import page_guard
 
-ui.page_guard()
+page_guard()
 
-# ---------------------------------------------------------------------------
-# the page
-# ---------------------------------------------------------------------------
 st.title("Your model & data")
 st.markdown(
     "Bring your own **simulator code**, or a **table of simulations** you already have, and infer its "

@@ -8,10 +8,16 @@ import torch
 
 from sbi_core import RunSpec, plots
 
-from pages import ui_common as ui
-from pages import ui_state as K
+from sbi_ui import keys as K
+from sbi_ui.format import fmt_duration, fmt_time
+from sbi_ui.frame import page_guard
+from sbi_ui.messages import show_error
+from sbi_ui.naming import method_title, model_title_of, run_title, status_badge
+from sbi_ui.navigation import TRAIN
+from sbi_ui.resources import jobs, simulator
+from sbi_ui.session import reveal_true, start_run, watch_run
 
-ui.page_guard()
+page_guard()
 
 DEMO_LABEL = "Start demo: two moons, 4 sequential rounds"
 
@@ -19,7 +25,7 @@ DEMO_LABEL = "Start demo: two moons, 4 sequential rounds"
 @st.cache_data(show_spinner=False)
 def _overview_data() -> dict:
     """Samples for the picture, from the exact two-moons posterior (a schematic of the rounds)."""
-    sim = ui.simulator("two_moons")
+    sim = simulator("two_moons")
     prior = sim.prior.sample((600,), generator=torch.Generator().manual_seed(0)).numpy()
     amortized = []
     for k, theta in enumerate(([0.55, -0.45], [-0.6, 0.55], [0.1, 0.75])):
@@ -77,15 +83,15 @@ with right:
             "and takes you to its live view. You can leave the page: the run keeps going.",
         ):
             try:
-                ui.start_run(RunSpec.demo(), page=ui.TRAIN)
+                start_run(RunSpec.demo(), page=TRAIN)
             except Exception as err:  # st.switch_page's rerun is not an Exception: it passes
-                ui.show_error(err, "starting the demo")
+                show_error(err, "starting the demo")
         st.caption("Or bring your own: choose a simulator and prior on **Model**, then start on **Train**.")
 
 data = _overview_data()
 fig = plots.overview_figure(
     data["prior"], data["amortized"], data["sequential"], data["bounds"], data["labels"],
-    true_theta=data["truth"] if ui.reveal_true() else None,
+    true_theta=data["truth"] if reveal_true() else None,
 )
 st.plotly_chart(fig, key="home_overview", config={"displayModeBar": False})
 st.caption(
@@ -96,7 +102,7 @@ st.caption(
 )
 
 st.subheader("Recent runs")
-runs = ui.jobs().list(limit=8)
+runs = jobs().list(limit=8)
 if not runs:
     st.caption("No runs yet. Start the demo above, or set up your own on **Model** and **Train**.")
 else:
@@ -104,16 +110,16 @@ else:
     for info in runs:
         c1, c2, c3, c4 = st.columns([3.2, 1, 1.6, 1.4], vertical_alignment="center")
         c1.page_link(
-            ui.TRAIN,
-            label=f"{ui.run_title(info)}  ·  `{info.id}`",
+            TRAIN,
+            label=f"{run_title(info)}  ·  `{info.id}`",
             icon=":material/open_in_new:",
             query_params={K.QP_RUN: info.id},
             help="Open this run's live view",
         )
         with c2:
-            ui.status_badge(info)
-        c3.caption(f"{ui.model_title_of(info.spec)} · {ui.METHOD_NAMES.get(info.spec.method, info.spec.method)}")
-        c4.caption(f"{ui.fmt_time(info.created)} · {ui.fmt_duration(info.seconds)}")
+            status_badge(info)
+        c3.caption(f"{model_title_of(info.spec)} · {method_title(info.spec.method)}")
+        c4.caption(f"{fmt_time(info.created)} · {fmt_duration(info.seconds)}")
     active = [r for r in runs if r.is_active]
     if active:
-        ui.watch_run(active[0].id, active[0])
+        watch_run(active[0].id, active[0])

@@ -1,4 +1,12 @@
-"""Runs: every run in the store; open, cancel, delete, re-run, and its RunSpec."""
+"""Runs: every run in the store; open, cancel, delete, re-run, and its RunSpec.
+
+A confirmation belongs to one run and one action: the box "Yes, delete this
+run" is keyed by the run's id (:func:`sbi_ui.keys.w_runs_confirm`), so the
+run shown next never finds it ticked, and the Delete action itself checks the
+box of the run it deletes. The RunSpec shown and downloaded here is the
+portable one (:mod:`sbi_ui.spec_view`): an uploaded file travels inside it,
+never a path of this server.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +15,36 @@ import streamlit as st
 
 from sbi_core import RunSpec
 
-from pages import ui_common as ui
-from pages import ui_state as K
+from sbi_ui import keys as K
+from sbi_ui.format import fmt_duration, fmt_time
+from sbi_ui.frame import page_guard
+from sbi_ui.messages import flash, show_error, show_run_failure
+from sbi_ui.naming import is_amortized, method_title, model_title_of, run_title, status_badge, status_word
+from sbi_ui.navigation import EXPLORE, ROUNDS, TRAIN
+from sbi_ui.resources import jobs
+from sbi_ui.session import current_run_id, drop_tracker, forget_current_run, pick_run, start_run, tracker
+from sbi_ui.session import url_params, watch_run
+from sbi_ui.spec_view import runspec_view
 
-ui.page_guard()
+page_guard()
 
 
 def _delete(run_id: str) -> None:
-    ui.jobs().delete(run_id)
-    ui.drop_tracker(run_id)
-    if ui.current_run_id() == run_id:
-        ui.forget_current_run()
+    confirm = K.w_runs_confirm("delete", run_id)
+    if not st.session_state.pop(confirm, False):  # a tick for this run, and this action only
+        flash("info", "Tick \"Yes, delete this run\" first to delete it.")
+        return
+    jobs().delete(run_id)
+    drop_tracker(run_id)
+    if current_run_id() == run_id:
+        forget_current_run()
     st.session_state.pop(K.W_RUNS_SELECT, None)
-    st.session_state.pop(K.W_RUNS_DELETE_CONFIRM, None)
-    ui.flash("success", f"Deleted run `{run_id}` and its files.")
+    flash("success", f"Deleted run `{run_id}` and its files.")
 
 
 def _cancel(run_id: str) -> None:
-    ui.jobs().cancel(run_id)
-    ui.flash("info", f"Cancel requested for run `{run_id}`: it stops within an epoch.")
+    jobs().cancel(run_id)
+    flash("info", f"Cancel requested for run `{run_id}`: it stops within an epoch.")
 
 
 st.title("Runs")
@@ -35,19 +54,19 @@ st.markdown(
     "JSON that describes it completely (`python -m sbi_core spec.json` re-runs it without the app)."
 )
 
-runs = ui.jobs().list(limit=500)
+runs = jobs().list(limit=500)
 if not runs:
     st.info("No runs yet. Start the demo on **Home** or set one up on **Train**.", icon=":material/info:")
     st.stop()
 
 table = pd.DataFrame([
     {
-        "title": ui.run_title(r),
-        "status": ui.STATUS_BADGE.get(r.status, (r.status,))[0],
-        "method": ui.METHOD_NAMES.get(r.spec.method, r.spec.method),
-        "model": ui.model_title_of(r.spec),
+        "title": run_title(r),
+        "status": status_word(r.status),
+        "method": method_title(r.spec.method),
+        "model": model_title_of(r.spec),
         "created": pd.Timestamp.fromtimestamp(r.created),
-        "duration": ui.fmt_duration(r.seconds),
+        "duration": fmt_duration(r.seconds),
         "id": r.id,
     }
     for r in runs
@@ -62,29 +81,27 @@ st.dataframe(
 )
 
 st.subheader("Manage a run")
-info = ui.pick_run(K.W_RUNS_SELECT, "Run", help="The run to manage. Choosing one makes it the current run.")
+info = pick_run(K.W_RUNS_SELECT, "Run", help="The run to manage. Choosing one makes it the current run.")
 if info is None:
     st.stop()
-ui.watch_run(info.id, info)
+watch_run(info.id, info)
 
 with st.container(border=True):
     head, badge = st.columns([4, 1], vertical_alignment="center")
-    head.markdown(f"**{ui.run_title(info)}**  \n`{info.id}` · created {ui.fmt_time(info.created)} · "
-                  f"ran {ui.fmt_duration(info.seconds)}")
+    head.markdown(f"**{run_title(info)}**  \n`{info.id}` · created {fmt_time(info.created)} · "
+                  f"ran {fmt_duration(info.seconds)}")
     with badge:
-        ui.status_badge(info)
+        status_badge(info)
     if info.status == "failed":
-        tr = ui.tracker(info.id)
-        term = tr.terminal or {}
-        ui.show_failure(info.message or term.get("message"), info.detail or term.get("detail"))
+        show_run_failure(info, tracker(info.id))
     elif info.status == "queued":
-        st.caption(f"Position {ui.jobs().queue_position(info.id) or 1} in the queue.")
+        st.caption(f"Position {jobs().queue_position(info.id) or 1} in the queue.")
 
     c1, c2, c3, c4 = st.columns(4)
-    c1.page_link(ui.TRAIN, label="Open live view", icon=":material/monitoring:", query_params={K.QP_RUN: info.id})
-    c2.page_link(ui.ROUNDS, label="Open rounds", icon=":material/animation:", query_params={K.QP_RUN: info.id})
-    if info.spec.method == "npe" and info.status == "done":
-        c3.page_link(ui.EXPLORE, label="Explore", icon=":material/explore:", query_params={K.QP_RUN: info.id})
+    c1.page_link(TRAIN, label="Open live view", icon=":material/monitoring:", query_params=url_params(info.id))
+    c2.page_link(ROUNDS, label="Open rounds", icon=":material/animation:", query_params=url_params(info.id))
+    if is_amortized(info.spec) and info.status == "done":
+        c3.page_link(EXPLORE, label="Explore", icon=":material/explore:", query_params=url_params(info.id))
     b1, b2, b3, b4 = st.columns([1, 1.3, 1.3, 1])
     b1.button("Cancel", key=K.W_RUNS_CANCEL, disabled=not info.is_active, on_click=_cancel, args=(info.id,),
               icon=":material/stop_circle:", help="Stop this run (only while it is queued or running).",
@@ -92,20 +109,15 @@ with st.container(border=True):
     if b2.button("Start again with this spec", key=K.W_RUNS_RERUN, icon=":material/replay:", width="stretch",
                  help="Start a new run from exactly this RunSpec (same seed: same result)."):
         try:
-            ui.start_run(RunSpec.from_dict(info.spec.to_dict()), title=ui.run_title(info), page=ui.TRAIN)
+            start_run(RunSpec.from_dict(info.spec.to_dict()), title=run_title(info), page=TRAIN)
         except Exception as err:
-            ui.show_error(err, "starting the run again")
-    confirm = b3.checkbox("Yes, delete this run", key=K.W_RUNS_DELETE_CONFIRM,
-                          help="Tick to enable Delete. Deleting removes the run, its events and files.")
+            show_error(err, "starting the run again")
+    confirm = b3.checkbox("Yes, delete this run", key=K.w_runs_confirm("delete", info.id),
+                          help="Tick to enable Delete for this run. Deleting removes the run, its events and "
+                               "files.")
     b4.button("Delete", key=K.W_RUNS_DELETE, disabled=not confirm, on_click=_delete, args=(info.id,),
               type="primary", icon=":material/delete:", width="stretch",
               help="Delete this run for good (a running one is stopped first).")
 
     st.markdown("**RunSpec**")
-    spec_json = info.spec.to_json()
-    st.code(spec_json, language="json")
-    st.download_button(
-        "Download RunSpec (JSON)", data=spec_json, file_name=f"runspec_{info.id}.json",
-        mime="application/json", key=K.W_RUNS_DOWNLOAD, icon=":material/download:",
-        help="Save this run's complete description; re-run it with `python -m sbi_core <file>`.",
-    )
+    runspec_view(info)

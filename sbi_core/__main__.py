@@ -6,6 +6,13 @@ Prints progress (a progress bar on a terminal, plain lines otherwise) and a
 summary of the posterior per round; with ``--out`` writes the final posterior
 (``posterior.pt``), each round's samples (``round_<r>_samples.csv``) and the
 event log (``events.jsonl``).
+
+A spec downloaded from the dashboard carries its uploaded simulator (or table)
+inside (:func:`sbi_core.uploads.portable_spec`). The file is written to a
+private temporary folder for the run and deleted afterwards; uploaded code runs
+in the sandbox exactly as in the app (``SBI_TRUSTED_UPLOADS=1`` where there is
+none). A spec that names a file path instead is refused unless the path is in
+this machine's run store uploads (``$SBI_STORE_DIR``).
 """
 
 from __future__ import annotations
@@ -13,11 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import SBIError
-from .spec import RunSpec
+from .store import default_root
 from .training import Cancelled
+from .uploads import admit_spec
 
 EXAMPLE = {
     "simulator": "two_moons",
@@ -93,9 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="print only the final summary")
     args = parser.parse_args(argv)
 
+    with tempfile.TemporaryDirectory(prefix="sbi_core_spec_") as private:
+        return _run(args, private)
+
+
+def _run(args: argparse.Namespace, private: str) -> int:
+    """Read, admit and run the spec; files it carries are written under ``private``."""
+    from .tables import runspec_from_json
+
     try:
-        text = sys.stdin.read() if args.spec == "-" else Path(args.spec).read_text()
-        spec = RunSpec.from_json(text)
+        text = sys.stdin.buffer.read() if args.spec == "-" else Path(args.spec).read_bytes()
+        spec = admit_spec(runspec_from_json(text), private, known_roots=[default_root()])
         if args.threads is not None:
             spec.num_threads = args.threads
             spec.validate()

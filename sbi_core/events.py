@@ -8,13 +8,17 @@ event as it happens; the run store appends them in order. The types:
 ``epoch``        ``round``, ``epoch`` (1-based), ``max_epochs``, ``train_loss``, ``val_loss``,
                  ``best_epoch``, ``best_val_loss``, ``elapsed`` (seconds in this round's training)
 ``round``        ``round``, ``num_simulations``, ``num_invalid``, ``epochs``, ``best_epoch``,
-                 ``stopped_early``, ``seconds`` ({propose, simulate, train, sample}),
+                 ``stopped_early``, ``stopped_by_request`` (training cut short by "stop and
+                 keep what is trained": the best network so far is the posterior), ``seconds`` ({propose, simulate, train, sample}),
                  ``acceptance_rate``, ``proposal_fraction`` (prior mass of the region this
                  round's parameters came from: 1 for the prior, ``None`` for APT's
                  posterior proposals), ``param_names``, ``mean``,
                  ``std`` (per parameter), ``posterior_samples`` (list of ``D``-lists at the
-                 observation)
-``done``         ``seconds`` (total)
+                 observation), ``hdr_size`` (``{fraction, stderr, mass, num_prior}``: the
+                 prior mass of the posterior's 90 % highest-density region,
+                 :mod:`sbi_core.concentration`)
+``done``         ``seconds`` (total), ``stopped_by_request`` (the run ended early at a
+                 "stop and keep" request, keeping the rounds it has)
 ``failed``       ``message`` (plain words), ``detail`` (technical detail, may be a traceback)
 ``cancelled``    ``round`` (the round that was running)
 
@@ -24,19 +28,55 @@ Losses are the estimator's negative log-likelihood per sample (lower is better).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
-__all__ = ["Event", "EventCallback", "make_event", "EVENT_TYPES", "TERMINAL_TYPES"]
+__all__ = [
+    "Event", "EventCallback", "make_event", "EVENT_TYPES", "TERMINAL_TYPES",
+    "run_started_event", "simulation_event", "epoch_event", "round_event",
+    "done_event", "failed_event", "cancelled_event",
+]
 
 Event = dict[str, Any]
 EventCallback = Callable[[Event], None]
 
 EVENT_TYPES = ("run_started", "simulation", "epoch", "round", "done", "failed", "cancelled")
+# How a run can end: the terminal event types are also the terminal run statuses of the store.
 TERMINAL_TYPES = ("done", "failed", "cancelled")
 
 
 def make_event(type: str, **fields: Any) -> Event:
-    """An event dict of ``type`` stamped with the current time."""
+    """An event dict of ``type`` stamped with the current time (prefer the constructors below)."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     return {"type": type, "time": time.time(), **fields}
+
+
+# ---- one constructor per event type: the only places events are built -------
+def run_started_event(spec: dict, num_rounds: int, param_names: list[str]) -> Event:
+    return make_event("run_started", spec=spec, num_rounds=int(num_rounds), param_names=list(param_names))
+
+
+def simulation_event(round: int, done: int, total: int, invalid: int) -> Event:
+    return make_event("simulation", round=int(round), done=int(done), total=int(total), invalid=int(invalid))
+
+
+def epoch_event(record: dict) -> Event:
+    """``record``: one entry of :class:`~sbi_core.training.TrainResult` ``.history``."""
+    return make_event("epoch", **record)
+
+
+def round_event(**fields: Any) -> Event:
+    """The end of a round; the fields are listed in this module's docstring."""
+    return make_event("round", **fields)
+
+
+def done_event(seconds: Optional[float], stopped_by_request: bool = False) -> Event:
+    return make_event("done", seconds=seconds, stopped_by_request=bool(stopped_by_request))
+
+
+def failed_event(message: str, detail: Optional[str] = None) -> Event:
+    return make_event("failed", message=message, detail=detail)
+
+
+def cancelled_event(round: Optional[int] = None) -> Event:
+    return make_event("cancelled", round=round)

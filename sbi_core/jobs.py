@@ -1,5 +1,9 @@
 """Background runs: each run is a detached worker process that writes to the store.
 
+A run can be stopped two ways: :meth:`JobManager.cancel` (at once, the round
+in progress is dropped) and :meth:`JobManager.stop` (after the epoch in
+progress, keeping its best network as that round's posterior).
+
 :class:`JobManager` starts ``python -m sbi_core.worker`` for a run and returns
 at once; the worker queues for a slot (at most ``max_running`` runs at a time),
 runs, and records every event and the outcome in the :class:`RunStore`. Worker
@@ -15,20 +19,17 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Optional, Sequence
 
 from .spec import RunSpec
 from .store import RunInfo, RunStore, pid_alive
+from .events import cancelled_event, failed_event
+from .threads import thread_env
 
 __all__ = ["JobManager", "default_max_running", "CANCEL_GRACE_S"]
 
 CANCEL_GRACE_S = 10.0  # a running run that ignores its cancel this long is killed
 _TERM_GRACE_S = 3.0  # between SIGTERM and SIGKILL
-_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-# the folder that holds the sbi_core package: the worker imports it from any cwd
-_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 
 
 def default_max_running(cpu_count: Optional[int] = None) -> int:
@@ -102,12 +103,7 @@ class JobManager:
         env = dict(os.environ)  # passes everything through, SBI_TRUSTED_UPLOADS included
         # importing sbi_core imports torch, before the worker's own code runs: the
         # thread limits must already be in the environment the interpreter starts with
-        for name in _THREAD_ENV:
-            env[name] = str(threads)
-        parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        if _PACKAGE_PARENT not in parts:
-            parts.insert(0, _PACKAGE_PARENT)
-        env["PYTHONPATH"] = os.pathsep.join(parts)
+        env.update(thread_env(threads))
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
@@ -131,7 +127,7 @@ class JobManager:
         except OSError as err:
             message = f"The run could not be started: the worker process failed to launch ({err})."
             self.store.finish_run(
-                run_id, "failed", message=message, event={"type": "failed", "time": time.time(), "message": message, "detail": repr(err)}
+                run_id, "failed", message=message, event=failed_event(message, repr(err))
             )
             return run_id
         with self._lock:
@@ -210,7 +206,7 @@ class JobManager:
         if self.store.finish_run(
             run_id,
             "cancelled",
-            event={"type": "cancelled", "time": time.time(), "round": None},
+            event=cancelled_event(),
             only_from=("queued",),
         ):
             return self.store.get_run(run_id)
@@ -219,6 +215,24 @@ class JobManager:
             threading.Thread(
                 target=self._enforce_cancel, args=(run_id, pid, start), name=f"cancel-{run_id}", daemon=True
             ).start()
+        return self.store.get_run(run_id)
+
+    def stop(self, run_id: str) -> Optional[RunInfo]:
+        """Stop a run and keep what is trained (the button "Stop and keep what is trained").
+
+        A running run ends after the epoch in progress: that round's best network
+        so far becomes its posterior and the run is recorded ``done`` with
+        ``stopped_by_request`` (:mod:`sbi_core.runs`). Asked while round 1 still
+        simulates, nothing is trained yet and the run ends cancelled. A queued
+        run has nothing to keep: it is cancelled at once. Unlike :meth:`cancel`,
+        the worker is never killed: it may take the rest of an epoch.
+        """
+        info = self.store.get_run(run_id)
+        if info is None or info.is_terminal:
+            return info
+        if info.status == "queued":
+            return self.cancel(run_id)
+        self.store.request_stop(run_id)
         return self.store.get_run(run_id)
 
     def _enforce_cancel(self, run_id: str, pid: int, start: Optional[str]) -> None:
@@ -233,7 +247,7 @@ class JobManager:
         self._reap_children()
         info = self.store.get_run(run_id)
         if info is not None and info.is_active and not pid_alive(pid, start):
-            self.store.finish_run(run_id, "cancelled", event={"type": "cancelled", "time": time.time(), "round": None})
+            self.store.finish_run(run_id, "cancelled", event=cancelled_event())
 
     def _kill_group(self, pid: int, start: Optional[str]) -> None:
         """SIGTERM, then SIGKILL, the worker's process group (only if it is still our worker)."""

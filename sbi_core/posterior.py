@@ -6,10 +6,20 @@ The flow ``q(theta_free | x)`` may put some mass outside the prior's support
     p(theta | x) = q(theta | x) 1[theta in S] / Z(x),   Z(x) = P_q(theta in S | x).
 
 Sampling is rejection (:mod:`sbi_core.rejection`): draw from ``q`` in
-batches and keep draws inside ``S``; the acceptance rate estimates ``Z(x)``
-and is reported. Sampling stops
-with a :class:`PosteriorSamplingError` when acceptance is so low that the
-requested samples cannot be had in ``max_sampling_time`` seconds.
+batches and keep draws inside ``S``; the acceptance rate is reported. Sampling
+stops with a :class:`PosteriorSamplingError` when acceptance is so low that
+the requested samples cannot be had in ``max_sampling_time`` seconds.
+
+The normaliser used by ``log_prob`` is a fixed Monte Carlo estimate,
+
+    Z_hat(x) = (1 / M) sum_m 1[theta_m in S],   theta_m ~ q(. | x),  M = 10,000,
+
+from base noise of a generator seeded with a constant, so it is a function of
+the network and ``x`` alone: the same whatever was called before (it is
+memoised per ``x``, never taken from the acceptance of a ``sample`` call).
+
+A posterior is immutable: :meth:`Posterior.with_default_x` returns a new
+posterior (sharing the frozen network) instead of changing this one.
 
 Fixed parameters of the prior are not modelled: they are inserted at their
 value in every sample, and ``log_prob`` ignores them (after checking they
@@ -38,14 +48,21 @@ class PosteriorSamplingError(SBIError):
     """Too few flow samples fall inside the prior's support."""
 
 
+NORMALIZER_DRAWS = 10_000  # M in Z_hat(x): flow draws per observation
+NORMALIZER_SEED = 0  # seed of the base noise behind Z_hat(x), the same for every x
+
+
 class Posterior:
-    """``p(theta | x)`` from a trained conditional flow.
+    """``p(theta | x)`` from a trained conditional flow; an immutable snapshot.
 
     Args:
-        flow: the trained network; it is deep-copied, so later training does
-            not change this posterior.
+        flow: the trained network; it is deep-copied and frozen, so later
+            training does not change this posterior.
         prior: the prior over all ``D`` parameters (fixed ones included).
         default_x: ``(K,)`` observation used when ``x`` is not given.
+
+    ``last_acceptance_rate`` is a diagnostic only: the fraction of flow draws
+    kept by the most recent :meth:`sample` call. Densities never use it.
     """
 
     def __init__(self, flow: ConditionalFlow, prior: Prior, default_x: Optional[Tensor] = None):
@@ -55,9 +72,10 @@ class Posterior:
         self.prior = prior
         self._free = prior.free_mask
         self._fixed_values = prior.fixed_values
-        self.default_x = None if default_x is None else self._check_x(default_x)
+        self._default_x: Optional[Tensor] = None
+        self._default_x = None if default_x is None else self._check_x(default_x)
         self.last_acceptance_rate: Optional[float] = None
-        self._log_z: dict[bytes, float] = {}
+        self._log_z: dict[bytes, float] = {}  # memo of the pure function x -> log Z_hat(x)
 
     # ---- shapes -------------------------------------------------------------
     @property
@@ -72,15 +90,31 @@ class Posterior:
     def flow(self) -> ConditionalFlow:
         return self._flow
 
-    def set_default_x(self, x: Tensor) -> "Posterior":
-        self.default_x = self._check_x(x)
-        return self
+    @property
+    def default_x(self) -> Optional[Tensor]:
+        """The ``(K,)`` observation used when ``x`` is not given (a copy), or None."""
+        return None if self._default_x is None else self._default_x.clone()
+
+    def with_default_x(self, x: Tensor) -> "Posterior":
+        """A new posterior equal to this one with ``x`` as its default observation.
+
+        This one is left as it was. The copy shares the frozen network and the
+        memo of ``Z_hat`` (both depend on the network only), so it is cheap.
+        When ``x`` already is the default, this very posterior is returned.
+        """
+        x = self._check_x(x)
+        if self._default_x is not None and torch.equal(x, self._default_x):
+            return self
+        other = copy.copy(self)
+        other._default_x = x
+        other.last_acceptance_rate = None
+        return other
 
     def _check_x(self, x: Optional[Tensor]) -> Tensor:
         if x is None:
-            if self.default_x is None:
-                raise ValueError("Pass an observation x (or set_default_x first).")
-            return self.default_x
+            if self._default_x is None:
+                raise ValueError("Pass an observation x, or make a posterior with one: with_default_x(x).")
+            return self._default_x
         x = torch.as_tensor(x, dtype=torch.float32).reshape(-1)
         if x.shape[0] != self.x_dim:
             raise SBIError(
@@ -130,21 +164,14 @@ class Posterior:
                 "so sampling would take too long. The observation may be implausible under "
                 "the prior, or the estimator needs more simulations or training."
             ) from None
-        self._log_z.setdefault(x.numpy().tobytes(), math.log(max(self.last_acceptance_rate, 1e-12)))
         return samples.reshape(*shape, self.theta_dim)
-
-    def sample_many(self, num_samples: int, xs: Tensor, seed: Optional[int] = None) -> Tensor:
-        """``(M, num_samples, D)``: samples for each of ``M`` observations ``xs (M, K)``."""
-        g = torch.Generator()
-        g.manual_seed(seed) if seed is not None else g.seed()
-        return torch.stack([self.sample((num_samples,), x=xi, generator=g) for xi in torch.as_tensor(xs)])
 
     # ---- density --------------------------------------------------------------
     def log_prob(self, theta: Tensor, x: Optional[Tensor] = None, normalize: bool = True) -> Tensor:
         """``log p(theta | x)``: ``theta (N, D) -> (N,)``; ``-inf`` outside the prior's support.
 
-        With ``normalize`` the truncated density is renormalised by the
-        acceptance rate ``Z(x)`` (estimated once per ``x`` from 10,000 draws).
+        With ``normalize`` the truncated density is divided by ``Z_hat(x)``
+        (see the module docstring): the same value whatever was called before.
         """
         x = self._check_x(x)
         theta = torch.as_tensor(theta, dtype=torch.float32)
@@ -163,19 +190,15 @@ class Posterior:
         return self.prior.mean[self._free]
 
     def _log_normalizer(self, x: Tensor) -> float:
+        """``log Z_hat(x)``: a deterministic function of the network and ``x`` (memoised)."""
         key = x.numpy().tobytes()
         if key not in self._log_z:
-            g = torch.Generator().manual_seed(0)
+            g = torch.Generator().manual_seed(NORMALIZER_SEED)
             with torch.no_grad():
-                theta = self._full(self._flow.sample(10_000, x, generator=g))
+                theta = self._full(self._flow.sample(NORMALIZER_DRAWS, x, generator=g))
             rate = float(self.prior.support_contains(theta).float().mean())
             self._log_z[key] = math.log(max(rate, 1e-12))
         return self._log_z[key]
-
-    def map(self, x: Optional[Tensor] = None, num_samples: int = 2000, seed: int = 0) -> Tensor:
-        """``(D,)``: the sample with the highest density among ``num_samples`` draws."""
-        samples = self.sample((num_samples,), x=x, seed=seed)
-        return samples[self.log_prob(samples, x=x, normalize=False).argmax()]
 
     # ---- persistence ------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -186,7 +209,7 @@ class Posterior:
                 "format": "sbi_core.posterior/1",
                 "flow": self._flow.to_payload(),
                 "prior": self.prior.to_spec(),
-                "default_x": None if self.default_x is None else self.default_x.tolist(),
+                "default_x": None if self._default_x is None else self._default_x.tolist(),
             },
             path,
         )

@@ -1,43 +1,62 @@
-"""The run loop: simulate -> train -> posterior, round after round.
+"""The run loop: propose -> simulate -> train -> snapshot, round after round.
 
 Round ``r`` (0-based) of a run at observation ``x_o``:
 
-1. draw ``N`` parameters from the proposal: the prior in round 0; afterwards
-   the previous posterior ``p_{r-1}(theta | x_o)`` (``"snpe"``, APT) or the
-   prior truncated to its high-density region (``"tsnpe"``);
-2. simulate ``x_i ~ p(x | theta_i)`` in batches, dropping and counting pairs
-   with NaN or infinite output;
-3. train the estimator on all pairs so far (:mod:`sbi_core.methods`);
-4. snapshot the posterior and draw samples at ``x_o``.
+1. **propose**: draw ``N`` parameters from the prior in round 0; afterwards
+   from what the method's proposal rule makes of the last posterior (the
+   posterior itself for ``"snpe"``, the prior truncated to its high-density
+   region for ``"tsnpe"``; one-round methods such as ``"npe"`` stop after
+   round 0);
+2. **simulate** ``x_i ~ p(x | theta_i)`` through a
+   :class:`~sbi_core.simulation.SimulationSource` (a simulator in batches, or a
+   table of simulations made earlier), counting pairs with NaN or infinite
+   output;
+3. **train** the method's estimator on every pair so far (:mod:`sbi_core.methods`);
+4. **snapshot** the posterior at ``x_o``, draw samples from it and measure
+   how much of the prior its 90 % region still covers (:mod:`sbi_core.concentration`).
 
-``method="npe"`` is the amortized special case: a single round on the prior.
-Every step emits events (:mod:`sbi_core.events`) as it happens, and a cancel
-check is consulted between simulation batches and after every epoch.
+Each step emits its events as it happens (constructors in
+:mod:`sbi_core.events`); every random choice comes from a named stream of the
+run's :class:`~sbi_core.seeds.SeedPlan`; a cancel check is consulted between
+simulation batches and after every epoch.
+
+A stop-and-keep request (``stop``) ends the run early without losing work:
+asked during training, the round's training ends after the current epoch with
+its best network, and that network becomes the round's posterior (sampled and
+reported like any round, with ``stopped_by_request`` set); asked while
+simulating or between rounds, the finished rounds are kept. Either way the run
+returns normally with ``RunResult.stopped_by_request``; only when no round can
+be kept (round 1 still simulating) does it raise :class:`Cancelled`.
+
+:func:`spec_to_run` is the one mapping from a :class:`~sbi_core.spec.RunSpec`
+onto :func:`run_sequential`; :func:`execute` runs a spec with it.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Optional, Union
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import Tensor
 
+from .concentration import posterior_hdr_size
 from .errors import SBIError
-from .events import EventCallback, make_event
-from .methods import SNPE, TSNPE, TruncatedPrior
+from .events import EventCallback, cancelled_event, round_event, run_started_event
+from .methods import Estimator, Method, TruncatedPrior, get_method
 from .posterior import Posterior
 from .priors import Prior
+from .seeds import SeedPlan
+from .simulation import SimulationSource, SimulatorLike, SimulatorSource, TableSource, check_invalid
 from .simulators import Simulator, get_simulator
-from .spec import METHODS, RunSpec, RunSpecError
-from .training import Cancelled, set_threads
+from .spec import RunSpec, RunSpecError
+from .threads import set_threads
+from .training import Cancelled, RunControl, TrainResult, keep_requested
 
-__all__ = ["RoundResult", "RunResult", "run_sequential", "execute", "resolve_simulator"]
+__all__ = ["RoundResult", "RunResult", "RunInputs", "run_sequential", "spec_to_run", "execute", "resolve_simulator"]
 
-SimulatorLike = Union[Simulator, Callable[[Tensor], Tensor]]
-MAX_INVALID_FRACTION = 0.5
+_DEFAULTS = {f.name: f.default for f in fields(RunSpec)}  # run_sequential's defaults are RunSpec's
 
 
 @dataclass
@@ -46,7 +65,7 @@ class RoundResult:
 
     theta: ``(N, D)`` valid parameters simulated this round; x: ``(N, K)``.
     posterior_samples: ``(m, D)`` samples of this round's posterior at ``x_o``.
-    seconds: wall time of ``simulate``, ``train`` and ``sample``.
+    seconds: wall time of ``propose``, ``simulate``, ``train`` and ``sample``.
     """
 
     index: int
@@ -61,6 +80,7 @@ class RoundResult:
     posterior_samples: Tensor
     acceptance_rate: float
     seconds: dict[str, float]
+    stopped_by_request: bool = False  # training ended early at a stop-and-keep request
 
     @property
     def num_simulations(self) -> int:
@@ -78,6 +98,7 @@ class RunResult:
     seconds: float = 0.0
     spec: Optional[RunSpec] = None
     simulator: Optional[SimulatorLike] = field(default=None, repr=False)
+    stopped_by_request: bool = False  # ended early, keeping its rounds, at a stop-and-keep request
 
     @property
     def posterior(self) -> Posterior:
@@ -85,93 +106,17 @@ class RunResult:
         return self.rounds[-1].posterior
 
 
-def _simulate_round(
-    simulator: SimulatorLike,
-    theta: Tensor,
-    generator: torch.Generator,
-    round_index: int,
-    on_event: EventCallback | None,
-    cancel: Callable[[], bool] | None,
-    batch_size: Optional[int],
-) -> Tensor:
-    n = theta.shape[0]
-    batch = batch_size or max(100, math.ceil(n / 10))
-    parts: list[Tensor] = []
-    invalid = 0
-    for start in range(0, n, batch):
-        chunk = theta[start : start + batch]
-        if isinstance(simulator, Simulator):
-            x = simulator.simulate(chunk, generator=generator)
-        else:
-            x = torch.as_tensor(simulator(chunk), dtype=torch.float32)
-        if x.ndim == 1:
-            x = x[:, None]
-        if x.shape[0] != chunk.shape[0]:
-            raise SBIError(
-                f"The simulator returned {x.shape[0]} rows for {chunk.shape[0]} parameter sets; "
-                "it must return one row per parameter set."
-            )
-        parts.append(x)
-        invalid += int((~torch.isfinite(x).all(1)).sum())
-        done = start + chunk.shape[0]
-        if on_event is not None:
-            on_event(make_event("simulation", round=round_index, done=done, total=n, invalid=invalid))
-        if cancel is not None and cancel():
-            raise Cancelled(f"cancelled while simulating round {round_index + 1}")
-    return torch.cat(parts)
-
-
-def run_sequential(
-    simulator: SimulatorLike,
-    prior: Prior | list,
-    x_obs: Tensor,
-    method: str = "snpe",
-    num_rounds: int = 5,
-    simulations_per_round: int = 1000,
-    seed: int = 0,
-    on_event: EventCallback | None = None,
-    *,
-    cancel: Callable[[], bool] | None = None,
-    on_round: Callable[[RoundResult], None] | None = None,
-    density_estimator: str = "nsf",
-    hidden_features: int = 50,
-    num_transforms: int = 5,
-    num_posterior_samples: int = 1000,
-    simulation_batch_size: Optional[int] = None,
-    num_threads: Optional[int] = None,
-    num_atoms: int = 10,
-    simulations: Optional[tuple[Tensor, Tensor]] = None,
-    **training,
-) -> RunResult:
-    """Run NPE (one round, amortized) or SNPE (``num_rounds`` rounds) at ``x_obs``.
-
-    Args:
-        simulator: a :class:`Simulator` (seeded from ``seed``) or any callable
-            ``theta (n, D) -> x (n, K)`` (which then owns its randomness).
-        prior: a :class:`Prior` or a prior spec.
-        x_obs: ``(K,)`` the observation.
-        method: ``"snpe"`` (sequential, APT: proposals are the previous
-            posterior), ``"tsnpe"`` (sequential: proposals are the prior
-            truncated to the previous posterior's high-density region) or
-            ``"npe"`` (amortized: one round on the prior; ``num_rounds`` is
-            then ignored).
-        on_event: called with every event as it happens.
-        cancel: returns True to stop; the run raises :class:`Cancelled`.
-        on_round: called with each :class:`RoundResult` as soon as it exists.
-        simulations: ``(theta (N, D), x (N, K))`` already simulated (a table
-            of simulations): trains amortized NPE on them; ``simulator`` may
-            then be ``None`` and ``method`` must be ``"npe"``.
-        **training: :class:`~sbi_core.training.TrainConfig` fields.
-    """
-    if method not in METHODS:
-        raise SBIError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}.")
-    if simulations is not None and method != "npe":
+# ---------------------------------------------------------------------------
+# inputs: checked once, here
+# ---------------------------------------------------------------------------
+def _check_inputs(simulator, prior, x_obs, method: str, simulations) -> tuple[Method, Prior, Tensor]:
+    """The method, the prior and ``x_obs (K,)``, or an :class:`SBIError` saying what does not fit."""
+    m = get_method(method)
+    if simulations is not None and m.sequential:
         raise SBIError("A table of simulations can only train amortized NPE (sequential rounds need a simulator).")
     if simulations is None and simulator is None:
         raise SBIError("Give a simulator or a table of simulations.")
     prior = Prior.from_spec(prior)
-    set_threads(num_threads)
-    rounds_total = 1 if method == "npe" else int(num_rounds)
     x_obs = torch.as_tensor(x_obs, dtype=torch.float32).reshape(-1)
     if not torch.isfinite(x_obs).all():
         raise SBIError("The observation contains NaN or infinite values; give finite numbers.")
@@ -186,101 +131,195 @@ def run_sequential(
                 f"The observation has {x_obs.shape[0]} numbers but {simulator.title} produces "
                 f"{simulator.x_dim} ({', '.join(simulator.obs_names)})."
             )
+    return m, prior, x_obs
 
-    flow = dict(density_estimator=density_estimator, hidden_features=hidden_features,
-                num_transforms=num_transforms, seed=seed)
-    if method == "tsnpe":
-        estimator = TSNPE(prior, **flow, **training)
-    else:  # APT; "npe" is its first round alone
-        estimator = SNPE(prior, **flow, num_atoms=num_atoms, **training)
-    g_theta = torch.Generator().manual_seed(seed + 1_000_003)
-    g_sim = torch.Generator().manual_seed(seed + 2_000_003)
-    g_post = torch.Generator().manual_seed(seed + 3_000_017)
-    g_proposal = torch.Generator().manual_seed(seed + 4_000_037)
-    prior_mean, prior_std = prior.mean, prior.stddev
-    proposal: Union[Prior, Posterior, TruncatedPrior] = prior
-    result = RunResult(rounds=[], x_obs=x_obs, prior=prior, param_names=prior.names, simulator=simulator)
-    run_start = time.perf_counter()
 
-    for r in range(rounds_total):
-        t0 = time.perf_counter()
-        t_proposed = t0
-        if simulations is not None:
-            theta, x = (torch.as_tensor(a, dtype=torch.float32) for a in simulations)
-            if on_event is not None:
-                on_event(make_event("simulation", round=0, done=theta.shape[0], total=theta.shape[0],
-                                    invalid=int((~torch.isfinite(x).all(1)).sum())))
-        else:
-            if r == 0:
-                theta = prior.sample((simulations_per_round,), generator=g_theta)
-            else:
-                proposal = estimator.next_proposal(result.rounds[-1].posterior, x_obs, g_proposal)
-                theta = proposal.sample((simulations_per_round,), x=x_obs, generator=g_theta)
-            t_proposed = time.perf_counter()
-            x = _simulate_round(simulator, theta, g_sim, r, on_event, cancel, simulation_batch_size)
-        if r == 0 and x.shape[1] != x_obs.shape[0]:
-            raise SBIError(
-                f"The observation has {x_obs.shape[0]} numbers but the simulator returns {x.shape[1]} per run."
-            )
-        invalid = int((~torch.isfinite(x).all(1)).sum())
-        if invalid > MAX_INVALID_FRACTION * theta.shape[0]:
-            raise SBIError(
-                f"{invalid} of {theta.shape[0]} simulations in round {r + 1} returned NaN or infinity. "
-                "Check the simulator for parameter values in the prior's range, or narrow the prior."
-            )
-        t1 = time.perf_counter()
-        estimator.append_simulations(theta, x)
-        posterior = estimator.train(on_event=on_event, cancel=cancel)
-        posterior.set_default_x(x_obs)
-        t2 = time.perf_counter()
-        samples = posterior.sample((num_posterior_samples,), x=x_obs, generator=g_post)
-        t3 = time.perf_counter()
-        fit = estimator.last_result
-        ok = torch.isfinite(x).all(1)
-        rr = RoundResult(
-            index=r,
-            proposal=proposal,
-            theta=theta[ok],
-            x=x[ok],
-            num_invalid=invalid,
-            history=fit.history,
-            best_epoch=fit.best_epoch,
-            stopped_early=fit.stopped_early,
-            posterior=posterior,
-            posterior_samples=samples,
-            acceptance_rate=float(posterior.last_acceptance_rate or 1.0),
-            seconds={"propose": t_proposed - t0, "simulate": t1 - t_proposed, "train": t2 - t1, "sample": t3 - t2},
+@dataclass
+class _Loop:
+    """What stays fixed while a run goes round: its parts and its random streams."""
+
+    method: Method
+    estimator: Estimator
+    source: SimulationSource
+    prior: Prior
+    x_obs: Tensor
+    num_rounds: int
+    simulations_per_round: int
+    num_posterior_samples: int
+    seeds: SeedPlan
+    on_event: EventCallback | None
+    cancel: Callable[[], bool] | None
+    g_theta: torch.Generator = field(init=False)
+    g_post: torch.Generator = field(init=False)
+    g_proposal: torch.Generator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.g_theta = self.seeds.generator("theta")
+        self.g_post = self.seeds.generator("posterior")
+        self.g_proposal = self.seeds.generator("proposal")
+
+    def emit(self, event: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+
+# ---------------------------------------------------------------------------
+# one round
+# ---------------------------------------------------------------------------
+def _propose(loop: _Loop, r: int, last: Optional[RoundResult]):
+    """Round ``r``'s proposal and its ``(N, D)`` parameters (a table's own parameters for a table)."""
+    if loop.source.fixed_theta is not None:
+        return loop.prior, loop.source.fixed_theta
+    if last is None:
+        return loop.prior, loop.prior.sample((loop.simulations_per_round,), generator=loop.g_theta)
+    proposal = loop.estimator.next_proposal(last.posterior, loop.x_obs, loop.g_proposal)
+    return proposal, proposal.sample((loop.simulations_per_round,), x=loop.x_obs, generator=loop.g_theta)
+
+
+def _snapshot(loop: _Loop) -> tuple[Posterior, Tensor, float]:
+    """The current network as the posterior at ``x_o``, its samples, and the seconds sampling took."""
+    posterior = loop.estimator.build_posterior(default_x=loop.x_obs)
+    t = time.perf_counter()
+    samples = posterior.sample((loop.num_posterior_samples,), x=loop.x_obs, generator=loop.g_post)
+    return posterior, samples, time.perf_counter() - t
+
+
+def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> RoundResult:
+    """Propose, simulate, train and snapshot round ``r`` (raises :class:`Cancelled` when asked)."""
+    t0 = time.perf_counter()
+    proposal, theta = _propose(loop, r, last)
+    t1 = time.perf_counter()
+    x = loop.source.simulate(theta, r, loop.on_event, loop.cancel)
+    if x.shape[1] != loop.x_obs.shape[0]:
+        raise SBIError(
+            f"The observation has {loop.x_obs.shape[0]} numbers but the simulator returns {x.shape[1]} per run."
         )
+    invalid = check_invalid(x, r)
+    t2 = time.perf_counter()
+    loop.estimator.append_simulations(theta, x)
+    fit: TrainResult = loop.estimator.fit(on_event=loop.on_event, cancel=loop.cancel)
+    t3 = time.perf_counter()
+    posterior, samples, sample_s = _snapshot(loop)
+    ok = torch.isfinite(x).all(1)
+    return RoundResult(
+        index=r, proposal=proposal, theta=theta[ok], x=x[ok], num_invalid=invalid, history=fit.history,
+        best_epoch=fit.best_epoch, stopped_early=fit.stopped_early, posterior=posterior,
+        posterior_samples=samples, acceptance_rate=float(posterior.last_acceptance_rate or 1.0),
+        seconds={"propose": t1 - t0, "simulate": t2 - t1, "train": t3 - t2, "sample": sample_s},
+        stopped_by_request=fit.stopped_by_request,
+    )
+
+
+def _round_event(loop: _Loop, rr: RoundResult) -> dict:
+    """The ``round`` event of a finished round (fields: :mod:`sbi_core.events`)."""
+    samples, fit_history = rr.posterior_samples, rr.history
+    proposal = rr.proposal
+    hdr = posterior_hdr_size(rr.posterior, loop.prior, samples, loop.x_obs, seed=loop.seeds.seed_of("concentration"))
+    return round_event(
+        round=rr.index, num_rounds=loop.num_rounds, num_simulations=rr.num_simulations,
+        num_invalid=rr.num_invalid, epochs=len(fit_history), best_epoch=rr.best_epoch,
+        stopped_early=rr.stopped_early, stopped_by_request=rr.stopped_by_request, seconds=rr.seconds,
+        acceptance_rate=rr.acceptance_rate,
+        proposal_fraction=1.0 if isinstance(proposal, Prior) else getattr(proposal, "prior_fraction", None),
+        param_names=loop.prior.names, mean=samples.mean(0).tolist(), std=samples.std(0).tolist(),
+        prior_mean=loop.prior.mean.tolist(), prior_std=loop.prior.stddev.tolist(),
+        posterior_samples=samples.tolist(), hdr_size=hdr.to_dict(),
+    )
+
+
+def _keep_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> Optional[RoundResult]:
+    """Round ``r``, or ``None`` when a stop-and-keep request arrived before it trained anything."""
+    try:
+        return _one_round(loop, r, last)
+    except Cancelled:
+        if last is not None and keep_requested(loop.cancel) and not loop.cancel():
+            return None  # asked while simulating: the finished rounds are the result
+        raise
+
+
+# ---------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------
+def run_sequential(
+    simulator: SimulatorLike,
+    prior: Prior | list,
+    x_obs: Tensor,
+    method: str = _DEFAULTS["method"],
+    num_rounds: int = _DEFAULTS["num_rounds"],
+    simulations_per_round: int = _DEFAULTS["simulations_per_round"],
+    seed: int = _DEFAULTS["seed"],
+    on_event: EventCallback | None = None,
+    *,
+    cancel: Callable[[], bool] | None = None,
+    stop: Callable[[], bool] | None = None,
+    on_round: Callable[[RoundResult], None] | None = None,
+    density_estimator: str = _DEFAULTS["density_estimator"],
+    hidden_features: int = _DEFAULTS["hidden_features"],
+    num_transforms: int = _DEFAULTS["num_transforms"],
+    num_posterior_samples: int = _DEFAULTS["num_posterior_samples"],
+    simulation_batch_size: Optional[int] = None,
+    num_threads: Optional[int] = None,
+    simulations: Optional[tuple[Tensor, Tensor]] = None,
+    **settings,
+) -> RunResult:
+    """Run ``method`` at ``x_obs``: ``num_rounds`` rounds for a sequential method, one otherwise.
+
+    Args:
+        simulator: a :class:`Simulator` (seeded from ``seed``) or any callable
+            ``theta (n, D) -> x (n, K)`` (which then owns its randomness).
+        prior: a :class:`Prior` or a prior spec.
+        x_obs: ``(K,)`` the observation.
+        method: a name of the method registry (:mod:`sbi_core.methods.registry`):
+            ``"snpe"`` (APT), ``"tsnpe"`` (truncated proposals) or ``"npe"``
+            (amortized: one round on the prior; ``num_rounds`` is then ignored).
+        on_event: called with every event as it happens.
+        cancel: returns True to stop; the run raises :class:`Cancelled`.
+        stop: returns True to stop and keep what is trained (see the module
+            docstring); the run returns with ``stopped_by_request`` set.
+        on_round: called with each :class:`RoundResult` as soon as it exists.
+        simulations: ``(theta (N, D), x (N, K))`` already simulated (a table
+            of simulations): trains a one-round method on them; ``simulator``
+            may then be ``None``.
+        **settings: the method's options (``num_atoms`` for ``"snpe"``) and
+            :class:`~sbi_core.training.TrainConfig` fields.
+
+    Defaults are the :class:`~sbi_core.spec.RunSpec` defaults.
+    """
+    m, prior, x_obs = _check_inputs(simulator, prior, x_obs, method, simulations)
+    set_threads(num_threads)
+    options = {k: settings.pop(k) for k in list(settings) if k in m.options}
+    settings.pop("num_atoms", None)  # an APT option: other methods have no atoms
+    seeds = SeedPlan(int(seed))
+    estimator = m.build(prior, density_estimator=density_estimator, hidden_features=hidden_features,
+                        num_transforms=num_transforms, seed=seed, **options, **settings)
+    source = (TableSource(*simulations) if simulations is not None
+              else SimulatorSource(simulator, seeds.generator("simulate"), simulation_batch_size))
+    loop = _Loop(m, estimator, source, prior, x_obs, m.rounds(num_rounds), int(simulations_per_round),
+                 int(num_posterior_samples), seeds, on_event, RunControl(cancel, stop) if stop is not None else cancel)
+    result = RunResult(rounds=[], x_obs=x_obs, prior=prior, param_names=prior.names, simulator=simulator)
+    start = time.perf_counter()
+    for r in range(loop.num_rounds):
+        if r > 0 and keep_requested(loop.cancel):
+            result.stopped_by_request = True  # asked between rounds: keep the finished ones
+            break
+        rr = _keep_round(loop, r, result.rounds[-1] if result.rounds else None)
+        if rr is None:
+            result.stopped_by_request = True
+            break
         result.rounds.append(rr)
         if on_round is not None:
             on_round(rr)
-        if on_event is not None:
-            mean, std = samples.mean(0), samples.std(0)
-            on_event(
-                make_event(
-                    "round",
-                    round=r,
-                    num_rounds=rounds_total,
-                    num_simulations=rr.num_simulations,
-                    num_invalid=invalid,
-                    epochs=fit.epochs,
-                    best_epoch=fit.best_epoch,
-                    stopped_early=fit.stopped_early,
-                    seconds=rr.seconds,
-                    acceptance_rate=rr.acceptance_rate,
-                    proposal_fraction=1.0 if isinstance(proposal, Prior) else getattr(proposal, "prior_fraction", None),
-                    param_names=prior.names,
-                    mean=mean.tolist(),
-                    std=std.tolist(),
-                    prior_mean=prior_mean.tolist(),
-                    prior_std=prior_std.tolist(),
-                    posterior_samples=samples.tolist(),
-                )
-            )
-    result.seconds = time.perf_counter() - run_start
+        loop.emit(_round_event(loop, rr))
+        if rr.stopped_by_request:
+            result.stopped_by_request = True
+            break
+    result.seconds = time.perf_counter() - start
     return result
 
 
+# ---------------------------------------------------------------------------
+# a RunSpec onto the loop
+# ---------------------------------------------------------------------------
 def resolve_simulator(spec: RunSpec) -> Simulator:
     """The :class:`Simulator` a spec refers to (built-in or uploaded)."""
     ref = spec.simulator_ref
@@ -293,9 +332,60 @@ def resolve_simulator(spec: RunSpec) -> Simulator:
     if kind == "upload":
         from .simulators.uploaded import load_simulator
 
+        if not ref.get("path"):
+            raise RunSpecError(
+                "This RunSpec carries its simulator file inside; run it with `python -m sbi_core spec.json`, "
+                "or store the file first with sbi_core.uploads.admit_spec(spec, folder)."
+            )
         options = {k: v for k, v in ref.items() if k in ("timeout", "memory_mb")}
         return load_simulator(ref["path"], prior=spec.prior, **options)
     raise RunSpecError(f"Unknown simulator kind {kind!r}; use 'builtin', 'upload' or 'table'.")
+
+
+
+@dataclass
+class RunInputs:
+    """What :func:`run_sequential` gets for a :class:`RunSpec`: positional parts and keyword settings."""
+
+    simulator: Optional[SimulatorLike]
+    prior: Prior
+    x_obs: Tensor
+    settings: dict[str, Any]
+
+    @property
+    def num_rounds(self) -> int:
+        return int(self.settings["num_rounds"])
+
+
+def _table_pairs(spec: RunSpec) -> tuple[Prior, tuple[Tensor, Tensor]]:
+    from .tables import load_training_pairs
+
+    if spec.prior is None or spec.observation is None:
+        raise RunSpecError("A run on a table of simulations needs a prior and an observation.")
+    if spec.is_sequential:
+        raise RunSpecError("A table of simulations can only train amortized NPE: choose method 'npe'.")
+    prior = Prior.from_spec(spec.prior)
+    return prior, load_training_pairs(spec.simulator_ref, prior)
+
+
+def spec_to_run(spec: RunSpec) -> RunInputs:
+    """The one mapping from a :class:`RunSpec` onto :func:`run_sequential` (validates the spec first)."""
+    spec.validate()
+    simulations = None
+    if spec.simulator_ref.get("kind") == "table":
+        simulator = None
+        prior, simulations = _table_pairs(spec)
+    else:
+        simulator = resolve_simulator(spec)
+        prior = Prior.from_spec(spec.prior) if spec.prior is not None else simulator.prior
+    x_obs = (torch.tensor(spec.observation, dtype=torch.float32) if spec.observation is not None
+             else simulator.default_observation)
+    names = ("method", "simulations_per_round", "seed", "density_estimator", "hidden_features",
+             "num_transforms", "num_posterior_samples", "max_epochs", "batch_size", "learning_rate",
+             "validation_fraction", "patience", "num_threads")
+    settings = {n: getattr(spec, n) for n in names}
+    settings.update(num_rounds=spec.rounds, simulations=simulations)
+    return RunInputs(simulator, prior, x_obs, settings)
 
 
 def execute(
@@ -303,6 +393,7 @@ def execute(
     on_event: EventCallback | None = None,
     cancel: Callable[[], bool] | None = None,
     on_round: Callable[[RoundResult], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run a :class:`RunSpec` end to end (what a worker process and the CLI call).
 
@@ -310,30 +401,10 @@ def execute(
     ``cancelled`` and re-raises :class:`Cancelled`. Does not emit ``done`` or
     ``failed``: the caller decides how to record the outcome.
     """
-    spec.validate()
+    inputs = spec_to_run(spec)
     set_threads(spec.num_threads)
-    simulations = None
-    if spec.simulator_ref.get("kind") == "table":
-        from .tables import load_training_pairs
-
-        if spec.prior is None or spec.observation is None:
-            raise RunSpecError("A run on a table of simulations needs a prior and an observation.")
-        if spec.method != "npe":
-            raise RunSpecError("A table of simulations can only train amortized NPE: choose method 'npe'.")
-        simulator = None
-        prior = Prior.from_spec(spec.prior)
-        simulations = load_training_pairs(spec.simulator_ref, prior)
-    else:
-        simulator = resolve_simulator(spec)
-        prior = Prior.from_spec(spec.prior) if spec.prior is not None else simulator.prior
-    x_obs = (
-        torch.tensor(spec.observation, dtype=torch.float32)
-        if spec.observation is not None
-        else simulator.default_observation
-    )
-    rounds = 1 if spec.method == "npe" else spec.num_rounds
     if on_event is not None:
-        on_event(make_event("run_started", spec=spec.to_dict(), num_rounds=rounds, param_names=prior.names))
+        on_event(run_started_event(spec.to_dict(), inputs.num_rounds, inputs.prior.names))
     current = {"round": 0}
 
     def track(event: dict) -> None:
@@ -343,31 +414,11 @@ def execute(
             on_event(event)
 
     try:
-        result = run_sequential(
-            simulator,
-            prior,
-            x_obs,
-            method=spec.method,
-            num_rounds=rounds,
-            simulations_per_round=spec.simulations_per_round,
-            seed=spec.seed,
-            on_event=track,
-            cancel=cancel,
-            on_round=on_round,
-            density_estimator=spec.density_estimator,
-            hidden_features=spec.hidden_features,
-            num_transforms=spec.num_transforms,
-            num_posterior_samples=spec.num_posterior_samples,
-            max_epochs=spec.max_epochs,
-            batch_size=spec.batch_size,
-            learning_rate=spec.learning_rate,
-            validation_fraction=spec.validation_fraction,
-            patience=spec.patience,
-            simulations=simulations,
-        )
+        result = run_sequential(inputs.simulator, inputs.prior, inputs.x_obs, on_event=track, cancel=cancel,
+                                stop=stop, on_round=on_round, **inputs.settings)
     except Cancelled:
         if on_event is not None:
-            on_event(make_event("cancelled", round=current["round"]))
+            on_event(cancelled_event(current["round"]))
         raise
     result.spec = spec
     return result

@@ -141,20 +141,51 @@ def _bwrap_help(bwrap: str) -> str:
 
 @lru_cache(maxsize=8)
 def _bwrap_works(bwrap: str) -> tuple[bool, str]:
-    """Whether ``bwrap`` can start our sandbox here (user namespaces may be off)."""
+    """Whether ``bwrap`` can start our sandbox here; if not, why, in bwrap's own words.
+
+    Runs the very command line an upload gets (same mounts, same seccomp
+    filter) with ``python -I -c pass`` inside, so anything that would stop a
+    real upload -- user namespaces switched off, a Python installation the
+    sandbox cannot see -- shows up here, with bwrap's exit code and stderr.
+    """
     fd = _seccomp_fd()
-    cmd = bwrap_command(bwrap, str(CHILD_SCRIPT), str(CHILD_SCRIPT), Limits(), seccomp_fd=fd)
     try:
+        cmd = bwrap_command(bwrap, str(CHILD_SCRIPT), str(CHILD_SCRIPT), Limits(), seccomp_fd=fd)
         res = subprocess.run(
             cmd + [sys.executable, "-I", "-c", "pass"], capture_output=True, text=True, timeout=20,
             stdin=subprocess.DEVNULL, pass_fds=(fd,) if fd is not None else (),
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        return False, str(exc)
+        return False, f"running {bwrap} failed: {exc}"
     finally:
         if fd is not None:
             os.close(fd)
-    return res.returncode == 0, res.stderr.strip()[:500]
+    if res.returncode == 0:
+        return True, ""
+    said = " ".join(res.stderr.split())[:500] or "no message"
+    return False, f"{said} (bwrap exit code {res.returncode})"
+
+
+def sandbox_problem() -> Optional[str]:
+    """Why the bubblewrap sandbox cannot be used here, or None when it works.
+
+    The reason names the real cause: not Linux, bubblewrap not installed,
+    ``SBI_BWRAP`` pointing nowhere, or bwrap's own message when it is installed
+    but the sandbox does not start.
+    """
+    if not sys.platform.startswith("linux"):
+        return f"the bubblewrap sandbox needs Linux (this is {sys.platform})"
+    bwrap = _bwrap_path()
+    if not bwrap:
+        return "bubblewrap is not installed (no 'bwrap' on PATH)"
+    if not (os.path.isfile(bwrap) and os.access(bwrap, os.X_OK)):
+        return f"SBI_BWRAP is set to {bwrap}, which is not an executable file"
+    ok, why = _bwrap_works(bwrap)
+    return None if ok else f"the sandbox could not start: {why}"
+
+
+def _bwrap_missing(problem: str) -> bool:
+    return problem.startswith(("bubblewrap is not installed", "SBI_BWRAP is set"))
 
 
 def _trusted_from_env() -> bool:
@@ -163,8 +194,7 @@ def _trusted_from_env() -> bool:
 
 def sandbox_mode(trusted: Optional[bool] = None) -> str:
     """``"sandboxed"`` (bwrap works), ``"trusted"`` (no sandbox, operator opted in) or ``"refused"``."""
-    bwrap = _bwrap_path()
-    if bwrap and sys.platform.startswith("linux") and _bwrap_works(bwrap)[0]:
+    if sandbox_problem() is None:
         return "sandboxed"
     if trusted is None:
         trusted = _trusted_from_env()
@@ -172,7 +202,7 @@ def sandbox_mode(trusted: Optional[bool] = None) -> str:
 
 
 def sandbox_mode_description(trusted: Optional[bool] = None) -> str:
-    """One sentence for the UI about how uploaded code runs here."""
+    """One sentence for the UI about how uploaded code runs here (and, if refused, why)."""
     mode = sandbox_mode(trusted)
     if mode == "sandboxed":
         return (
@@ -184,21 +214,23 @@ def sandbox_mode_description(trusted: Optional[bool] = None) -> str:
             "Uploaded code runs WITHOUT a sandbox (trusted mode): it has memory and time limits "
             "but can read and change your files. Only upload code you trust."
         )
+    problem = sandbox_problem() or "the sandbox is not available"
+    fix = "install the 'bubblewrap' package" if _bwrap_missing(problem) else "fix that"
     return (
-        "Uploading code is switched off: it needs the bubblewrap sandbox (install the 'bubblewrap' "
-        f"package), or set {TRUSTED_ENV}=1 if you trust every file you upload."
+        f"Uploading code is switched off: it needs the bubblewrap sandbox, and {problem}. "
+        f"To enable uploads, {fix}, or set {TRUSTED_ENV}=1 if you trust every file you upload."
     )
 
 
 def refused_error() -> SimulatorError:
-    why = ""
-    bwrap = _bwrap_path()
-    if bwrap:
-        detail = _bwrap_works(bwrap)[1]
-        why = f" (bwrap is installed but could not start: {detail or 'unknown error'})"
+    """The error for an upload when no sandbox can run it and trusted mode is off; it names the cause."""
+    problem = sandbox_problem() or "the sandbox is not available"
+    if _bwrap_missing(problem):
+        fix = "Install it (e.g. 'apt-get install bubblewrap')"
+    else:
+        fix = "Fix the cause above (bubblewrap is installed)"
     return SimulatorError(
-        "Uploaded code needs the bubblewrap sandbox, which is not available here"
-        f"{why}. Install it (e.g. 'apt-get install bubblewrap'), or, if you trust every "
+        f"Uploaded code needs the bubblewrap sandbox, and {problem}. {fix}, or, if you trust every "
         f"file that will be uploaded, set the environment variable {TRUSTED_ENV}=1 "
         "to run uploads without a sandbox.",
         kind="refused",
@@ -265,8 +297,25 @@ def _seccomp_fd() -> Optional[int]:
 
 
 # ---- bwrap command line ---------------------------------------------------------
+def _exposable(d: str) -> bool:
+    """Whether directory ``d`` may be shown, read-only, inside the sandbox.
+
+    Never ``/``, and never a folder that holds the temp folder, where every
+    upload's private copy lives (a Python whose prefix is ``/tmp`` itself is
+    therefore not exposed; the sandbox then fails to start and says so).
+    """
+    if d == "/":
+        return False
+    tmp = os.path.realpath(tempfile.gettempdir())
+    return not (tmp == d or tmp.startswith(d.rstrip("/") + "/"))
+
+
 def _python_dirs() -> list[str]:
-    """Read-only directories the child needs to run Python and import numpy."""
+    """Read-only directories the child needs to run Python and import numpy.
+
+    They may lie anywhere, ``/tmp`` included (a virtualenv made there):
+    :func:`bwrap_command` binds them after mounting the private ``/tmp``.
+    """
     cands = {
         sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
         str(Path(os.path.realpath(sys.executable)).parent.parent),
@@ -277,14 +326,14 @@ def _python_dirs() -> list[str]:
         if p:
             cands.add(p)
     dirs = sorted({os.path.realpath(c) for c in cands if c and os.path.isdir(c)})
-    dirs = [d for d in dirs if d != "/"]  # never expose the whole filesystem
+    dirs = [d for d in dirs if _exposable(d)]
     kept: list[str] = []
     for d in dirs:
         if not any(d == k or d.startswith(k.rstrip("/") + "/") for k in kept):
             kept.append(d)
     # the unresolved prefix too (a venv whose path contains a symlink)
     for p in {sys.prefix, os.path.dirname(os.path.dirname(sys.executable))}:
-        if os.path.isdir(p) and os.path.realpath(p) != p and p != "/":
+        if os.path.isdir(p) and os.path.realpath(p) != p and _exposable(p):
             kept.append(p)
     return kept
 
@@ -309,13 +358,15 @@ def bwrap_command(bwrap: str, model: str, child: str, limits: Limits, seccomp_fd
     for f in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
         if os.path.exists(f):
             cmd += ["--ro-bind", f, f]
-    for d in _python_dirs():
-        if d != "/usr" and not d.startswith("/usr/"):
-            cmd += ["--ro-bind", d, d]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
     if "--size" in help_text:
         cmd += ["--size", str(limits.tmp_mb * 1024 * 1024)]
     cmd += ["--tmpfs", "/tmp", "--dir", "/sandbox"]
+    # after the private /tmp: a Python installed under /tmp (a virtualenv made
+    # there) is bound on top of it, read-only, instead of being hidden by it
+    for d in _python_dirs():
+        if d != "/usr" and not d.startswith("/usr/"):
+            cmd += ["--ro-bind", d, d]
     cmd += ["--ro-bind", model, SANDBOX_MODEL, "--ro-bind", child, SANDBOX_CHILD]
     if "--remount-ro" in help_text:
         cmd += ["--remount-ro", "/"]

@@ -7,15 +7,19 @@ re-runs headless.
 
 from __future__ import annotations
 
-from .errors import SBIError
-
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Optional
+
+import numpy as np
+
+from .errors import SBIError
+from .methods.registry import get_method, method_names
+from .priors import Prior, PriorSpecError
 
 __all__ = ["RunSpec", "RunSpecError", "METHODS", "ESTIMATORS"]
 
-METHODS = ("npe", "snpe", "tsnpe")
+METHODS = method_names()  # from the method registry, in the order pages offer them
 ESTIMATORS = ("nsf", "maf")
 
 
@@ -30,6 +34,9 @@ class RunSpec:
     simulator: a built-in name (``"two_moons"``) or a dict
         ``{"kind": "builtin", "name": ...}`` / ``{"kind": "upload", "path": ...}`` /
         ``{"kind": "table", "path": ..., "theta_columns": [...], "x_columns": [...]}``.
+        A ``path`` is a file of this machine's run store; a spec that travels
+        carries the file instead (``"file_name"``, ``"sha256"``, ``"source"``):
+        see :func:`sbi_core.uploads.portable_spec` and :func:`~sbi_core.uploads.admit_spec`.
     prior: a prior spec (list of marginals) or ``None`` for the model's default.
     observation: ``K`` numbers, or ``None`` for the model's default observation.
     true_theta: the parameter the observation was simulated from, if known.
@@ -62,47 +69,38 @@ class RunSpec:
     seed: int = 0
     num_threads: Optional[int] = None
     title: str = ""
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        if self.method not in METHODS:
-            raise RunSpecError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}.")
-        if self.density_estimator not in ESTIMATORS:
-            raise RunSpecError(
-                f"density_estimator must be one of {', '.join(ESTIMATORS)}, got {self.density_estimator!r}."
-            )
-        ints = {
-            "num_rounds": (1, 50),
-            "simulations_per_round": (20, 1_000_000),
-            "hidden_features": (4, 1024),
-            "num_transforms": (1, 20),
-            "max_epochs": (1, 10_000),
-            "patience": (1, 10_000),
-            "num_posterior_samples": (10, 1_000_000),
-        }
-        for name, (lo, hi) in ints.items():
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise RunSpecError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}.")
-        if self.batch_size is not None and (
-            isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 2 <= self.batch_size <= 100_000
-        ):
-            raise RunSpecError(f"batch_size must be empty (automatic) or a whole number from 2 to 100000, got {self.batch_size!r}.")
-        if self.method == "npe" and self.num_rounds != 1:
-            raise RunSpecError("Amortized NPE trains in one round: set num_rounds to 1.")
-        if not 0 < float(self.learning_rate) < 1:
-            raise RunSpecError(f"learning_rate must be between 0 and 1, got {self.learning_rate!r}.")
-        if not 0 < float(self.validation_fraction) < 0.5:
-            raise RunSpecError(
-                f"validation_fraction must be between 0 and 0.5, got {self.validation_fraction!r}."
-            )
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise RunSpecError(f"seed must be a whole number, got {self.seed!r}.")
-        if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
-            raise RunSpecError(f"num_threads must be a positive whole number, got {self.num_threads!r}.")
+        """The one validation of a RunSpec, whoever hands it in (page, file, CLI, URL, ``execute``).
+
+        Checks every setting's type and range, the method's rules (a
+        one-round method has ``num_rounds == 1``), the shape of the simulator
+        reference, the prior spec, and that the observation and true parameter
+        are non-empty lists of finite numbers. What a simulator reference
+        *points to* (a built-in that exists, an upload of this server) is
+        checked where a spec arrives from outside: :func:`sbi_core.uploads.admit_spec`.
+        """
+        _check_choices(self)
+        _check_numbers(self)
+        if not get_method(self.method).sequential and self.num_rounds != 1:
+            raise RunSpecError(f"{get_method(self.method).title} trains in one round: set num_rounds to 1.")
+        self.simulator_ref  # noqa: B018 - raises on a malformed reference
+        _check_prior(self.prior)
+        for key in ("observation", "true_theta"):
+            _check_vector(key, getattr(self, key))
+
+    @property
+    def rounds(self) -> int:
+        """How many rounds this spec's run has (1 for a one-round method, else ``num_rounds``)."""
+        return get_method(self.method).rounds(self.num_rounds)
+
+    @property
+    def is_sequential(self) -> bool:
+        """Whether the method refines its posterior at one observation, round after round."""
+        return get_method(self.method).sequential
 
     @classmethod
     def demo(cls) -> "RunSpec":
@@ -146,6 +144,8 @@ class RunSpec:
     def from_dict(cls, data: dict) -> "RunSpec":
         if not isinstance(data, dict):
             raise RunSpecError("A RunSpec is a JSON object (a mapping of settings).")
+        if data.get("extra", None) == {}:  # an always-empty setting that older versions wrote
+            data = {k: v for k, v in data.items() if k != "extra"}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -162,3 +162,73 @@ class RunSpec:
         except json.JSONDecodeError as err:
             raise RunSpecError(f"The RunSpec is not valid JSON: {err}.") from None
         return cls.from_dict(data)
+
+
+# ---- the checks behind RunSpec.validate -------------------------------------
+_INT_RANGES = {
+    "num_rounds": (1, 50),
+    "simulations_per_round": (20, 1_000_000),
+    "hidden_features": (4, 1024),
+    "num_transforms": (1, 20),
+    "max_epochs": (1, 10_000),
+    "patience": (1, 10_000),
+    "num_posterior_samples": (10, 1_000_000),
+}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_choices(spec: "RunSpec") -> None:
+    if spec.method not in METHODS:
+        raise RunSpecError(f"method must be one of {', '.join(METHODS)}, got {spec.method!r}.")
+    if spec.density_estimator not in ESTIMATORS:
+        raise RunSpecError(
+            f"density_estimator must be one of {', '.join(ESTIMATORS)}, got {spec.density_estimator!r}."
+        )
+
+
+def _check_numbers(spec: "RunSpec") -> None:
+    for name, (lo, hi) in _INT_RANGES.items():
+        v = getattr(spec, name)
+        if not _is_int(v) or not lo <= v <= hi:
+            raise RunSpecError(f"{name} must be a whole number from {lo} to {hi}, got {v!r}.")
+    if spec.batch_size is not None and (not _is_int(spec.batch_size) or not 2 <= spec.batch_size <= 100_000):
+        raise RunSpecError(
+            f"batch_size must be empty (automatic) or a whole number from 2 to 100000, got {spec.batch_size!r}."
+        )
+    try:
+        lr, vf = float(spec.learning_rate), float(spec.validation_fraction)
+    except (TypeError, ValueError):
+        raise RunSpecError("learning_rate and validation_fraction must be numbers.") from None
+    if not 0 < lr < 1:
+        raise RunSpecError(f"learning_rate must be between 0 and 1, got {spec.learning_rate!r}.")
+    if not 0 < vf < 0.5:
+        raise RunSpecError(f"validation_fraction must be between 0 and 0.5, got {spec.validation_fraction!r}.")
+    if not _is_int(spec.seed):
+        raise RunSpecError(f"seed must be a whole number, got {spec.seed!r}.")
+    if spec.num_threads is not None and (not _is_int(spec.num_threads) or spec.num_threads < 1):
+        raise RunSpecError(f"num_threads must be a positive whole number, got {spec.num_threads!r}.")
+
+
+def _check_prior(prior: Optional[list]) -> None:
+    if prior is None:
+        return
+    try:
+        Prior.from_spec(prior)
+    except PriorSpecError as err:
+        raise RunSpecError(f"The RunSpec's prior is not valid: {err}") from None
+    except (TypeError, ValueError, OverflowError, RecursionError) as err:
+        raise RunSpecError(f"The RunSpec's prior is not valid ({str(err)[:160]}).") from None
+
+
+def _check_vector(key: str, value: Any) -> None:
+    if value is None:
+        return
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise RunSpecError(f"The RunSpec's {key} must be a list of numbers.") from None
+    if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
+        raise RunSpecError(f"The RunSpec's {key} must be a non-empty list of finite numbers.")

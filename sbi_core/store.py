@@ -39,7 +39,7 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 
 from .artifacts import ArtifactMissing, RunArtifacts
-from .events import TERMINAL_TYPES
+from .events import TERMINAL_TYPES, cancelled_event, failed_event
 from .processes import pid_alive, process_start_time
 from .spec import RunSpec
 
@@ -56,10 +56,9 @@ __all__ = [
     "pid_alive",
 ]
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled")
+STATUSES = ("queued", "running", *TERMINAL_TYPES)
 ACTIVE_STATUSES = ("queued", "running")
-TERMINAL_STATUSES = ("done", "failed", "cancelled")
-assert set(TERMINAL_STATUSES) == set(TERMINAL_TYPES)
+TERMINAL_STATUSES = TERMINAL_TYPES  # a run ends exactly as its terminal event says
 
 STALE_MESSAGE = (
     "The worker process stopped unexpectedly (the server may have restarted). Start the run again."
@@ -83,7 +82,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pid_start TEXT,
     message TEXT,
     detail TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    stop_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, created);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
@@ -276,6 +276,8 @@ class RunStore(RunArtifacts):
             cols = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
             if "pid_start" not in cols:  # stores made before the pid-reuse guard
                 c.execute("ALTER TABLE runs ADD COLUMN pid_start TEXT")
+            if "stop_requested" not in cols:  # stores made before "stop and keep what is trained"
+                c.execute("ALTER TABLE runs ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0")
 
     def journal_mode(self) -> str:
         """The database's journal mode (``"wal"`` normally)."""
@@ -461,6 +463,19 @@ class RunStore(RunArtifacts):
         row = self._conn().execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
         return True if row is None else bool(row[0])
 
+    def request_stop(self, run_id: str) -> None:
+        """Ask the run's worker to stop and keep what is trained (see :mod:`sbi_core.runs`)."""
+        with self._write() as c:
+            c.execute(
+                "UPDATE runs SET stop_requested = 1 WHERE id = ? AND status IN ('queued', 'running')",
+                (run_id,),
+            )
+
+    def stop_requested(self, run_id: str) -> bool:
+        """Whether a stop-and-keep was requested (False for a run that no longer exists)."""
+        row = self._conn().execute("SELECT stop_requested FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return bool(row and row[0])
+
     def delete_run(self, run_id: str) -> None:
         """Remove the run, its events and its artifacts."""
         with self._write() as c:
@@ -491,7 +506,7 @@ class RunStore(RunArtifacts):
             elif pid_alive(pid, pid_start):
                 continue
             if cancel:
-                ok = self.finish_run(rid, "cancelled", event={"type": "cancelled", "time": now, "round": None})
+                ok = self.finish_run(rid, "cancelled", event=cancelled_event())
             else:
                 detail = self._log_tail(rid)
                 ok = self.finish_run(
@@ -499,7 +514,7 @@ class RunStore(RunArtifacts):
                     "failed",
                     message=STALE_MESSAGE,
                     detail=detail,
-                    event={"type": "failed", "time": now, "message": STALE_MESSAGE, "detail": detail},
+                    event=failed_event(STALE_MESSAGE, detail),
                 )
             if ok:
                 reaped.append(rid)

@@ -8,7 +8,8 @@ and tracks the mean loss over a held-out validation split. After every epoch
 * the cancel check is consulted (raising :class:`Cancelled`),
 * the best weights so far (lowest validation loss) are remembered; training
   stops after ``patience`` epochs without improvement, or at ``max_epochs``,
-  and the best weights are restored.
+  or when a :class:`RunControl` asks to stop and keep what is trained, and
+  the best weights are restored.
 
 Gradients are clipped to a maximum norm; randomness (the split, the batch
 order, anything the loss draws) comes from a ``torch.Generator`` seeded by the
@@ -26,9 +27,13 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from .events import EventCallback, make_event
+from .events import EventCallback, epoch_event
+from .threads import set_threads
 
-__all__ = ["TrainConfig", "TrainResult", "Cancelled", "CancelToken", "train", "LossFn", "set_threads", "auto_batch_size"]
+__all__ = [
+    "TrainConfig", "TrainResult", "Cancelled", "CancelToken", "RunControl", "keep_requested", "train", "LossFn",
+    "auto_batch_size",
+]
 
 # loss(theta (B, D), x (B, K), generator) -> per-sample loss (B,)
 LossFn = Callable[[Tensor, Tensor, torch.Generator], Tensor]
@@ -55,10 +60,34 @@ class CancelToken:
         return self._cancelled
 
 
-def set_threads(num_threads: Optional[int]) -> None:
-    """Limit torch's intra-op threads (process-wide) when ``num_threads`` is given."""
-    if num_threads is not None and torch.get_num_threads() != int(num_threads):
-        torch.set_num_threads(int(num_threads))
+class RunControl:
+    """The two ways a person can stop a run, read after every epoch and simulation batch.
+
+    ``cancel()`` true: stop at once; the round in progress is dropped
+    (:func:`train` raises :class:`Cancelled`).
+    ``keep()`` true: stop and keep what is trained; :func:`train` ends after
+    the current epoch with the best weights so far restored (exactly as when
+    early stopping fires) and reports ``stopped_by_request``, so the round's
+    posterior is that network.
+
+    A ``RunControl`` is itself a cancel check (``control()`` is ``cancel()``):
+    code that only knows cancelling (the methods) passes it along unchanged.
+    """
+
+    def __init__(self, cancel: Callable[[], bool] | None = None, keep: Callable[[], bool] | None = None) -> None:
+        self._cancel = cancel
+        self._keep = keep
+
+    def __call__(self) -> bool:
+        return bool(self._cancel is not None and self._cancel())
+
+    def keep(self) -> bool:
+        return bool(self._keep is not None and self._keep())
+
+
+def keep_requested(cancel: Callable[[], bool] | None) -> bool:
+    """Whether ``cancel`` is a :class:`RunControl` whose stop-and-keep request is set."""
+    return isinstance(cancel, RunControl) and cancel.keep()
 
 
 @dataclass
@@ -96,6 +125,7 @@ class TrainResult:
     best_val_loss: float = math.inf
     epochs: int = 0
     stopped_early: bool = False
+    stopped_by_request: bool = False  # a RunControl asked to stop and keep the best network
     seconds: float = 0.0
 
 
@@ -137,7 +167,10 @@ def train(
     """Fit ``net`` by minimising ``loss_fn`` on ``theta (N, D)``, ``x (N, K)``.
 
     Returns the history (one dict per epoch) with the best weights restored
-    into ``net``. Raises :class:`Cancelled` if ``cancel()`` becomes true.
+    into ``net``. Raises :class:`Cancelled` if ``cancel()`` becomes true; if
+    ``cancel`` is a :class:`RunControl` whose ``keep()`` becomes true, training
+    ends after that epoch (at least one epoch is always trained) with
+    ``stopped_by_request`` set.
     """
     cfg = config or TrainConfig()
     set_threads(cfg.num_threads)
@@ -204,10 +237,13 @@ def train(
         result.history.append(record)
         result.epochs = epoch
         if on_event is not None:
-            on_event(make_event("epoch", **record))
+            on_event(epoch_event(record))
         if cancel is not None and cancel():
             net.load_state_dict(best_state)
             raise Cancelled(f"cancelled during training of round {round_index + 1}, epoch {epoch}")
+        if keep_requested(cancel):
+            result.stopped_by_request = True
+            break
         if since_best >= cfg.patience:
             result.stopped_early = True
             break

@@ -9,23 +9,49 @@ RunSpec then refers to that path (``{"kind": "upload", "path": ...}`` or
 ``{"kind": "table", "path": ...}``), and a worker reads it from there. File
 names are reduced to letters, digits, ``.``, ``_`` and ``-`` (no folders, no
 leading dot), so an upload can never be written outside its folder.
+
+**How a RunSpec with an upload travels.** A path means something on one
+machine only, so a spec that leaves the server carries its file instead
+(:func:`portable_spec`)::
+
+    {"kind": "upload", "name": "Pendulum", "file_name": "pendulum.py",
+     "sha256": "<64 hex digits of the file's bytes>", "source": "<the file's text>"}
+
+(``source_base64`` instead of ``source`` for a binary table, e.g. Parquet).
+The file is embedded in the JSON rather than zipped beside it because a
+simulator is small text (at most 1 MB of code): the spec stays one readable
+file, it still runs with ``python -m sbi_core spec.json``, and every place
+that takes a spec (the import page, the CLI, a notebook) reads it as before.
+
+A spec from outside (the import page, the CLI) passes :func:`admit_spec`, the
+one check of what it refers to: a built-in model by name, an embedded file
+(hash-checked, then stored as an upload of this store, content-addressed as
+above), or a path into this store's own uploads. Any other path is refused
+without being opened, so a spec cannot make the server read ``/etc/passwd``
+and quote it back in an error message.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import Iterable, Union
 
 from .errors import SBIError
+from .spec import RunSpec, RunSpecError
 
-__all__ = ["UploadError", "MAX_UPLOAD_BYTES", "UPLOADS_DIR", "save_upload", "safe_filename", "uploads_root",
-           "is_upload_path"]
+__all__ = ["UploadError", "MAX_UPLOAD_BYTES", "MAX_EMBED_BYTES", "UPLOADS_DIR", "FILE_KINDS", "save_upload",
+           "safe_filename", "uploads_root", "is_upload_path", "portable_spec", "admit_spec"]
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_EMBED_BYTES = 8 * 1024 * 1024  # the largest file a portable RunSpec carries inside
+FILE_KINDS = ("upload", "table")  # simulator references that name a file
+_EMBED_KEYS = ("file_name", "sha256", "source", "source_base64")
 UPLOADS_DIR = "uploads"
 _MAX_NAME = 80
 
@@ -110,3 +136,132 @@ def is_upload_path(store_root: Union[str, os.PathLike], path: Union[str, os.Path
         return p.is_file() and p.parent.parent == root
     except (OSError, ValueError, RuntimeError):
         return False
+
+
+# ---------------------------------------------------------------------------
+# a RunSpec's uploaded file: embedded to travel, admitted on arrival
+# ---------------------------------------------------------------------------
+def _what(kind: str) -> str:
+    return "simulator file" if kind == "upload" else "table"
+
+
+def portable_spec(spec: RunSpec) -> RunSpec:
+    """``spec`` as it leaves this server: the uploaded file it names carried inside, no path.
+
+    A built-in model, or a reference that already carries its file, is returned
+    unchanged (as a copy).
+
+    Raises:
+        UploadError: the file is no longer in the store, or larger than
+            :data:`MAX_EMBED_BYTES` (then it has to be shared beside the spec).
+    """
+    data = spec.to_dict()
+    ref = spec.simulator_ref
+    if ref.get("kind") not in FILE_KINDS or not ref.get("path"):
+        return RunSpec.from_dict(data)
+    path = Path(str(ref.pop("path")))
+    what = _what(ref["kind"])
+    try:
+        size = path.stat().st_size
+        if size > MAX_EMBED_BYTES:
+            raise UploadError(
+                f"The {what} {path.name} is {size / 1024 / 1024:.1f} MB, too large to travel inside a RunSpec "
+                f"(at most {MAX_EMBED_BYTES // 1024 // 1024} MB): share the file beside the spec and upload it "
+                "on the other server's Your model & data page.")
+        raw = path.read_bytes()
+    except OSError:
+        raise UploadError(f"The {what} {path.name} of this run is no longer on this server, so its RunSpec "
+                          "cannot carry it; upload the file again to run it.") from None
+    for key in _EMBED_KEYS:
+        ref.pop(key, None)
+    ref["file_name"] = path.name
+    ref["sha256"] = hashlib.sha256(raw).hexdigest()
+    try:
+        ref["source"] = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        ref["source_base64"] = base64.b64encode(raw).decode("ascii")
+    data["simulator"] = ref
+    return RunSpec.from_dict(data)
+
+
+def _embedded_bytes(ref: dict) -> bytes:
+    """The file a reference carries, checked against its ``sha256`` (when it gives one)."""
+    what = _what(ref["kind"])
+    name = ref.get("file_name")
+    if not isinstance(name, str) or not name.strip():
+        raise RunSpecError(f"The RunSpec carries a {what} but no 'file_name' for it (e.g. \"model.py\").")
+    shown = safe_filename(name)
+    if "source" in ref:
+        if not isinstance(ref["source"], str):
+            raise RunSpecError(f"'source' of {shown} in the RunSpec must be the file's text.")
+        raw = ref["source"].encode("utf-8")
+    else:
+        try:
+            raw = base64.b64decode(str(ref["source_base64"]), validate=True)
+        except (binascii.Error, ValueError):
+            raise RunSpecError(f"'source_base64' of {shown} in the RunSpec is not valid base64.") from None
+    digest = ref.get("sha256")
+    if digest is not None:
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", digest):
+            raise RunSpecError(f"'sha256' of {shown} in the RunSpec must be 64 hexadecimal digits.")
+        if hashlib.sha256(raw).hexdigest() != digest.lower():
+            raise RunSpecError(
+                f"The {what} {shown} inside this RunSpec does not match its sha256: it was changed or cut short "
+                "after the download. Download the RunSpec again, or remove 'sha256' if you edited the file "
+                "on purpose.")
+    return raw
+
+
+def admit_spec(spec: RunSpec, store_root: Union[str, os.PathLike],
+               known_roots: Iterable[Union[str, os.PathLike]] = ()) -> RunSpec:
+    """The one check of a RunSpec from outside, before anything of it is run or read.
+
+    - a built-in model must exist;
+    - an embedded file (``source`` or ``source_base64``) is hash-checked and
+      stored as an upload of ``store_root``; the returned spec names that path
+      (and no longer carries the file);
+    - a ``path`` is accepted only into the uploads of ``store_root`` or of
+      ``known_roots``; any other path is refused without being opened.
+
+    Raises:
+        RunSpecError: with what to do instead.
+    """
+    from .simulators import list_simulators
+
+    ref = spec.simulator_ref
+    kind = ref.get("kind")
+    if kind == "builtin":
+        if ref.get("name") not in list_simulators():
+            raise RunSpecError(f"There is no built-in model {ref.get('name')!r}; choose one of "
+                               f"{', '.join(list_simulators())}.")
+        return RunSpec.from_dict(spec.to_dict())
+    if kind not in FILE_KINDS:
+        raise RunSpecError(f"Unknown simulator kind {kind!r}; use 'builtin', 'upload' or 'table'.")
+    if kind == "table" and spec.is_sequential:
+        raise RunSpecError("A run on a table of simulations must use a one-round method such as 'npe'.")
+    what = _what(kind)
+    if "source" in ref or "source_base64" in ref:
+        raw = _embedded_bytes(ref)
+        from .simulators.uploaded import MAX_UPLOAD_BYTES as MAX_CODE_BYTES
+
+        try:
+            path = save_upload(store_root, raw, ref["file_name"],
+                               max_bytes=MAX_CODE_BYTES if kind == "upload" else MAX_UPLOAD_BYTES)
+        except UploadError as err:
+            raise RunSpecError(f"The {what} inside this RunSpec cannot be stored: {err}") from None
+        for key in _EMBED_KEYS:
+            ref.pop(key, None)
+        ref["path"] = str(path)
+    else:
+        path = ref.get("path")
+        roots = [store_root, *known_roots]
+        if not isinstance(path, str) or not any(is_upload_path(root, path) for root in roots):
+            shown = safe_filename(Path(str(path)).name) if isinstance(path, str) else "none"
+            raise RunSpecError(
+                f"This RunSpec names a file path ({shown}) instead of carrying its {what}, and a RunSpec from "
+                "elsewhere may only use built-in models and files it carries. Download the RunSpec again from "
+                "the Runs page of the server that ran it (the download carries the file inside), or upload the "
+                "file on Your model & data and export the spec from there.")
+    data = spec.to_dict()
+    data["simulator"] = ref
+    return RunSpec.from_dict(data)

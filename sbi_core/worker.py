@@ -5,12 +5,16 @@
 It limits torch's threads (before torch is imported), waits in the queue until
 a slot is free (leaving early, as cancelled, if a cancel is requested), then
 runs :func:`sbi_core.runs.execute`, appending every event to the store and
-saving each round's artifacts. The run always ends with a terminal status and
+saving each round's artifacts. A stop-and-keep request (``RunStore.request_stop``)
+is handed to the run as its ``stop`` check: the run ends early keeping what is
+trained, and is recorded ``done`` with ``stopped_by_request`` in the ``done``
+event. The run always ends with a terminal status and
 event: ``done``, ``cancelled``, or ``failed`` with a plain message (and, for a
 bug, the traceback as detail) -- even when an import fails.
 
 ``--execute MODULE:FUNCTION`` swaps in another executor with the signature of
-``execute`` (for tests and debugging).
+``execute`` (for tests and debugging); one without a ``stop`` argument treats a
+stop-and-keep request as a cancel.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 # Only the standard library at module level: the thread limits must be in the
 # environment before torch (or numpy's BLAS) is first imported.
 import argparse
+import inspect
 import os
 import signal
 import sys
@@ -25,20 +30,14 @@ import time
 import traceback
 from typing import Any, Callable, Optional, Sequence
 
+from .events import cancelled_event, done_event, failed_event
+from .threads import set_threads
+
 __all__ = ["main", "run_worker", "bug_message", "POLL_S", "CANCEL_CHECK_S"]
 
 POLL_S = 0.2  # queue polling interval
 CANCEL_CHECK_S = 0.2  # read the cancel flag at most this often
 REAP_EVERY_S = 5.0  # while queued, clear runs whose workers died (they hold up the queue)
-
-_THREAD_ENV = (
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-)
-
 
 def bug_message(err: BaseException) -> str:
     """The plain message shown for an unexpected error (a bug)."""
@@ -67,17 +66,20 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _limit_threads_env(threads: Optional[int]) -> None:
-    if threads is not None and threads >= 1:
-        for name in _THREAD_ENV:
-            os.environ[name] = str(threads)
-
-
 def _load_callable(ref: str) -> Callable:
     import importlib
 
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name or "execute")
+
+
+def _takes_stop(execute: Callable) -> bool:
+    """Whether an executor accepts the ``stop`` check (the default one does)."""
+    try:
+        params = inspect.signature(execute).parameters
+    except (TypeError, ValueError):
+        return False
+    return "stop" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _is_cancelled_error(err: BaseException) -> bool:
@@ -118,7 +120,7 @@ def run_worker(
         if info.is_terminal:  # e.g. cancelled while queued by the job manager
             return info.status
         if info.cancel_requested:
-            store.finish_run(run_id, "cancelled", event={"type": "cancelled", "time": time.time(), "round": None})
+            store.finish_run(run_id, "cancelled", event=cancelled_event())
             return "cancelled"
         now = time.monotonic()
         if now - last_reap > REAP_EVERY_S:
@@ -138,16 +140,23 @@ def run_worker(
             saw_cancelled = True
         store.append_event(run_id, event)
 
-    last_check = [0.0, False]
+    def _flag(read: Callable[[str], bool]) -> Callable[[], bool]:
+        """``read(run_id)`` at most every CANCEL_CHECK_S; once true it stays true."""
+        last = [0.0, False]
 
-    def cancel() -> bool:
-        if last_check[1]:
-            return True
-        now = time.monotonic()
-        if now - last_check[0] >= CANCEL_CHECK_S:
-            last_check[0] = now
-            last_check[1] = bool(store.cancel_requested(run_id))
-        return last_check[1]
+        def check() -> bool:
+            if last[1]:
+                return True
+            now = time.monotonic()
+            if now - last[0] >= CANCEL_CHECK_S:
+                last[0] = now
+                last[1] = bool(read(run_id))
+            return last[1]
+
+        return check
+
+    cancel = _flag(store.cancel_requested)
+    stop = _flag(getattr(store, "stop_requested", lambda _rid: False))
 
     def on_round(round_result: Any) -> None:
         store.save_round(run_id, round_result)
@@ -158,25 +167,31 @@ def run_worker(
 
             execute = _execute
         info = store.get_run(run_id)
-        execute(info.spec, on_event=on_event, cancel=cancel, on_round=on_round)
+        if _takes_stop(execute):
+            result = execute(info.spec, on_event=on_event, cancel=cancel, on_round=on_round, stop=stop)
+        else:  # an executor that cannot keep a partial round: a stop request cancels it
+            result = execute(info.spec, on_event=on_event, cancel=lambda: cancel() or stop(), on_round=on_round)
     except BaseException as err:  # noqa: BLE001 - every ending is recorded
         return _record_failure(store, run_id, err, saw_cancelled)
     seconds = time.perf_counter() - started
-    store.finish_run(run_id, "done", event={"type": "done", "time": time.time(), "seconds": seconds})
+    stopped = bool(getattr(result, "stopped_by_request", False))
+    store.finish_run(
+        run_id, "done",
+        event=done_event(seconds, stopped),
+    )
     return "done"
 
 
 def _record_failure(store: Any, run_id: str, err: BaseException, saw_cancelled: bool) -> str:
     from .errors import SBIError
 
-    now = time.time()
     requested = False
     try:
         requested = bool(store.cancel_requested(run_id))
     except Exception:
         pass
     if _is_cancelled_error(err) or (isinstance(err, (_Terminated, KeyboardInterrupt)) and requested):
-        event = None if saw_cancelled else {"type": "cancelled", "time": now, "round": None}
+        event = None if saw_cancelled else cancelled_event()
         store.finish_run(run_id, "cancelled", event=event)
         return "cancelled"
     detail = "".join(traceback.format_exception(type(err), err, err.__traceback__))
@@ -191,7 +206,7 @@ def _record_failure(store: Any, run_id: str, err: BaseException, saw_cancelled: 
         "failed",
         message=message,
         detail=detail,
-        event={"type": "failed", "time": now, "message": message, "detail": detail},
+        event=failed_event(message, detail),
     )
     sys.stderr.write(detail)
     return "failed"
@@ -218,7 +233,7 @@ def _record_failure_raw(store_dir: str, run_id: str, err: BaseException) -> None
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)
             ).fetchone()[0]
             now = time.time()
-            event = {"type": "failed", "time": now, "message": message, "detail": detail}
+            event = failed_event(message, detail)
             conn.execute(
                 "INSERT INTO events (run_id, seq, type, json, time) VALUES (?, ?, 'failed', ?, ?)",
                 (run_id, seq, json.dumps(event), now),
@@ -232,7 +247,7 @@ def _record_failure_raw(store_dir: str, run_id: str, err: BaseException) -> None
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m sbi_core.worker``; returns the exit code."""
     args = _parse(argv)
-    _limit_threads_env(args.threads)
+    set_threads(args.threads)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         from .store import RunStore
@@ -246,11 +261,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if threads is None:
             info = store.get_run(args.run_id)
             threads = getattr(info.spec, "num_threads", None) if info is not None else None
-            _limit_threads_env(threads)
-        import torch
-
-        if threads is not None and threads >= 1:
-            torch.set_num_threads(int(threads))
+        set_threads(threads)
         execute = None if args.execute == "sbi_core.runs:execute" else _load_callable(args.execute)
         status = run_worker(store, args.run_id, max_running=args.max_running, execute=execute)
     except BaseException as err:  # noqa: BLE001 - e.g. torch or runs failing to import

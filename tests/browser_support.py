@@ -284,6 +284,46 @@ def plot_info(page, key: str) -> Optional[dict]:
     )
 
 
+def drawn_points(page, key: str) -> Optional[dict]:
+    """What the plotly chart in ``.st-key-<key>`` really draws, read from its SVG.
+
+    Returns ``{"names": [...], "points": [...], "opacity": [...]}`` with one entry
+    per trace of the figure (``gd.data`` order): its legend name, the number of
+    marker elements (``path.point``) it has on screen (0 when plotly drew no
+    group for it, as for a trace emptied by an animation frame, or when it is
+    not a scatter trace) and its first marker's opacity (``None`` without
+    markers); ``None`` when no chart is there. Each SVG trace group is matched
+    to its trace by the data plotly binds to it, so subplots and traces left
+    out of the drawing are counted right. Counting markers, not ``gd.data``, is
+    what catches a frame that leaves stale points behind.
+    """
+    return page.evaluate(
+        f"""(key) => {{
+            const gd = ({_PLOT_JS})(key);
+            if (!gd) return null;
+            const data = gd.data || [];
+            const groups = {{}};
+            for (const g of gd.querySelectorAll('.scatterlayer g.trace')) {{
+                const cd = g.__data__, t = cd && cd[0] && cd[0].trace;
+                if (t && t.index !== undefined) groups[t.index] = g;
+            }}
+            const first = (i) => groups[i] ? groups[i].querySelector('path.point') : null;
+            return {{
+                names: data.map(d => d.name || ''),
+                points: data.map((d, i) => groups[i] ? groups[i].querySelectorAll('path.point').length : 0),
+                opacity: data.map((d, i) => first(i) ? parseFloat(getComputedStyle(first(i)).opacity) : null),
+            }};
+        }}""",
+        key,
+    )
+
+
+def drawn_round_points(page, key: str) -> dict:
+    """``{"round k": markers drawn}`` for the posterior-cloud traces of a chart (0: none drawn)."""
+    info = drawn_points(page, key) or {"names": [], "points": []}
+    return {n: c for n, c in zip(info["names"], info["points"]) if re.fullmatch(r"round \d+", n or "")}
+
+
 def round_traces(info: Optional[dict]) -> int:
     """Number of "round k" traces in a chart summary (the posterior clouds)."""
     if not info:

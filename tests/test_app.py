@@ -9,21 +9,17 @@ spawns real workers, which the tests wait for or cancel.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
+
+from sbi_ui import keys as K
+from sbi_core.spec import RunSpec
+from sbi_core.store import RunStore
+from sbi_core.worker import run_worker
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from pages import ui_state as K  # noqa: E402
-from sbi_core.spec import RunSpec  # noqa: E402
-from sbi_core.store import RunStore  # noqa: E402
-from sbi_core.worker import run_worker  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -107,28 +103,44 @@ def fresh_store(tmp_path, monkeypatch):
 
 
 def _jobs():
-    from pages import ui_common as ui
+    from sbi_ui import resources as ui
 
     return ui.jobs()
 
 
 # ---------------------------------------------------------------------------
-# every page, no runs
+# every page, no runs (one test per page, so a failure names the page)
 # ---------------------------------------------------------------------------
-def test_pages_render_without_runs(fresh_store):
+def test_home_renders_without_runs(fresh_store):
     at = app()
     at.run()
     assert_ok(at, "home")
     assert at.button(key=K.W_START_DEMO).label.startswith("Start demo")
     assert charts(at), "the home picture"
-    for page in PAGES[1:]:
-        visit(at, page)
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_page_renders_without_runs(fresh_store, page):
+    at = app()
+    at.run()
+    assert_ok(at, "home")
+    visit(at, page)
+
+
+def test_model_page_defaults_without_runs(fresh_store):
+    at = app()
+    at.run()
     visit(at, "pages/model.py")
     assert at.button(key=K.w_model_pick("projectile")).label == "Use this model"
     assert at.radio(key=K.W_OBS_SOURCE).value == "default"
+
+
+def test_train_page_widgets_without_runs(fresh_store):
+    at = app()
+    at.run()
     visit(at, "pages/train.py")
-    for key in (K.W_START, ):
-        assert at.button(key=key)
+    start = at.button(key=K.W_START)
+    assert start.label == "Start" and not start.disabled
     for key in (K.W_SIMS, K.W_ROUNDS, K.W_SEED, K.W_HIDDEN, K.W_TRANSFORMS, K.W_MAX_EPOCHS, K.W_PATIENCE):
         assert at.number_input(key=key).help, key
     assert at.radio(key=K.W_METHOD).value == "snpe"
@@ -136,17 +148,25 @@ def test_pages_render_without_runs(fresh_store):
 
 
 # ---------------------------------------------------------------------------
-# every page with finished runs
+# every page with finished runs (one test per page and method)
 # ---------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["snpe", "tsnpe", "npe"])
-def test_pages_render_with_finished_run(in_runs_store, kind):
+KINDS = ["snpe", "tsnpe", "npe"]
+
+
+def app_with_run(in_runs_store, kind: str) -> tuple[AppTest, str]:
+    """The app opened on the finished ``kind`` run (``?run=<id>``), home page drawn."""
     store, ids = in_runs_store
     rid = ids[kind]
     at = app(rid)
     at.run()
     assert_ok(at, "home")
     assert at.query_params[K.QP_RUN] == rid
+    return at, rid
 
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_train_page_with_finished_run(in_runs_store, kind):
+    at, rid = app_with_run(in_runs_store, kind)
     visit(at, "pages/train.py")
     assert any("Finished" in s.value for s in at.success)
     titles = [c.proto.spec for c in charts(at)]
@@ -154,6 +174,10 @@ def test_pages_render_with_finished_run(in_runs_store, kind):
     assert any("Posterior after each round" in s for s in titles)
     assert at.query_params[K.QP_RUN] == rid
 
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_rounds_page_with_finished_run(in_runs_store, kind):
+    at, rid = app_with_run(in_runs_store, kind)
     visit(at, "pages/rounds.py")
     assert at.selectbox(key=K.W_ROUNDS_RUN).value == rid
     assert any("Posterior round by round" in c.proto.spec for c in charts(at))
@@ -173,6 +197,10 @@ def test_pages_render_with_finished_run(in_runs_store, kind):
     assert at.get("download_button")
     assert at.image, "the corner plot"
 
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_explore_page_with_finished_run(in_runs_store, kind):
+    at, rid = app_with_run(in_runs_store, kind)
     visit(at, "pages/explore.py")
     if kind == "npe":
         sliders = [s for s in at.slider if s.key and s.key.startswith(f"explore_x_{rid}_")]
@@ -185,13 +213,21 @@ def test_pages_render_with_finished_run(in_runs_store, kind):
     else:
         assert any("sequential" in i.value for i in at.info)
 
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_runs_page_with_finished_run(in_runs_store, kind):
+    at, rid = app_with_run(in_runs_store, kind)
     visit(at, "pages/runs.py")
     assert at.selectbox(key=K.W_RUNS_SELECT).value == rid
     assert '"method": "%s"' % kind in at.code[0].value
     assert at.get("download_button")
 
-    visit(at, "pages/model.py")
-    visit(at, "pages/home.py")
+
+@pytest.mark.parametrize("page", ["pages/model.py", "pages/home.py"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_other_pages_render_with_finished_run(in_runs_store, kind, page):
+    at, _ = app_with_run(in_runs_store, kind)
+    visit(at, page)
 
 
 def test_failed_run_shows_plain_message(in_runs_store):
@@ -293,24 +329,24 @@ def test_model_page_prior_and_observation(fresh_store):
     at.run()
     assert_ok(at, "pick projectile")
     cfg = at.session_state[K.S_MODEL_CFG]
-    assert cfg["simulator"] == "projectile" and cfg["prior"] is None
+    assert cfg.simulator == "projectile" and cfg.prior is None
     # an invalid prior shows the PriorSpecError message and keeps the last valid prior
     low = at.number_input(key=K.w_prior_number("projectile", 0, "uniform", "low"))
     low.set_value(50.0)
     at.run()
     assert_ok(at, "invalid prior")
     assert any("must be smaller than" in e.value for e in at.error)
-    assert at.session_state[K.S_MODEL_CFG]["prior"] is None
+    assert at.session_state[K.S_MODEL_CFG].prior is None
     # a valid edit is used
     at.number_input(key=K.w_prior_number("projectile", 0, "uniform", "low")).set_value(8.0)
     at.run()
-    prior = at.session_state[K.S_MODEL_CFG]["prior"]
+    prior = at.session_state[K.S_MODEL_CFG].prior
     assert prior[0]["low"] == 8.0
     # family switch
     at.selectbox(key=K.w_prior_family("projectile", 1)).set_value("normal")
     at.run()
     assert_ok(at, "family switch")
-    assert at.session_state[K.S_MODEL_CFG]["prior"][1]["dist"] == "normal"
+    assert at.session_state[K.S_MODEL_CFG].prior[1]["dist"] == "normal"
     # observation: typed values are checked, a simulated one has a true parameter
     at.radio(key=K.W_OBS_SOURCE).set_value("typed")
     at.run()
@@ -322,12 +358,12 @@ def test_model_page_prior_and_observation(fresh_store):
     assert any("finite" in e.value for e in at.error)
     at.text_input(key=K.W_OBS_TYPED).set_value("20, 5, 1.5, 0.9")
     at.run()
-    assert at.session_state[K.S_MODEL_CFG]["observation"] == [20.0, 5.0, 1.5, 0.9]
+    assert at.session_state[K.S_MODEL_CFG].observation == [20.0, 5.0, 1.5, 0.9]
     at.radio(key=K.W_OBS_SOURCE).set_value("simulate")
     at.run()
     assert_ok(at, "simulate")
     cfg = at.session_state[K.S_MODEL_CFG]
-    assert len(cfg["observation"]) == 4 and len(cfg["true_theta"]) == 2
+    assert len(cfg.observation) == 4 and len(cfg.true_theta) == 2
 
 
 def test_runs_page_delete(fresh_store):
@@ -337,7 +373,7 @@ def test_runs_page_delete(fresh_store):
     at.run()
     visit(at, "pages/runs.py")
     assert at.button(key=K.W_RUNS_DELETE).disabled
-    at.checkbox(key=K.W_RUNS_DELETE_CONFIRM).check()
+    at.checkbox(key=K.w_runs_confirm("delete", rid)).check()
     at.run()
     at.button(key=K.W_RUNS_DELETE).click()
     at.run()

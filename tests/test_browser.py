@@ -7,7 +7,8 @@ Streamlit session. The tests follow what a visitor does:
 1. the home page renders;
 2. "Start demo" opens the live view, which grows its loss curve and posterior
    clouds while the run trains, and shows "Finished:" at the end;
-3. the Rounds page's Play button animates the rounds;
+3. the Rounds page's Play button and round slider draw rounds 1..k only, frame by
+   frame (counted as marker elements in the SVG, not read from the chart's data);
 4. a reload of the live view finds the same run (its id is in the URL);
 5. every page (the navigation's seven), with and without ``?run=``, renders without an
    exception or traceback;
@@ -27,22 +28,17 @@ import contextlib
 import dataclasses
 import os
 import re
-import sys
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-for p in (ROOT, ROOT / "tests"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
-
-from browser_support import (  # noqa: E402
+from browser_support import (
     DEMO_LABEL,
     AppServer,
     chromium_available,
+    drawn_points,
+    drawn_round_points,
     goto,
     launch_browser,
     new_page,
@@ -78,25 +74,50 @@ PAGES = {  # path -> the page's title (its h1)
     "/runs": "Runs",
 }
 
-# In-page snapshot of the live view: epochs in the loss chart, round clouds, progress text.
+# In-page snapshot of the live view, from what is drawn: the loss curve's drawn vertices (its
+# first line's path), the number of round clouds with markers on screen, the progress text.
 LIVE_JS = """() => {
     const plot = (key) => document.querySelector(`.st-key-${key} .js-plotly-plot`);
     const loss = plot('train_loss_chart'), cloud = plot('train_cloud_chart');
     const bar = document.querySelector('[data-testid="stProgress"]');
-    const xs = loss && loss.data && loss.data[0] && Array.isArray(loss.data[0].x) ? loss.data[0].x : [];
+    const line = loss ? loss.querySelector('.scatterlayer g.trace path.js-line') : null;
+    const d = line ? (line.getAttribute('d') || '') : '';
+    let rounds = 0;
+    if (cloud) for (const g of cloud.querySelectorAll('.scatterlayer g.trace')) {
+        const t = g.__data__ && g.__data__[0] && g.__data__[0].trace;
+        if (t && /^round \\d+$/.test(t.name || '') && g.querySelectorAll('path.point').length > 0) rounds++;
+    }
     return {
-        epochs: xs.filter(v => v !== null && v !== undefined).length,
-        rounds: cloud && cloud.data ? cloud.data.filter(d => /^round \\d+$/.test(d.name || '')).length : 0,
+        epochs: d ? d.split(/[ML]/).filter(p => p.trim()).length : 0,
+        rounds: rounds,
         progress: bar ? bar.innerText : null,
     };
 }"""
 
-# Fingerprint of a plotly chart's first trace (numpy arrays arrive base64-encoded as {dtype, bdata}).
+# Fingerprint of what a chart draws: the positions of its first 200 markers on screen.
 SIGNATURE_JS = """(key) => {
     const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-    if (!gd || !gd.data || !gd.data.length) return null;
-    const t = gd.data[0];
-    return JSON.stringify([t.x, t.y]);
+    if (!gd) return null;
+    const pts = Array.from(gd.querySelectorAll('.scatterlayer path.point')).slice(0, 200);
+    return pts.length ? pts.map(p => p.getAttribute('transform')).join(';') : null;
+}"""
+
+# Every animation frame of the Rounds chart: the slider's label and each round's drawn markers.
+RECORD_FRAMES_JS = """() => {
+    window.__frames = [];
+    const tick = () => {
+        const root = document.querySelector('.st-key-rounds_animation');
+        const label = Array.from(root.querySelectorAll('text.slider-label')).map(e => e.textContent)
+            .find(s => s.startsWith('Showing up to round'));
+        const counts = {};
+        for (const g of root.querySelectorAll('.scatterlayer g.trace')) {
+            const t = g.__data__ && g.__data__[0] && g.__data__[0].trace;
+            if (t && /^round \\d+$/.test(t.name || '')) counts[t.name] = g.querySelectorAll('path.point').length;
+        }
+        window.__frames.push([label, counts]);
+        if (window.__frames.length < 4000) requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
 }"""
 
 
@@ -266,7 +287,7 @@ def test_demo_live_view(page, tmp_path, server, shared):
         # round clouds appear one by one: at least two while we watch
         page.wait_for_function(f"() => ({LIVE_JS})().rounds >= 2", timeout=left_ms(), polling=250)
         # the live view switches to its final state by itself
-        ex(page.get_by_text(re.compile(r"^Finished: 4 round\(s\)"))).to_be_visible(timeout=left_ms())
+        ex(page.get_by_text(re.compile(r"^Finished: 4 rounds\b"))).to_be_visible(timeout=left_ms())
         wait_idle(page, PAGE_MS)
         last = page.evaluate(LIVE_JS)
         assert last["rounds"] == 4, last
@@ -275,35 +296,67 @@ def test_demo_live_view(page, tmp_path, server, shared):
         assert_clean(page, f"/train?run={rid}")
 
 
-def test_rounds_play_animates(page, tmp_path, demo_run):
-    with screenshot_on_failure(page, tmp_path, "rounds_play"):
+def _slider_to(page, chart, k: int) -> None:
+    """Click the round slider at its label ``k``, as a visitor does."""
+    label = chart.locator("g.slider-label-group text.slider-label").filter(has_text=re.compile(rf"^{k}$")).first
+    box, rail = label.bounding_box(), chart.locator("rect.slider-rail-rect").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, rail["y"] + rail["height"] / 2)
+
+
+def _only_rounds_up_to(counts: dict, k: int, n: int) -> bool:
+    return (all(counts.get(f"round {r}", 0) > 0 for r in range(1, k + 1))
+            and all(counts.get(f"round {r}", 0) == 0 for r in range(k + 1, n + 1)))
+
+
+def test_rounds_slider_draws_only_rounds_up_to_its_value(page, tmp_path, demo_run):
+    with screenshot_on_failure(page, tmp_path, "rounds_slider"):
         open_page(page, f"/rounds?run={demo_run}", PAGES["/rounds"])
         chart = page.locator(".st-key-rounds_animation")
         expect()(chart.locator(".gtitle")).to_have_text("Posterior round by round", timeout=PAGE_MS)
         label = chart.locator("text.slider-label").filter(has_text="Showing up to round")
         expect()(label).to_have_text("Showing up to round 4")  # opens on the last round
-        # record every value the slider's label takes, from the click on
-        page.evaluate("""() => {
-            window.__seen = [];
-            const tick = () => {
-                const t = Array.from(document.querySelectorAll('.st-key-rounds_animation text.slider-label'))
-                    .map(e => e.textContent).find(s => s.startsWith('Showing up to round'));
-                if (t && window.__seen[window.__seen.length - 1] !== t) window.__seen.push(t);
-                if (window.__seen.length < 50) requestAnimationFrame(tick);
-            };
-            requestAnimationFrame(tick);
-        }""")
+        page.wait_for_function("() => document.querySelectorAll('.st-key-rounds_animation path.point').length",
+                               timeout=PAGE_MS)
+        assert all(c > 0 for c in drawn_round_points(page, "rounds_animation").values())
+        for k in (1, 2, 3, 4, 2):
+            _slider_to(page, chart, k)
+            expect()(label).to_have_text(f"Showing up to round {k}")
+            page.wait_for_timeout(600)  # let the frame finish drawing
+            counts = drawn_round_points(page, "rounds_animation")
+            assert len(counts) == 4 and _only_rounds_up_to(counts, k, 4), (k, counts)
+            info = drawn_points(page, "rounds_animation")
+            op = dict(zip(info["names"], info["opacity"]))
+            assert all(op[f"round {r}"] < op[f"round {k}"] for r in range(1, k)), (k, op)  # earlier: faded
+        assert_clean(page, "/rounds")
+
+
+def test_rounds_play_steps_through_the_rounds(page, tmp_path, demo_run):
+    with screenshot_on_failure(page, tmp_path, "rounds_play"):
+        open_page(page, f"/rounds?run={demo_run}", PAGES["/rounds"])
+        chart = page.locator(".st-key-rounds_animation")
+        expect()(chart.locator(".gtitle")).to_have_text("Posterior round by round", timeout=PAGE_MS)
+        page.wait_for_function("() => document.querySelectorAll('.st-key-rounds_animation path.point').length",
+                               timeout=PAGE_MS)
+        page.evaluate(RECORD_FRAMES_JS)
         chart.locator(".updatemenu-button").filter(has_text="Play").click()
-        # Play starts from round 1 and steps through to round 4: at least three distinct values in order
+        # Play starts from round 1 and steps through to round 4
         page.wait_for_function(
-            "() => new Set(window.__seen).size >= 3 && window.__seen[window.__seen.length - 1].endsWith('4')",
+            "() => { const f = window.__frames; const seen = new Set(f.map(x => x[0]));"
+            " return seen.has('Showing up to round 1') && f[f.length - 1][0].endsWith('4') && seen.size >= 4; }",
             timeout=30_000, polling=100,
         )
-        seen = page.evaluate("() => window.__seen")
-        rounds = [int(s.rsplit(" ", 1)[1]) for s in seen]
-        assert 1 in rounds and rounds[-1] == 4, seen
-        after_one = rounds[rounds.index(1):]
-        assert after_one == sorted(after_one), f"the animation went backwards: {seen}"
+        page.wait_for_timeout(800)
+        frames = page.evaluate("() => window.__frames")
+        labels = [int(f[0].rsplit(" ", 1)[1]) for f in frames if f[0]]
+        order = [v for i, v in enumerate(labels) if i == 0 or v != labels[i - 1]]
+        assert order[order.index(1):] == [1, 2, 3, 4], f"the animation did not step 1 -> 4: {order}"
+        # what each frame drew once it settled (the last snapshot before the slider moved on)
+        settled = {}
+        for lab, counts in frames:
+            if lab:
+                settled[int(lab.rsplit(" ", 1)[1])] = counts
+        for k in (1, 2, 3, 4):
+            assert _only_rounds_up_to(settled[k], k, 4), (k, settled[k])
         assert_clean(page, "/rounds")
 
 

@@ -8,14 +8,12 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 pytest.importorskip("playwright.sync_api")
 
@@ -101,7 +99,7 @@ def test_upload_pendulum_train_and_see_posterior(page, tmp_path):
         set_number(page, "train_max_epochs", 5)
         click_button(page, "train_start")
         page.wait_for_url("**run=**", timeout=60_000)
-        done = page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="Finished: 1 round(s)")
+        done = page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="Finished: 1 round of")
         done.first.wait_for(timeout=TRAIN_TIMEOUT_MS)
         deadline = time.monotonic() + 60
         info = None

@@ -8,22 +8,18 @@ runs on tables are carried out in-process by :func:`sbi_core.worker.run_worker`.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
+
+from sbi_ui import keys as K
+from sbi_core.spec import RunSpec
+from sbi_core.store import RunStore
+from sbi_core.uploads import save_upload
+from sbi_core.worker import run_worker
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from pages import ui_state as K  # noqa: E402
-from sbi_core.spec import RunSpec  # noqa: E402
-from sbi_core.store import RunStore  # noqa: E402
-from sbi_core.uploads import save_upload  # noqa: E402
-from sbi_core.worker import run_worker  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -134,9 +130,9 @@ def test_upload_simulator_use_it_and_reject_a_broken_one(store):
     at.run()
     assert_ok(at, "after Use this simulator")
     cfg = at.session_state[K.S_MODEL_CFG]
-    assert cfg["simulator_ref"]["kind"] == "upload" and cfg["simulator_ref"]["path"].endswith("pendulum.py")
-    assert cfg["observation"] == [0.08, -0.33, -0.07, 0.21]
-    assert [m["name"] for m in cfg["prior"]] == ["length", "damping"]
+    assert cfg.simulator_ref["kind"] == "upload" and cfg.simulator_ref["path"].endswith("pendulum.py")
+    assert cfg.observation == [0.08, -0.33, -0.07, 0.21]
+    assert [m["name"] for m in cfg.prior] == ["length", "damping"]
     assert any("**Model:** Pendulum" in m.value for m in at.markdown), "the Train page names the upload"
 
     at.switch_page("pages/model.py")
@@ -231,7 +227,7 @@ def test_train_on_table_starts_a_run(store):
     spec = runs[0].spec
     assert spec.simulator["kind"] == "table" and spec.method == "npe" and spec.max_epochs == 5
     assert spec.simulator["theta_columns"] == ["theta1", "theta2"]
-    from pages import ui_common as ui
+    from sbi_ui import resources as ui
 
     ui.jobs().cancel(runs[0].id)  # training on tables is covered in-process (table_run); free the cores
     info = ui.jobs().wait(runs[0].id, timeout=60)
@@ -265,7 +261,7 @@ def test_prior_import_and_export(store):
 
     upload(at, K.W_DATA_PRIOR_FILE, "bad.json", b'[{"name": "theta1", "dist": "uniform", "low": 0}', "application/json")
     assert any("not valid JSON" in m and "line 1" in m for m in errors(at)), errors(at)
-    assert at.session_state[K.S_MODEL_CFG]["prior"] is None, "the prior in use is unchanged"
+    assert at.session_state[K.S_MODEL_CFG].prior is None, "the prior in use is unchanged"
 
     upload(at, K.W_DATA_PRIOR_FILE, "wrong.json", b'[{"name": "a", "dist": "normal", "loc": 0, "scale": 1}]',
            "application/json")
@@ -279,7 +275,7 @@ def test_prior_import_and_export(store):
     at.run()
     assert_ok(at)
     assert any("Imported the prior" in s.value for s in at.success)
-    assert at.session_state[K.S_MODEL_CFG]["prior"][1]["dist"] == "normal"
+    assert at.session_state[K.S_MODEL_CFG].prior[1]["dist"] == "normal"
     assert at.session_state[K.S_PRIOR_SPECS]["two_moons"][0]["high"] == 0.5
 
     at.switch_page("pages/model.py")
@@ -300,7 +296,11 @@ def test_runspec_import_validates(store, tmp_path):
     outside.write_text("def simulate(theta):\n    return theta\n")
     spec = {"simulator": {"kind": "upload", "path": str(outside)}, "method": "npe", "num_rounds": 1}
     upload(at, K.W_DATA_SPEC_FILE, "spec.json", json.dumps(spec).encode(), "application/json")
-    assert any("was not uploaded to this server" in m for m in errors(at)), errors(at)
+    assert any("names a file path (elsewhere.py)" in m for m in errors(at)), errors(at)
+    spec["simulator"]["path"] = "/etc/passwd"
+    upload(at, K.W_DATA_SPEC_FILE, "passwd.json", json.dumps(spec).encode(), "application/json")
+    assert any("names a file path (passwd)" in m for m in errors(at)), errors(at)
+    assert not any("root:" in m for m in errors(at)), "the file a spec names is never opened"
 
     good = RunSpec(simulator="two_moons", method="npe", num_rounds=1, simulations_per_round=200, title="imported")
     upload(at, K.W_DATA_SPEC_FILE, "good.json", good.to_json().encode(), "application/json")
@@ -313,12 +313,67 @@ def test_runspec_import_validates(store, tmp_path):
     assert any("Ready: imported" in s.value for s in at.success), "the last valid spec stays"
 
 
+@pytest.fixture
+def downloads(monkeypatch):
+    """What download buttons serve, by file name (captured as Streamlit stores it)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    served: dict = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def capture(self, path_or_data, mimetype, kind, filename=None):
+        served[filename] = path_or_data
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    return served
+
+
 @pytest.mark.slow
-def test_runspec_export_of_the_current_run(store):
+def test_runspec_export_of_the_current_run(store, downloads):
     rid = table_run(store)
     at = data_page(rid)
     buttons = [b for b in at.get("download_button") if getattr(b, "key", None) == K.W_DATA_SPEC_DOWNLOAD]
     assert buttons, "a download button for the current run's RunSpec"
+    served = downloads[f"runspec_{rid}.json"]
+    text = served.decode() if isinstance(served, bytes) else served
+    ref = json.loads(text)["simulator"]
+    assert "path" not in ref and str(store.root) not in text, "the download names no server path"
+    assert ref["source"].encode() == TABLE.read_bytes() and ref["file_name"] == TABLE.name
+
+
+PORTABLE_SIM = b'''"""Doubles its parameter."""
+import numpy as np
+
+PRIOR = [{"name": "a", "dist": "uniform", "low": 0, "high": 1}]
+
+
+def simulate(theta):
+    return np.hstack([theta, 2 * theta])
+'''
+
+
+def test_runspec_import_of_a_carried_file_stores_it_here(store, tmp_path):
+    import hashlib
+
+    from sbi_core.uploads import is_upload_path
+
+    spec = RunSpec(simulator={"kind": "upload", "name": "Doubler", "file_name": "doubler.py",
+                              "sha256": hashlib.sha256(PORTABLE_SIM).hexdigest(), "source": PORTABLE_SIM.decode()},
+                   prior=[{"name": "a", "dist": "uniform", "low": 0, "high": 1}], observation=[0.5, 1.0],
+                   method="npe", num_rounds=1, simulations_per_round=200, title="carried")
+    at = data_page()
+    tampered = json.loads(spec.to_json())
+    tampered["simulator"]["source"] += "\n# changed\n"
+    upload(at, K.W_DATA_SPEC_FILE, "tampered.json", json.dumps(tampered).encode(), "application/json")
+    assert any("does not match its sha256" in m for m in errors(at)), errors(at)
+
+    upload(at, K.W_DATA_SPEC_FILE, "carried.json", spec.to_json().encode(), "application/json")
+    assert not errors(at), errors(at)
+    assert any("Ready: carried" in s.value for s in at.success)
+    imported = at.session_state[K.S_DATA_SPEC]["simulator"]
+    assert "source" not in imported and is_upload_path(store.root, imported["path"])
+    assert Path(imported["path"]).read_bytes() == PORTABLE_SIM
 
 
 NAN_SIM = b'''"""Returns NaN for a fifth of the parameters."""

@@ -307,3 +307,31 @@ def test_real_run_cancel_and_failure(real: JobManager, store: RunStore) -> None:
     info = real.wait(bad, timeout=40)
     assert info.status == "failed"
     assert not info.message.startswith("Something went wrong"), info.detail  # an SBIError: plain words
+
+
+def test_real_run_stop_and_keep_mid_round_one(real: JobManager, store: RunStore) -> None:
+    """"Stop and keep what is trained" during round 1: the run ends done with 1 real round and its samples."""
+    rid = real.start(tiny_spec(method="snpe", num_rounds=3, max_epochs=5000, patience=5000))
+    wait_for(lambda: len(store.events(rid, types=["epoch"])) >= 3, timeout=40)
+    real.stop(rid)
+    info = real.wait(rid, timeout=30)
+    assert info.status == "done", (info.message, info.detail)
+    rounds = [e for _, e in store.events(rid, types=["round"])]
+    assert len(rounds) == 1 and rounds[0]["stopped_by_request"] is True
+    assert rounds[0]["epochs"] == len(store.events(rid, types=["epoch"])) >= 3
+    done = store.last_event(rid, types=["done"])[1]
+    assert done["stopped_by_request"] is True
+    assert store.rounds_saved(rid) == [0]
+    assert store.round_samples(rid)[0].shape == (50, 2)
+    assert store.load_posterior(rid).theta_dim == 2
+
+
+def test_stop_of_a_queued_run_cancels_it(store: RunStore, fake_path: Path) -> None:
+    jm = manager(store, "slow")
+    first = jm.start(tiny_spec())
+    queued = jm.start(tiny_spec())
+    wait_for(lambda: store.get_run(first).status == "running", timeout=30)
+    assert jm.stop(queued).status == "cancelled"  # nothing trained: nothing to keep
+    # an executor without a `stop` argument treats stop-and-keep as a cancel
+    jm.stop(first)
+    assert jm.wait(first, timeout=20).status == "cancelled"

@@ -50,6 +50,7 @@ def test_gaussian_linear_10d_mean_and_covariance():
     assert off.abs().max().item() < 0.015
 
 
+@pytest.mark.slow  # trains the module's linear-regression posterior (3,000 simulations)
 def test_samples_inside_prior_and_log_prob(linreg):
     sim, posterior = linreg
     xo = sim.default_observation
@@ -61,6 +62,7 @@ def test_samples_inside_prior_and_log_prob(linreg):
     assert 0 < posterior.last_acceptance_rate <= 1
 
 
+@pytest.mark.slow  # trains the module's linear-regression posterior (3,000 simulations)
 def test_posterior_is_a_snapshot_and_persists(linreg, tmp_path):
     sim, posterior = linreg
     xo = sim.default_observation
@@ -72,6 +74,7 @@ def test_posterior_is_a_snapshot_and_persists(linreg, tmp_path):
     assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.slow  # trains to accuracy (1,500 simulations, full epochs)
 def test_bounded_prior_rejection_and_fixed_parameters():
     prior = Prior.from_spec(
         [
@@ -122,6 +125,7 @@ def test_implausible_observation_gives_bounded_time_error():
     g = torch.Generator().manual_seed(0)
     theta = prior.sample((1000,), generator=g)
     x = theta + 0.01 * torch.randn(1000, 1, generator=g)
-    post = NPE(prior, hidden_features=16, num_transforms=2, seed=0).train(theta, x)
+    # a few epochs suffice: at x = 50 the flow puts its mass far outside [0, 1]
+    post = NPE(prior, hidden_features=16, num_transforms=2, seed=0, max_epochs=5).train(theta, x)
     with pytest.raises(PosteriorSamplingError, match="inside the prior"):
         post.sample((1000,), x=torch.tensor([50.0]), max_sampling_time=5)

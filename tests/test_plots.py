@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from sbi_core import get_simulator, plots  # noqa: E402
+from sbi_core import get_simulator, plots
 
 RNG = np.random.default_rng(0)
 BOUNDS = np.array([[-1.0, 1.0], [-1.0, 1.0], [0.0, 2.0]])
@@ -171,3 +164,51 @@ def test_corner_png_is_a_png():
     fixed = RNG.normal(size=(500, 2))
     fixed[:, 1] = 2.0  # a fixed parameter: a constant column
     assert plots.corner_png(fixed, ["a", "b"])[:4] == b"\x89PNG"
+
+
+def test_every_animation_frame_and_slider_step_redraws():
+    """A scatter transition without a redraw never removes points: frame 1 would still show round 4."""
+    fig = plots.rounds_animation_figure(rounds(4), 0, 1, LABELS, BOUNDS)
+    play = fig.layout.updatemenus[0].buttons[0].args[1]
+    assert play["frame"]["redraw"] is True
+    assert all(step.args[1]["frame"]["redraw"] is True for step in fig.layout.sliders[0].steps)
+    for k, frame in enumerate(fig.frames):  # frame k: rounds 1..k+1 have points, later ones none
+        assert [len(t.x) > 0 for t in frame.data] == [r <= k for r in range(4)]
+        ops = [t.marker.opacity for t in frame.data[: k + 1]]
+        assert all(o < ops[-1] for o in ops[:-1])  # earlier rounds faded
+    # the buttons never cover the slider: it starts a fixed number of pixels to their right
+    slider = fig.layout.sliders[0]
+    assert slider.x == 0 and slider.pad.l >= 120
+
+
+def test_narrow_clouds_are_zoomed_with_the_prior_box_inset():
+    narrow = [RNG.normal([0.5, 0.2, 1.0], 0.02, size=(400, 3)) for _ in range(2)]
+    for fig in (plots.rounds_animation_figure(narrow, 0, 1, LABELS, BOUNDS),
+                plots.posterior_rounds_figure(narrow, 0, 1, LABELS, BOUNDS),
+                plots.posterior_figure(narrow[0], 0, 1, LABELS, BOUNDS)):
+        xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+        assert xr[1] - xr[0] < 0.3 and xr[0] < 0.5 < xr[1], xr  # the box is 2 wide
+        assert yr[1] - yr[0] < 0.3 and yr[0] < 0.2 < yr[1], yr
+        inset = [t for t in fig.data if t.xaxis == "x9"]
+        assert [t.name for t in inset] == ["whole prior range", "zoomed view"]
+        assert list(fig.layout.xaxis9.range) == pytest.approx([-1.12, 1.12])
+        assert min(inset[1].x) >= xr[0] - 1e-9 and max(inset[1].x) <= xr[1] + 1e-9
+    wide = plots.rounds_animation_figure(rounds(2), 0, 1, LABELS, BOUNDS)
+    assert wide.layout.xaxis.range[0] <= -1 and not [t for t in wide.data if t.xaxis == "x9"]
+
+
+def test_pair_plot_histogram_counts_stay_off_the_neighbouring_panel():
+    pp = plots.pair_plot_figure(rounds(1)[0], LABELS)
+    assert pp.layout.yaxis.showticklabels is not False  # the first column keeps its axis
+    assert pp.layout.yaxis5.showticklabels is False and pp.layout.yaxis9.showticklabels is False
+
+
+def test_corner_titles_name_each_mode_instead_of_a_median():
+    from sbi_core.concentration import hdr_intervals
+    from sbi_core.plots.corner import _marginal_title
+
+    two = np.r_[RNG.normal(-0.7, 0.05, 1000), RNG.normal(0.6, 0.05, 1000)]
+    title = _marginal_title("theta1", hdr_intervals(two))
+    assert title.startswith("theta1, 90 % in") and title.count(" or") == 1
+    lo = float(title.split("\n")[1].split(" to ")[0])
+    assert lo < -0.7  # the first interval holds the left mode; no median in the empty middle

@@ -48,10 +48,12 @@ def test_snpe_shrinks_over_rounds_on_two_moons():
     areas = [area90(r.posterior_samples, bounds) for r in run.rounds]
     assert areas[0] < prior_area / 2
     assert areas[-1] < 0.5 * areas[0], areas
-    # the last round is closer to the exact posterior than the first
+    # the last round is clearly closer to the exact posterior than the first. (The exact values
+    # differ between CPUs, whose float kernels differ: 0.91 -> 0.73 on one machine, below 0.7 on
+    # another; a method that learned nothing from its rounds stays near the first value.)
     ref = sim.reference_posterior(sim.default_observation, 2000, seed=0)
     first, last = (sbi_core.c2st(ref, r.posterior_samples) for r in (run.rounds[0], run.rounds[-1]))
-    assert last < first and last < 0.7, (first, last)
+    assert last < first - 0.1 and last < 0.8, (first, last)
     # events: simulation and epoch events before each round event, rounds in order
     types = [e["type"] for e in events]
     round_pos = [i for i, t in enumerate(types) if t == "round"]
@@ -107,14 +109,41 @@ def test_observation_length_mismatch_is_clear():
         run_sequential(sim, sim.prior, torch.zeros(3), method="npe", simulations_per_round=100)
 
 
-def test_cancel_during_simulation_and_training():
+def test_cancel_during_simulation():
     sim = sbi_core.get_simulator("two_moons")
     calls = {"n": 0}
+    events = []
 
     def cancel():
         calls["n"] += 1
         return calls["n"] > 3
 
     with pytest.raises(Cancelled):
-        run_sequential(sim, sim.prior, sim.default_observation, simulations_per_round=1000, cancel=cancel)
+        run_sequential(sim, sim.prior, sim.default_observation, simulations_per_round=1000, cancel=cancel,
+                       on_event=events.append)
     assert calls["n"] == 4
+    assert not [e for e in events if e["type"] == "epoch"], "cancelled before any training"
+
+
+def test_cancel_during_training():
+    """A cancel that first says yes once training has begun stops it within that epoch."""
+    sim = sbi_core.get_simulator("two_moons")
+    epochs = []
+    answers = []
+
+    def on_event(event):
+        if event["type"] == "epoch":
+            epochs.append(event["epoch"])
+        assert event["type"] != "round", "the round should never finish"
+
+    def cancel():
+        answers.append(len(epochs) >= 2)
+        return answers[-1]
+
+    with pytest.raises(Cancelled):
+        run_sequential(sim, sim.prior, sim.default_observation, method="snpe", num_rounds=2,
+                       simulations_per_round=300, seed=0, max_epochs=50, patience=100, hidden_features=16,
+                       num_transforms=2, cancel=cancel, on_event=on_event)
+    assert epochs[:2] == [1, 2]
+    assert len(epochs) <= 3, epochs  # at most the epoch that was under way
+    assert answers.count(True) == 1 and answers[-1] is True  # the first yes was obeyed

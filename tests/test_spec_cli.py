@@ -73,7 +73,7 @@ def test_spec_prior_and_observation_override():
 def _cli(*args, input=None):
     return subprocess.run(
         [sys.executable, "-m", "sbi_core", *args], cwd=ROOT, capture_output=True, text=True, input=input, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HOME": str(ROOT)},
+        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(ROOT)},
     )
 
 

@@ -130,7 +130,7 @@ def test_unreadable_old_spec_still_lists(store: RunStore) -> None:
         c.execute("UPDATE runs SET spec_json = ? WHERE id = ?",
                   ('{"simulator": "two_moons", "method": "npe", "num_rounds": 1, "max_epochs": 0}', rid))
     info = store.get_run(rid)
-    assert info.spec.max_epochs == 0 and info.spec.seed == 0 and info.spec.extra == {}
+    assert info.spec.max_epochs == 0 and info.spec.seed == 0 and info.spec.title == ""
     assert [r.id for r in store.list_runs()] == [rid]
 
 

@@ -12,6 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sbi_core import Prior, PriorSpecError, RunSpecError, SBIError
 from sbi_core.tables import (
     MAX_TABLE_BYTES,
@@ -26,6 +29,7 @@ from sbi_core.tables import (
     read_table,
     runspec_from_json,
 )
+from sbi_core.tables.observations import parse_typed_observation
 from sbi_core.uploads import UploadError, is_upload_path, safe_filename, save_upload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,16 +283,18 @@ def test_observation_typed_and_header_order():
 
 def test_observation_wrong_length():
     msg = err(parse_observations, "1, 2, 3", "typed", 4)
-    assert msg == "The observation has 3 numbers but the model produces 4."
+    assert msg == "The observation has 3 numbers but the model produces 4 numbers."
     msg = err(parse_observations, b"1,2\n3,4,5\n", "o.csv", 2)
     assert "Row 2 of the observations has 3 numbers but the model produces 2" in msg
 
 
 def test_observation_bad_cells():
-    assert "empty or NaN value for x2" in err(parse_observations, "1,nan", "typed", 2, ["x1", "x2"])
+    assert "Entry 2 (x2) is nan" in err(parse_observations, "1,nan", "typed", 2, ["x1", "x2"])
+    assert "empty or NaN value for x2" in err(parse_observations, b"1,nan\n", "o.csv", 2, ["x1", "x2"])
     assert "Row 2" in err(parse_observations, b"1,2\n3,\n", "o.csv", 2)
     assert "'abc' for number 2, which is not a number" in err(parse_observations, b"1,2\n3,abc\n", "o.csv", 2)
-    assert "must be finite" in err(parse_observations, "1,inf", "typed", 2)
+    assert "only finite numbers" in err(parse_observations, "1,inf", "typed", 2)
+    assert "must be finite" in err(parse_observations, b"1,inf\n", "o.csv", 2)
     assert "is empty" in err(parse_observations, b"", "o.csv", 2)
     assert "is empty" in err(parse_observations, "  ", "typed", 2)
     assert "header but no rows" in err(parse_observations, b"x1,x2\n", "o.csv", 2, ["x1", "x2"])
@@ -354,3 +360,55 @@ def test_save_upload_is_content_addressed(tmp_path):
 ])
 def test_safe_filename(name, expected):
     assert safe_filename(name) == expected
+
+
+# ---------------------------------------------------------------------------
+# one typed observation: parse_typed_observation (the Model page and both upload tabs)
+# ---------------------------------------------------------------------------
+def test_typed_observation_separators():
+    for text in ("0.1, 0.2, 0.3", "0.1 0.2 0.3", "0.1;0.2;0.3", "0.1\t0.2\n0.3,", " 0.1 ,0.2 ; 0.3 "):
+        np.testing.assert_allclose(parse_typed_observation(text, 3), [0.1, 0.2, 0.3])
+    assert parse_typed_observation("1,5", 2).tolist() == [1.0, 5.0]  # two numbers when two are expected
+
+
+def test_typed_observation_names_the_word():
+    # a word used to make the line a "header": "has a header but no rows of numbers"
+    msg = err(parse_typed_observation, "0.1, zwei, 0.3, 0.4", 4)
+    assert msg.startswith("Entry 2 is 'zwei', which is not a number.")
+    msg = err(parse_typed_observation, "0.1, zwei, 0.3, 0.4", 4, ["x1", "x2", "x3", "x4"])
+    assert msg.startswith("Entry 2 (x2) is 'zwei', which is not a number.")
+    # the same through the file parser: one line is data, not a header
+    msg = err(parse_observations, b"0.1,zwei,0.3,0.4\n", "o.csv", 4)
+    assert "'zwei' for number 2, which is not a number" in msg
+
+
+def test_typed_observation_decimal_commas_get_a_hint():
+    msg = err(parse_typed_observation, "0,5; 0,3", 2)
+    assert "comma as the decimal separator" in msg and msg.endswith("Use a point as the decimal separator: 0.5; 0.3")
+    # a semicolon separates: the commas are decimal marks even when the count would fit
+    assert "0.5; 0.3" in err(parse_typed_observation, "0,5; 0,3", 4)
+    assert "0.5 0.3" in err(parse_typed_observation, "0,5 0,3", 2)
+    assert "1.5" in err(parse_typed_observation, "1,5", 1)
+    assert "-0.5;1.25e-3" in err(parse_typed_observation, "-0,5;1,25e-3", 2)
+
+
+def test_typed_observation_other_problems():
+    assert "is empty: type 2 numbers (a, b)" in err(parse_typed_observation, "  ", 2, ["a", "b"])
+    assert err(parse_typed_observation, "1, 2, 3", 4, ["a", "b", "c", "d"]) == (
+        "The observation has 3 numbers but the model produces 4 numbers (a, b, c, d).")
+    assert "Entry 3 is nan" in err(parse_typed_observation, "1, 2, nan, 4", 4)
+    assert "too large" in err(parse_typed_observation, "1e39, 2", 2)
+    assert "you typed 2 lines of 2" in err(parse_typed_observation, "1, 2\n3, 4", 2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=60), st.text(alphabet="0123456789,;. \t\n-+eE", max_size=40)),
+       k=st.integers(1, 5))
+def test_typed_observation_any_text(text, k):
+    """Any text gives K finite numbers or a TableError, never another exception."""
+    try:
+        obs = parse_typed_observation(text, k)
+    except TableError as e:
+        assert str(e)
+        return
+    assert obs.shape == (k,) and np.isfinite(obs).all()

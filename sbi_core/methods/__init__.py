@@ -1,7 +1,20 @@
-"""Inference methods: amortized NPE and sequential SNPE (APT or truncated proposals)."""
+"""Inference methods, composed from a proposal rule, a loss and a posterior snapshot (see :mod:`.base`).
 
-from .npe import NPE, drop_invalid
-from .snpe import SNPE, atomic_loss
-from .tsnpe import TSNPE, TruncatedPrior
+``npe`` (amortized), ``snpe`` (APT) and ``tsnpe`` (truncated proposals) are
+one estimator class, :class:`NPE`, with other arguments; :mod:`.registry`
+maps RunSpec names onto them.
+"""
 
-__all__ = ["NPE", "SNPE", "TSNPE", "TruncatedPrior", "drop_invalid", "atomic_loss"]
+from .base import Estimator, Method, PriorProposal, ProposalRule, PosteriorLoss
+from .npe import NPE, MaximumLikelihood, drop_invalid
+from .registry import METHODS, get_method, method_names
+from .snpe import SNPE, AtomicLoss, PosteriorProposal, atomic_loss
+from .tsnpe import TSNPE, TruncatedPrior, TruncatedProposal
+
+__all__ = [
+    "Estimator", "Method", "PriorProposal", "ProposalRule", "PosteriorLoss",
+    "NPE", "MaximumLikelihood", "drop_invalid",
+    "METHODS", "get_method", "method_names",
+    "SNPE", "AtomicLoss", "PosteriorProposal", "atomic_loss",
+    "TSNPE", "TruncatedPrior", "TruncatedProposal",
+]

@@ -1,4 +1,4 @@
-"""Amortized neural posterior estimation (NPE).
+"""Neural posterior estimation (NPE), amortized, and the estimator every NPE variant shares.
 
 With pairs ``theta_i ~ p(theta)``, ``x_i ~ p(x | theta_i)``, maximising
 
@@ -10,13 +10,19 @@ posterior ``p(theta | x)`` for *every* ``x`` the prior predictive can produce
 run thus answers any later observation without new simulations: the cost is
 amortized.
 
+The sequential variants are the same estimator with other arguments, not
+subclasses: SNPE (:mod:`.snpe`) changes the loss and proposes from the last
+posterior; TSNPE (:mod:`.tsnpe`) keeps this loss and proposes from the
+truncated prior. :class:`NPE` pools every round's pairs and trains on all of
+them with its :class:`~.base.PosteriorLoss`.
+
 Fixed prior parameters are not learnt (their posterior is their value);
 pairs whose simulation returned NaN or infinity are dropped and counted.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Callable, Optional
 
 import torch
@@ -27,9 +33,13 @@ from ..events import EventCallback
 from ..flows import ConditionalFlow, build_flow
 from ..posterior import Posterior
 from ..priors import Prior
+from ..seeds import SeedPlan
 from ..training import TrainConfig, TrainResult, train
+from .base import Method, PosteriorLoss, PriorProposal, ProposalRule
 
-__all__ = ["NPE", "drop_invalid"]
+__all__ = ["NPE", "MaximumLikelihood", "drop_invalid", "METHOD"]
+
+MIN_PAIRS = 10  # fewer valid pairs than this cannot be split into training and validation sensibly
 
 
 def drop_invalid(theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor, int]:
@@ -38,7 +48,8 @@ def drop_invalid(theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor, int]:
     return theta[ok], x[ok], int((~ok).sum())
 
 
-def _as_pairs(theta: Tensor, x: Tensor, prior: Prior) -> tuple[Tensor, Tensor]:
+def as_pairs(theta: Tensor, x: Tensor, prior: Prior) -> tuple[Tensor, Tensor]:
+    """``theta`` as ``(N, D)`` and ``x`` as ``(N, K)`` float tensors, or an :class:`SBIError` saying what is wrong."""
     theta = torch.as_tensor(theta, dtype=torch.float32)
     x = torch.as_tensor(x, dtype=torch.float32)
     if theta.ndim == 1 and prior.dim == 1:
@@ -57,16 +68,51 @@ def _as_pairs(theta: Tensor, x: Tensor, prior: Prior) -> tuple[Tensor, Tensor]:
     return theta, x
 
 
+@dataclass(frozen=True)
+class MaximumLikelihood:
+    """``-log q(theta | x)`` per pair: the NPE loss (exact when every pair comes from the prior)."""
+
+    def __call__(self, log_q, log_prior, theta: Tensor, x: Tensor, generator: torch.Generator,
+                 round_index: int) -> Tensor:
+        return -log_q(theta, x)
+
+
+def training_config(overrides: dict, base: TrainConfig | None = None) -> TrainConfig:
+    """``base`` (or the defaults) with ``overrides``; unknown names raise ``TypeError``."""
+    names = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(f"unknown training setting(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    values = {f.name: getattr(base or TrainConfig(), f.name) for f in fields(TrainConfig)}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
 class NPE:
     """Neural posterior estimation with a conditional normalizing flow.
+
+    Amortized use: ``NPE(prior).train(theta, x)`` returns a
+    :class:`~sbi_core.posterior.Posterior` valid at any observation. Rounds:
+    ``append_simulations(theta, x)`` then ``train()`` (or :meth:`fit`) trains on
+    every pair appended so far.
 
     Args:
         prior: the prior over ``D`` parameters.
         density_estimator: ``"nsf"`` (neural spline flow) or ``"maf"``.
         hidden_features, num_transforms, num_bins: flow size.
-        seed: seeds the network's initial weights and all training randomness.
+        seed: seeds the network's initial weights and all training randomness
+            (streams ``"network"`` and ``"training"`` of :class:`~sbi_core.seeds.SeedPlan`).
+        loss: the per-sample loss (default :class:`MaximumLikelihood`).
+        proposal: where later rounds draw (default: the prior, amortized).
         **training: any :class:`~sbi_core.training.TrainConfig` field
             (``max_epochs``, ``batch_size``, ``learning_rate``, ...).
+
+    >>> import sbi_core
+    >>> sim = sbi_core.get_simulator("linear_regression")
+    >>> theta = sim.prior.sample((200,)); x = sim.simulate(theta, seed=0)
+    >>> post = NPE(sim.prior, hidden_features=8, num_transforms=1, max_epochs=2).train(theta, x)
+    >>> post.sample((5,), x=x[0]).shape
+    torch.Size([5, 2])
     """
 
     def __init__(
@@ -77,97 +123,134 @@ class NPE:
         num_transforms: int = 5,
         num_bins: int = 10,
         seed: int = 0,
+        *,
+        loss: Optional[PosteriorLoss] = None,
+        proposal: Optional[ProposalRule] = None,
         **training,
     ):
         self.prior = Prior.from_spec(prior)
         self.density_estimator = density_estimator
         self.flow_kwargs = dict(hidden_features=hidden_features, num_transforms=num_transforms, num_bins=num_bins)
         self.seed = int(seed)
-        self.train_config = self._config(training)
+        self.loss_rule: PosteriorLoss = loss or MaximumLikelihood()
+        self.proposal_rule: ProposalRule = proposal or PriorProposal()
+        self.train_config = training_config(training)
+        self._seeds = SeedPlan(self.seed)
+        self._generator = self._seeds.generator("training")
+        self._free_prior = Prior([m for m in self.prior.marginals if not m.is_fixed])
         self._flow: Optional[ConditionalFlow] = None
-        self._generator = torch.Generator().manual_seed(self.seed + 1)
+        self._theta: list[Tensor] = []
+        self._x: list[Tensor] = []
         self.last_result: Optional[TrainResult] = None
         self.num_invalid = 0
 
-    @staticmethod
-    def _config(overrides: dict, base: TrainConfig | None = None) -> TrainConfig:
-        names = {f.name for f in fields(TrainConfig)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise TypeError(f"unknown training setting(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        values = {f.name: getattr(base or TrainConfig(), f.name) for f in fields(TrainConfig)}
-        values.update(overrides)
-        return TrainConfig(**values)
+    # ---- data ---------------------------------------------------------------
+    @property
+    def sequential(self) -> bool:
+        return bool(self.proposal_rule.sequential)
 
     @property
     def free_mask(self) -> Tensor:
         return self.prior.free_mask
 
-    def _ensure_flow(self, theta_free: Tensor, x: Tensor) -> ConditionalFlow:
+    @property
+    def round(self) -> int:
+        """0-based index of the last round appended (-1 before any)."""
+        return len(self._theta) - 1
+
+    @property
+    def num_simulations(self) -> int:
+        return sum(t.shape[0] for t in self._theta)
+
+    def append_simulations(self, theta: Tensor, x: Tensor) -> int:
+        """Add one round's pairs ``theta (N, D)``, ``x (N, K)``; returns how many were invalid."""
+        theta, x = as_pairs(theta, x, self.prior)
+        theta, x, invalid = drop_invalid(theta, x)
+        self._theta.append(theta[:, self.free_mask])
+        self._x.append(x)
+        self.num_invalid += invalid
+        return invalid
+
+    # ---- training -----------------------------------------------------------
+    def _ensure_flow(self) -> ConditionalFlow:
+        """Build the flow on the first round's pairs (its z-scoring comes from the prior round)."""
         if self._flow is None:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.seed)
-                self._flow = build_flow(self.density_estimator, theta_free, x, **self.flow_kwargs)
+                torch.manual_seed(self._seeds.seed_of("network"))
+                self._flow = build_flow(self.density_estimator, self._theta[0], self._x[0], **self.flow_kwargs)
         return self._flow
 
-    def loss(self, theta_free: Tensor, x: Tensor, generator: torch.Generator) -> Tensor:
-        """Per-sample ``-log q(theta | x)``: ``(B, D_free)``, ``(B, K)`` -> ``(B,)``."""
-        return -self._flow.log_prob(theta_free, x)
+    def _loss(self, round_index: int) -> Callable[[Tensor, Tensor, torch.Generator], Tensor]:
+        flow, log_prior, rule = self._flow, self._free_prior.log_prob, self.loss_rule
+        return lambda theta, x, g: rule(flow.log_prob, log_prior, theta, x, g, round_index)
 
-    def _fit(
+    def fit(
         self,
-        theta: Tensor,
-        x: Tensor,
-        loss_fn: Callable,
-        on_event: EventCallback | None,
-        cancel: Callable[[], bool] | None,
-        round_index: int,
-        overrides: dict,
-    ) -> TrainResult:
-        config = self._config(overrides, self.train_config)
-        result = train(
-            self._flow,
-            theta,
-            x,
-            loss_fn,
-            config=config,
-            generator=self._generator,
-            on_event=on_event,
-            cancel=cancel,
-            round_index=round_index,
-        )
-        self.last_result = result
-        return result
-
-    def train(
-        self,
-        theta: Tensor,
-        x: Tensor,
         *,
         on_event: EventCallback | None = None,
         cancel: Callable[[], bool] | None = None,
-        round_index: int = 0,
+        round_index: Optional[int] = None,
+        **training,
+    ) -> TrainResult:
+        """Train on every pair appended so far (continuing from the current weights)."""
+        if not self._theta:
+            raise RuntimeError("append_simulations() first")
+        if self.num_simulations < MIN_PAIRS:
+            raise SBIError(
+                f"Only {self.num_simulations} valid simulations to train on ({self.num_invalid} returned NaN or "
+                f"infinity); at least {MIN_PAIRS} are needed."
+            )
+        self._ensure_flow()
+        r = self.round if round_index is None else int(round_index)
+        self.last_result = train(
+            self._flow, torch.cat(self._theta), torch.cat(self._x), self._loss(self.round),
+            config=training_config(training, self.train_config), generator=self._generator,
+            on_event=on_event, cancel=cancel, round_index=r,
+        )
+        return self.last_result
+
+    def train(
+        self,
+        theta: Optional[Tensor] = None,
+        x: Optional[Tensor] = None,
+        *,
+        on_event: EventCallback | None = None,
+        cancel: Callable[[], bool] | None = None,
+        round_index: Optional[int] = None,
         **training,
     ) -> Posterior:
-        """Train on ``theta (N, D)`` and ``x (N, K)`` and return the posterior.
-
-        Rows with non-finite values are dropped (see :attr:`num_invalid`).
-        Calling ``train`` again continues from the current weights.
-        """
-        theta, x = _as_pairs(theta, x, self.prior)
-        theta, x, self.num_invalid = drop_invalid(theta, x)
-        if theta.shape[0] < 10:
-            raise SBIError(
-                f"Only {theta.shape[0]} valid simulations to train on ({self.num_invalid} returned NaN or "
-                "infinity); at least 10 are needed."
-            )
-        free = theta[:, self.free_mask]
-        self._ensure_flow(free, x)
-        self._fit(free, x, self.loss, on_event, cancel, round_index, training)
+        """Append ``theta (N, D)``, ``x (N, K)`` (if given), train, and return the posterior."""
+        if theta is not None or x is not None:
+            if theta is None or x is None:
+                raise SBIError("Give both theta and x (or neither, after append_simulations).")
+            self.append_simulations(theta, x)
+        self.fit(on_event=on_event, cancel=cancel, round_index=round_index, **training)
         return self.build_posterior()
 
+    # ---- snapshots ----------------------------------------------------------
     def build_posterior(self, default_x: Optional[Tensor] = None) -> Posterior:
         """An immutable snapshot of the current network as a :class:`Posterior`."""
         if self._flow is None:
             raise RuntimeError("train() first")
         return Posterior(self._flow, self.prior, default_x=default_x)
+
+    def next_proposal(self, posterior: Posterior, x_obs: Tensor, generator: torch.Generator):
+        """Where the next round draws parameters (see the proposal rule)."""
+        return self.proposal_rule.next_proposal(self.prior, posterior, x_obs, generator)
+
+
+def _build(prior: Prior, **settings) -> NPE:
+    return NPE(prior, **settings)
+
+
+METHOD = Method(
+    name="npe",
+    title="Amortized NPE",
+    summary=(
+        "Simulates once from the prior and trains one network that turns any observation into its "
+        "posterior: slower to train, then instant for every new observation."
+    ),
+    sequential=False,
+    learns="posterior",
+    build=_build,
+)

@@ -24,21 +24,25 @@ on another machine (torch 2.11), same observations and seed
 on ``M`` atoms per pair. APT's known weakness, mass
 leaking outside the prior's support, is handled by the posterior's rejection
 sampling, whose acceptance rate each round reports.
+
+SNPE is :class:`~.npe.NPE` with :class:`AtomicLoss` and
+:class:`PosteriorProposal`; :func:`SNPE` composes it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor
 
-from ..events import EventCallback
 from ..posterior import Posterior
 from ..priors import Prior
-from .npe import NPE, _as_pairs, drop_invalid
+from .base import Method
+from .npe import NPE
 
-__all__ = ["SNPE", "atomic_loss"]
+__all__ = ["SNPE", "AtomicLoss", "PosteriorProposal", "atomic_loss", "METHOD"]
 
 
 def atomic_loss(
@@ -73,58 +77,49 @@ def atomic_loss(
     return -(logits[:, 0] - torch.logsumexp(logits, dim=1))
 
 
-class SNPE(NPE):
-    """Sequential NPE: call :meth:`append_simulations` then :meth:`train` each round.
+@dataclass(frozen=True)
+class AtomicLoss:
+    """Maximum likelihood while every pair came from the prior (round 0), APT's atomic loss after."""
+
+    num_atoms: int = 10
+
+    def __call__(self, log_q, log_prior, theta: Tensor, x: Tensor, generator: torch.Generator,
+                 round_index: int) -> Tensor:
+        if round_index == 0:
+            return -log_q(theta, x)
+        return atomic_loss(log_q, log_prior, theta, x, self.num_atoms, generator)
+
+
+@dataclass(frozen=True)
+class PosteriorProposal:
+    """APT proposes from the last posterior at ``x_o`` itself."""
+
+    sequential: bool = True
+
+    def next_proposal(self, prior: Prior, posterior: Posterior, x_obs: Tensor,
+                      generator: torch.Generator) -> Posterior:
+        return posterior if posterior.default_x is not None else posterior.with_default_x(x_obs)
+
+
+def SNPE(prior: Prior, *args, num_atoms: int = 10, **kwargs) -> NPE:
+    """Sequential NPE with the atomic APT loss: ``NPE(prior, ..., loss=AtomicLoss(num_atoms), proposal=PosteriorProposal())``.
 
     Args:
-        prior, density_estimator, ...: as :class:`NPE`.
+        prior, density_estimator, ...: as :class:`~.npe.NPE`.
         num_atoms: atoms per sample in the APT loss (sbi's default is 10).
     """
+    return NPE(prior, *args, loss=AtomicLoss(int(num_atoms)), proposal=PosteriorProposal(), **kwargs)
 
-    def __init__(self, prior: Prior, *args, num_atoms: int = 10, **kwargs):
-        super().__init__(prior, *args, **kwargs)
-        self.num_atoms = int(num_atoms)
-        self._free_prior = Prior([m for m in self.prior.marginals if not m.is_fixed])
-        self._theta: list[Tensor] = []
-        self._x: list[Tensor] = []
-        self.round = -1
 
-    def append_simulations(self, theta: Tensor, x: Tensor) -> int:
-        """Add one round's pairs ``theta (N, D)``, ``x (N, K)``; returns how many were invalid."""
-        theta, x = _as_pairs(theta, x, self.prior)
-        theta, x, invalid = drop_invalid(theta, x)
-        self._theta.append(theta[:, self.free_mask])
-        self._x.append(x)
-        self.round += 1
-        return invalid
-
-    @property
-    def num_simulations(self) -> int:
-        return sum(t.shape[0] for t in self._theta)
-
-    def _apt_loss(self, theta: Tensor, x: Tensor, generator: torch.Generator) -> Tensor:
-        return atomic_loss(self._flow.log_prob, self._free_prior.log_prob, theta, x, self.num_atoms, generator)
-
-    def train(  # type: ignore[override]
-        self,
-        *,
-        on_event: EventCallback | None = None,
-        cancel: Callable[[], bool] | None = None,
-        **training,
-    ) -> Posterior:
-        """Train on all rounds so far; round 0 by maximum likelihood, later rounds by APT."""
-        if not self._theta:
-            raise RuntimeError("append_simulations() first")
-        theta = torch.cat(self._theta)
-        x = torch.cat(self._x)
-        self._ensure_flow(self._theta[0], self._x[0])  # z-scoring from the prior round
-        self._fit(theta, x, self._round_loss(), on_event, cancel, self.round, training)
-        return self.build_posterior()
-
-    def _round_loss(self) -> Callable:
-        """Maximum likelihood on the prior round, the atomic loss once proposals differ from it."""
-        return self.loss if self.round == 0 else self._apt_loss
-
-    def next_proposal(self, posterior: Posterior, x_obs: Tensor, generator: torch.Generator):
-        """Where the next round draws parameters: APT proposes from the posterior at ``x_obs`` itself."""
-        return posterior.set_default_x(x_obs)
+METHOD = Method(
+    name="snpe",
+    title="Sequential SNPE",
+    summary=(
+        "Each round simulates where the last posterior puts its mass, so the budget is spent near the "
+        "observation; a contrastive (APT) loss corrects for not simulating from the prior."
+    ),
+    sequential=True,
+    learns="posterior",
+    build=SNPE,
+    options=("num_atoms",),
+)

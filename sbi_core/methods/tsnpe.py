@@ -28,12 +28,15 @@ posterior samples (widened by 10 % of its width on each side), keep the draws
 with ``log q_r(theta | x_o) >= tau_r``. Drawing from the restricted prior is
 exact (inverse CDF per marginal), so the kept draws follow ``p~_r`` as long as
 ``H_r`` lies inside the box.
+
+TSNPE is :class:`~.npe.NPE` (its plain loss) with :class:`TruncatedProposal`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -41,9 +44,10 @@ from torch import Tensor
 from ..posterior import Posterior, PosteriorSamplingError
 from ..priors import Prior
 from ..rejection import RejectionTooSlow, rejection_sample
-from .snpe import SNPE
+from .base import Method
+from .npe import NPE, MaximumLikelihood
 
-__all__ = ["TSNPE", "TruncatedPrior"]
+__all__ = ["TSNPE", "TruncatedPrior", "TruncatedProposal", "METHOD"]
 
 
 class TruncatedPrior:
@@ -132,22 +136,36 @@ class TruncatedPrior:
         return f"TruncatedPrior(threshold={self.threshold:.3g}, prior_fraction={self.prior_fraction:.3g})"
 
 
-class TSNPE(SNPE):
+@dataclass(frozen=True)
+class TruncatedProposal:
+    """Round ``r > 0`` draws from the prior truncated to the last posterior's ``1 - quantile`` region."""
+
+    quantile: float = 1e-4
+    sequential: bool = True
+
+    def next_proposal(self, prior: Prior, posterior: Posterior, x_obs: Tensor,
+                      generator: torch.Generator) -> TruncatedPrior:
+        return TruncatedPrior(prior, posterior, x_obs, quantile=self.quantile, generator=generator)
+
+
+def TSNPE(prior: Prior, *args, quantile: float = 1e-4, **kwargs) -> NPE:
     """Sequential NPE with truncated-prior proposals and the plain NPE loss.
 
     Args:
         prior, density_estimator, ...: as :class:`~sbi_core.methods.NPE`.
         quantile: ``eps``, posterior mass outside each proposal's region.
     """
+    return NPE(prior, *args, loss=MaximumLikelihood(), proposal=TruncatedProposal(float(quantile)), **kwargs)
 
-    def __init__(self, prior: Prior, *args, quantile: float = 1e-4, **kwargs):
-        super().__init__(prior, *args, **kwargs)
-        self.quantile = float(quantile)
 
-    def _round_loss(self) -> Callable:
-        return self.loss
-
-    def next_proposal(self, posterior: Posterior, x_obs: Tensor, generator: torch.Generator) -> TruncatedPrior:
-        """The prior truncated to ``posterior``'s high-density region at ``x_obs``."""
-        posterior.set_default_x(x_obs)
-        return TruncatedPrior(self.prior, posterior, x_obs, quantile=self.quantile, generator=generator)
+METHOD = Method(
+    name="tsnpe",
+    title="Sequential TSNPE",
+    summary=(
+        "Each round simulates from the part of the prior where the last posterior still puts its mass "
+        "(a shrinking region), and trains with the plain NPE loss: cheaper per round than SNPE."
+    ),
+    sequential=True,
+    learns="posterior",
+    build=TSNPE,
+)

@@ -3,7 +3,8 @@ and the small multiples (one panel per observation, for an amortized posterior).
 
 One parameter (or the same parameter on both axes) gives histograms instead of
 clouds. The prior's plotting box is a dashed grey rectangle and the true
-parameter a red star.
+parameter a red star. A cloud much smaller than the prior's box is zoomed to,
+with an inset showing where it sits in the whole box (:mod:`.zoom`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._arrays import _label, _np, _ranges, _thin
+from ._arrays import _label, _np, _thin
 from .style import COLORS, _base_layout, _box_trace, _truth_trace, round_colors
+from .zoom import _add_prior_inset, _zoom_ranges
 
 __all__ = ["SMALL_MULTIPLES_TITLE", "posterior_figure", "pair_plot_figure", "small_multiples_figure"]
 
@@ -69,7 +71,7 @@ def posterior_figure(
     if a.shape[1] == 1 or i == j:
         return _cloud_1d([a], labels, i, b, truth, title, height, [name])
     xt, yt = _label(labels, i), _label(labels, j)
-    xr, yr = _ranges([a], b, i, j, truth)
+    xr, yr, zoomed = _zoom_ranges([a], b, i, j, truth)
     pts = _thin(a, max_points)
     # main cloud on (x, y); its marginals on (x2, y2) above and (x3, y3) to the right
     data = [
@@ -91,11 +93,14 @@ def posterior_figure(
         xaxis=dict(domain=[0, 0.8], anchor="y", range=xr, title=dict(text=xt)),
         yaxis=dict(domain=[0, 0.78], anchor="x", range=yr, title=dict(text=yt)),
         xaxis2=dict(domain=[0, 0.8], anchor="y2", matches="x", showticklabels=False),
-        yaxis2=dict(domain=[0.8, 1.0], anchor="x2", showticklabels=False),
-        xaxis3=dict(domain=[0.82, 1.0], anchor="y3", showticklabels=False),
+        yaxis2=dict(domain=[0.8, 1.0], anchor="x2", nticks=3, title=dict(text="count", font=dict(size=11))),
+        xaxis3=dict(domain=[0.82, 1.0], anchor="y3", nticks=3, title=dict(text="count", font=dict(size=11))),
         yaxis3=dict(domain=[0, 0.78], anchor="x3", matches="y", showticklabels=False),
     ))
     _base_layout(fig, title, height, hovermode="closest", bargap=0.05)
+    if zoomed:  # the empty corner above the right-hand marginal
+        _add_prior_inset(fig, b, i, j, xr, yr, domain_x=[0.88, 1.0], domain_y=[0.85, 0.96],
+                         note="shaded: the part<br>of the prior shown")
     return fig
 
 
@@ -153,6 +158,8 @@ def pair_plot_figure(
     _base_layout(fig, title, h, hovermode="closest", bargap=0.05)
     fig.update_xaxes(showgrid=False)
     fig.update_yaxes(showgrid=False)
+    for r in range(1, d):  # a diagonal histogram's counts would sit on the panel to its left
+        fig.update_yaxes(showticklabels=False, ticks="", row=r + 1, col=r + 1)
     for r in range(d):  # hide the empty upper triangle
         for c in range(r + 1, d):
             fig.update_xaxes(visible=False, row=r + 1, col=c + 1)
@@ -199,7 +206,8 @@ def small_multiples_figure(samples: list, titles: list, i: int, j: int, labels, 
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=80 + 250 * rows,
         margin=dict(l=60, r=20, t=90, b=50), plot_bgcolor="white", hovermode="closest",
-        legend=dict(orientation="h", yanchor="bottom", y=1.0 + 0.12 / rows, xanchor="right", x=1),
+        # above the two-line panel titles
+        legend=dict(orientation="h", yanchor="bottom", y=1.0 + 0.24 / rows, xanchor="right", x=1),
     )
     fig.update_xaxes(showgrid=True, gridcolor=COLORS["grid"], showline=True, linecolor="#ADB5BD")
     fig.update_yaxes(showgrid=True, gridcolor=COLORS["grid"], showline=True, linecolor="#ADB5BD")

@@ -1,4 +1,10 @@
-"""Prior figures: the density of one prior marginal over its plotting range (a line for a fixed value)."""
+"""Prior figures: the density of one prior marginal over its plotting range (a line for a fixed value).
+
+For the skewed families (lognormal, gamma, half-normal, beta), whose numbers do
+not say where the mass is, the figure also marks the median ``F^{-1}(0.5)`` and
+shades the central 90 % ``[F^{-1}(0.05), F^{-1}(0.95)]``, in the parameter's own units
+(named on hover; the legend keeps to the density, so it fits a small chart).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import plotly.graph_objects as go
 from .style import COLORS, _base_layout
 
 __all__ = ["marginal_figure"]
+
+SKEWED = ("lognormal", "gamma", "halfnormal", "beta")
 
 
 def marginal_figure(marginal, label: Optional[str] = None, title: Optional[str] = None,
@@ -39,6 +47,20 @@ def marginal_figure(marginal, label: Optional[str] = None, title: Optional[str] 
             hovertemplate=f"{lab} = %{{x:.3g}}<br>density %{{y:.3g}}<extra></extra>",
         ))
         ytitle = "density"
+        if marginal.dist in SKEWED:
+            q05, med, q95 = (float(marginal.icdf(q)) for q in (0.05, 0.5, 0.95))
+            inner = (grid >= q05) & (grid <= q95)
+            fig.add_trace(go.Scatter(
+                x=grid[inner], y=dens[inner], mode="lines", fill="tozeroy", line=dict(width=0),
+                fillcolor="rgba(59,91,219,0.28)", name=f"90 %: {q05:.3g} to {q95:.3g}", showlegend=False,
+                hovertemplate=f"90 % of the prior: {q05:.3g} to {q95:.3g}<extra></extra>",
+            ))
+            fig.add_trace(go.Scatter(
+                x=[med, med], y=[0, float(np.interp(med, grid, dens))], mode="lines", name=f"median {med:.3g}",
+                showlegend=False,
+                line=dict(color=COLORS["primary"], width=2, dash="dot"),
+                hovertemplate=f"median {lab} = {med:.3g}<extra></extra>",
+            ))
     _base_layout(fig, ttl, height, showlegend=True)
     fig.update_layout(margin=dict(l=50, r=10, t=60, b=40), title=dict(font=dict(size=13)),
                       legend=dict(font=dict(size=11), y=1.0, yanchor="bottom", x=1, xanchor="right"))

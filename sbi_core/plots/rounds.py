@@ -2,7 +2,14 @@
 
 Rounds go from light to dark (the latest darkest); the prior's plotting box is
 a dashed grey rectangle and the true parameter a red star. One parameter gives
-overlaid histograms instead of clouds.
+overlaid histograms instead of clouds. When the clouds cover only a small part
+of the prior's box, the axes zoom to them and an inset shows the whole box
+(:mod:`.zoom`).
+
+The animation redraws every frame (``redraw=True``): a plotly scatter
+*transition* without a redraw moves the points it has but never removes any,
+so a frame that empties the later rounds' traces would leave their points on
+screen.
 """
 
 from __future__ import annotations
@@ -11,9 +18,10 @@ from typing import Optional, Sequence
 
 import plotly.graph_objects as go
 
-from ._arrays import _label, _np, _ranges, _thin
+from ._arrays import _label, _np, _thin
 from .clouds import _cloud_1d
 from .style import COLORS, _base_layout, _box_trace, _empty, _truth_trace, round_colors
+from .zoom import _add_prior_inset, _zoom_ranges
 
 __all__ = ["CLOUD_TITLE", "ANIMATION_TITLE", "posterior_rounds_figure", "rounds_animation_figure"]
 
@@ -63,11 +71,18 @@ def posterior_rounds_figure(
         ))
     if truth is not None:
         fig.add_trace(_truth_trace(float(truth[i]), float(truth[j])))
-    xr, yr = _ranges(arrays, b, i, j, truth)
     _base_layout(fig, title, height, legend="right", hovermode="closest")
-    fig.update_xaxes(title=dict(text=xt), range=xr)
-    fig.update_yaxes(title=dict(text=yt), range=yr)
+    _fit_axes(fig, arrays, b, i, j, truth, xt, yt)
     return fig
+
+
+def _fit_axes(fig: go.Figure, arrays, b, i: int, j: int, truth, xt: str, yt: str) -> None:
+    """Axis titles and ranges; zoomed to the clouds, with the prior inset, when they are small."""
+    xr, yr, zoomed = _zoom_ranges(arrays, b, i, j, truth)
+    fig.update_layout(xaxis=dict(title=dict(text=xt), range=xr), yaxis=dict(title=dict(text=yt), range=yr))
+    if zoomed:
+        fig.update_layout(xaxis=dict(domain=[0, 0.76]), legend=dict(x=0.8, xanchor="left"))
+        _add_prior_inset(fig, b, i, j, xr, yr, domain_x=[0.8, 1.0], domain_y=[0.0, 0.3])
 
 
 def rounds_animation_figure(
@@ -82,11 +97,13 @@ def rounds_animation_figure(
     frame_ms: int = 900,
     height: int = 560,
 ) -> go.Figure:
-    """Animated posterior clouds: frame ``r`` shows rounds 1..r (earlier ones faded).
+    """Animated posterior clouds: frame ``r`` draws rounds 1..r only (earlier ones faded), never later ones.
 
     Has **Play** / **Pause** buttons and a round slider; it opens on the last
-    round, so the still picture tells the whole story. Axes are fixed to the
-    prior box and every round's samples, so the cloud shrinks in place.
+    round, so the still picture tells the whole story. Axes are fixed across
+    frames (the prior box and every round's samples, zoomed when the clouds are
+    small), so the cloud shrinks in place. Every frame is redrawn (see the
+    module docstring).
     """
     arrays = [_np(a, 2) for a in samples_by_round]
     truth = None if true_theta is None else _np(true_theta).reshape(-1)
@@ -136,10 +153,13 @@ def rounds_animation_figure(
         go.Frame(data=[round_trace(k, r) for k in range(n)], traces=list(range(n)), name=str(r + 1))
         for r in range(n)
     ]
-    play = dict(frame=dict(duration=frame_ms, redraw=one_d), transition=dict(duration=300),
+    # redraw=True on every frame: without it plotly keeps the emptied rounds' points on screen
+    play = dict(frame=dict(duration=frame_ms, redraw=True), transition=dict(duration=0),
                 fromcurrent=False, mode="immediate")
     pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
     fig.update_layout(
+        # the buttons sit left of the slider, which is padded by their width in pixels (not a share
+        # of the plot's width), so they never cover its label on a narrow screen
         updatemenus=[dict(
             type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.17,
             yanchor="top", pad=dict(r=8, t=0),
@@ -149,12 +169,12 @@ def rounds_animation_figure(
             ],
         )],
         sliders=[dict(
-            active=last, x=0.2, len=0.8, y=-0.12, yanchor="top", pad=dict(t=10, b=0),
+            active=last, x=0, len=1.0, y=-0.12, yanchor="top", pad=dict(t=10, b=0, l=140, r=10),
             currentvalue=dict(prefix="Showing up to round ", font=dict(size=13)),
             steps=[
                 dict(label=str(r + 1), method="animate",
-                     args=[[str(r + 1)], dict(frame=dict(duration=0, redraw=one_d), mode="immediate",
-                                              transition=dict(duration=200))])
+                     args=[[str(r + 1)], dict(frame=dict(duration=0, redraw=True), mode="immediate",
+                                              transition=dict(duration=0))])
                 for r in range(n)
             ],
         )],
@@ -166,7 +186,5 @@ def rounds_animation_figure(
         fig.update_xaxes(title=dict(text=xt))
         fig.update_yaxes(title=dict(text="density"))
     else:
-        xr, yr = _ranges(arrays, b, i, j, truth)
-        fig.update_xaxes(title=dict(text=xt), range=xr)
-        fig.update_yaxes(title=dict(text=yt), range=yr)
+        _fit_axes(fig, arrays, b, i, j, truth, xt, yt)
     return fig

@@ -2,6 +2,14 @@
 
 Training loss is indigo, validation loss orange, and the best epoch of each
 round (where early stopping restores the network) a pink star.
+
+The loss jumps up where a round begins, and that is no setback: each round
+adds simulations drawn where the last posterior points (pairs the network has
+not fitted yet), and SNPE switches from round 2 on to its contrastive (APT)
+loss, whose values sit on another scale. Lower is better *within* a round; the
+levels of different rounds are not comparable. The chart says so in a line
+under its title as soon as a second round starts (above the plot area, where it
+never covers a curve or a round label, however narrow the chart).
 """
 
 from __future__ import annotations
@@ -14,10 +22,12 @@ import plotly.graph_objects as go
 from ._arrays import _np
 from .style import COLORS, _base_layout, _empty
 
-__all__ = ["LOSS_TITLE", "loss_figure"]
+__all__ = ["LOSS_TITLE", "NEW_ROUND_NOTE", "loss_figure"]
 
 # Stable title: browser tests find the chart by it.
 LOSS_TITLE = "Training and validation loss"
+# Written at the first round boundary: why the loss jumps up there.
+NEW_ROUND_NOTE = "Dotted line: new round,<br>new simulations, so the<br>loss restarts higher."
 
 
 def loss_figure(
@@ -41,7 +51,7 @@ def loss_figure(
     e = np.asarray(epoch, dtype=int)
     tr, va = _np(train_loss), _np(val_loss)
     xtitle = "epoch (counted across all rounds)"
-    ytitle = "loss (lower is better)"
+    ytitle = "loss (lower is better within a round)"
     if len(r) == 0:
         return _empty(title, "Waiting for the first epoch...", height, xtitle, ytitle)
     order = np.lexsort((e, r))
@@ -88,14 +98,26 @@ def loss_figure(
                 hovertemplate="%{text}<br>validation loss %{y:.4g}<extra></extra>",
             ))
     if len(rounds) > 1 or rounds[0] > 0:
-        for rd in rounds:
+        span = max(float(offset), 1.0)
+        for k, rd in enumerate(rounds):
             if start_of[rd] > 0:
                 fig.add_vline(x=start_of[rd] + 0.5, line=dict(color="#ADB5BD", dash="dot", width=1.5))
+            width = (start_of[rounds[k + 1]] if k + 1 < len(rounds) else offset) - start_of[rd]
+            # short rounds get a short label, and neighbours alternate in height: labels never overlap
             fig.add_annotation(
-                x=start_of[rd] + 0.5, y=1.0, yref="paper", xanchor="left", yanchor="top", showarrow=False,
-                text=f"round {rd + 1}", font=dict(size=12, color="#495057"),
+                x=start_of[rd] + 0.5, y=1.0 if k % 2 == 0 else 0.93, yref="paper", xanchor="left",
+                yanchor="top", showarrow=False, text=f"round {rd + 1}" if width / span >= 0.1 else f"{rd + 1}",
+                font=dict(size=12, color="#495057"),
             )
+    new_round = any(start_of[rd] > 0 for rd in rounds)
+    if new_round:
+        fig.add_annotation(
+            x=0, y=1.02, xref="paper", yref="paper", xanchor="left", yanchor="bottom", align="left",
+            showarrow=False, text=NEW_ROUND_NOTE, font=dict(size=11, color="#495057"), name="new-round-note",
+        )
     _base_layout(fig, title, height, legend="bottom", hovermode="closest")
+    if new_round:
+        fig.update_layout(margin=dict(t=100))  # room for the note under the title (short lines: narrow charts)
     fig.update_xaxes(title=dict(text=xtitle), rangemode="tozero")
     fig.update_yaxes(title=dict(text=ytitle))
     return fig

@@ -120,7 +120,8 @@ def two_moons() -> Simulator:
         name="two_moons",
         title="Two moons",
         description=(
-            "A standard test problem from the SBI benchmark (sbibm), defined exactly as there. "
+            "Two parameters shift a point on a thin crescent; a hidden sign makes the posterior two "
+            "crescent moons. "
             "The two parameters theta1 and theta2 are abstract numbers between -1 and 1. The "
             "simulator first draws a random point on a thin half-ring (a crescent moon of radius "
             "about 0.1) and then shifts it by an amount that depends on the parameters through "
@@ -128,7 +129,9 @@ def two_moons() -> Simulator:
             "the shifted 2-D point. Because of the absolute value, two different parameter "
             "regions explain the same data equally well, and the posterior consists of two "
             "crescent moons: a good test of whether a method can find several modes and thin "
-            "curved shapes. The exact posterior is known and sampled by rejection."
+            "curved shapes. The exact posterior is known and sampled by rejection. It is a standard "
+            "test problem of the SBI benchmark (sbibm), defined exactly as there, so scores compare "
+            "with published ones."
         ),
         equations=(
             r"a \sim \mathcal{U}(-\tfrac{\pi}{2}, \tfrac{\pi}{2}),\quad r \sim \mathcal{N}(0.1, 0.01^2),"
@@ -175,13 +178,16 @@ def gaussian_linear() -> Simulator:
         name="gaussian_linear",
         title="Gaussian linear (10-D)",
         description=(
-            "A standard test problem from the SBI benchmark (sbibm), defined exactly as there. "
+            "Ten numbers, each measured once with Gaussian noise: an easy model in ten dimensions, "
+            "solved exactly. "
             "Ten unknown numbers theta1..theta10 are each measured once, directly, with Gaussian "
             "noise of variance 0.1: x_i is theta_i plus noise. The prior is also Gaussian with "
             "variance 0.1 around zero. The exact posterior is Gaussian too: centred halfway "
             "between the prior mean 0 and the observation, with variance 0.05 in every "
             "direction. It is easy in principle but has ten dimensions, which tests how well a "
-            "method scales."
+            "method scales: a method must get the width of the posterior right in every direction, "
+            "not only its centre, and errors add up over the ten parameters. It is a standard test "
+            "problem of the SBI benchmark (sbibm), defined exactly as there."
         ),
         equations=(
             r"x \sim \mathcal{N}(\theta,\ 0.1\, I_{10}),\quad \theta \sim \mathcal{N}(0,\ 0.1\, I_{10}) \\"
@@ -240,14 +246,17 @@ def slcp() -> Simulator:
         name="slcp",
         title="SLCP (simple likelihood, complex posterior)",
         description=(
-            "A standard test problem from the SBI benchmark (sbibm), defined exactly as there. "
+            "Five parameters shape a 2-D Gaussian seen through four points: a simple likelihood, a "
+            "four-mode posterior. "
             "Five abstract parameters shape a 2-D Gaussian cloud: theta1 and theta2 are its "
             "centre, theta3 and theta4 set its spread along each axis (through their squares, so "
             "their signs do not matter) and theta5 sets how tilted it is (through tanh, a "
             "correlation between -1 and 1). We observe four random points from this cloud, "
             "(u1, v1) to (u4, v4). The likelihood is a plain Gaussian, yet the posterior is "
             "awkward: the sign symmetries of theta3 and theta4 create four separate modes and the "
-            "few data points leave it wide and oddly shaped. There is no closed-form posterior."
+            "few data points leave it wide and oddly shaped, which is hard for methods that expect one "
+            "bump. There is no closed-form posterior. It is a standard test problem of the SBI "
+            "benchmark (sbibm), defined exactly as there."
         ),
         equations=(
             r"m = (\theta_1, \theta_2),\quad s_1 = \theta_3^2,\quad s_2 = \theta_4^2,"
@@ -304,13 +313,15 @@ def gaussian_mixture() -> Simulator:
         name="gaussian_mixture",
         title="Gaussian mixture",
         description=(
-            "A standard test problem from the SBI benchmark (sbibm), defined exactly as there. "
+            "The centre of a 2-D measurement, sometimes sharp, sometimes blurred: a narrow spike on a "
+            "broad posterior. "
             "The parameters theta1, theta2 are the unknown centre of a 2-D measurement. Each "
             "simulation flips a fair coin: heads, the measurement x lands near the centre with a "
             "spread of 1; tails, it lands very close with a spread of 0.1. So the posterior is a "
             "sharp spike sitting on a broad bump, both centred on the observation (cut off at the "
             "prior box from -10 to 10). Methods that smooth too much miss the spike; methods that "
-            "are too confident miss the bump. The exact posterior is known."
+            "are too confident miss the bump. The exact posterior is known. It is a standard test "
+            "problem of the SBI benchmark (sbibm), defined exactly as there."
         ),
         equations=(
             r"x \sim \tfrac12\,\mathcal{N}(\theta, I) + \tfrac12\,\mathcal{N}(\theta, 0.01\, I) \\"

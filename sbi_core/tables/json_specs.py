@@ -5,26 +5,29 @@ from __future__ import annotations
 import json
 from typing import Any, Union
 
-import numpy as np
 
 from ..priors import Prior, PriorSpecError
 from .common import MAX_JSON_BYTES, _mb
 
+# A RunSpec may carry its uploaded file (see sbi_core.uploads.portable_spec): at most 8 MB of
+# file, which JSON escaping can make somewhat larger; priors stay at MAX_JSON_BYTES.
+MAX_RUNSPEC_BYTES = 16 * 1024 * 1024
+
 # ---------------------------------------------------------------------------
 # JSON: prior specs and RunSpecs
 # ---------------------------------------------------------------------------
-def _json_load(text: Union[str, bytes], what: str, error: type) -> Any:
+def _json_load(text: Union[str, bytes], what: str, error: type, limit: int = MAX_JSON_BYTES) -> Any:
     if isinstance(text, (bytes, bytearray)):
-        if len(text) > MAX_JSON_BYTES:
-            raise error(f"{what} is {_mb(len(text))}; at most {_mb(MAX_JSON_BYTES)}.")
+        if len(text) > limit:
+            raise error(f"{what} is {_mb(len(text))}; at most {_mb(limit)}.")
         try:
             text = bytes(text).decode("utf-8-sig")
         except UnicodeDecodeError:
             raise error(f"{what} is not UTF-8 text; save it as a plain JSON file.") from None
     if not isinstance(text, str):
         raise error(f"{what} must be JSON text.")
-    if len(text) > MAX_JSON_BYTES:
-        raise error(f"{what} is {_mb(len(text))}; at most {_mb(MAX_JSON_BYTES)}.")
+    if len(text) > limit:
+        raise error(f"{what} is {_mb(len(text))}; at most {_mb(limit)}.")
     if not text.strip():
         raise error(f"{what} is empty.")
     try:
@@ -64,33 +67,18 @@ def prior_spec_from_json(text: Union[str, bytes]) -> list[dict]:
 def runspec_from_json(text: Union[str, bytes]):
     """A validated :class:`~sbi_core.spec.RunSpec` from JSON text (its prior is checked too).
 
+    What the spec's simulator refers to is checked where it arrives, by
+    :func:`sbi_core.uploads.admit_spec` (it needs the run store's folder).
+
     Raises:
         RunSpecError: invalid JSON, unknown or ill-typed settings, an invalid prior.
     """
     from ..spec import RunSpec, RunSpecError
 
-    data = _json_load(text, "The RunSpec file", RunSpecError)
+    data = _json_load(text, "The RunSpec file", RunSpecError, limit=MAX_RUNSPEC_BYTES)
     try:
-        spec = RunSpec.from_dict(data)
-        spec.simulator_ref  # noqa: B018 - raises on a malformed reference
+        return RunSpec.from_dict(data)  # RunSpec.validate is the one validation
     except RunSpecError:
         raise
     except (TypeError, ValueError, OverflowError, RecursionError) as err:
         raise RunSpecError(f"The RunSpec is not valid: {str(err)[:200]}") from None
-    if spec.prior is not None:
-        try:
-            Prior.from_spec(spec.prior)
-        except PriorSpecError as err:
-            raise RunSpecError(f"The RunSpec's prior is not valid: {err}") from None
-        except (TypeError, ValueError, OverflowError) as err:
-            raise RunSpecError(f"The RunSpec's prior is not valid ({str(err)[:160]}).") from None
-    for key in ("observation", "true_theta"):
-        value = getattr(spec, key)
-        if value is not None:
-            try:
-                arr = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError, OverflowError):
-                raise RunSpecError(f"The RunSpec's {key} must be a list of numbers.") from None
-            if arr.ndim != 1 or arr.size == 0 or not np.isfinite(arr).all():
-                raise RunSpecError(f"The RunSpec's {key} must be a non-empty list of finite numbers.")
-    return spec

@@ -1,0 +1,123 @@
+"""Where a round's simulations come from: a simulator run in batches, or a table made earlier.
+
+A :class:`SimulationSource` answers ``simulate(theta (N, D), round_index) ->
+x (N, K)`` for the run loop, emitting a ``simulation`` event after every
+batch and consulting the cancel check between batches. Two sources exist:
+
+* :class:`SimulatorSource`: calls a :class:`~sbi_core.simulators.Simulator`
+  (seeded through the run's ``"simulate"`` stream) or any callable
+  ``theta (n, D) -> x (n, K)`` (which owns its randomness), in batches of
+  ``max(100, N / 10)`` by default, and checks it returns one row per
+  parameter set;
+* :class:`TableSource`: a table of simulations already made; its pairs *are*
+  round 0, and it proposes nothing (``fixed_theta``).
+
+Rows with NaN or infinite output are kept here and counted (the estimator
+drops them); a round with more than :data:`MAX_INVALID_FRACTION` of them
+fails with a message saying what to check.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional, Union
+
+import torch
+from torch import Tensor
+
+from .errors import SBIError
+from .events import EventCallback, simulation_event
+from .simulators import Simulator
+from .training import Cancelled, keep_requested
+
+__all__ = ["SimulationSource", "SimulatorSource", "TableSource", "SimulatorLike", "MAX_INVALID_FRACTION",
+           "count_invalid", "check_invalid"]
+
+SimulatorLike = Union[Simulator, Callable[[Tensor], Tensor]]
+MAX_INVALID_FRACTION = 0.5
+
+
+def count_invalid(x: Tensor) -> int:
+    """Rows of ``x (N, K)`` with a NaN or infinite entry."""
+    return int((~torch.isfinite(x).all(1)).sum())
+
+
+def check_invalid(x: Tensor, round_index: int) -> int:
+    """The invalid-row count of a round's ``x``, or an :class:`SBIError` when more than half are invalid."""
+    invalid = count_invalid(x)
+    if invalid > MAX_INVALID_FRACTION * x.shape[0]:
+        raise SBIError(
+            f"{invalid} of {x.shape[0]} simulations in round {round_index + 1} returned NaN or infinity. "
+            "Check the simulator for parameter values in the prior's range, or narrow the prior."
+        )
+    return invalid
+
+
+class SimulationSource:
+    """Interface: ``simulate(theta, round_index, on_event, cancel) -> x``; ``fixed_theta`` for a table."""
+
+    fixed_theta: Optional[Tensor] = None
+
+    def simulate(self, theta: Tensor, round_index: int, on_event: EventCallback | None,
+                 cancel: Callable[[], bool] | None) -> Tensor:
+        raise NotImplementedError
+
+
+class SimulatorSource(SimulationSource):
+    """A simulator called in batches.
+
+    Args:
+        simulator: a :class:`Simulator` or a callable ``theta (n, D) -> x (n, K)``.
+        generator: the run's ``"simulate"`` stream (used by a :class:`Simulator` only).
+        batch_size: simulations per call (``None``: ``max(100, ceil(N / 10))``).
+    """
+
+    def __init__(self, simulator: SimulatorLike, generator: torch.Generator, batch_size: Optional[int] = None):
+        self.simulator = simulator
+        self.generator = generator
+        self.batch_size = batch_size
+
+    def _call(self, chunk: Tensor) -> Tensor:
+        if isinstance(self.simulator, Simulator):
+            x = self.simulator.simulate(chunk, generator=self.generator)
+        else:
+            x = torch.as_tensor(self.simulator(chunk), dtype=torch.float32)
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.shape[0] != chunk.shape[0]:
+            raise SBIError(
+                f"The simulator returned {x.shape[0]} rows for {chunk.shape[0]} parameter sets; "
+                "it must return one row per parameter set."
+            )
+        return x
+
+    def simulate(self, theta: Tensor, round_index: int, on_event: EventCallback | None,
+                 cancel: Callable[[], bool] | None) -> Tensor:
+        n = theta.shape[0]
+        batch = self.batch_size or max(100, math.ceil(n / 10))
+        parts: list[Tensor] = []
+        invalid = 0
+        for start in range(0, n, batch):
+            x = self._call(theta[start : start + batch])
+            parts.append(x)
+            invalid += count_invalid(x)
+            if on_event is not None:
+                on_event(simulation_event(round_index, start + x.shape[0], n, invalid))
+            if cancel is not None and (cancel() or keep_requested(cancel)):
+                raise Cancelled(f"cancelled while simulating round {round_index + 1}")
+        return torch.cat(parts)
+
+
+class TableSource(SimulationSource):
+    """Pairs simulated earlier: ``theta (N, D)``, ``x (N, K)``; they are round 0 and the only round."""
+
+    def __init__(self, theta: Tensor, x: Tensor):
+        self.fixed_theta = torch.as_tensor(theta, dtype=torch.float32)
+        self.x = torch.as_tensor(x, dtype=torch.float32)
+
+    def simulate(self, theta: Tensor, round_index: int, on_event: EventCallback | None,
+                 cancel: Callable[[], bool] | None) -> Tensor:
+        if on_event is not None:
+            n = self.x.shape[0]
+            on_event(simulation_event(0, n, n, count_invalid(self.x)))
+        return self.x

@@ -1,0 +1,47 @@
+"""How many CPU threads a process computes with: the one place that sets it.
+
+Torch (and the BLAS libraries under numpy) start one thread per core by
+default. Two trainings that each take every core of a 2-core machine run
+about ten times slower than the same two one after the other, because the
+threads spin against each other. So every process that trains or samples
+limits itself to its share: the job manager hands each worker a count, the
+worker applies it, and the app's own process uses one thread.
+
+:func:`thread_env` gives the environment variables that native libraries
+read when they load (for a child process about to start), and
+:func:`set_threads` applies a count to this process (torch's intra-op
+threads, plus the same variables for anything it starts later).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+__all__ = ["THREAD_ENV", "thread_env", "set_threads"]
+
+THREAD_ENV = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+
+
+def thread_env(num_threads: int) -> dict[str, str]:
+    """The environment variables that limit a new process's native libraries to ``num_threads``."""
+    n = str(max(1, int(num_threads)))
+    return {name: n for name in THREAD_ENV}
+
+
+def set_threads(num_threads: Optional[int]) -> None:
+    """Limit this process to ``num_threads`` (``None`` leaves the setting alone)."""
+    if num_threads is None:
+        return
+    n = max(1, int(num_threads))
+    os.environ.update(thread_env(n))
+    import torch  # here, so that a worker can call this before its first torch import
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)

@@ -1,0 +1,162 @@
+"""Your model & data, shared pieces: limits, formatting, the rejection message, cached loaders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import streamlit as st
+import torch
+
+from sbi_core import Prior, SBIError
+from sbi_core.simulators.uploaded import load_simulator
+from sbi_core.tables import read_table
+
+from sbi_ui.resources import posterior
+
+
+SIM_TIMEOUT_S = 10.0  # seconds to run the file, and per batch of simulations
+TABS = ["Upload a simulator", "Upload simulations", "Observations & JSON"]
+MAX_PANELS = 12  # observations drawn side by side
+PANEL_SAMPLES = 500
+PANEL_COLUMNS = 4
+OBS_SOURCES = {"file": "The file's OBSERVATION", "typed": "Type the numbers"}
+TABLE_OBS_SOURCES = {"typed": "Type the numbers", "file": "From an observations file (first row)"}
+
+
+# ---------------------------------------------------------------------------
+# helpers without widgets
+# ---------------------------------------------------------------------------
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def title_from(filename: str) -> str:
+    stem = Path(filename).stem.replace("_", " ").replace("-", " ").strip()
+    return (stem[:1].upper() + stem[1:]) if stem else "Uploaded simulator"
+
+
+def size_text(n: int) -> str:
+    return f"{n / 1024 / 1024:g} MB" if n >= 1024 * 1024 else f"{n / 1024:g} KB"
+
+
+def fmt(values, digits: int = 4) -> str:
+    return ", ".join(f"{float(v):.{digits}g}" for v in values)
+
+
+def is_new_file(uploaded, seen_key: str) -> bool:
+    """True once per uploaded file (the uploader keeps returning it on every rerun)."""
+    if uploaded is None:
+        return False
+    fid = getattr(uploaded, "file_id", None) or f"{uploaded.name}:{uploaded.size}"
+    if st.session_state.get(seen_key) == fid:
+        return False
+    st.session_state[seen_key] = fid
+    return True
+
+
+def reject(error_key: str, filename: str, err: BaseException) -> None:
+    message = str(err)
+    source = getattr(err, "source_line", None)
+    if source and "\n" in message and message.rstrip().endswith(source.strip()):
+        # the offending line is on a line of its own at the end: show it as code instead
+        message = message.rstrip()[: -len(source.strip())].rstrip()
+    else:
+        source = None
+    st.session_state[error_key] = {
+        "filename": filename, "message": message, "source": source,
+        "kind": getattr(err, "kind", None), "output": getattr(err, "output", "") or "",
+    }
+
+
+def show_rejection(error_key: str, kept: Optional[str]) -> None:
+    """The last rejected upload's message, and what stays in use instead."""
+    err = st.session_state.get(error_key)
+    if not err:
+        return
+    st.error(f"**{err['filename']}** was not accepted. {err['message']}", icon=":material/error:")
+    if err.get("source"):
+        st.code(err["source"], language="python")
+    if err.get("output"):
+        with st.expander("What the file printed"):
+            st.code(err["output"], language="text")
+    if kept:
+        st.caption(f":material/history: Nothing changed: {kept} is still in use.")
+
+
+def last_valid_upload(uploaded, seen_key: str, accept: Callable[[Any], None], state_key: str,
+                      error_key: str, kept: str) -> Optional[dict]:
+    """Hand a newly uploaded file to ``accept`` (which stores it under ``state_key`` or rejects it
+    under ``error_key``), show the last rejection, and return the last valid upload's state.
+
+    ``kept`` names what stays in use after a rejection, with ``{}`` for its file name."""
+    if is_new_file(uploaded, seen_key):
+        accept(uploaded)
+    state = st.session_state.get(state_key)
+    show_rejection(error_key, kept.format(state["filename"]) if state else None)
+    return state
+
+
+def json_import(apply: Callable[[Any, str], None], *, file_label: str, file_key: str, seen_key: str,
+                max_mb: int, file_help: str, text_key: str, placeholder: str, button: str, button_key: str,
+                pasted: str) -> None:
+    """A JSON file uploader and a text area with its button; each new file or pressed button hands
+    ``(text or bytes, where it came from)`` to ``apply``."""
+    f = st.file_uploader(file_label, type=["json"], key=file_key, max_upload_size=max_mb, help=file_help)
+    if is_new_file(f, seen_key):
+        apply(f.getvalue(), f.name)
+    text = st.text_area("...or paste one", key=text_key, height=100, placeholder=placeholder)
+    if st.button(button, key=button_key, disabled=not text.strip()):
+        apply(text, pasted)
+
+
+# ---------------------------------------------------------------------------
+# cached resources
+# ---------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=4)
+def loaded_simulator(path: str, prior_json: str):
+    """An uploaded simulator, loaded once per file and probe prior; its sandboxed child stays up.
+
+    Returns ``(simulator, lock)``; the lock serialises calls into the child."""
+    prior = json.loads(prior_json) if prior_json else None
+    return load_simulator(path, timeout=SIM_TIMEOUT_S, prior=prior), threading.Lock()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_simulations(path: str, load_prior: str, prior_json: str, n: int) -> np.ndarray:
+    """``n`` simulations of the upload at draws from the prior (fixed seeds)."""
+    sim, lock = loaded_simulator(path, load_prior)
+    theta = Prior.from_spec(json.loads(prior_json)).sample((n,), generator=torch.Generator().manual_seed(0))
+    with lock:
+        return sim.simulate(theta, seed=1).numpy()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def cached_table(path: str):
+    """The DataFrame of a saved table (shared; never modified)."""
+    p = Path(path)
+    return read_table(p.read_bytes(), p.name)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def panel_samples(root: str, run_id: str, rows: tuple, n: int) -> list:
+    """Posterior samples per observation row (``None`` where the posterior cannot be sampled)."""
+    post = posterior(root, run_id)
+    out = []
+    for k, row in enumerate(rows):
+        g = torch.Generator().manual_seed(k)
+        try:
+            out.append(post.sample((n,), x=torch.tensor(row, dtype=torch.float32), generator=g,
+                                        max_sampling_time=5.0).numpy())
+        except SBIError:
+            out.append(None)
+    return out
+
+
+def fmt_names(names, limit: int = 8) -> str:
+    names = list(names)
+    return ", ".join(names[:limit]) + (f", ... ({len(names)})" if len(names) > limit else "")

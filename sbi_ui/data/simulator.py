@@ -1,0 +1,234 @@
+"""Your model & data, tab 1: upload simulator code, check it against a prior, use it."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import numpy as np
+import streamlit as st
+
+from sbi_core import Prior, PriorSpecError, SimulatorError, plots
+from sbi_core.sandbox import sandbox_mode, sandbox_mode_description
+from sbi_core.simulators.uploaded import MAX_UPLOAD_BYTES as MAX_CODE_BYTES
+from sbi_core.tables import TableError
+from sbi_core.tables.observations import parse_typed_observation
+from sbi_core.uploads import UploadError, save_upload
+
+from sbi_ui import keys as K
+from sbi_ui import prior_editor as pe
+from sbi_ui.data.common import (
+    OBS_SOURCES,
+    SIM_TIMEOUT_S,
+    cached_simulations,
+    fmt,
+    fmt_names,
+    last_valid_upload,
+    loaded_simulator,
+    reject,
+    sha,
+    size_text,
+    title_from,
+)
+from sbi_ui.messages import flash
+from sbi_ui.model_choice import ModelChoice
+from sbi_ui.navigation import TRAIN
+from sbi_ui.resources import store_root
+
+
+def _accept_simulator(uploaded) -> None:
+    """Save and load a new simulator file; on success it replaces the last one."""
+    data = uploaded.getvalue()
+    name = uploaded.name
+    try:
+        path = save_upload(store_root(), data, name, max_bytes=MAX_CODE_BYTES)
+        with st.spinner(f"Running {name} in the sandbox and trying a few simulations..."):
+            try:
+                sim, _ = loaded_simulator(str(path), "")
+            except SimulatorError as err:
+                if err.kind != "no_prior":
+                    raise
+                sim = None
+    except (SimulatorError, UploadError) as err:
+        reject(K.S_DATA_SIM_ERROR, name, err)
+        return
+    state = {"path": str(path), "filename": name, "sha": sha(data), "title": title_from(name),
+             "doc": None, "file_prior": None, "observation": None, "k": None, "load_prior": "",
+             "mode": None, "typed_obs": None}
+    if sim is not None:
+        obs = getattr(sim, "_default_observation", None)
+        state.update(title=sim.title, doc=sim.description, file_prior=sim.prior.to_spec(), k=sim.x_dim,
+                     observation=None if obs is None else [float(f"{v:.7g}") for v in obs.tolist()],
+                     mode=getattr(sim.simulate_fn, "call_mode", None))
+    st.session_state[K.S_DATA_SIM] = state
+    st.session_state[K.S_DATA_SIM_ERROR] = None
+
+
+def _forget_simulator() -> None:
+    st.session_state[K.S_DATA_SIM] = None
+    st.session_state[K.S_DATA_SIM_ERROR] = None
+
+
+def _names_prior(names_text: str) -> tuple[Optional[Prior], Optional[str]]:
+    names = [n.strip() for n in names_text.replace(";", ",").split(",") if n.strip()]
+    if not names:
+        return None, "Name at least one parameter (e.g. rate, or rate, noise)."
+    try:
+        return Prior.from_spec([{"name": n, "dist": "uniform", "low": 0.0, "high": 1.0} for n in names]), None
+    except PriorSpecError as err:
+        return None, str(err)
+
+
+def _check_with_prior(state: dict, prior: Prior) -> None:
+    load_prior = json.dumps(prior.to_spec())
+    try:
+        with st.spinner("Running your file in the sandbox with this prior..."):
+            sim, _ = loaded_simulator(state["path"], load_prior)
+    except SimulatorError as err:
+        reject(K.S_DATA_SIM_ERROR, state["filename"], err)
+        return
+    obs = getattr(sim, "_default_observation", None)
+    new = dict(state, doc=sim.description, k=sim.x_dim, load_prior=load_prior,
+               observation=None if obs is None else [float(f"{v:.7g}") for v in obs.tolist()],
+               mode=getattr(sim.simulate_fn, "call_mode", None))
+    st.session_state[K.S_DATA_SIM] = new
+    st.session_state[K.S_DATA_SIM_ERROR] = None
+
+
+def _use_simulator(choice: ModelChoice) -> None:
+    choice.save()
+    flash("success", f"{choice.title} is now the current model. Set up a run below.")
+
+
+def simulator_tab() -> None:
+    mode = sandbox_mode()
+    text = sandbox_mode_description()
+    if mode == "sandboxed":
+        st.info(text, icon=":material/shield:")
+    elif mode == "trusted":
+        st.warning(text, icon=":material/warning:")
+    else:
+        st.error(text, icon=":material/block:")
+    st.markdown(
+        "Upload a Python file with a function `simulate(theta)`: it gets a NumPy array of parameters "
+        "(one row per simulation, one column per parameter) and returns one row of numbers per simulation. "
+        "Optionally define `PRIOR` (a list like `[{\"name\": \"k\", \"dist\": \"uniform\", \"low\": 0, "
+        "\"high\": 2}]`) and `OBSERVATION` (a list of numbers); the file's docstring becomes its description. "
+        f"Limits: {size_text(MAX_CODE_BYTES)} of code, {SIM_TIMEOUT_S:g} s per batch of simulations, "
+        "512 MB of memory. Example: `assets/examples/pendulum.py`."
+    )
+    uploaded = st.file_uploader(
+        "Simulator file (.py)", type=["py"], key=K.W_DATA_SIM_FILE, disabled=mode == "refused",
+        max_upload_size=max(1, 2 * MAX_CODE_BYTES // (1024 * 1024)),
+        help="Plain Python; numpy is available. It runs in a separate, limited process, never in the app.",
+    )
+    state = last_valid_upload(uploaded, K.S_DATA_SIM_SEEN, _accept_simulator, K.S_DATA_SIM, K.S_DATA_SIM_ERROR,
+                              "your previous upload, {},")
+    if not state:
+        st.caption("No simulator uploaded yet.")
+        return
+
+    st.divider()
+    head, side = st.columns([4, 1], vertical_alignment="center")
+    head.subheader(state["title"])
+    side.button("Forget this upload", key=K.W_DATA_SIM_FORGET, on_click=_forget_simulator,
+                icon=":material/delete:", help="Remove it from this page (runs that use it keep working).")
+    if state.get("doc"):
+        st.markdown(state["doc"])
+    st.caption(f"File `{state['filename']}` · saved as `{state['path']}`")
+
+    if state.get("k"):
+        k = int(state["k"])
+        params = (f"{len(state['file_prior'])} ({', '.join(m['name'] for m in state['file_prior'])})"
+                  if state["file_prior"] is not None else "set below")
+        st.markdown(f"**Parameters:** {params} · **Output:** {k} numbers per simulation "
+                    f"({fmt_names([f'x{i + 1}' for i in range(k)])})"
+                    + (f" · `simulate` takes {'a batch' if state['mode'] == 'batched' else 'one parameter set'} "
+                       "at a time" if state.get("mode") else ""))
+
+    # ---- the prior ----------------------------------------------------------------
+    if state["file_prior"] is not None:
+        default = Prior.from_spec(state["file_prior"])
+        model_key = f"upload_{state['sha']}"
+        st.markdown("**Prior** (from the file's `PRIOR`; edit it here)")
+    else:
+        st.markdown("**Prior.** The file has no `PRIOR`: name the parameters `simulate` expects, in the order "
+                    "of `theta`'s columns, then set each one's prior.")
+        names_text = st.text_input("Parameter names (comma-separated)", value="theta1", key=K.W_DATA_SIM_NAMES,
+                                   persist_state="session",
+                                   help="One name per column of theta, e.g. rate, noise.")
+        default, problem = _names_prior(names_text)
+        if default is None:
+            st.error(problem, icon=":material/error:")
+            return
+        model_key = f"upload_{state['sha']}_{sha(','.join(default.names).encode())[:6]}"
+    prior = pe.prior_editor(model_key, default)
+    checked_names = [m["name"] for m in json.loads(state["load_prior"] or "[]")]
+    if state["k"] is None or (state["file_prior"] is None and checked_names != prior.names):
+        st.info("Check that the file runs with this prior: it simulates a few draws in the sandbox.",
+                icon=":material/science:")
+        if st.button("Check the simulator with this prior", key=K.W_DATA_SIM_CHECK, type="primary",
+                     icon=":material/play_arrow:"):
+            _check_with_prior(state, prior)
+            st.rerun()
+        return
+    k = int(state["k"])
+    obs_names = [f"x{i + 1}" for i in range(k)]
+
+    # ---- the observation ----------------------------------------------------------
+    sources = ["file", "typed"] if state["observation"] is not None else ["typed"]
+    source = st.radio("Observation", sources, format_func=OBS_SOURCES.get, key=K.W_DATA_SIM_OBS_SOURCE,
+                      horizontal=True, help="The data the posterior should explain.", persist_state="session")
+    if source == "file" and state["observation"] is not None:
+        obs = list(state["observation"])
+        st.caption(f"From the file: {fmt(obs)}")
+    else:
+        start = state.get("typed_obs") or state["observation"] or [0.0] * k
+        text = st.text_input(f"{k} numbers, separated by commas ({fmt_names(obs_names)})", value=fmt(start),
+                             key=K.w_data_sim_obs_typed(state['sha']), persist_state="session",
+                             help="Your measured data, in the order simulate returns.")
+        try:
+            obs = [float(v) for v in parse_typed_observation(text, k, obs_names)]
+            state["typed_obs"] = obs
+        except TableError as err:
+            st.error(str(err), icon=":material/error:")
+            obs = state.get("typed_obs") or state["observation"]
+            if obs is None:
+                return
+            st.caption(f":material/history: Until this is fixed, the last valid observation is used: {fmt(obs)}")
+
+    # ---- a look at some simulations -----------------------------------------------
+    n = 60 if k >= 3 else 300
+    try:
+        x = cached_simulations(state["path"], state["load_prior"], json.dumps(prior.to_spec()), n)
+        bad = int((~np.isfinite(x).all(1)).sum())
+        st.plotly_chart(plots.simulations_figure(x[np.isfinite(x).all(1)], obs_names, x_obs=np.asarray(obs),
+                                                 title="Your simulator at prior draws", height=320),
+                        key="data_sim_thumbnail")
+        if bad:
+            st.warning(f"{bad} of {n} simulations returned NaN or infinity. Such results are left out of "
+                       "training and counted on the Train page; many of them point to parameter values the "
+                       "code cannot handle (narrow the prior).", icon=":material/warning:")
+    except SimulatorError as err:
+        st.error(f"With this prior the simulator fails: {err}", icon=":material/error:")
+        return
+
+    prior_text = "the file's PRIOR" if state["file_prior"] is not None and prior == default else "your prior"
+    ref = {"kind": "upload", "path": state["path"], "name": state["title"], "timeout": SIM_TIMEOUT_S}
+    choice = ModelChoice(
+        simulator=f"upload:{state['filename']}", simulator_ref=ref, title=state["title"],
+        param_names=list(prior.names), obs_names=obs_names, prior=prior.to_spec(),
+        observation=[float(v) for v in obs], true_theta=None, obs_source="upload",
+        prior_key=model_key, prior_text=prior_text,
+    )
+    in_use = (ModelChoice.current().simulator_ref or {}).get("path") == state["path"]
+    if in_use:
+        choice.save()  # keep the current model in step with the edits here
+        st.success("This is the current model: the **Train** page starts runs with it.",
+                   icon=":material/check_circle:")
+        st.page_link(TRAIN, label="Train on it", icon=":material/arrow_forward:")
+    elif st.button("Use this simulator", key=K.W_DATA_SIM_USE, type="primary", icon=":material/check:",
+                   help="Make it the current model; the Train page then starts runs with it, this prior "
+                        "and this observation."):
+        _use_simulator(choice)
+        st.switch_page(TRAIN)

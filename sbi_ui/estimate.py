@@ -1,0 +1,73 @@
+"""How long a new run should take and where it would stand in the queue, in words
+(the cost model of :mod:`sbi_core.cost`, calibrated on this server's finished runs)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import streamlit as st
+
+from sbi_core import Prior, RunSpec
+from sbi_core.cost import CostModel, calibrate_from_store, estimate_run, simulation_seconds
+
+from sbi_ui.format import fmt_duration, plural
+from sbi_ui.model_choice import ModelChoice
+from sbi_ui.resources import jobs, simulator, store, store_root
+
+__all__ = ["calibration", "queue_words", "estimate"]
+
+
+def calibration() -> CostModel:
+    """The cost model calibrated on this server's latest finished runs (cached until another finishes)."""
+    done = store().list_runs(limit=1, status="done")
+    return _calibrated(store_root(), done[0].id if done else "")
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _calibrated(root: str, latest_done: str) -> CostModel:
+    return calibrate_from_store(store())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _sim_seconds(name: str, prior_json: str) -> float:
+    """Seconds per simulation of built-in ``name`` under a prior (JSON of its spec; "null": the default)."""
+    sim = simulator(name)
+    prior_spec = json.loads(prior_json)
+    return simulation_seconds(sim, Prior.from_spec(prior_spec) if prior_spec else sim.prior)
+
+
+def queue_words(model: CostModel) -> tuple[str, float]:
+    """Where a new run would stand in the queue, in words, and the seconds it would wait."""
+    active = jobs().list(limit=None, status=("queued", "running"))
+    slots = jobs().max_running
+    running = [r for r in active if r.status == "running"]
+    queued = [r for r in active if r.status == "queued"]
+    if len(running) < slots and not queued:
+        return "A worker is free: it starts at once.", 0.0
+    work = sum(max(estimate_run(r.spec, model).total_s - (r.seconds or 0.0), 0.0) for r in running)
+    work += sum(estimate_run(r.spec, model).total_s for r in queued)
+    wait = work / slots
+    ahead = len(running) + len(queued)
+    return (f"It would be number {len(queued) + 1} in the queue: {plural(ahead, 'run')} "
+            f"{'is' if ahead == 1 else 'are'} ahead of it (this machine trains {plural(slots, 'run')} at a time), "
+            f"so it would start in about {fmt_duration(wait)}.", wait)
+
+
+def estimate(spec: RunSpec, choice: ModelChoice) -> tuple[float, str]:
+    """``(seconds, one paragraph)``: how long the run should take, and why."""
+    model = calibration()
+    sims_note = ""
+    if not choice.is_upload:
+        model = replace(model, sim_s=_sim_seconds(choice.simulator, json.dumps(choice.prior, sort_keys=True)))
+    else:
+        model = replace(model, sim_s=0.0)
+        sims_note = " Not counted: the time your own simulator takes per simulation."
+    est = estimate_run(spec, model)
+    basis = (f"from the {plural(model.sources, 'round')} finished on this server" if model.sources
+             else "from measurements on a 2-core laptop (no run has finished on this server yet)")
+    text = (f"**Estimated time: about {fmt_duration(est.total_s)}**: simulating "
+            f"{fmt_duration(est.simulate_s)}, training {fmt_duration(est.train_s)} "
+            f"(about {est.epochs_per_round:.0f} epochs a round; later rounds train on all simulations so far, "
+            f"so they take longer). Estimated {basis}.{sims_note}")
+    return est.total_s, text

@@ -1,0 +1,175 @@
+"""Every session-state key, widget key and query-parameter name of the app, in one place.
+
+Plain keys (``S_*``) hold app state the code writes itself; widget keys
+(``W_*``) belong to one widget each and are stable, so browser tests can find
+the widgets (Streamlit renders a keyed widget with the CSS class
+``st-key-<key>``). Keys that depend on a name are built by the small functions
+at the bottom.
+"""
+
+from __future__ import annotations
+
+# ---- query parameters (the URL) -------------------------------------------
+QP_RUN = "run"  # ?run=<run id>: the run a page shows; survives refresh and sharing
+QP_TRUTH = "truth"  # ?truth=hidden: the true parameter is hidden (sidebar toggle off); survives refresh
+QP_TRUTH_HIDDEN = "hidden"
+
+# ---- plain session state ----------------------------------------------------
+S_CURRENT_RUN = "current_run_id"  # str | None: the run the sidebar and pages follow
+S_MODEL_CFG = "model_config"  # ModelChoice (sbi_ui.model_choice): the model the next run uses
+S_PRIOR_SPECS = "prior_specs"  # {model name: last valid prior spec (list of dicts)}
+S_TRACKERS = "run_trackers"  # {run id: RunTracker} events folded so far
+S_FLASH = "flash"  # (kind, message) shown once on the next page run
+S_BOOTED = "booted"  # True once app.py's frame was drawn in this session
+
+# ---- widget keys: sidebar -----------------------------------------------------
+W_REVEAL_TRUE = "reveal_true"  # toggle: show the true parameter in plots and on the Model page
+W_SIDEBAR_FORGET = "sidebar_forget_run"
+
+# ---- widget keys: Home --------------------------------------------------------
+W_START_DEMO = "home_start_demo"  # button "Start demo: two moons, 4 sequential rounds"
+
+# ---- widget keys: Model -------------------------------------------------------
+W_OBS_SOURCE = "model_obs_source"  # radio: default / simulate / typed
+W_OBS_SEED = "model_obs_seed"
+W_OBS_TYPED = "model_obs_typed"
+W_PRIOR_RESET = "model_prior_reset"
+
+# ---- Your model & data (pages/data.py, sbi_ui/data/) -----------------------------
+# plain state: the last *valid* upload of each kind (a rejected upload never replaces it),
+# the last rejection's message, and the id of the uploaded file last looked at
+S_DATA_SIM = "data_sim"  # dict: saved path, file name, title, doc, PRIOR/OBSERVATION of the file, K
+S_DATA_SIM_ERROR = "data_sim_error"  # dict: file name, message, kind, line  | None
+S_DATA_SIM_SEEN = "data_sim_seen"  # file id of the simulator upload last processed
+S_DATA_TABLE = "data_table"  # dict: saved path, file name, columns, rows
+S_DATA_TABLE_ERROR = "data_table_error"
+S_DATA_TABLE_SEEN = "data_table_seen"
+S_DATA_TABLE_OBS = "data_table_obs"  # list[float]: last valid observation for a table run
+S_DATA_TABLE_OBS_ERROR = "data_table_obs_error"
+S_DATA_TABLE_OBS_SEEN = "data_table_obs_seen"
+S_DATA_OBS = "data_obs"  # dict: file name, rows (M, K), k: last valid observations file (amortized view)
+S_DATA_OBS_ERROR = "data_obs_error"
+S_DATA_OBS_SEEN = "data_obs_seen"
+S_DATA_PRIOR_MSG = "data_prior_msg"  # (kind, message) of the last prior import
+S_DATA_PRIOR_SEEN = "data_prior_seen"
+S_DATA_SPEC = "data_spec"  # dict: last valid imported RunSpec
+S_DATA_SPEC_ERROR = "data_spec_error"
+S_DATA_SPEC_SEEN = "data_spec_seen"
+
+# widget keys
+W_DATA_TABS = "data_tabs"
+W_DATA_SIM_FILE = "data_sim_file"  # file uploader (.py)
+W_DATA_SIM_NAMES = "data_sim_param_names"  # text: parameter names when the file has no PRIOR
+W_DATA_SIM_CHECK = "data_sim_check"  # button "Check the simulator with this prior"
+W_DATA_SIM_OBS_SOURCE = "data_sim_obs_source"
+W_DATA_SIM_OBS_TYPED = "data_sim_obs_typed"  # prefix: see w_data_sim_obs_typed
+W_DATA_SIM_USE = "data_sim_use"  # button "Use this simulator"
+W_DATA_SIM_FORGET = "data_sim_forget"
+W_DATA_TABLE_FILE = "data_table_file"  # file uploader (.csv, .parquet)
+W_DATA_THETA_COLS = "data_theta_columns"  # multiselect: parameter columns
+W_DATA_X_COLS = "data_x_columns"  # multiselect: simulated-data columns
+W_DATA_TABLE_OBS_SOURCE = "data_table_obs_source"
+W_DATA_TABLE_OBS_TYPED = "data_table_obs_typed"  # prefix: see w_data_table_obs_typed
+W_DATA_TABLE_OBS_FILE = "data_table_obs_file"
+W_DATA_TABLE_EPOCHS = "data_table_max_epochs"
+W_DATA_TABLE_SEED = "data_table_seed"
+W_DATA_TABLE_TRAIN = "data_table_train"  # button "Train amortized NPE on this table"
+W_DATA_TABLE_FORGET = "data_table_forget"
+W_DATA_OBS_RUN = "data_obs_run"  # run picker (amortized runs)
+W_DATA_OBS_FILE = "data_obs_file"  # file uploader: observations CSV
+W_DATA_OBS_AXIS_X = "data_obs_axis_x"
+W_DATA_OBS_AXIS_Y = "data_obs_axis_y"
+W_DATA_PRIOR_FILE = "data_prior_file"
+W_DATA_PRIOR_TEXT = "data_prior_text"
+W_DATA_PRIOR_APPLY = "data_prior_apply"
+W_DATA_PRIOR_DOWNLOAD = "data_prior_download"
+W_DATA_SPEC_DOWNLOAD = "data_spec_download"
+W_DATA_SPEC_FILE = "data_spec_file"
+W_DATA_SPEC_TEXT = "data_spec_text"
+W_DATA_SPEC_CHECK = "data_spec_check"
+W_DATA_SPEC_START = "data_spec_start"
+
+# ---- widget keys: Train -------------------------------------------------------
+W_METHOD = "train_method"
+W_SIMS = "train_simulations"
+W_ROUNDS = "train_rounds"
+W_SEED = "train_seed"
+W_ESTIMATOR = "train_estimator"
+W_HIDDEN = "train_hidden_features"
+W_TRANSFORMS = "train_num_transforms"
+W_MAX_EPOCHS = "train_max_epochs"
+W_PATIENCE = "train_patience"
+W_TITLE = "train_title"
+W_START = "train_start"
+W_START_CONFIRM = "train_start_confirm"  # button "Yes, start this long run" (after the time estimate)
+W_START_BACK = "train_start_back"  # button "No, change the settings"
+W_CANCEL = "train_cancel"
+W_STOP_KEEP = "train_stop_keep"  # button "Stop and keep what is trained"
+S_START_PENDING = "train_start_pending"  # dict: the RunSpec waiting for a long-run confirmation
+# containers (keyed so browser tests find them)
+C_START_CONFIRM = "train_confirm_box"  # the long-run confirmation
+C_RUN_HEADER = "train_run_header"  # the run title, badge, spec line and Stop / Cancel
+C_METRICS = "train_metrics"  # the one-line summary of rounds, simulations, epochs, time
+C_GLOSSARY = "train_glossary"  # expander "What the words on this page mean"
+
+# ---- widget keys: Rounds ------------------------------------------------------
+W_ROUNDS_RUN = "rounds_run"
+W_AXIS_X = "rounds_axis_x"
+W_AXIS_Y = "rounds_axis_y"
+W_CORNER_ROUND = "rounds_corner_round"
+W_CORNER_DOWNLOAD = "rounds_corner_download"
+
+# ---- widget keys: Explore -----------------------------------------------------
+W_EXPLORE_RUN = "explore_run"
+W_EXPLORE_X = "explore_axis_x"
+W_EXPLORE_Y = "explore_axis_y"
+W_EXPLORE_RESET = "explore_reset"
+W_PPC_SIMS = "explore_ppc_simulations"
+W_EXPLORE_START = "explore_start_npe"  # button "Train an amortized posterior" (no amortized run yet)
+
+# ---- widget keys: Runs --------------------------------------------------------
+W_RUNS_SELECT = "runs_select"
+W_RUNS_CANCEL = "runs_cancel"
+W_RUNS_DELETE = "runs_delete"
+W_RUNS_DELETE_CONFIRM = "runs_delete_confirm"  # prefix: see w_runs_confirm (one box per run and action)
+W_RUNS_RERUN = "runs_rerun"
+W_RUNS_DOWNLOAD = "runs_download_spec"
+
+
+def w_model_pick(name: str) -> str:
+    """Gallery button that selects model ``name``."""
+    return f"model_pick_{name}"
+
+
+def w_prior_family(model: str, i: int) -> str:
+    return f"prior_{model}_{i}_family"
+
+
+def w_prior_number(model: str, i: int, family: str, number: str) -> str:
+    return f"prior_{model}_{i}_{family}_{number}"
+
+
+def w_obs_theta(model: str, i: int) -> str:
+    """Slider for parameter ``i`` of the hidden "true" parameter."""
+    return f"model_obs_theta_{model}_{i}"
+
+
+def w_explore_x(run_id: str, k: int) -> str:
+    """Explore-page slider for observation component ``k`` of run ``run_id``."""
+    return f"explore_x_{run_id}_{k}"
+
+
+def w_runs_confirm(action: str, run_id: str) -> str:
+    """Runs-page box "Yes, <action> this run" for run ``run_id``: a tick confirms one action on one
+    run, so it can never carry over to the run shown next."""
+    return f"runs_{action}_confirm_{run_id}"
+
+
+def w_data_sim_obs_typed(upload: str) -> str:
+    """Typed observation for the uploaded simulator ``upload`` (its content hash)."""
+    return f"{W_DATA_SIM_OBS_TYPED}_{upload}"
+
+
+def w_data_table_obs_typed(k: int) -> str:
+    """Typed observation of ``k`` numbers for a run on a table."""
+    return f"{W_DATA_TABLE_OBS_TYPED}_{k}"

@@ -1,0 +1,187 @@
+"""The Train page's live view of a run: its header (title, settings, Stop / Cancel), status and
+progress, and the loss curves and posterior clouds, redrawn from the store while the run is active."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from sbi_core import plots
+from sbi_core.store import RunInfo
+
+from sbi_ui import keys as K
+from sbi_ui.estimate import calibration
+from sbi_ui.format import fmt_duration, fmt_time, plural
+from sbi_ui.messages import flash, show_run_failure
+from sbi_ui.naming import is_amortized, method_title, model_title_of, rounds_text, run_title, status_badge
+from sbi_ui.navigation import EXPLORE, ROUNDS
+from sbi_ui.resources import jobs, store
+from sbi_ui.run_context import run_context, shown_truth
+from sbi_ui.session import POLL_S, tracker, url_params
+
+__all__ = ["ESTIMATOR_WORDS", "run_header", "live_view"]
+
+ESTIMATOR_WORDS = {"nsf": "neural spline flow (NSF)", "maf": "masked autoregressive flow (MAF)"}
+
+
+def _spec_line(info) -> str:
+    s = info.spec
+    return (
+        f"{model_title_of(s)} · {method_title(s.method)} · {rounds_text(s)} × "
+        f"{s.simulations_per_round:,} simulations · {ESTIMATOR_WORDS.get(s.density_estimator, s.density_estimator)} "
+        f"of {plural(s.num_transforms, 'layer')}, {s.hidden_features} units wide · seed {s.seed}"
+    )
+
+
+def _cancelled_text(info, tr, total: int) -> str:
+    """What a cancelled run kept, in words that are true for it."""
+    if not tr.sims and not tr.ep_round and not tr.rounds:
+        return "This run was cancelled before it started: nothing was simulated or trained."
+    kept = tr.rounds_done
+    r = tr.current_round
+    if r < kept:  # the cancel came between rounds
+        where = f"after round {kept} of {total} had finished"
+    else:
+        ep = tr.epochs_in(r)
+        where = (f"during round {r + 1} of {total}, after {plural(ep, 'epoch')} of training" if ep
+                 else f"during round {r + 1} of {total}, while it was simulating")
+    if kept == 0:
+        text = (f"This run was cancelled {where}, before any round had finished, so it has no posterior: "
+                "a cancel drops the round in progress.")
+        if store().stop_requested(info.id):
+            text += (" You asked to stop and keep what is trained, but round 1 was still simulating: no "
+                     "network had been trained yet.")
+        else:
+            text += " To keep a partly trained network, use **Stop and keep what is trained** instead."
+        return text
+    done = "round 1 had finished and is" if kept == 1 else f"rounds 1-{kept} had finished and are"
+    dropped = "" if r < kept else f"; the unfinished round {r + 1} was dropped"
+    return f"This run was cancelled {where}. Before that, {done} kept, shown below{dropped}."
+
+
+def _status(info, tr, total: int) -> None:
+    if info.status == "queued":
+        pos = jobs().queue_position(info.id)
+        st.info(
+            f"Queued: **position {pos or 1}** in line. It starts by itself as soon as a worker is free "
+            f"(this machine trains {plural(jobs().max_running, 'run')} at a time).",
+            icon=":material/hourglass_top:",
+        )
+        st.progress(0.0, text="Waiting for a free worker...")
+    elif info.status == "running":
+        frac, text, _ = tr.progress(info, calibration())
+        st.progress(frac, text=text)
+        if store().stop_requested(info.id):
+            r = tr.current_round
+            st.info(f"Stopping: round {r + 1} ends after the epoch in progress, and its best network so far "
+                    "becomes its posterior.", icon=":material/pause_circle:")
+    elif info.status == "done":
+        _, text, _ = tr.progress(info)
+        st.success(text, icon=":material/check_circle:")
+    elif info.status == "failed":
+        show_run_failure(info, tr)
+    elif info.status == "cancelled":
+        st.warning(_cancelled_text(info, tr, total), icon=":material/cancel:")
+
+
+def _summary(info, tr, total: int) -> str:
+    """The run's numbers on one line (four tiles cut their values off on a 1024-pixel projector)."""
+    return (f":material/replay: **{tr.rounds_done} / {total}** rounds finished"
+            f" &nbsp;·&nbsp; :material/casino: **{tr.simulations_done:,}** simulations"
+            f" &nbsp;·&nbsp; :material/model_training: **{tr.epochs_done:,}** epochs trained"
+            f" &nbsp;·&nbsp; :material/timer: **{fmt_duration(info.seconds).replace(' ', '&nbsp;')}**")
+
+
+def live_view(run_id: str, was_status: str) -> None:
+    """The live part: polls the store while the run is active, stops when it ends."""
+    was_active = was_status in ("queued", "running")
+
+    @st.fragment(run_every=POLL_S if was_active else None)
+    def live() -> None:
+        info = jobs().status(run_id)
+        if info is None:
+            st.warning(f"Run `{run_id}` is no longer in the store.")
+            return
+        if was_active and info.status != was_status:
+            st.rerun()  # once: redraw the whole page (its buttons too) for the new status
+        tr = tracker(run_id)
+        ctx = run_context(info)
+        total = tr.num_rounds or info.spec.rounds
+        _status(info, tr, total)
+        with st.container(key=K.C_METRICS):
+            st.markdown(_summary(info, tr, total),
+                        help="A round simulates, then trains the network on all simulations so far; an epoch "
+                        "is one pass of training over them. The time counts from the start of the run "
+                        "(waiting in the queue not included).")
+        invalid = sum(bad for _, _, bad in tr.sims.values())
+        if invalid:
+            st.caption(f":material/warning: {invalid:,} simulation{'s' if invalid != 1 else ''} returned NaN or "
+                       "infinity and {} left out of training.".format("were" if invalid != 1 else "was"))
+        left, right = st.columns([1, 1])
+        with left:
+            st.plotly_chart(
+                plots.loss_figure(tr.ep_round, tr.ep_epoch, tr.ep_train, tr.ep_val, tr.best_epochs()),
+                key="train_loss_chart",
+            )
+        with right:
+            if info.is_terminal and not len(tr.samples):
+                st.info("No round finished, so there is no posterior cloud to show.", icon=":material/info:")
+            else:
+                st.plotly_chart(
+                    plots.posterior_rounds_figure(
+                        tr.samples, 0, 1, ctx.labels, ctx.bounds, shown_truth(ctx)
+                    ),
+                    key="train_cloud_chart",
+                )
+        stopped = [int(r["round"]) + 1 for r in tr.rounds if r.get("stopped_by_request")]
+        st.caption(
+            "Left: the loss on training and held-out validation data after every epoch; a star marks the "
+            "best epoch of each round, whose network is kept (early stopping). The loss jumps up when a new "
+            "round starts: the network meets new simulations (and SNPE's later rounds use the contrastive "
+            "loss), so compare losses within a round, not across rounds. Right: samples of the posterior at "
+            "the observation after each round, light to dark. The words are explained at the bottom of the page."
+            + (" The dashed box is the prior's range." if ctx.prior.dim > 1 else "")
+            + (f" Round {stopped[0]} was stopped early at your request: its posterior is the best network "
+               "trained until then." if stopped else "")
+        )
+        if info.status == "done":
+            c1, c2, _ = st.columns([1, 1, 2])
+            c1.page_link(ROUNDS, label="See it round by round", icon=":material/animation:",
+                         query_params=url_params(run_id))
+            if is_amortized(info.spec):
+                c2.page_link(EXPLORE, label="Explore other observations", icon=":material/explore:",
+                             query_params=url_params(run_id))
+
+    live()
+
+
+def _actions(run_id: str, info) -> None:
+    """Stop-and-keep and Cancel side by side (a running run), or Cancel alone (a queued one)."""
+    b1, b2, _ = st.columns([1.3, 1, 1])
+    if info.status == "running":
+        asked = store().stop_requested(run_id)
+        if b1.button("Stop and keep what is trained", key=K.W_STOP_KEEP, icon=":material/pause_circle:",
+                     width="stretch", disabled=asked,
+                     help="End the run after the epoch in progress. The best network trained so far becomes "
+                     "this round's posterior, shown like any round; finished rounds are kept too."):
+            jobs().stop(run_id)
+            flash("info", "Stop requested: the run ends after this epoch and keeps what is trained.")
+            st.rerun()
+    if (b2 if info.status == "running" else b1).button(
+            "Cancel run", key=K.W_CANCEL, icon=":material/stop_circle:", width="stretch",
+                 help="Stop this run at once. Rounds that already finished are kept; the round in "
+                 "progress is dropped."):
+        jobs().cancel(run_id)
+        flash("info", "Cancel requested: the run stops within an epoch.")
+        st.rerun()
+
+
+def run_header(run_id: str, info: RunInfo) -> None:
+    """The run's title, status badge and settings on one line; Stop and Cancel while it is active."""
+    with st.container(key=K.C_RUN_HEADER):
+        head, badge = st.columns([5, 1], vertical_alignment="center")
+        head.markdown(f"#### {run_title(info)}")
+        with badge:
+            status_badge(info)
+        st.caption(f"{_spec_line(info)} · id `{run_id}` · created {fmt_time(info.created)}")
+        if info.is_active:
+            _actions(run_id, info)

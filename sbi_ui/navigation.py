@@ -1,0 +1,42 @@
+"""The app's pages: their files, titles and sections for ``st.navigation``, and the page setup."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+__all__ = ["HOME", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "RUNS", "PAGE_CONFIG", "navigation_pages"]
+
+# ---- page files (st.navigation registers them in app.py) --------------------
+HOME = "pages/home.py"
+MODEL = "pages/model.py"
+TRAIN = "pages/train.py"
+ROUNDS = "pages/rounds.py"
+EXPLORE = "pages/explore.py"
+RUNS = "pages/runs.py"
+DATA = "pages/data.py"
+
+PAGE_CONFIG = dict(
+    page_title="SBI dashboard",
+    page_icon=":material/scatter_plot:",
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+
+
+def navigation_pages() -> dict:
+    """The app's pages for ``st.navigation``, in sections."""
+    return {
+        "Learn": [
+            st.Page(HOME, title="Home", icon=":material/home:", default=True),
+        ],
+        "Infer": [
+            st.Page(MODEL, title="Model", icon=":material/tune:", url_path="model"),
+            st.Page(DATA, title="Your model & data", icon=":material/upload_file:", url_path="data"),
+            st.Page(TRAIN, title="Train", icon=":material/monitoring:", url_path="train"),
+            st.Page(ROUNDS, title="Rounds", icon=":material/animation:", url_path="rounds"),
+            st.Page(EXPLORE, title="Explore", icon=":material/explore:", url_path="explore"),
+        ],
+        "Manage": [
+            st.Page(RUNS, title="Runs", icon=":material/list_alt:", url_path="runs"),
+        ],
+    }

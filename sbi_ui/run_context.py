@@ -1,0 +1,89 @@
+"""What a stored run is about: its model, parameter and observation labels, prior box,
+observation and true parameter (for pages that draw a run)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import streamlit as st
+
+from sbi_core import Prior, RunSpec, list_simulators
+from sbi_core.store import RunInfo
+
+from sbi_ui.naming import model_name_of
+from sbi_ui.resources import simulator
+from sbi_ui.session import reveal_true
+
+__all__ = ["RunContext", "run_context", "shown_truth"]
+
+
+@dataclass
+class RunContext:
+    """What a stored run is about, read from its RunSpec (cached per run and spec)."""
+
+    spec: RunSpec
+    simulator: Any  # Simulator or None (uploads that cannot be loaded here)
+    prior: Prior
+    labels: list
+    obs_labels: list
+    bounds: np.ndarray  # (D, 2)
+    x_obs: Optional[np.ndarray]
+    true_theta: Optional[np.ndarray]
+    model_title: str
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _context(run_id: str, spec_json: str) -> RunContext:
+    spec = RunSpec.from_dict(json.loads(spec_json)) if spec_json else RunSpec()
+    sim = None
+    name = model_name_of(spec)
+    if isinstance(spec.simulator, str) and name in list_simulators():
+        sim = simulator(name)
+    else:
+        try:
+            from sbi_core.runs import resolve_simulator
+
+            sim = resolve_simulator(spec)
+        except Exception:  # labels fall back to the prior's names
+            sim = None
+    prior = Prior.from_spec(spec.prior) if spec.prior is not None else sim.prior
+    if sim is not None and sim.param_names == prior.names:
+        labels = sim.param_labels()
+    else:
+        labels = list(prior.names)
+    obs_labels = sim.obs_labels() if sim is not None else None
+    if spec.observation is not None:
+        x_obs = np.asarray(spec.observation, dtype=float)
+    elif sim is not None:
+        x_obs = sim.default_observation.numpy().astype(float)
+    else:
+        x_obs = None
+    if obs_labels is None:
+        obs_labels = [f"x{k + 1}" for k in range(len(x_obs) if x_obs is not None else 0)]
+    if spec.true_theta is not None:
+        truth = np.asarray(spec.true_theta, dtype=float)
+    elif spec.observation is None and sim is not None:
+        truth = sim.true_theta.numpy().astype(float)
+    else:
+        truth = None
+    return RunContext(
+        spec=spec, simulator=sim, prior=prior, labels=labels, obs_labels=obs_labels,
+        bounds=prior.bounds.numpy().astype(float), x_obs=x_obs, true_theta=truth,
+        model_title=sim.title if sim is not None else name,
+    )
+
+
+def run_context(info: RunInfo) -> RunContext:
+    try:
+        spec_json = json.dumps(info.spec.to_dict(), sort_keys=True)
+    except Exception:
+        spec_json = ""
+    return _context(info.id, spec_json)
+
+
+def shown_truth(ctx: RunContext) -> Optional[np.ndarray]:
+    """The true parameter if known and the sidebar toggle allows showing it."""
+    return ctx.true_theta if reveal_true() else None

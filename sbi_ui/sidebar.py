@@ -1,0 +1,69 @@
+"""The shared sidebar: the current run (title, status, progress, links) and app-wide settings."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import streamlit as st
+
+from sbi_ui import keys as K
+from sbi_ui.naming import method_title, model_title_of, run_title, status_badge
+from sbi_ui.navigation import ROUNDS, TRAIN
+from sbi_ui.resources import jobs, store_root
+from sbi_ui.session import WATCH_S, current_run_id, forget_current_run, tracker, url_params
+
+__all__ = ["sidebar"]
+
+
+def sidebar() -> None:
+    """The current run (title, status, progress, links) and app-wide settings."""
+    with st.sidebar:
+        rid = current_run_id()
+        info = jobs().status(rid) if rid else None
+        _sidebar_run(rid, info is not None and info.is_active)
+        st.divider()
+        st.toggle(
+            "Show the true parameter",
+            key=K.W_REVEAL_TRUE,  # its value starts from ?truth= (sync_reveal_true)
+            help="Mark the parameter the observation was simulated from (when it is known) in the plots. "
+            "Turn off to keep it hidden, e.g. for a classroom quiz.",
+        )
+        st.caption(f"Runs are kept in `{store_root()}`.")
+
+
+def _sidebar_run(rid: Optional[str], was_active: bool) -> None:
+    """The current-run card; it refreshes itself while the run is queued or running."""
+
+    @st.fragment(run_every=WATCH_S if was_active else None)
+    def card() -> None:
+        st.markdown("#### Current run")
+        info = jobs().status(rid) if rid else None
+        if was_active and (info is None or info.is_terminal):
+            st.rerun()  # the run just ended: redraw everything once (polling stops)
+        if rid and info is None:
+            st.warning(f"No run `{rid}` in this run store (it may have been deleted).")
+            if st.button("Forget it", key=K.W_SIDEBAR_FORGET):
+                forget_current_run()
+                st.rerun()
+            return
+        if info is None:
+            st.caption("No run selected yet. Start the demo on **Home**, or set one up on **Train**.")
+            return
+        st.markdown(f"**{run_title(info)}**")
+        status_badge(info)
+        tr = tracker(rid)
+        total = tr.num_rounds or info.spec.rounds
+        st.caption(
+            f"{model_title_of(info.spec)} · {method_title(info.spec.method)}  \n"
+            f"Rounds finished: {tr.rounds_done} of {total} · id `{rid}`"
+        )
+        st.page_link(TRAIN, label="Live view (Train)", icon=":material/monitoring:",
+                     query_params=url_params(rid))
+        st.page_link(ROUNDS, label="Round by round", icon=":material/animation:",
+                     query_params=url_params(rid))
+        if st.button("Forget this run", key=K.W_SIDEBAR_FORGET,
+                     help="Stop following this run here. It stays in the Runs list."):
+            forget_current_run()
+            st.rerun()
+
+    card()

@@ -1,0 +1,132 @@
+"""The Train page's form for a new run: method, budget, seed and network settings, each number
+checked against its range (an out-of-range one is shown in red and blocks Start)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import streamlit as st
+
+from sbi_core import RunSpec, SBIError
+from sbi_core.methods.registry import METHODS, get_method
+
+from sbi_ui import keys as K
+from sbi_ui.model_choice import ModelChoice
+from sbi_ui.naming import method_title
+from sbi_ui.navigation import MODEL
+
+__all__ = ["OBS_TEXT", "ESTIMATORS", "LIMITS", "settings_form"]
+
+OBS_TEXT = {
+    "default": "the model's example observation",
+    "simulate": "simulated at a chosen (hidden) parameter",
+    "typed": "typed values",
+    "upload": "set on Your model & data",
+}
+ESTIMATORS = {"nsf": "Neural spline flow (NSF)", "maf": "Masked autoregressive flow (MAF)"}
+
+# What each number field accepts. The fields take any number, so an out-of-range one is
+# shown as an error and blocks Start (a number_input with min/max would silently keep
+# the last valid value instead).
+LIMITS = {
+    K.W_SIMS: (100, 100_000),
+    K.W_ROUNDS: (1, 20),
+    K.W_SEED: (0, 2**31 - 1),
+    K.W_HIDDEN: (8, 512),
+    K.W_TRANSFORMS: (1, 12),
+    K.W_MAX_EPOCHS: (5, 2000),
+    K.W_PATIENCE: (2, 200),
+}
+
+
+def _number(col, label: str, key: str, default: int, step: int, help: str, disabled: bool = False) -> Optional[int]:
+    """A whole-number field with its range written under it; None (and a red message) when out of range."""
+    lo, hi = LIMITS[key]
+    value = col.number_input(label, value=default, step=step, key=key, help=help, disabled=disabled,
+                             persist_state="session")
+    if disabled:
+        return int(value) if value is not None else default
+    if value is None or value != int(value) or not lo <= value <= hi:
+        shown = "nothing" if value is None else f"{value:,}"
+        col.error(f"Use a whole number from {lo:,} to {hi:,} (you typed {shown}).", icon=":material/error:")
+        return None
+    col.caption(f"{lo:,} to {hi:,}")
+    return int(value)
+
+
+def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
+    """The form for a new run on ``choice``: its RunSpec, or None (and red messages) while a
+    setting is out of range or the spec is invalid."""
+    sim = choice.view
+    dim = len(choice.prior) if choice.prior else sim.theta_dim
+    prior_text = choice.prior_text or ("your edited prior" if choice.prior else "the model default")
+    st.markdown(
+        f"**Model:** {sim.title} · **prior:** {prior_text} "
+        f"({dim} parameters) · **observation:** {OBS_TEXT.get(choice.obs_source, 'default')}"
+    )
+    st.page_link(MODEL, label="Change the model, prior or observation", icon=":material/tune:")
+    c1, c2, c3, c4 = st.columns([1.5, 1, 1, 1])
+    method = c1.radio(
+        "Method",
+        list(METHODS),
+        format_func=method_title,
+        key=K.W_METHOD,
+        horizontal=True,
+        help="Sequential methods refine the posterior for this one observation, round by round. "
+        "SNPE (APT) simulates at parameters drawn from the last posterior; because those are not the prior's, "
+        "it trains by a guessing game (which of 10 candidate parameters made this simulation?), the "
+        "'contrastive' loss. TSNPE simulates from the prior cut down to where the last posterior lives and "
+        "trains with the plain loss: about 2-3x less computing per round, equally accurate on two moons "
+        "(bench/RESULTS.md). Amortized NPE trains once on the prior and then answers any observation "
+        "instantly (see Explore).",
+        persist_state="session",
+    )
+    sims = _number(c2, "Simulations per round", K.W_SIMS, 1000, 100,
+                   "How many (parameter, data) pairs each round simulates. More is more accurate and slower.")
+    rounds = _number(c3, "Rounds", K.W_ROUNDS, 4, 1,
+                     "Sequential rounds: each one simulates where the previous posterior points. "
+                     "Amortized NPE always uses one round.", disabled=not get_method(method).sequential)
+    seed = _number(c4, "Seed", K.W_SEED, 0, 1, "Same settings and seed give the same result.")
+    with st.expander("Advanced", icon=":material/settings:"):
+        a1, a2, a3, a4, a5 = st.columns(5)
+        estimator = a1.selectbox(
+            "Estimator", list(ESTIMATORS), format_func=ESTIMATORS.get, key=K.W_ESTIMATOR,
+            help="The normalizing flow that learns the posterior: a stack of learned bends that turn a bell "
+            "curve into the posterior. NSF bends with smooth curves (more flexible); MAF with shifts and "
+            "stretches (simpler, faster).",
+            persist_state="session",
+        )
+        hidden = _number(a2, "Hidden units", K.W_HIDDEN, 50, 8,
+                         "How wide the small neural network inside each layer is. Wider can learn finer "
+                         "shapes and trains more slowly.")
+        transforms = _number(a3, "Flow layers", K.W_TRANSFORMS, 4, 1,
+                             "How many learned bends are stacked in the flow (its depth).")
+        max_epochs = _number(a4, "Max epochs", K.W_MAX_EPOCHS, 100, 5,
+                             "Upper limit on training passes over the data per round.")
+        patience = _number(a5, "Patience", K.W_PATIENCE, 10, 1,
+                           "Early stopping: stop a round after this many epochs without a better validation "
+                           "loss and keep the best network.")
+        title = st.text_input(
+            "Run title (optional)", key=K.W_TITLE, placeholder=f"{sim.title}, {method_title(method)}",
+            help="A name for this run in the lists.",
+        )
+    values = (sims, rounds, seed, hidden, transforms, max_epochs, patience)
+    spec = None
+    if all(v is not None for v in values):
+        try:
+            spec = RunSpec(
+                **choice.to_spec_fields(),
+                method=method,
+                num_rounds=get_method(method).rounds(int(rounds)),
+                simulations_per_round=int(sims),
+                density_estimator=estimator,
+                hidden_features=int(hidden),
+                num_transforms=int(transforms),
+                max_epochs=int(max_epochs),
+                patience=int(patience),
+                seed=int(seed),
+                title=title.strip() or f"{sim.title}, {method_title(method)}",
+            )
+        except SBIError as err:
+            st.error(str(err), icon=":material/error:")
+    return spec

@@ -1,0 +1,132 @@
+"""Browser test: "Show the true parameter" off lasts (it is ``?truth=hidden`` in the URL).
+
+Switched off in the sidebar, the setting must survive what a teacher does in
+front of a class: a reload (a new Streamlit session that only has the URL),
+a click on another page in the navigation (which starts that page with its own
+URL) and the same address opened in a new tab. What is checked is what the
+page draws: the toggle's state, and the star marker of the true parameter on
+the Home picture (the ``path.point`` elements of its trace in the SVG).
+
+    python -m pytest tests/test_browser_urlstate.py -q
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from browser_support import (
+    AppServer,
+    chromium_available,
+    drawn_points,
+    goto,
+    launch_browser,
+    new_page,
+    page_problems,
+    screenshot_on_failure,
+    wait_idle,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not chromium_available(), reason="Chromium not found at /usr/bin/chromium "
+                       "(apt-get install chromium); the browser tests need it"),
+    pytest.mark.timeout(300),
+]
+
+PAGE_MS = 45_000
+TOGGLE = ".st-key-reveal_true"
+HOME_CHART = "home_overview"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser_urlstate")
+    srv = AppServer(root / "store", log_path=root / "streamlit.log")
+    srv.start(timeout=90)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with launch_browser() as b:
+        yield b
+
+
+def truth_param(page) -> list:
+    return parse_qs(urlparse(page.url).query).get("truth", [])
+
+
+def toggle_on(page) -> bool:
+    box = page.locator(f'{TOGGLE} input[type="checkbox"]')
+    box.wait_for(state="attached")
+    return box.is_checked()
+
+
+def truth_stars_drawn(page) -> int:
+    """Markers drawn by the Home picture's "true parameter" trace (0 when it has none)."""
+    page.wait_for_selector(f".st-key-{HOME_CHART} .js-plotly-plot .scatterlayer .trace path.point")
+    info = drawn_points(page, HOME_CHART) or {"names": [], "points": []}
+    return sum(n for name, n in zip(info["names"], info["points"]) if name == "true parameter")
+
+
+def test_truth_hidden_survives_reload_page_change_and_new_tab(browser, server, tmp_path):
+    page = new_page(browser, server.url, timeout_ms=PAGE_MS)
+    try:
+        with screenshot_on_failure(page, tmp_path, "truth_hidden"):
+            goto(page, "/")
+            assert toggle_on(page) and truth_param(page) == []
+            assert truth_stars_drawn(page) == 1, "the star is drawn while the toggle is on"
+
+            page.locator(f"{TOGGLE} label").click()
+            wait_idle(page)
+            page.wait_for_function("() => new URLSearchParams(location.search).get('truth') === 'hidden'")
+            assert not toggle_on(page)
+            assert truth_stars_drawn(page) == 0
+
+            page.reload(wait_until="domcontentloaded")
+            page.wait_for_selector('[data-testid="stApp"]')
+            wait_idle(page)
+            assert truth_param(page) == ["hidden"], page.url
+            assert not toggle_on(page), "a reload turned the true parameter back on"
+            assert truth_stars_drawn(page) == 0, "a reload drew the true parameter again"
+
+            # another page through the navigation, then back home the same way
+            page.locator('[data-testid="stSidebarNav"] a', has_text="Model").first.click()
+            page.wait_for_url("**/model*")
+            wait_idle(page)
+            page.wait_for_function("() => new URLSearchParams(location.search).get('truth') === 'hidden'")
+            assert not toggle_on(page), "the Model page turned it back on"
+            page.locator('[data-testid="stSidebarNav"] a', has_text="Home").first.click()
+            wait_idle(page)
+            page.wait_for_function("() => new URLSearchParams(location.search).get('truth') === 'hidden'")
+            assert not toggle_on(page)
+            assert truth_stars_drawn(page) == 0
+            address = page.url
+            assert not page_problems(page), page_problems(page)
+
+        # the same address in a new tab (a new context: a new session, nothing shared but the URL)
+        tab = new_page(browser, server.url, timeout_ms=PAGE_MS)
+        try:
+            with screenshot_on_failure(tab, tmp_path, "truth_hidden_new_tab"):
+                goto(tab, address)
+                assert not toggle_on(tab), "a new tab turned it back on"
+                assert truth_stars_drawn(tab) == 0
+                assert truth_param(tab) == ["hidden"]
+        finally:
+            tab.context.close()
+
+        # and switched on again, the URL forgets it
+        with screenshot_on_failure(page, tmp_path, "truth_shown_again"):
+            page.locator(f"{TOGGLE} label").click()
+            wait_idle(page)
+            page.wait_for_function("() => !new URLSearchParams(location.search).has('truth')")
+            assert toggle_on(page)
+            assert truth_stars_drawn(page) == 1
+    finally:
+        page.context.close()

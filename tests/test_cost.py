@@ -1,0 +1,101 @@
+"""The run-time cost model (sbi_core.cost): the estimate before Start and the time left during a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sbi_core.cost import (CostModel, calibrate_from_store, estimate_run, pairs_trained, seconds_left,
+                           size_factor, steps_per_epoch, timings_from_events)
+from sbi_core.spec import RunSpec
+
+SPEC = RunSpec(simulator="two_moons", method="snpe", num_rounds=4, simulations_per_round=1000,
+               num_transforms=4, hidden_features=50, max_epochs=100, patience=10)
+
+# A real run measured on the 2-core machine (busy, one torch thread): rounds of SPEC, seconds of the
+# worker's own round events. Round 1 is the cheapest; rounds 2-4 pool 2,000-4,000 pairs under APT.
+MEASURED = [
+    {"round": 0, "epochs": 69, "best_epoch": 59, "num_simulations": 1000,
+     "seconds": {"propose": 0.0, "simulate": 0.008, "train": 74.40, "sample": 0.065}},
+    {"round": 1, "epochs": 25, "best_epoch": 15, "num_simulations": 1000,
+     "seconds": {"propose": 0.039, "simulate": 0.004, "train": 77.84, "sample": 0.173}},
+    {"round": 2, "epochs": 34, "best_epoch": 24, "num_simulations": 1000,
+     "seconds": {"propose": 0.160, "simulate": 0.016, "train": 196.82, "sample": 0.161}},
+    {"round": 3, "epochs": 40, "best_epoch": 30, "num_simulations": 1000,
+     "seconds": {"propose": 0.156, "simulate": 0.003, "train": 134.64, "sample": 0.063}},
+]
+
+
+def _remaining_after(k: int) -> float:
+    return sum(sum(r["seconds"].values()) for r in MEASURED[k:])
+
+
+def old_estimate(elapsed: float, rounds_done: int, rounds: int) -> float:
+    """What the page said before: every round an equal share of the work."""
+    frac = rounds_done / rounds
+    return elapsed * (1 - frac) / frac
+
+
+def test_sequential_rounds_train_on_all_pairs_so_far():
+    assert [pairs_trained("snpe", r, 1000) for r in range(4)] == [1000, 2000, 3000, 4000]
+    assert pairs_trained("npe", 0, 1000) == 1000
+    m = CostModel()
+    e = [m.epoch_seconds(SPEC, r) for r in range(4)]
+    assert e[0] < e[1] < e[2] < e[3]  # more pairs, and APT's contrastive loss from round 2 on
+    tsnpe = RunSpec(**{**SPEC.to_dict(), "method": "tsnpe"})
+    assert m.epoch_seconds(tsnpe, 1) < m.epoch_seconds(SPEC, 1)  # plain loss: cheaper than APT
+
+
+def test_bigger_flows_and_budgets_cost_more():
+    assert size_factor("nsf", 5, 50) == pytest.approx(1.0)
+    assert size_factor("nsf", 10, 50) == pytest.approx(2.0)
+    assert size_factor("maf", 5, 50) < 1.0
+    assert steps_per_epoch(1000) == 9 + 1 and steps_per_epoch(100_000) > 80
+    m = CostModel()
+    small = estimate_run(SPEC, m).total_s
+    huge = estimate_run(RunSpec(**{**SPEC.to_dict(), "simulations_per_round": 100_000, "num_rounds": 20}), m)
+    assert huge.total_s > 1000 * small and huge.total_s > 3600
+
+
+def test_time_left_after_round_one_is_honest_where_the_old_one_was_far_too_low():
+    elapsed = sum(MEASURED[0]["seconds"].values())
+    truth = _remaining_after(1)  # 410 s
+    old = old_estimate(elapsed, 1, 4)  # 224 s: 1.8x too low
+    model = CostModel().calibrated(timings_from_events(SPEC, MEASURED[:1]))
+    new = seconds_left(SPEC, model, rounds_done=1, simulations_done=0, epochs_done=0, best_epoch=None,
+                       train_elapsed_s=0.0)
+    assert old < 0.6 * truth
+    assert abs(new - truth) < abs(old - truth)
+    assert 0.7 * truth < new < 1.4 * truth, (new, truth)
+
+
+def test_time_left_uses_the_round_in_progress_and_early_stopping():
+    model = CostModel().calibrated(timings_from_events(SPEC, MEASURED[:2]))
+    # round 3 has trained 10 epochs at 5.8 s each and its best epoch is the 10th:
+    # at least `patience` more epochs at that pace, then round 4
+    left = seconds_left(SPEC, model, rounds_done=2, simulations_done=1000, epochs_done=10, best_epoch=10,
+                        train_elapsed_s=57.9)
+    assert left > 10 * 5.79
+    assert left > seconds_left(SPEC, model, 2, 1000, 10, 10, 20.0)  # a slower pace means more time left
+    assert seconds_left(SPEC, model, 4, 0, 0, None, 0.0) == 0.0
+
+
+def test_calibration_uses_the_store(tmp_path: Path):
+    from sbi_core.store import RunStore
+
+    store = RunStore(tmp_path / "store")
+    rid = store.create_run(SPEC)
+    for ev in MEASURED:
+        store.append_event(rid, {"type": "round", **ev})
+    store.finish_run(rid, "done", event={"type": "done", "seconds": 485.0})
+    model = calibrate_from_store(store)
+    assert model.sources == 4
+    assert model.best_epoch == 59 and 15 < model.best_epoch_later <= 30
+    assert model.epoch_seconds(SPEC, 0) == pytest.approx(74.40 / 69, rel=1e-6)
+    # a fresh run like the measured one is now estimated near what it took
+    est = estimate_run(SPEC, model).total_s
+    assert 0.6 * 485 < est < 1.5 * 485, est
+    assert calibrate_from_store(RunStore(tmp_path / "empty")).sources == 0
