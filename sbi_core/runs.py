@@ -173,6 +173,8 @@ def _propose(loop: _Loop, r: int, last: Optional[RoundResult]):
     if last is None:
         return loop.prior, loop.prior.sample((loop.simulations_per_round,), generator=loop.g_theta)
     proposal = loop.estimator.next_proposal(last.posterior, loop.x_obs, loop.g_proposal)
+    if isinstance(proposal, Prior):  # a rule may keep (or go back to) the prior
+        return proposal, proposal.sample((loop.simulations_per_round,), generator=loop.g_theta)
     return proposal, proposal.sample((loop.simulations_per_round,), x=loop.x_obs, generator=loop.g_theta)
 
 
@@ -298,23 +300,28 @@ def run_sequential(
                  int(num_posterior_samples), seeds, on_event, RunControl(cancel, stop) if stop is not None else cancel)
     result = RunResult(rounds=[], x_obs=x_obs, prior=prior, param_names=prior.names, simulator=simulator)
     start = time.perf_counter()
+    _run_rounds(loop, result, on_round)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _run_rounds(loop: _Loop, result: RunResult, on_round: Callable[[RoundResult], None] | None) -> None:
+    """Run the rounds into ``result``, stopping early (keeping what is finished) at a stop-and-keep request."""
     for r in range(loop.num_rounds):
         if r > 0 and keep_requested(loop.cancel):
             result.stopped_by_request = True  # asked between rounds: keep the finished ones
-            break
+            return
         rr = _keep_round(loop, r, result.rounds[-1] if result.rounds else None)
         if rr is None:
             result.stopped_by_request = True
-            break
+            return
         result.rounds.append(rr)
         if on_round is not None:
             on_round(rr)
         loop.emit(_round_event(loop, rr))
         if rr.stopped_by_request:
             result.stopped_by_request = True
-            break
-    result.seconds = time.perf_counter() - start
-    return result
+            return
 
 
 # ---------------------------------------------------------------------------

@@ -153,6 +153,89 @@ def _mean_loss(loss_fn: LossFn, theta: Tensor, x: Tensor, generator: torch.Gener
     return total / theta.shape[0]
 
 
+def _split_pairs(theta: Tensor, x: Tensor, cfg: TrainConfig, generator: torch.Generator):
+    """Split ``theta (N, D)``, ``x (N, K)`` into training and validation parts and pick the batch size.
+
+    Draws one ``randperm(N)`` from ``generator``. Returns
+    ``(th_tr (N_tr, D), x_tr (N_tr, K), th_va (N_va, D), x_va (N_va, K), batch)``.
+    """
+    n = theta.shape[0]
+    if n < 4:
+        raise ValueError(f"need at least 4 training pairs, got {n}")
+    train_idx, val_idx = _split(n, cfg.validation_fraction, cfg.min_validation, generator)
+    th_tr, x_tr = theta[train_idx], x[train_idx]
+    th_va, x_va = theta[val_idx], x[val_idx]
+    batch = max(1, min(cfg.batch_size or auto_batch_size(th_tr.shape[0]), th_tr.shape[0]))
+    return th_tr, x_tr, th_va, x_va, batch
+
+
+def _optimizer(net: nn.Module, cfg: TrainConfig):
+    """Adam over ``net``'s parameters and the scheduler that lowers its rate when validation stalls."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, factor=cfg.lr_decay_factor, patience=cfg.lr_decay_patience
+    )
+    return optimizer, scheduler
+
+
+def _train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, th_tr: Tensor, x_tr: Tensor,
+                 batch: int, clip_max_norm: float, generator: torch.Generator) -> float:
+    """One pass of minibatch steps over ``th_tr (N, D)``, ``x_tr (N, K)`` in a random order.
+
+    Draws ``randperm(N)`` from ``generator``, then whatever the loss draws per batch; a
+    trailing batch of one pair is skipped. Returns the mean training loss of the epoch.
+    """
+    net.train()
+    order = torch.randperm(th_tr.shape[0], generator=generator)
+    total, count = 0.0, 0
+    for i in range(0, len(order), batch):
+        idx = order[i : i + batch]
+        if len(idx) < 2 and count > 0:
+            continue
+        optimizer.zero_grad(set_to_none=True)
+        losses = loss_fn(th_tr[idx], x_tr[idx], generator)
+        loss = losses.mean()
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), clip_max_norm)
+        optimizer.step()
+        total += float(loss.detach()) * len(idx)
+        count += len(idx)
+    net.eval()
+    return total / max(count, 1)
+
+
+def _finite_or_none(value: float) -> Optional[float]:
+    """``value`` if it is finite, else ``None`` (for the epoch records)."""
+    return value if math.isfinite(value) else None
+
+
+def _epoch_record(round_index: int, epoch: int, cfg: TrainConfig, train_loss: float, val_loss: float,
+                  result: TrainResult, elapsed: float, optimizer: torch.optim.Optimizer) -> dict:
+    """The history entry (and ``epoch`` event payload) of one epoch."""
+    return {
+        "round": round_index,
+        "epoch": epoch,
+        "max_epochs": cfg.max_epochs,
+        "train_loss": train_loss,
+        "val_loss": _finite_or_none(val_loss),
+        "best_epoch": result.best_epoch,
+        "best_val_loss": _finite_or_none(result.best_val_loss),
+        "elapsed": elapsed,
+        "learning_rate": optimizer.param_groups[0]["lr"],
+    }
+
+
+def _should_stop(result: TrainResult, since_best: int, cfg: TrainConfig, cancel: Callable[[], bool] | None) -> bool:
+    """After an epoch: whether a stop-and-keep request or early stopping ends training (flags set on ``result``)."""
+    if keep_requested(cancel):
+        result.stopped_by_request = True
+        return True
+    if since_best >= cfg.patience:
+        result.stopped_early = True
+        return True
+    return False
+
+
 def train(
     net: nn.Module,
     theta: Tensor,
@@ -175,65 +258,27 @@ def train(
     cfg = config or TrainConfig()
     set_threads(cfg.num_threads)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    n = theta.shape[0]
-    if n < 4:
-        raise ValueError(f"need at least 4 training pairs, got {n}")
-    train_idx, val_idx = _split(n, cfg.validation_fraction, cfg.min_validation, g)
-    th_tr, x_tr = theta[train_idx], x[train_idx]
-    th_va, x_va = theta[val_idx], x[val_idx]
-    batch = max(1, min(cfg.batch_size or auto_batch_size(th_tr.shape[0]), th_tr.shape[0]))
-
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=cfg.lr_decay_factor, patience=cfg.lr_decay_patience
-    )
+    th_tr, x_tr, th_va, x_va, batch = _split_pairs(theta, x, cfg, g)
+    optimizer, scheduler = _optimizer(net, cfg)
     result = TrainResult()
     best_state = copy.deepcopy(net.state_dict())
     since_best = 0
     start = time.perf_counter()
 
     for epoch in range(1, cfg.max_epochs + 1):
-        net.train()
-        order = torch.randperm(th_tr.shape[0], generator=g)
-        total, count = 0.0, 0
-        for i in range(0, len(order), batch):
-            idx = order[i : i + batch]
-            if len(idx) < 2 and count > 0:
-                continue
-            optimizer.zero_grad(set_to_none=True)
-            losses = loss_fn(th_tr[idx], x_tr[idx], g)
-            loss = losses.mean()
-            loss.backward()
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.clip_max_norm)
-            optimizer.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        net.eval()
-        train_loss = total / max(count, 1)
+        train_loss = _train_epoch(net, optimizer, loss_fn, th_tr, x_tr, batch, cfg.clip_max_norm, g)
         val_loss = _mean_loss(loss_fn, th_va, x_va, g, 4 * batch)
         if not math.isfinite(val_loss):
             val_loss = math.inf
         scheduler.step(val_loss)
-
         if val_loss < result.best_val_loss:
-            result.best_val_loss = val_loss
-            result.best_epoch = epoch
+            result.best_val_loss, result.best_epoch = val_loss, epoch
             best_state = copy.deepcopy(net.state_dict())
             since_best = 0
         else:
             since_best += 1
-        elapsed = time.perf_counter() - start
-        record = {
-            "round": round_index,
-            "epoch": epoch,
-            "max_epochs": cfg.max_epochs,
-            "train_loss": train_loss,
-            "val_loss": val_loss if math.isfinite(val_loss) else None,
-            "best_epoch": result.best_epoch,
-            "best_val_loss": result.best_val_loss if math.isfinite(result.best_val_loss) else None,
-            "elapsed": elapsed,
-            "learning_rate": optimizer.param_groups[0]["lr"],
-        }
+        record = _epoch_record(round_index, epoch, cfg, train_loss, val_loss, result,
+                               time.perf_counter() - start, optimizer)
         result.history.append(record)
         result.epochs = epoch
         if on_event is not None:
@@ -241,11 +286,7 @@ def train(
         if cancel is not None and cancel():
             net.load_state_dict(best_state)
             raise Cancelled(f"cancelled during training of round {round_index + 1}, epoch {epoch}")
-        if keep_requested(cancel):
-            result.stopped_by_request = True
-            break
-        if since_best >= cfg.patience:
-            result.stopped_early = True
+        if _should_stop(result, since_best, cfg, cancel):
             break
 
     net.load_state_dict(best_state)

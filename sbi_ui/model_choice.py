@@ -30,14 +30,6 @@ class ModelView:
     param_names: list
     obs_names: list
 
-    @property
-    def theta_dim(self) -> int:
-        return len(self.param_names)
-
-    @property
-    def x_dim(self) -> int:
-        return len(self.obs_names)
-
 
 @dataclass(frozen=True)
 class ModelChoice:
@@ -115,6 +107,11 @@ class ModelChoice:
         names = list(self.param_names or [m.get("name", f"theta{i + 1}") for i, m in enumerate(self.prior or [])])
         obs = list(self.obs_names or [f"x{k + 1}" for k in range(len(self.observation or []))])
         return ModelView(title=str(self.title or "Uploaded simulator"), param_names=names, obs_names=obs)
+
+    @property
+    def theta_dim(self) -> int:
+        """How many parameters the model has (its prior's entries)."""
+        return len(self.prior) if self.prior else len(self.view.param_names)
 
     @property
     def prior_spec(self) -> list:

@@ -58,11 +58,10 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
     """The form for a new run on ``choice``: its RunSpec, or None (and red messages) while a
     setting is out of range or the spec is invalid."""
     sim = choice.view
-    dim = len(choice.prior) if choice.prior else sim.theta_dim
     prior_text = choice.prior_text or ("your edited prior" if choice.prior else "the model default")
     st.markdown(
         f"**Model:** {sim.title} · **prior:** {prior_text} "
-        f"({dim} parameters) · **observation:** {OBS_TEXT.get(choice.obs_source, 'default')}"
+        f"({choice.theta_dim} parameters) · **observation:** {OBS_TEXT.get(choice.obs_source, 'default')}"
     )
     st.page_link(MODEL, label="Change the model, prior or observation", icon=":material/tune:")
     c1, c2, c3, c4 = st.columns([1.5, 1, 1, 1])

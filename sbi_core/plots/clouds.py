@@ -25,14 +25,9 @@ __all__ = ["SMALL_MULTIPLES_TITLE", "posterior_figure", "pair_plot_figure", "sma
 SMALL_MULTIPLES_TITLE = "Amortized posterior for each observation"
 
 
-def _cloud_1d(arrays, labels, i, bounds, truth, title, height, names) -> go.Figure:
-    colors = round_colors(len(arrays))
-    fig = go.Figure()
-    for k, a in enumerate(arrays):
-        fig.add_trace(go.Histogram(
-            x=a[:, i], name=names[k], marker_color=colors[k], opacity=0.6,
-            histnorm="probability density", nbinsx=40,
-        ))
+def _add_1d_references(fig: go.Figure, i: int, bounds, truth) -> None:
+    """On a histogram of parameter ``i``: the true value (``truth (D,)`` or None) as a red line and
+    the prior's range (``bounds (D, 2)`` or None) as dashed grey lines, each with a legend entry."""
     if truth is not None:
         fig.add_vline(x=float(truth[i]), line=dict(color=COLORS["truth"], width=2.5))
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="true parameter",
@@ -42,6 +37,17 @@ def _cloud_1d(arrays, labels, i, bounds, truth, title, height, names) -> go.Figu
             fig.add_vline(x=float(v), line=dict(color=COLORS["prior"], dash="dash", width=1.5))
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="prior range",
                                  line=dict(color=COLORS["prior"], dash="dash", width=1.5)))
+
+
+def _cloud_1d(arrays, labels, i, bounds, truth, title, height, names) -> go.Figure:
+    colors = round_colors(len(arrays))
+    fig = go.Figure()
+    for k, a in enumerate(arrays):
+        fig.add_trace(go.Histogram(
+            x=a[:, i], name=names[k], marker_color=colors[k], opacity=0.6,
+            histnorm="probability density", nbinsx=40,
+        ))
+    _add_1d_references(fig, i, bounds, truth)
     _base_layout(fig, title, height, legend="right", barmode="overlay")
     fig.update_xaxes(title=dict(text=_label(labels, i)))
     fig.update_yaxes(title=dict(text="density"))
@@ -104,6 +110,45 @@ def posterior_figure(
     return fig
 
 
+def _pair_diagonal(fig: go.Figure, a: np.ndarray, c: int, labs: list, color: str, t) -> None:
+    """Diagonal panel ``c`` of the pair plot: the histogram of ``a (m, D)``'s column ``c``, and
+    the true value (``t (D,)`` or None) as a line."""
+    fig.add_trace(go.Histogram(
+        x=a[:, c], marker_color=color, nbinsx=30, name=f"{labs[c]} marginal", showlegend=False,
+        hovertemplate=f"{labs[c]}: %{{x}}<br>%{{y}} samples<extra></extra>",
+    ), row=c + 1, col=c + 1)
+    if t is not None:
+        fig.add_vline(x=float(t[c]), line=dict(color=COLORS["truth"], width=2), row=c + 1, col=c + 1)
+
+
+def _pair_cloud(fig: go.Figure, pts: np.ndarray, r: int, c: int, labs: list, color: str, t, name: str) -> None:
+    """Panel (``r``, ``c``) below the diagonal: thinned samples ``pts (m, D)``, column ``c`` against
+    ``r``, and the true parameter (``t (D,)`` or None) as a star; the first panel carries the legend."""
+    first = r == 1 and c == 0
+    fig.add_trace(go.Scatter(
+        x=pts[:, c], y=pts[:, r], mode="markers", name=name, legendgroup="samples",
+        showlegend=first, marker=dict(color=color, size=3, opacity=0.45),
+        hovertemplate=f"{labs[c]}: %{{x:.3g}}<br>{labs[r]}: %{{y:.3g}}<extra></extra>",
+    ), row=r + 1, col=c + 1)
+    if t is not None:
+        tr = _truth_trace(float(t[c]), float(t[r]))
+        tr.update(showlegend=first, legendgroup="truth",
+                  marker=dict(size=12 if len(labs) <= 4 else 9))
+        fig.add_trace(tr, row=r + 1, col=c + 1)
+
+
+def _pair_axes(fig: go.Figure, d: int) -> None:
+    """Pair-plot axes for ``d`` parameters: no grid, no counts on the diagonal, no upper triangle."""
+    fig.update_xaxes(showgrid=False)
+    fig.update_yaxes(showgrid=False)
+    for r in range(1, d):  # a diagonal histogram's counts would sit on the panel to its left
+        fig.update_yaxes(showticklabels=False, ticks="", row=r + 1, col=r + 1)
+    for r in range(d):  # hide the empty upper triangle
+        for c in range(r + 1, d):
+            fig.update_xaxes(visible=False, row=r + 1, col=c + 1)
+            fig.update_yaxes(visible=False, row=r + 1, col=c + 1)
+
+
 def pair_plot_figure(
     samples,
     labels: Optional[Sequence[str]] = None,
@@ -129,23 +174,9 @@ def pair_plot_figure(
     for r in range(d):
         for c in range(r + 1):
             if r == c:
-                fig.add_trace(go.Histogram(
-                    x=a[:, c], marker_color=color, nbinsx=30, name=f"{labs[c]} marginal", showlegend=False,
-                    hovertemplate=f"{labs[c]}: %{{x}}<br>%{{y}} samples<extra></extra>",
-                ), row=r + 1, col=c + 1)
-                if t is not None:
-                    fig.add_vline(x=float(t[c]), line=dict(color=COLORS["truth"], width=2), row=r + 1, col=c + 1)
+                _pair_diagonal(fig, a, c, labs, color, t)
             else:
-                fig.add_trace(go.Scatter(
-                    x=pts[:, c], y=pts[:, r], mode="markers", name=name, legendgroup="samples",
-                    showlegend=(r == 1 and c == 0), marker=dict(color=color, size=3, opacity=0.45),
-                    hovertemplate=f"{labs[c]}: %{{x:.3g}}<br>{labs[r]}: %{{y:.3g}}<extra></extra>",
-                ), row=r + 1, col=c + 1)
-                if t is not None:
-                    tr = _truth_trace(float(t[c]), float(t[r]))
-                    tr.update(showlegend=(r == 1 and c == 0), legendgroup="truth",
-                              marker=dict(size=12 if d <= 4 else 9))
-                    fig.add_trace(tr, row=r + 1, col=c + 1)
+                _pair_cloud(fig, pts, r, c, labs, color, t, name)
             if r == d - 1:
                 fig.update_xaxes(title=dict(text=labs[c]), row=r + 1, col=c + 1)
             if c == 0 and r > 0:
@@ -156,14 +187,7 @@ def pair_plot_figure(
         fig.update_yaxes(title=dict(text="samples"), row=1, col=1)
     h = height or int(min(1000, max(420, 150 * d + 120)))
     _base_layout(fig, title, h, hovermode="closest", bargap=0.05)
-    fig.update_xaxes(showgrid=False)
-    fig.update_yaxes(showgrid=False)
-    for r in range(1, d):  # a diagonal histogram's counts would sit on the panel to its left
-        fig.update_yaxes(showticklabels=False, ticks="", row=r + 1, col=r + 1)
-    for r in range(d):  # hide the empty upper triangle
-        for c in range(r + 1, d):
-            fig.update_xaxes(visible=False, row=r + 1, col=c + 1)
-            fig.update_yaxes(visible=False, row=r + 1, col=c + 1)
+    _pair_axes(fig, d)
     return fig
 
 

@@ -48,17 +48,8 @@ def overview_figure(
                                marker=dict(color="#ADB5BD", size=4, opacity=0.55), legendgroup="prior"),
                   row=1, col=1)
     palette = ["#F08C00", "#2B8A3E", "#AE3EC9", "#1971C2"]
-    for k, (name, s) in enumerate(amortized):
-        s = _thin(_np(s, 2), 500)
-        fig.add_trace(go.Scatter(x=s[:, 0], y=s[:, 1], mode="markers", name=name,
-                                   marker=dict(color=palette[k % len(palette)], size=4, opacity=0.75)),
-                      row=1, col=1)
-    colors = round_colors(len(sequential))
-    for k, (name, s) in enumerate(sequential):
-        s = _thin(_np(s, 2), 500)
-        fig.add_trace(go.Scatter(x=s[:, 0], y=s[:, 1], mode="markers", name=name,
-                                   marker=dict(color=colors[k], size=4, opacity=0.7)),
-                      row=1, col=2)
+    _add_clouds(fig, amortized, [palette[k % len(palette)] for k in range(len(amortized))], 0.75, col=1)
+    _add_clouds(fig, sequential, round_colors(len(sequential)), 0.7, col=2)
     for col in (1, 2):
         box = _box_trace(b, 0, 1)
         box.update(showlegend=col == 1, legendgroup="box")
@@ -74,8 +65,23 @@ def overview_figure(
         margin=dict(l=55, r=15, t=100, b=50),
     )
     fig.update_annotations(font=dict(size=13))
+    _box_axes(fig, b, xt, yt)
+    return fig
+
+
+def _add_clouds(fig: go.Figure, named_samples: Sequence[tuple[str, object]], colors: Sequence[str],
+                opacity: float, col: int) -> None:
+    """One cloud per ``(name, samples (m, D))`` over the first two parameters, in panel ``col``."""
+    for k, (name, s) in enumerate(named_samples):
+        s = _thin(_np(s, 2), 500)
+        fig.add_trace(go.Scatter(x=s[:, 0], y=s[:, 1], mode="markers", name=name,
+                                 marker=dict(color=colors[k], size=4, opacity=opacity)),
+                      row=1, col=col)
+
+
+def _box_axes(fig: go.Figure, b, xt: str, yt: str) -> None:
+    """Both panels' axes: titled, and ranging over the plotting box ``b (D, 2)`` plus 5% each side."""
     pad = 0.05 * (b[:, 1] - b[:, 0])
     for col in (1, 2):
         fig.update_xaxes(title=dict(text=xt), range=[b[0, 0] - pad[0], b[0, 1] + pad[0]], row=1, col=col)
         fig.update_yaxes(title=dict(text=yt), range=[b[1, 0] - pad[1], b[1, 1] + pad[1]], row=1, col=col)
-    return fig

@@ -14,13 +14,14 @@ screen.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import plotly.graph_objects as go
 
 from ._arrays import _label, _np, _thin
-from .clouds import _cloud_1d
-from .style import COLORS, _base_layout, _box_trace, _empty, _truth_trace, round_colors
+from .clouds import _add_1d_references, _cloud_1d
+from .style import _base_layout, _box_trace, _empty, _truth_trace, round_colors
 from .zoom import _add_prior_inset, _zoom_ranges
 
 __all__ = ["CLOUD_TITLE", "ANIMATION_TITLE", "posterior_rounds_figure", "rounds_animation_figure"]
@@ -28,6 +29,31 @@ __all__ = ["CLOUD_TITLE", "ANIMATION_TITLE", "posterior_rounds_figure", "rounds_
 # Stable titles: browser tests find the charts by them.
 CLOUD_TITLE = "Posterior after each round"
 ANIMATION_TITLE = "Posterior round by round"
+
+
+def _round_inputs(samples_by_round: Sequence, labels, bounds, true_theta, i: int, j: int):
+    """Normalise the round figures' inputs.
+
+    Returns ``(arrays, truth, b, xt, yt)``: one ``(m, D)`` array per round, ``truth (D,)`` or
+    None, the plotting box ``b (D, 2)`` or None, and the two axis titles.
+    """
+    arrays = [_np(a, 2) for a in samples_by_round]
+    truth = None if true_theta is None else _np(true_theta).reshape(-1)
+    b = None if bounds is None else _np(bounds).reshape(-1, 2)
+    return arrays, truth, b, _label(labels, i), _label(labels, j)
+
+
+def _round_scatter(a, i: int, j: int, name: str, color: str, current: bool, faded_opacity: float,
+                   xt: str, yt: str) -> go.Scatter:
+    """One round's cloud: columns ``i``, ``j`` of ``a (m, D)`` (or empty lists), larger and darker
+    when it is the ``current`` round."""
+    return go.Scatter(
+        x=a[:, i] if a is not None else [], y=a[:, j] if a is not None else [], mode="markers",
+        name=name, marker=dict(color=color, size=5 if current else 4,
+                               opacity=0.85 if current else faded_opacity),
+        hovertemplate=f"{name}<br>{xt}: %{{x:.3g}}<br>{yt}: %{{y:.3g}}<extra></extra>",
+    )
+
 
 
 def posterior_rounds_figure(
@@ -47,10 +73,7 @@ def posterior_rounds_figure(
     prior plotting box. ``true_theta``: ``(D,)`` or None. One parameter
     (``D == 1`` or ``i == j``) gives overlaid histograms.
     """
-    arrays = [_np(a, 2) for a in samples_by_round]
-    truth = None if true_theta is None else _np(true_theta).reshape(-1)
-    b = None if bounds is None else _np(bounds).reshape(-1, 2)
-    xt, yt = _label(labels, i), _label(labels, j)
+    arrays, truth, b, xt, yt = _round_inputs(samples_by_round, labels, bounds, true_theta, i, j)
     if not arrays:
         return _empty(title, "The first posterior cloud appears when round 1 ends.", height, xt, yt)
     dim = arrays[0].shape[1]
@@ -62,13 +85,8 @@ def posterior_rounds_figure(
     if b is not None:
         fig.add_trace(_box_trace(b, i, j))
     for k, a in enumerate(arrays):
-        a = _thin(a, max_points)
-        last = k == len(arrays) - 1
-        fig.add_trace(go.Scatter(
-            x=a[:, i], y=a[:, j], mode="markers", name=names[k],
-            marker=dict(color=colors[k], size=5 if last else 4, opacity=0.85 if last else 0.5),
-            hovertemplate=f"{names[k]}<br>{xt}: %{{x:.3g}}<br>{yt}: %{{y:.3g}}<extra></extra>",
-        ))
+        fig.add_trace(_round_scatter(_thin(a, max_points), i, j, names[k], colors[k], k == len(arrays) - 1, 0.5,
+                                     xt, yt))
     if truth is not None:
         fig.add_trace(_truth_trace(float(truth[i]), float(truth[j])))
     _base_layout(fig, title, height, legend="right", hovermode="closest")
@@ -83,6 +101,79 @@ def _fit_axes(fig: go.Figure, arrays, b, i: int, j: int, truth, xt: str, yt: str
     if zoomed:
         fig.update_layout(xaxis=dict(domain=[0, 0.76]), legend=dict(x=0.8, xanchor="left"))
         _add_prior_inset(fig, b, i, j, xr, yr, domain_x=[0.8, 1.0], domain_y=[0.0, 0.3])
+
+
+@dataclass
+class _RoundTraces:
+    """The animation's per-round traces: ``thin`` holds one thinned ``(m, D)`` array per round."""
+
+    thin: list
+    i: int
+    j: int
+    xt: str
+    yt: str
+    one_d: bool
+
+    def __post_init__(self) -> None:
+        self.colors = round_colors(len(self.thin))
+        self.names = [f"round {k + 1}" for k in range(len(self.thin))]
+
+    def trace(self, k: int, upto: int):
+        """Round ``k``'s trace in the frame that shows rounds up to ``upto`` (later rounds are empty)."""
+        visible = k <= upto
+        current = k == upto
+        if self.one_d:
+            return go.Histogram(
+                x=self.thin[k][:, self.i] if visible else [], name=self.names[k], marker_color=self.colors[k],
+                opacity=0.75 if current else 0.25, histnorm="probability density", nbinsx=40,
+            )
+        return _round_scatter(self.thin[k] if visible else None, self.i, self.j, self.names[k], self.colors[k],
+                              current, 0.35, self.xt, self.yt)
+
+    def frame(self, upto: int) -> list:
+        """Every round's trace in the frame that shows rounds up to ``upto``."""
+        return [self.trace(k, upto) for k in range(len(self.thin))]
+
+
+def _animation_controls(n: int, frame_ms: int) -> dict:
+    """The layout's Play / Pause buttons and round slider for ``n`` frames (opening on the last)."""
+    # redraw=True on every frame: without it plotly keeps the emptied rounds' points on screen
+    play = dict(frame=dict(duration=frame_ms, redraw=True), transition=dict(duration=0),
+                fromcurrent=False, mode="immediate")
+    pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
+    return dict(
+        # the buttons sit left of the slider, which is padded by their width in pixels (not a share
+        # of the plot's width), so they never cover its label on a narrow screen
+        updatemenus=[dict(
+            type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.17,
+            yanchor="top", pad=dict(r=8, t=0),
+            buttons=[
+                dict(label="Play", method="animate", args=[None, play]),
+                dict(label="Pause", method="animate", args=[[None], pause]),
+            ],
+        )],
+        sliders=[dict(
+            active=n - 1, x=0, len=1.0, y=-0.12, yanchor="top", pad=dict(t=10, b=0, l=140, r=10),
+            currentvalue=dict(prefix="Showing up to round ", font=dict(size=13)),
+            steps=[
+                dict(label=str(r + 1), method="animate",
+                     args=[[str(r + 1)], dict(frame=dict(duration=0, redraw=True), mode="immediate",
+                                              transition=dict(duration=0))])
+                for r in range(n)
+            ],
+        )],
+    )
+
+
+def _add_references(fig: go.Figure, one_d: bool, b, truth, i: int, j: int) -> None:
+    """The prior's box / range (``b (D, 2)`` or None) and the true parameter (``truth (D,)`` or None)."""
+    if one_d:
+        _add_1d_references(fig, i, b, truth)
+        return
+    if b is not None:
+        fig.add_trace(_box_trace(b, i, j))
+    if truth is not None:
+        fig.add_trace(_truth_trace(float(truth[i]), float(truth[j])))
 
 
 def rounds_animation_figure(
@@ -105,80 +196,16 @@ def rounds_animation_figure(
     small), so the cloud shrinks in place. Every frame is redrawn (see the
     module docstring).
     """
-    arrays = [_np(a, 2) for a in samples_by_round]
-    truth = None if true_theta is None else _np(true_theta).reshape(-1)
-    b = None if bounds is None else _np(bounds).reshape(-1, 2)
-    xt, yt = _label(labels, i), _label(labels, j)
+    arrays, truth, b, xt, yt = _round_inputs(samples_by_round, labels, bounds, true_theta, i, j)
     if not arrays:
         return _empty(title, "No finished round yet.", height, xt, yt)
     n = len(arrays)
     one_d = arrays[0].shape[1] == 1 or i == j
-    colors = round_colors(n)
-    names = [f"round {k + 1}" for k in range(n)]
-    thin = [_thin(a, max_points) for a in arrays]
-
-    def round_trace(k: int, upto: int):
-        visible = k <= upto
-        current = k == upto
-        opacity = 0.85 if current else 0.35
-        if one_d:
-            return go.Histogram(
-                x=thin[k][:, i] if visible else [], name=names[k], marker_color=colors[k],
-                opacity=0.75 if current else 0.25, histnorm="probability density", nbinsx=40,
-            )
-        return go.Scatter(
-            x=thin[k][:, i] if visible else [], y=thin[k][:, j] if visible else [], mode="markers",
-            name=names[k], marker=dict(color=colors[k], size=5 if current else 4, opacity=opacity),
-            hovertemplate=f"{names[k]}<br>{xt}: %{{x:.3g}}<br>{yt}: %{{y:.3g}}<extra></extra>",
-        )
-
-    last = n - 1
-    fig = go.Figure(data=[round_trace(k, last) for k in range(n)])
-    if one_d:
-        if truth is not None:
-            fig.add_vline(x=float(truth[i]), line=dict(color=COLORS["truth"], width=2.5))
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="true parameter",
-                                     line=dict(color=COLORS["truth"], width=2.5)))
-        if b is not None:
-            for v in b[i]:
-                fig.add_vline(x=float(v), line=dict(color=COLORS["prior"], dash="dash", width=1.5))
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="prior range",
-                                     line=dict(color=COLORS["prior"], dash="dash", width=1.5)))
-    else:
-        if b is not None:
-            fig.add_trace(_box_trace(b, i, j))
-        if truth is not None:
-            fig.add_trace(_truth_trace(float(truth[i]), float(truth[j])))
-    fig.frames = [
-        go.Frame(data=[round_trace(k, r) for k in range(n)], traces=list(range(n)), name=str(r + 1))
-        for r in range(n)
-    ]
-    # redraw=True on every frame: without it plotly keeps the emptied rounds' points on screen
-    play = dict(frame=dict(duration=frame_ms, redraw=True), transition=dict(duration=0),
-                fromcurrent=False, mode="immediate")
-    pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
-    fig.update_layout(
-        # the buttons sit left of the slider, which is padded by their width in pixels (not a share
-        # of the plot's width), so they never cover its label on a narrow screen
-        updatemenus=[dict(
-            type="buttons", direction="left", showactive=False, x=0, xanchor="left", y=-0.17,
-            yanchor="top", pad=dict(r=8, t=0),
-            buttons=[
-                dict(label="Play", method="animate", args=[None, play]),
-                dict(label="Pause", method="animate", args=[[None], pause]),
-            ],
-        )],
-        sliders=[dict(
-            active=last, x=0, len=1.0, y=-0.12, yanchor="top", pad=dict(t=10, b=0, l=140, r=10),
-            currentvalue=dict(prefix="Showing up to round ", font=dict(size=13)),
-            steps=[
-                dict(label=str(r + 1), method="animate",
-                     args=[[str(r + 1)], dict(frame=dict(duration=0, redraw=True), mode="immediate",
-                                              transition=dict(duration=0))])
-                for r in range(n)
-            ],
-        )],
-    )
+    traces = _RoundTraces([_thin(a, max_points) for a in arrays], i, j, xt, yt, one_d)
+    fig = go.Figure(data=traces.frame(n - 1))
+    _add_references(fig, one_d, b, truth, i, j)
+    fig.frames = [go.Frame(data=traces.frame(r), traces=list(range(n)), name=str(r + 1)) for r in range(n)]
+    fig.update_layout(**_animation_controls(n, frame_ms))
     _base_layout(fig, title, height, legend="right", hovermode="closest")
     fig.update_layout(margin=dict(l=60, r=20, t=60, b=160))
     if one_d:

@@ -98,6 +98,76 @@ def _histogram_panels(a: np.ndarray, obs: Optional[np.ndarray], labs: Sequence[s
     return data, dict(shapes=shapes, annotations=annotations, **axes)
 
 
+def _sims_histogram(fig: go.Figure, a: np.ndarray, obs, labs: Sequence[str], name: str) -> tuple[str, str]:
+    """One component: a histogram of ``a (n, 1)``, the observation (``obs (1,)`` or None) a red line.
+    Returns the axis titles."""
+    fig.add_trace(go.Histogram(x=a[:, 0], name=name, marker_color=COLORS["sims"], opacity=0.85, nbinsx=25))
+    if obs is not None:
+        fig.add_vline(x=float(obs[0]), line=dict(color=COLORS["observation"], width=3))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="observation",
+                                 line=dict(color=COLORS["observation"], width=3)))
+    return labs[0], "count"
+
+
+def _sims_scatter(fig: go.Figure, a: np.ndarray, obs, labs: Sequence[str], name: str,
+                  compact: bool) -> tuple[str, str]:
+    """Two components: a scatter of ``a (n, 2)``, the observation (``obs (2,)`` or None) a red cross.
+    Returns the axis titles."""
+    fig.add_trace(go.Scatter(x=a[:, 0], y=a[:, 1], mode="markers", name=name,
+                             marker=dict(color=COLORS["sims"], size=4 if compact else 5, opacity=0.6)))
+    if obs is not None:
+        fig.add_trace(go.Scatter(x=[obs[0]], y=[obs[1]], mode="markers", name="observation",
+                                 marker=dict(symbol="x", size=13, color=COLORS["observation"],
+                                             line=dict(width=1.5, color="white"))))
+    return labs[0], labs[1]
+
+
+def _sims_lines(fig: go.Figure, a: np.ndarray, obs, labs: Sequence[str], name: str,
+                compact: bool) -> tuple[str, str]:
+    """K >= 3 components on one scale: each (thinned) row of ``a (n, K)`` a line over the components,
+    the observation (``obs (K,)`` or None) a red line with markers. Returns the axis titles."""
+    k = a.shape[1]
+    comp = list(range(1, k + 1))
+    xs, ys = [], []
+    for row in _thin(a, MAX_LINES_COMPACT if compact else MAX_LINES):
+        xs += comp + [None]
+        ys += row.tolist() + [None]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name,
+                             line=dict(color=COLORS["sims"], width=1), opacity=0.45))
+    if obs is not None:
+        fig.add_trace(go.Scatter(x=comp, y=obs.tolist(), mode="lines+markers", name="observation",
+                                 line=dict(color=COLORS["observation"], width=2.5), marker=dict(size=6)))
+    if compact:  # small picture: number the components instead of naming them
+        fig.update_xaxes(dtick=1 if k <= 6 else 2, tick0=1 if k <= 6 else 2)
+        return f"component (1-{k})", "value"
+    fig.update_xaxes(tickmode="array", tickvals=comp, ticktext=[str(s) for s in labs],
+                     tickangle=-30 if k > 5 else 0)
+    return "observation component", "value"
+
+
+def _sims_panels_figure(a: np.ndarray, obs, labs: Sequence[str], name: str, title: str, height: int,
+                        compact: bool) -> go.Figure:
+    """K >= 3 components on different scales: one histogram panel per column of ``a (n, K)``, with
+    the observation (``obs (K,)`` or None) as red lines and :data:`PANELS_NOTE` (or a short form)."""
+    k = a.shape[1]
+    cols = min(k, 3)
+    rows = math.ceil(k / cols)
+    data, layout = _histogram_panels(a, obs, labs, name, cols, compact, nbins=15 if compact else 25)
+    fig = go.Figure(data=data, layout=layout)
+    full = height if compact else max(height, 170 * rows + 130)
+    _base_layout(fig, title, full, bargap=0.05, hovermode="closest")
+    numbered = compact and max(len(str(s)) for s in labs) > COMPACT_LABEL_CHARS
+    note = (f"one panel per component (1-{k})" if numbered else "one panel per component") if compact \
+        else PANELS_NOTE
+    fig.update_layout(title=dict(subtitle=dict(text=note, font=dict(size=11 if compact else 12))))
+    if compact:
+        fig.update_layout(margin=dict(l=8, r=8, t=52, b=8), title=dict(font=dict(size=13)), font=dict(size=11),
+                          legend=dict(font=dict(size=11), y=1.0, yanchor="bottom", x=1, xanchor="right"))
+    else:
+        fig.update_layout(margin=dict(t=110))
+    return fig
+
+
 def simulations_figure(
     x,
     obs_labels: Optional[Sequence[str]] = None,
@@ -121,56 +191,13 @@ def simulations_figure(
     labs = [_label(obs_labels, c, "x") for c in range(k)]
     fig = go.Figure()
     if k == 1:
-        fig.add_trace(go.Histogram(x=a[:, 0], name=name, marker_color=COLORS["sims"], opacity=0.85, nbinsx=25))
-        if obs is not None:
-            fig.add_vline(x=float(obs[0]), line=dict(color=COLORS["observation"], width=3))
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name="observation",
-                                     line=dict(color=COLORS["observation"], width=3)))
-        xt, yt = labs[0], "count"
+        xt, yt = _sims_histogram(fig, a, obs, labs, name)
     elif k == 2:
-        fig.add_trace(go.Scatter(x=a[:, 0], y=a[:, 1], mode="markers", name=name,
-                                   marker=dict(color=COLORS["sims"], size=4 if compact else 5, opacity=0.6)))
-        if obs is not None:
-            fig.add_trace(go.Scatter(x=[obs[0]], y=[obs[1]], mode="markers", name="observation",
-                                     marker=dict(symbol="x", size=13, color=COLORS["observation"],
-                                                 line=dict(width=1.5, color="white"))))
-        xt, yt = labs[0], labs[1]
+        xt, yt = _sims_scatter(fig, a, obs, labs, name, compact)
     elif not shares_one_axis(a):
-        cols = min(k, 3)
-        rows = math.ceil(k / cols)
-        data, layout = _histogram_panels(a, obs, labs, name, cols, compact, nbins=15 if compact else 25)
-        fig = go.Figure(data=data, layout=layout)
-        full = height if compact else max(height, 170 * rows + 130)
-        _base_layout(fig, title, full, bargap=0.05, hovermode="closest")
-        numbered = compact and max(len(str(s)) for s in labs) > COMPACT_LABEL_CHARS
-        note = (f"one panel per component (1-{k})" if numbered else "one panel per component") if compact \
-            else PANELS_NOTE
-        fig.update_layout(title=dict(subtitle=dict(text=note, font=dict(size=11 if compact else 12))))
-        if compact:
-            fig.update_layout(margin=dict(l=8, r=8, t=52, b=8), title=dict(font=dict(size=13)), font=dict(size=11),
-                              legend=dict(font=dict(size=11), y=1.0, yanchor="bottom", x=1, xanchor="right"))
-        else:
-            fig.update_layout(margin=dict(t=110))
-        return fig
+        return _sims_panels_figure(a, obs, labs, name, title, height, compact)
     else:
-        comp = list(range(1, k + 1))
-        xs, ys = [], []
-        for row in _thin(a, MAX_LINES_COMPACT if compact else MAX_LINES):
-            xs += comp + [None]
-            ys += row.tolist() + [None]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name,
-                                   line=dict(color=COLORS["sims"], width=1), opacity=0.45))
-        if obs is not None:
-            fig.add_trace(go.Scatter(x=comp, y=obs.tolist(), mode="lines+markers", name="observation",
-                                     line=dict(color=COLORS["observation"], width=2.5), marker=dict(size=6)))
-        if compact:  # small picture: number the components instead of naming them
-            fig.update_xaxes(dtick=1 if k <= 6 else 2, tick0=1 if k <= 6 else 2)
-            xt = f"component (1-{k})"
-        else:
-            fig.update_xaxes(tickmode="array", tickvals=comp, ticktext=[str(s) for s in labs],
-                             tickangle=-30 if k > 5 else 0)
-            xt = "observation component"
-        yt = "value"
+        xt, yt = _sims_lines(fig, a, obs, labs, name, compact)
     _base_layout(fig, title, height, hovermode="closest")
     if compact:
         fig.update_layout(

@@ -30,6 +30,82 @@ LOSS_TITLE = "Training and validation loss"
 NEW_ROUND_NOTE = "Dotted line: new round,<br>new simulations, so the<br>loss restarts higher."
 
 
+def _sorted_epochs(round_index, epoch, train_loss, val_loss):
+    """The epoch events as arrays ``r, e, tr, va`` (each ``(n,)``), sorted by round, then epoch (unsorted if none)."""
+    r = np.asarray(round_index, dtype=int)
+    e = np.asarray(epoch, dtype=int)
+    tr, va = _np(train_loss), _np(val_loss)
+    if len(r) == 0:
+        return r, e, tr, va
+    order = np.lexsort((e, r))
+    return r[order], e[order], tr[order], va[order]
+
+
+def _continuous_x(r: np.ndarray, e: np.ndarray, rounds: list):
+    """One x-axis across rounds: each round starts where the previous one ended.
+
+    ``r``, ``e``: ``(n,)`` round and epoch of each event. Returns ``(x (n,), start_of, offset)``:
+    the positions, ``{round: its first x - 1}`` and the total number of epochs.
+    """
+    offset, start_of = 0, {}
+    x = np.empty(len(r), dtype=float)
+    for rd in rounds:
+        m = r == rd
+        start_of[rd] = offset
+        x[m] = offset + e[m]
+        offset += int(e[m].max())
+    return x, start_of, offset
+
+
+def _loss_curves(fig: go.Figure, r, e, x, tr, va, rounds: list) -> None:
+    """The training and validation curves, broken (``None``) between rounds; all arrays ``(n,)``."""
+    xs, ys_t, ys_v, hover = [], [], [], []
+    for rd in rounds:
+        m = r == rd
+        xs += x[m].tolist() + [None]
+        ys_t += tr[m].tolist() + [None]
+        ys_v += va[m].tolist() + [None]
+        hover += [f"round {rd + 1}, epoch {k}" for k in e[m]] + [""]
+    for ys, what, color in ((ys_t, "training", "train"), (ys_v, "validation", "val")):
+        fig.add_trace(go.Scatter(
+            x=list(xs), y=ys, mode="lines", name=f"{what} loss", line=dict(color=COLORS[color], width=2),
+            text=hover, hovertemplate=f"%{{text}}<br>{what} loss %{{y:.4g}}<extra></extra>",
+        ))
+
+
+def _best_epoch_stars(fig: go.Figure, best_epochs: Mapping[int, int], r, e, x, va) -> None:
+    """A star on the validation curve at each round's best epoch (that is in the data); arrays ``(n,)``."""
+    bx, by, bt = [], [], []
+    for rd, be in best_epochs.items():
+        m = (r == int(rd)) & (e == int(be))
+        if m.any():
+            k = int(np.flatnonzero(m)[0])
+            bx.append(x[k])
+            by.append(va[k])
+            bt.append(f"round {int(rd) + 1}: best epoch {int(be)}")
+    if bx:
+        fig.add_trace(go.Scatter(
+            x=bx, y=by, mode="markers", name="best epoch (early stopping)", text=bt,
+            marker=dict(symbol="star", size=15, color=COLORS["best"], line=dict(color="white", width=1)),
+            hovertemplate="%{text}<br>validation loss %{y:.4g}<extra></extra>",
+        ))
+
+
+def _round_marks(fig: go.Figure, rounds: list, start_of: dict, offset: int) -> None:
+    """A dotted line where each later round begins and a label over every round."""
+    span = max(float(offset), 1.0)
+    for k, rd in enumerate(rounds):
+        if start_of[rd] > 0:
+            fig.add_vline(x=start_of[rd] + 0.5, line=dict(color="#ADB5BD", dash="dot", width=1.5))
+        width = (start_of[rounds[k + 1]] if k + 1 < len(rounds) else offset) - start_of[rd]
+        # short rounds get a short label, and neighbours alternate in height: labels never overlap
+        fig.add_annotation(
+            x=start_of[rd] + 0.5, y=1.0 if k % 2 == 0 else 0.93, yref="paper", xanchor="left",
+            yanchor="top", showarrow=False, text=f"round {rd + 1}" if width / span >= 0.1 else f"{rd + 1}",
+            font=dict(size=12, color="#495057"),
+        )
+
+
 def loss_figure(
     round_index: Sequence[int],
     epoch: Sequence[int],
@@ -47,68 +123,19 @@ def loss_figure(
         best_epochs: ``{round: best epoch (1-based)}`` -- the early-stopping
             point, drawn as a star on the validation curve.
     """
-    r = np.asarray(round_index, dtype=int)
-    e = np.asarray(epoch, dtype=int)
-    tr, va = _np(train_loss), _np(val_loss)
     xtitle = "epoch (counted across all rounds)"
     ytitle = "loss (lower is better within a round)"
+    r, e, tr, va = _sorted_epochs(round_index, epoch, train_loss, val_loss)
     if len(r) == 0:
         return _empty(title, "Waiting for the first epoch...", height, xtitle, ytitle)
-    order = np.lexsort((e, r))
-    r, e, tr, va = r[order], e[order], tr[order], va[order]
     rounds = list(dict.fromkeys(r.tolist()))
-    # continuous x: each round starts where the previous one ended
-    offset, start_of = 0, {}
-    x = np.empty(len(r), dtype=float)
-    for rd in rounds:
-        m = r == rd
-        start_of[rd] = offset
-        x[m] = offset + e[m]
-        offset += int(e[m].max())
-    xs_t, ys_t, xs_v, ys_v, hover = [], [], [], [], []
-    for rd in rounds:
-        m = r == rd
-        xs_t += x[m].tolist() + [None]
-        ys_t += tr[m].tolist() + [None]
-        xs_v += x[m].tolist() + [None]
-        ys_v += va[m].tolist() + [None]
-        hover += [f"round {rd + 1}, epoch {k}" for k in e[m]] + [""]
+    x, start_of, offset = _continuous_x(r, e, rounds)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=xs_t, y=ys_t, mode="lines", name="training loss", line=dict(color=COLORS["train"], width=2),
-        text=hover, hovertemplate="%{text}<br>training loss %{y:.4g}<extra></extra>",
-    ))
-    fig.add_trace(go.Scatter(
-        x=xs_v, y=ys_v, mode="lines", name="validation loss", line=dict(color=COLORS["val"], width=2),
-        text=hover, hovertemplate="%{text}<br>validation loss %{y:.4g}<extra></extra>",
-    ))
+    _loss_curves(fig, r, e, x, tr, va, rounds)
     if best_epochs:
-        bx, by, bt = [], [], []
-        for rd, be in best_epochs.items():
-            m = (r == int(rd)) & (e == int(be))
-            if m.any():
-                k = int(np.flatnonzero(m)[0])
-                bx.append(x[k])
-                by.append(va[k])
-                bt.append(f"round {int(rd) + 1}: best epoch {int(be)}")
-        if bx:
-            fig.add_trace(go.Scatter(
-                x=bx, y=by, mode="markers", name="best epoch (early stopping)", text=bt,
-                marker=dict(symbol="star", size=15, color=COLORS["best"], line=dict(color="white", width=1)),
-                hovertemplate="%{text}<br>validation loss %{y:.4g}<extra></extra>",
-            ))
+        _best_epoch_stars(fig, best_epochs, r, e, x, va)
     if len(rounds) > 1 or rounds[0] > 0:
-        span = max(float(offset), 1.0)
-        for k, rd in enumerate(rounds):
-            if start_of[rd] > 0:
-                fig.add_vline(x=start_of[rd] + 0.5, line=dict(color="#ADB5BD", dash="dot", width=1.5))
-            width = (start_of[rounds[k + 1]] if k + 1 < len(rounds) else offset) - start_of[rd]
-            # short rounds get a short label, and neighbours alternate in height: labels never overlap
-            fig.add_annotation(
-                x=start_of[rd] + 0.5, y=1.0 if k % 2 == 0 else 0.93, yref="paper", xanchor="left",
-                yanchor="top", showarrow=False, text=f"round {rd + 1}" if width / span >= 0.1 else f"{rd + 1}",
-                font=dict(size=12, color="#495057"),
-            )
+        _round_marks(fig, rounds, start_of, offset)
     new_round = any(start_of[rd] > 0 for rd in rounds)
     if new_round:
         fig.add_annotation(

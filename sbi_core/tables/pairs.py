@@ -24,6 +24,131 @@ from .reading import _missing_mask, _numeric, read_table
 # ---------------------------------------------------------------------------
 # from a table to training pairs
 # ---------------------------------------------------------------------------
+def _check_mapping(cols: list[str], theta_columns: list[str], x_columns: list[str]) -> None:
+    """Raise :class:`TableError` unless both groups are non-empty, disjoint, free of repeats and in ``cols``."""
+    if not theta_columns:
+        raise TableError("Choose at least one column of parameters (the values each simulation was run at).")
+    if not x_columns:
+        raise TableError("Choose at least one column of simulated data (the numbers each simulation produced).")
+    for group in (theta_columns, x_columns):
+        seen = set()
+        for c in group:
+            if c in seen:
+                raise TableError(f"Column {_show(c)} is chosen twice: choose each column once.")
+            seen.add(c)
+    both = [c for c in theta_columns if c in set(x_columns)]
+    if both:
+        raise TableError(
+            f"Column {_show(both[0])} is chosen both as a parameter and as simulated data: "
+            "a column is one or the other."
+        )
+    missing = [c for c in theta_columns + x_columns if c not in cols]
+    if missing:
+        raise TableError(f"The table has no column {_show(missing[0])}. Its columns are: {_names(cols)}.")
+
+
+def _column_cells(col, name: str, is_theta: bool):
+    """Read one table column as numbers.
+
+    Returns ``(num (N,), text (N,), bad (N,))``: the float64 values (NaN where not a number),
+    the mask of text cells and the mask of empty / NaN / infinite cells that are not text.
+    Raises :class:`TableError` if the column holds nothing but text.
+    """
+    num = _numeric(col).to_numpy(dtype=np.float64, na_value=np.nan)
+    missing_cells = _missing_mask(col)
+    text = np.isnan(num) & ~missing_cells
+    if np.isnan(num).all() and text.any():
+        example = col[text].iloc[0] if hasattr(col[text], "iloc") else col[text][0]
+        raise TableError(
+            f"Column {_show(name)} holds text, not numbers (e.g. {_show(example)}): "
+            f"choose only numeric columns as {'parameters' if is_theta else 'simulated data'}."
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        finite = np.isfinite(num) & (np.abs(num) <= _FLOAT32_MAX)
+    return num, text, ~finite & ~text
+
+
+def _read_chosen(df, chosen: list[str], theta_columns: list[str]):
+    """The chosen columns of ``df`` as numbers, with the rows that have to be dropped.
+
+    Returns ``(values (N, C), text_rows (N,), nan_rows (N,), non_numeric, non_finite)``:
+    float64 values, rows with a text cell, rows with an empty / NaN / infinite cell (and no
+    text cell), and per column the number of text cells and of non-finite cells.
+    """
+    n_rows = len(df)
+    values = np.empty((n_rows, len(chosen)), dtype=np.float64)
+    text_rows = np.zeros(n_rows, dtype=bool)
+    nan_rows = np.zeros(n_rows, dtype=bool)
+    non_numeric: dict[str, int] = {}
+    non_finite: dict[str, int] = {}
+    for j, c in enumerate(chosen):
+        num, text, bad = _column_cells(df[c], c, c in theta_columns)
+        if text.any():
+            non_numeric[c] = int(text.sum())
+        if bad.any():
+            non_finite[c] = int(bad.sum())
+        text_rows |= text
+        nan_rows |= bad
+        values[:, j] = num
+    nan_rows &= ~text_rows
+    return values, text_rows, nan_rows, non_numeric, non_finite
+
+
+def _check_enough_rows(report: dict, min_rows: int) -> None:
+    """Raise :class:`TableError` if fewer than ``min_rows`` rows of the report are complete."""
+    n_valid, n_rows = report["valid_rows"], report["rows"]
+    if n_valid >= min_rows:
+        return
+    why = []
+    if report["dropped_nan_rows"]:
+        why.append(f"{_plural(report['dropped_nan_rows'], 'row')} with an empty, NaN or infinite cell")
+    if report["dropped_text_rows"]:
+        why.append(f"{_plural(report['dropped_text_rows'], 'row')} with text in a number column")
+    raise TableError(
+        f"Only {_plural(n_valid, 'row')} of {n_rows:,} {'has' if n_valid == 1 else 'have'} numbers in every "
+        f"chosen column{' (' + '; '.join(why) + ')' if why else ''}; training needs at least {min_rows}."
+    )
+
+
+def _constant_columns(theta: np.ndarray, x: np.ndarray, theta_columns: list[str], x_columns: list[str]) -> list:
+    """Raise on a constant parameter column of ``theta (N, D)``; return the constant columns of ``x (N, K)``."""
+    for j, c in enumerate(theta_columns):
+        if np.ptp(theta[:, j]) == 0:
+            raise TableError(
+                f"Parameter column {_show(c)} has the same value ({theta[0, j]:g}) in every row, so the table "
+                "says nothing about it. Remove it from the parameters."
+            )
+    return [c for j, c in enumerate(x_columns) if np.ptp(x[:, j]) == 0]
+
+
+def _dropped_note(n: int, what: str, per_column: dict[str, int]) -> str:
+    """The note that ``n`` rows with ``what`` are dropped, with the cell counts per column."""
+    cols_ = _names([f"{c} ({k})" for c, k in per_column.items()])
+    return (f"{_plural(n, 'row')} with {what} "
+            f"{'is' if n == 1 else 'are'} dropped (cells per column: {cols_}).")
+
+
+def _column_notes(report: dict) -> list[str]:
+    """The sentences for the page about dropped rows and constant observation columns."""
+    notes = []
+    if report["dropped_nan_rows"]:
+        notes.append(_dropped_note(report["dropped_nan_rows"], "empty, NaN or infinite cells", report["non_finite"]))
+    if report["dropped_text_rows"]:
+        notes.append(_dropped_note(report["dropped_text_rows"], "text instead of a number", report["non_numeric"]))
+    constant = report["constant_columns"]
+    if constant:
+        many = len(constant) > 1
+        notes.append(
+            f"Simulated-data column{'s' if many else ''} "
+            f"{_names(constant)} "
+            f"{'have' if many else 'has'} the same value in every row and "
+            "carr{} no information about the parameters; consider leaving {} out.".format(
+                "y" if many else "ies",
+                "them" if many else "it")
+        )
+    return notes
+
+
 def check_columns(df, theta_columns: Sequence[str], x_columns: Sequence[str], min_rows: int = MIN_ROWS):
     """Check the mapped columns of a table and return the complete rows.
 
@@ -42,61 +167,12 @@ def check_columns(df, theta_columns: Sequence[str], x_columns: Sequence[str], mi
     """
     theta_columns = [str(c) for c in (theta_columns or [])]
     x_columns = [str(c) for c in (x_columns or [])]
-    if not theta_columns:
-        raise TableError("Choose at least one column of parameters (the values each simulation was run at).")
-    if not x_columns:
-        raise TableError("Choose at least one column of simulated data (the numbers each simulation produced).")
-    cols = list(map(str, df.columns))
-    for group in (theta_columns, x_columns):
-        seen = set()
-        for c in group:
-            if c in seen:
-                raise TableError(f"Column {_show(c)} is chosen twice: choose each column once.")
-            seen.add(c)
-    both = [c for c in theta_columns if c in set(x_columns)]
-    if both:
-        raise TableError(
-            f"Column {_show(both[0])} is chosen both as a parameter and as simulated data: "
-            "a column is one or the other."
-        )
-    missing = [c for c in theta_columns + x_columns if c not in cols]
-    if missing:
-        raise TableError(f"The table has no column {_show(missing[0])}. Its columns are: {_names(cols)}.")
-
-    chosen = theta_columns + x_columns
-    n_rows = len(df)
-    values = np.empty((n_rows, len(chosen)), dtype=np.float64)
-    text_rows = np.zeros(n_rows, dtype=bool)
-    nan_rows = np.zeros(n_rows, dtype=bool)
-    non_numeric: dict[str, int] = {}
-    non_finite: dict[str, int] = {}
-    for j, c in enumerate(chosen):
-        col = df[c]
-        num = _numeric(col).to_numpy(dtype=np.float64, na_value=np.nan)
-        missing_cells = _missing_mask(col)
-        text = np.isnan(num) & ~missing_cells
-        if np.isnan(num).all() and text.any():
-            example = col[text].iloc[0] if hasattr(col[text], "iloc") else col[text][0]
-            raise TableError(
-                f"Column {_show(c)} holds text, not numbers (e.g. {_show(example)}): "
-                f"choose only numeric columns as {'parameters' if c in theta_columns else 'simulated data'}."
-            )
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = np.isfinite(num) & (np.abs(num) <= _FLOAT32_MAX)
-        bad = ~finite & ~text
-        if text.any():
-            non_numeric[c] = int(text.sum())
-        if bad.any():
-            non_finite[c] = int(bad.sum())
-        text_rows |= text
-        nan_rows |= bad
-        values[:, j] = num
-    nan_rows &= ~text_rows
+    _check_mapping(list(map(str, df.columns)), theta_columns, x_columns)
+    values, text_rows, nan_rows, non_numeric, non_finite = _read_chosen(df, theta_columns + x_columns, theta_columns)
     keep = ~(text_rows | nan_rows)
-    n_valid = int(keep.sum())
     report: dict[str, Any] = {
-        "rows": n_rows,
-        "valid_rows": n_valid,
+        "rows": len(df),
+        "valid_rows": int(keep.sum()),
         "dropped_nan_rows": int(nan_rows.sum()),
         "dropped_text_rows": int(text_rows.sum()),
         "non_numeric": non_numeric,
@@ -104,45 +180,11 @@ def check_columns(df, theta_columns: Sequence[str], x_columns: Sequence[str], mi
         "constant_columns": [],
         "notes": [],
     }
-    if n_valid < min_rows:
-        why = []
-        if report["dropped_nan_rows"]:
-            why.append(f"{_plural(report['dropped_nan_rows'], 'row')} with an empty, NaN or infinite cell")
-        if report["dropped_text_rows"]:
-            why.append(f"{_plural(report['dropped_text_rows'], 'row')} with text in a number column")
-        raise TableError(
-            f"Only {_plural(n_valid, 'row')} of {n_rows:,} {'has' if n_valid == 1 else 'have'} numbers in every "
-            f"chosen column{' (' + '; '.join(why) + ')' if why else ''}; training needs at least {min_rows}."
-        )
+    _check_enough_rows(report, min_rows)
     theta = values[keep, : len(theta_columns)]
     x = values[keep, len(theta_columns):]
-    for j, c in enumerate(theta_columns):
-        if np.ptp(theta[:, j]) == 0:
-            raise TableError(
-                f"Parameter column {_show(c)} has the same value ({theta[0, j]:g}) in every row, so the table "
-                "says nothing about it. Remove it from the parameters."
-            )
-    for j, c in enumerate(x_columns):
-        if np.ptp(x[:, j]) == 0:
-            report["constant_columns"].append(c)
-    notes = report["notes"]
-    if report["dropped_nan_rows"]:
-        cols_ = _names([f"{c} ({n})" for c, n in non_finite.items()])
-        notes.append(f"{_plural(report['dropped_nan_rows'], 'row')} with empty, NaN or infinite cells "
-                     f"{'is' if report['dropped_nan_rows'] == 1 else 'are'} dropped (cells per column: {cols_}).")
-    if report["dropped_text_rows"]:
-        cols_ = _names([f"{c} ({n})" for c, n in non_numeric.items()])
-        notes.append(f"{_plural(report['dropped_text_rows'], 'row')} with text instead of a number "
-                     f"{'is' if report['dropped_text_rows'] == 1 else 'are'} dropped (cells per column: {cols_}).")
-    if report["constant_columns"]:
-        notes.append(
-            f"Simulated-data column{'s' if len(report['constant_columns']) > 1 else ''} "
-            f"{_names(report['constant_columns'])} "
-            f"{'have' if len(report['constant_columns']) > 1 else 'has'} the same value in every row and "
-            "carr{} no information about the parameters; consider leaving {} out.".format(
-                "y" if len(report["constant_columns"]) > 1 else "ies",
-                "them" if len(report["constant_columns"]) > 1 else "it")
-        )
+    report["constant_columns"].extend(_constant_columns(theta, x, theta_columns, x_columns))
+    report["notes"].extend(_column_notes(report))
     return theta, x, report
 
 

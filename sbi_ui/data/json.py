@@ -29,7 +29,8 @@ from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe
 from sbi_ui.axes import axis_pickers
 from sbi_ui.data.common import (
-    MAX_PANELS, PANEL_COLUMNS, PANEL_SAMPLES, fmt, fmt_names, is_new_file, panel_samples, reject, show_rejection,
+    MAX_PANELS, PANEL_COLUMNS, PANEL_SAMPLES, fmt, fmt_names, json_import, last_valid_upload, panel_samples, reject,
+    show_rejection,
 )
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.naming import is_amortized, method_title, model_title_of, rounds_text, run_title
@@ -78,15 +79,17 @@ def observations_section() -> None:
         help="One observation per row. A header row naming the components is optional; with one, the columns "
              "may come in any order. Example: assets/examples/observations.csv (two moons).",
     )
-    if is_new_file(uploaded, K.S_DATA_OBS_SEEN):
+
+    def accept(f) -> None:
         try:
-            rows = parse_observations(uploaded.getvalue(), uploaded.name, k, names)
-            st.session_state[K.S_DATA_OBS] = {"filename": uploaded.name, "rows": rows.tolist(), "k": k}
+            rows = parse_observations(f.getvalue(), f.name, k, names)
+            st.session_state[K.S_DATA_OBS] = {"filename": f.name, "rows": rows.tolist(), "k": k}
             st.session_state[K.S_DATA_OBS_ERROR] = None
         except TableError as err:
-            reject(K.S_DATA_OBS_ERROR, uploaded.name, err)
-    state = st.session_state.get(K.S_DATA_OBS)
-    show_rejection(K.S_DATA_OBS_ERROR, f"the previous file, {state['filename']}," if state else None)
+            reject(K.S_DATA_OBS_ERROR, f.name, err)
+
+    state = last_valid_upload(uploaded, K.S_DATA_OBS_SEEN, accept, K.S_DATA_OBS, K.S_DATA_OBS_ERROR,
+                              "the previous file, {},")
     if not state:
         return
     if state["k"] != k:
@@ -164,14 +167,12 @@ def prior_section() -> None:
                            file_name=f"prior_{Path(choice.simulator).stem.replace(':', '_')}.json",
                            mime="application/json", icon=":material/download:")
     with right:
-        f = st.file_uploader("Import a prior (.json)", type=["json"], key=K.W_DATA_PRIOR_FILE, max_upload_size=1,
-                             help="A list of parameters like the one on the left, or a RunSpec (its prior is used).")
-        if is_new_file(f, K.S_DATA_PRIOR_SEEN):
-            _apply_prior(f.getvalue(), f.name)
-        text = st.text_area("...or paste one", key=K.W_DATA_PRIOR_TEXT, height=100,
-                            placeholder='[{"name": "theta1", "dist": "uniform", "low": -1, "high": 1}, ...]')
-        if st.button("Use the pasted prior", key=K.W_DATA_PRIOR_APPLY, disabled=not text.strip()):
-            _apply_prior(text, "the pasted text")
+        json_import(_apply_prior, file_label="Import a prior (.json)", file_key=K.W_DATA_PRIOR_FILE,
+                    seen_key=K.S_DATA_PRIOR_SEEN, max_mb=1,
+                    file_help="A list of parameters like the one on the left, or a RunSpec (its prior is used).",
+                    text_key=K.W_DATA_PRIOR_TEXT,
+                    placeholder='[{"name": "theta1", "dist": "uniform", "low": -1, "high": 1}, ...]',
+                    button="Use the pasted prior", button_key=K.W_DATA_PRIOR_APPLY, pasted="the pasted text")
         msg = st.session_state.get(K.S_DATA_PRIOR_MSG)
         if msg:
             (st.success if msg[0] == "success" else st.error)(msg[1])
@@ -209,16 +210,13 @@ def spec_section() -> None:
                                    help="An uploaded simulator or table travels inside the file, so the spec "
                                         "runs on any machine.")
     with right:
-        f = st.file_uploader("Import a RunSpec (.json)", type=["json"], key=K.W_DATA_SPEC_FILE,
-                             max_upload_size=MAX_RUNSPEC_BYTES // (1024 * 1024),
-                             help="A RunSpec downloaded from this app (on any server): a simulator or table it "
-                                  "carries is stored here as an upload. A spec that names a file path is refused.")
-        if is_new_file(f, K.S_DATA_SPEC_SEEN):
-            _import_spec(f.getvalue(), f.name)
-        text = st.text_area("...or paste one", key=K.W_DATA_SPEC_TEXT, height=100,
-                            placeholder='{"simulator": "two_moons", "method": "npe", "num_rounds": 1, ...}')
-        if st.button("Check the pasted RunSpec", key=K.W_DATA_SPEC_CHECK, disabled=not text.strip()):
-            _import_spec(text, "The pasted RunSpec")
+        json_import(_import_spec, file_label="Import a RunSpec (.json)", file_key=K.W_DATA_SPEC_FILE,
+                    seen_key=K.S_DATA_SPEC_SEEN, max_mb=MAX_RUNSPEC_BYTES // (1024 * 1024),
+                    file_help="A RunSpec downloaded from this app (on any server): a simulator or table it "
+                              "carries is stored here as an upload. A spec that names a file path is refused.",
+                    text_key=K.W_DATA_SPEC_TEXT,
+                    placeholder='{"simulator": "two_moons", "method": "npe", "num_rounds": 1, ...}',
+                    button="Check the pasted RunSpec", button_key=K.W_DATA_SPEC_CHECK, pasted="The pasted RunSpec")
     spec_dict = st.session_state.get(K.S_DATA_SPEC)
     show_rejection(K.S_DATA_SPEC_ERROR, "the previously imported RunSpec" if spec_dict else None)
     if spec_dict:
