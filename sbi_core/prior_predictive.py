@@ -261,6 +261,34 @@ def _knn_scores(z: np.ndarray, z_obs: np.ndarray, k: int) -> tuple[np.ndarray, f
     return s, s_obs, d_obs
 
 
+def _component_checks(x: np.ndarray, obs: np.ndarray, olabs: Sequence[str]) -> list[ComponentCheck]:
+    """Where each component of ``obs (K,)`` falls among the simulations ``x (n, K)``: ``outside``
+    their range, in the ``tail`` (outside the central ``BAND``), or ``inside``."""
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    b_lo, b_hi = np.quantile(x, [(1 - BAND) / 2, (1 + BAND) / 2], axis=0)
+    comps = []
+    for c in range(x.shape[1]):
+        v = float(obs[c])
+        if v > hi[c] or v < lo[c]:
+            status, side = "outside", "above" if v > hi[c] else "below"
+        elif v > b_hi[c] or v < b_lo[c]:
+            status, side = "tail", "above" if v > b_hi[c] else "below"
+        else:
+            status, side = "inside", None
+        comps.append(ComponentCheck(c, olabs[c], v, float(lo[c]), float(hi[c]), float(b_lo[c]),
+                                    float(b_hi[c]), status, side))
+    return comps
+
+
+def _level(comps: Sequence[ComponentCheck], p: float, joint_outside: bool) -> str:
+    """The overall verdict: ``outside``, ``unusual`` or ``ok``, from the components and the joint score."""
+    if any(c.status == "outside" for c in comps) or joint_outside:
+        return "outside"
+    if any(c.status == "tail" for c in comps) or p < UNUSUAL_P:
+        return "unusual"
+    return "ok"
+
+
 def check_observation(
     x,
     x_obs,
@@ -291,32 +319,14 @@ def check_observation(
         return PredictiveCheck("unknown", n, n_failed, reason=why)
     if not np.isfinite(obs).all():
         return PredictiveCheck("unknown", n, n_failed, reason="The observation has NaN or infinite numbers.")
-    olabs = _labels(obs_labels, k, "x")
-    lo, hi = x.min(axis=0), x.max(axis=0)
-    b_lo, b_hi = np.quantile(x, [(1 - BAND) / 2, (1 + BAND) / 2], axis=0)
-    comps = []
-    for c in range(k):
-        v = float(obs[c])
-        if v > hi[c] or v < lo[c]:
-            status, side = "outside", "above" if v > hi[c] else "below"
-        elif v > b_hi[c] or v < b_lo[c]:
-            status, side = "tail", "above" if v > b_hi[c] else "below"
-        else:
-            status, side = "inside", None
-        comps.append(ComponentCheck(c, olabs[c], v, float(lo[c]), float(hi[c]), float(b_lo[c]),
-                                    float(b_hi[c]), status, side))
+    comps = _component_checks(x, obs, _labels(obs_labels, k, "x"))
     # joint: k-NN score of the observation among the simulations' leave-one-out scores
     sub = slice(None) if n <= _MAX_JOINT else np.linspace(0, n - 1, _MAX_JOINT).astype(int)
     z, z_obs = _zscore(x[sub], obs[None, :])
     s, s_obs, d_obs = _knn_scores(z, z_obs[0], NEIGHBOURS)
     p = float((1 + (s >= s_obs).sum()) / (len(s) + 1))
     joint_outside = bool(s_obs > s.max())
-    if any(c.status == "outside" for c in comps) or joint_outside:
-        level = "outside"
-    elif any(c.status == "tail" for c in comps) or p < UNUSUAL_P:
-        level = "unusual"
-    else:
-        level = "ok"
+    level = _level(comps, p, joint_outside)
     hints: tuple[ParameterHint, ...] = ()
     if level != "ok" and th is not None and prior is not None:
         hints = _hints(th[sub], d_obs, prior, param_labels)

@@ -90,6 +90,80 @@ def _is_cancelled_error(err: BaseException) -> bool:
     return isinstance(err, Cancelled)
 
 
+def _wait_for_slot(store: Any, run_id: str, pid: int, max_running: int, poll_s: float) -> Optional[str]:
+    """Wait in the queue until the run holds a slot (``None``), or return the status it ended with while queued.
+
+    A cancel requested while queued ends the run as ``cancelled``; runs whose workers
+    died are cleared every ``REAP_EVERY_S`` so they do not hold up the queue.
+    """
+    last_reap = 0.0
+    while not store.claim_slot(run_id, pid, max_running):
+        info = store.get_run(run_id)
+        if info is None:
+            return "missing"
+        if info.is_terminal:  # e.g. cancelled while queued by the job manager
+            return info.status
+        if info.cancel_requested:
+            store.finish_run(run_id, "cancelled", event=cancelled_event())
+            return "cancelled"
+        now = time.monotonic()
+        if now - last_reap > REAP_EVERY_S:
+            last_reap = now
+            store.reap_stale()
+        time.sleep(poll_s)
+    return None
+
+
+def _flag(read: Callable[[str], bool], run_id: str) -> Callable[[], bool]:
+    """``read(run_id)`` at most every CANCEL_CHECK_S; once true it stays true."""
+    last = [0.0, False]
+
+    def check() -> bool:
+        if last[1]:
+            return True
+        now = time.monotonic()
+        if now - last[0] >= CANCEL_CHECK_S:
+            last[0] = now
+            last[1] = bool(read(run_id))
+        return last[1]
+
+    return check
+
+
+class _EventRecorder:
+    """The run's ``on_event``: appends events to the store, except ``done`` / ``failed`` (the worker
+    alone ends the run), and remembers whether the run itself reported ``cancelled``."""
+
+    def __init__(self, store: Any, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.saw_cancelled = False
+
+    def __call__(self, event: dict) -> None:
+        if event.get("type") in ("done", "failed"):
+            return  # the worker alone ends the run
+        if event.get("type") == "cancelled":
+            self.saw_cancelled = True
+        self.store.append_event(self.run_id, event)
+
+
+def _execute_run(store: Any, run_id: str, execute: Optional[Callable], on_event: Callable,
+                 cancel: Callable[[], bool], stop: Callable[[], bool]) -> Any:
+    """Load the run's spec and call ``execute`` (default :func:`sbi_core.runs.execute`) with the
+    cancel and stop-and-keep checks; an executor without ``stop`` gets a stop as a cancel."""
+    def on_round(round_result: Any) -> None:
+        store.save_round(run_id, round_result)
+
+    if execute is None:
+        from .runs import execute as _execute
+
+        execute = _execute
+    info = store.get_run(run_id)
+    if _takes_stop(execute):
+        return execute(info.spec, on_event=on_event, cancel=cancel, on_round=on_round, stop=stop)
+    # an executor that cannot keep a partial round: a stop request cancels it
+    return execute(info.spec, on_event=on_event, cancel=lambda: cancel() or stop(), on_round=on_round)
+
+
 def run_worker(
     store: Any,
     run_id: str,
@@ -110,69 +184,18 @@ def run_worker(
     if info.is_terminal:
         return info.status
     store.set_pid(run_id, pid)
+    ended = _wait_for_slot(store, run_id, pid, max_running, poll_s)
+    if ended is not None:
+        return ended
 
-    # ---- the queue --------------------------------------------------------
-    last_reap = 0.0
-    while not store.claim_slot(run_id, pid, max_running):
-        info = store.get_run(run_id)
-        if info is None:
-            return "missing"
-        if info.is_terminal:  # e.g. cancelled while queued by the job manager
-            return info.status
-        if info.cancel_requested:
-            store.finish_run(run_id, "cancelled", event=cancelled_event())
-            return "cancelled"
-        now = time.monotonic()
-        if now - last_reap > REAP_EVERY_S:
-            last_reap = now
-            store.reap_stale()
-        time.sleep(poll_s)
-
-    # ---- the run ----------------------------------------------------------
     started = time.perf_counter()
-    saw_cancelled = False
-
-    def on_event(event: dict) -> None:
-        nonlocal saw_cancelled
-        if event.get("type") in ("done", "failed"):
-            return  # the worker alone ends the run
-        if event.get("type") == "cancelled":
-            saw_cancelled = True
-        store.append_event(run_id, event)
-
-    def _flag(read: Callable[[str], bool]) -> Callable[[], bool]:
-        """``read(run_id)`` at most every CANCEL_CHECK_S; once true it stays true."""
-        last = [0.0, False]
-
-        def check() -> bool:
-            if last[1]:
-                return True
-            now = time.monotonic()
-            if now - last[0] >= CANCEL_CHECK_S:
-                last[0] = now
-                last[1] = bool(read(run_id))
-            return last[1]
-
-        return check
-
-    cancel = _flag(store.cancel_requested)
-    stop = _flag(getattr(store, "stop_requested", lambda _rid: False))
-
-    def on_round(round_result: Any) -> None:
-        store.save_round(run_id, round_result)
-
+    on_event = _EventRecorder(store, run_id)
+    cancel = _flag(store.cancel_requested, run_id)
+    stop = _flag(getattr(store, "stop_requested", lambda _rid: False), run_id)
     try:
-        if execute is None:
-            from .runs import execute as _execute
-
-            execute = _execute
-        info = store.get_run(run_id)
-        if _takes_stop(execute):
-            result = execute(info.spec, on_event=on_event, cancel=cancel, on_round=on_round, stop=stop)
-        else:  # an executor that cannot keep a partial round: a stop request cancels it
-            result = execute(info.spec, on_event=on_event, cancel=lambda: cancel() or stop(), on_round=on_round)
+        result = _execute_run(store, run_id, execute, on_event, cancel, stop)
     except BaseException as err:  # noqa: BLE001 - every ending is recorded
-        return _record_failure(store, run_id, err, saw_cancelled)
+        return _record_failure(store, run_id, err, on_event.saw_cancelled)
     seconds = time.perf_counter() - started
     stopped = bool(getattr(result, "stopped_by_request", False))
     store.finish_run(

@@ -185,9 +185,9 @@ def test_rounds_page_with_finished_run(in_runs_store, kind):
     proposals = [c.proto.spec for c in charts(at) if "Where each round simulated" in c.proto.spec]
     assert len(proposals) == (0 if kind == "npe" else 1)
     if kind == "tsnpe":
-        assert "round 1: the prior" in proposals[0] and "% of the prior" in proposals[0]
+        assert "from the prior" in proposals[0] and "% of prior" in proposals[0]
     elif kind == "snpe":
-        assert "round 2: the last posterior" in proposals[0]
+        assert "from posterior 1" in proposals[0]
     assert len(at.dataframe) >= 2
     overview = at.dataframe[0].value
     # TSNPE rounds come from a shrinking part of the prior; the column exists only for them

@@ -127,6 +127,88 @@ def parse_typed_observation(text: str, expected_k: int, names: Optional[Sequence
 # ---------------------------------------------------------------------------
 # observations
 # ---------------------------------------------------------------------------
+def _observation_rows(data: Union[bytes, str], what: str, k: int, names: Optional[list]) -> list[list[str]]:
+    """The cells of each line of an uploaded file, split at its sniffed separator.
+
+    Raises :class:`TableError` when the file is too large or empty.
+    """
+    size = len(data.encode("utf-8", "replace") if isinstance(data, str) else data)
+    if size > MAX_OBSERVATION_BYTES:
+        raise TableError(f"{what} is {_mb(size)}; observations may be at most {_mb(MAX_OBSERVATION_BYTES)}.")
+    text = _decode(data, what)
+    lines = _lines(text)
+    if not lines:
+        raise TableError(f"{what} is empty: give {_plural(k, 'number')} per observation"
+                         f"{' (' + _names(names) + ')' if names else ''}.")
+    sep = _sniff(lines)
+    return [_split(ln.rstrip().rstrip(sep) if sep not in (None, " ") else ln, sep) for ln in lines]
+
+
+def _split_header(rows: list[list[str]], what: str) -> tuple[Optional[list[str]], list[list[str]]]:
+    """``(header or None, data rows)``: a first row that is not all numbers (or missing values) is a header."""
+    first_is_data = all(_is_number(c) or c.strip().lower() in _MISSING for c in rows[0])
+    if not first_is_data and (len(rows) > 1 or not any(_is_number(c) for c in rows[0])):
+        # a header; a single line holding numbers is data with a bad cell (reported below)
+        if len(rows) == 1:
+            raise TableError(f"{what} has a header but no rows of numbers.")
+        return rows[0], rows[1:]
+    return None, rows
+
+
+def _column_order(header: Optional[list[str]], names: Optional[list], k: int, what: str) -> Optional[list[int]]:
+    """The header position of each named component, or ``None`` to take the columns by position.
+
+    Raises :class:`TableError` on a repeated column name, or a header that neither names
+    every component nor has exactly ``k`` columns.
+    """
+    if header is None or not names:
+        return None
+    h = [c.strip() for c in header]
+    if set(names) <= set(h):
+        if len(set(h)) != len(h):
+            dup = [c for c in h if h.count(c) > 1][0]
+            raise TableError(f"The column name {_show(dup)} appears twice in the header of {what.lower()}.")
+        return [h.index(n) for n in names]
+    if len(h) != k:
+        known = [c for c in h if c in names]
+        lacking = [n for n in names if n not in h]
+        raise TableError(
+            f"{what}'s header names {_names(h)}, but the model's observation has {_plural(k, 'component')}"
+            f" ({_names(names)}){': missing ' + _names(lacking) if known else ''}. Name the columns after "
+            "the components, or give exactly one column per component."
+        )
+    return None
+
+
+def _observation_value(cell: str, where: str, label: str, k: int) -> float:
+    """One cell of an observation as a finite float; a :class:`TableError` naming ``where`` and ``label``."""
+    c = cell.strip()
+    if c.lower() in _MISSING:
+        raise TableError(f"{where} has an empty or NaN value for {label}: every observation "
+                         f"needs all {k} numbers.")
+    try:
+        v = float(c)
+    except (ValueError, OverflowError):
+        raise TableError(f"{where} has {_show(c)} for {label}, which is not a number.") from None
+    if not math.isfinite(v) or abs(v) > _FLOAT32_MAX:
+        raise TableError(f"{where} has {c} for {label}: observations must be finite numbers.")
+    return v
+
+
+def _row_cells(cells: list[str], where: str, line_no: int, header, order, k: int, names) -> list[str]:
+    """A data row's ``k`` cells, in the components' order; raises when it has the wrong number of cells."""
+    if order is not None:
+        if len(cells) != len(header):
+            raise TableError(f"{where} (line {line_no}) has {len(cells)} cells but the header has {len(header)}.")
+        return [cells[i] for i in order]
+    if len(cells) != k:
+        raise TableError(
+            f"{where} has {_plural(len(cells), 'number')} but the model produces {k}"
+            f"{' (' + _names(names) + ')' if names and len(names) == k else ''}."
+        )
+    return cells
+
+
 def parse_observations(
     data: Union[bytes, str],
     filename: str = "observations.csv",
@@ -154,67 +236,18 @@ def parse_observations(
     what = f"The file {Path(str(filename)).name}"
     k = int(expected_k)
     names = [str(n) for n in names] if names is not None else None
-    size = len(data.encode("utf-8", "replace") if isinstance(data, str) else data)
-    if size > MAX_OBSERVATION_BYTES:
-        raise TableError(f"{what} is {_mb(size)}; observations may be at most {_mb(MAX_OBSERVATION_BYTES)}.")
-    text = _decode(data, what)
-    lines = _lines(text)
-    if not lines:
-        raise TableError(f"{what} is empty: give {_plural(k, 'number')} per observation"
-                         f"{' (' + _names(names) + ')' if names else ''}.")
-    sep = _sniff(lines)
-    rows = [_split(ln.rstrip().rstrip(sep) if sep not in (None, " ") else ln, sep) for ln in lines]
-    header = None
-    first_is_data = all(_is_number(c) or c.strip().lower() in _MISSING for c in rows[0])
-    if not first_is_data and (len(rows) > 1 or not any(_is_number(c) for c in rows[0])):
-        # a header; a single line holding numbers is data with a bad cell (reported below)
-        header, rows = rows[0], rows[1:]
-        if not rows:
-            raise TableError(f"{what} has a header but no rows of numbers.")
+    header, rows = _split_header(_observation_rows(data, what, k, names), what)
     if len(rows) > max_rows:
         raise TableError(f"{what} has {len(rows):,} rows; at most {max_rows:,} observations at a time.")
-    order = None
-    if header is not None and names:
-        h = [c.strip() for c in header]
-        if set(names) <= set(h):
-            if len(set(h)) != len(h):
-                dup = [c for c in h if h.count(c) > 1][0]
-                raise TableError(f"The column name {_show(dup)} appears twice in the header of {what.lower()}.")
-            order = [h.index(n) for n in names]
-        elif len(h) != k:
-            known = [c for c in h if c in names]
-            lacking = [n for n in names if n not in h]
-            raise TableError(
-                f"{what}'s header names {_names(h)}, but the model's observation has {_plural(k, 'component')}"
-                f" ({_names(names)}){': missing ' + _names(lacking) if known else ''}. Name the columns after "
-                "the components, or give exactly one column per component."
-            )
+    order = _column_order(header, names, k, what)
     out = np.empty((len(rows), k), dtype=np.float64)
     many = len(rows) > 1
     for r, cells in enumerate(rows):
         where = (f"Row {r + 1} of the observations" if many else
                  f"The observation in {Path(str(filename)).name}")
         line_no = r + 1 + (1 if header is not None else 0)
-        if order is not None:
-            if len(cells) != len(header):
-                raise TableError(f"{where} (line {line_no}) has {len(cells)} cells but the header has {len(header)}.")
-            cells = [cells[i] for i in order]
-        elif len(cells) != k:
-            raise TableError(
-                f"{where} has {_plural(len(cells), 'number')} but the model produces {k}"
-                f"{' (' + _names(names) + ')' if names and len(names) == k else ''}."
-            )
+        cells = _row_cells(cells, where, line_no, header, order, k, names)
         for j, cell in enumerate(cells):
             label = names[j] if names and len(names) == k else f"number {j + 1}"
-            c = cell.strip()
-            if c.lower() in _MISSING:
-                raise TableError(f"{where} has an empty or NaN value for {label}: every observation "
-                                 f"needs all {k} numbers.")
-            try:
-                v = float(c)
-            except (ValueError, OverflowError):
-                raise TableError(f"{where} has {_show(c)} for {label}, which is not a number.") from None
-            if not math.isfinite(v) or abs(v) > _FLOAT32_MAX:
-                raise TableError(f"{where} has {c} for {label}: observations must be finite numbers.")
-            out[r, j] = v
+            out[r, j] = _observation_value(cell, where, label, k)
     return out

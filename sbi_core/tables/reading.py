@@ -51,8 +51,7 @@ def read_table(data: bytes, filename: str = "table.csv", max_bytes: int = MAX_TA
             "Keep fewer rows or columns, or save it as Parquet, which is smaller."
         )
     if not data.strip():
-        raise TableError(f"The file {name} is empty. Upload a CSV or Parquet file with a header row and "
-                         "one simulation per row.")
+        raise _empty_file(name)
     parquet = name.lower().endswith((".parquet", ".pq")) or data[:4] == PARQUET_MAGIC
     if parquet:
         df = _read_parquet(data, name)
@@ -77,39 +76,46 @@ def _read_parquet(data: bytes, name: str):
     return df
 
 
-def _read_csv(data: bytes, name: str):
-    import pandas as pd
+def _empty_file(name: str) -> TableError:
+    """The error for a table file with nothing in it."""
+    return TableError(f"The file {name} is empty. Upload a CSV or Parquet file with a header row and "
+                      "one simulation per row.")
 
-    text = _decode(data, f"The file {name}")
-    lines = _lines(text)
-    if not lines:
-        raise TableError(f"The file {name} is empty. Upload a CSV or Parquet file with a header row and "
-                         "one simulation per row.")
-    sep = _sniff(lines)
-    rows: list[tuple[int, list[str]]] = []  # (line number, cells)
+
+def _csv_rows(text: str, sep, name: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV text as ``(line number, cells)``; ``sep`` ``" "`` splits at white space.
+
+    Raises :class:`TableError` on a quote left open or a line the csv module cannot read.
+    """
+    rows: list[tuple[int, list[str]]] = []
     if sep == " ":
         for number, ln in enumerate(text.splitlines(), start=1):
             if ln.strip():
                 rows.append((number, ln.split()))
-    else:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep or ",")
-        try:
-            previous = 0
-            for cells in reader:
-                start, previous = previous + 1, reader.line_num
-                if not cells or (len(cells) == 1 and not cells[0].strip()):
-                    continue  # a blank line
-                if any("\n" in c or "\r" in c for c in cells):
-                    raise TableError(
-                        f"Line {start} of {name} opens a quote (\") that is not closed on that line; "
-                        "close it, or remove the quote character."
-                    )
-                rows.append((start, [c.strip() for c in cells]))
-        except csv.Error as err:
-            raise TableError(f"Line {reader.line_num} of {name} could not be read as CSV ({err}).") from None
-    if not rows:
-        raise TableError(f"The file {name} is empty. Upload a CSV or Parquet file with a header row and "
-                         "one simulation per row.")
+        return rows
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep or ",")
+    try:
+        previous = 0
+        for cells in reader:
+            start, previous = previous + 1, reader.line_num
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # a blank line
+            if any("\n" in c or "\r" in c for c in cells):
+                raise TableError(
+                    f"Line {start} of {name} opens a quote (\") that is not closed on that line; "
+                    "close it, or remove the quote character."
+                )
+            rows.append((start, [c.strip() for c in cells]))
+    except csv.Error as err:
+        raise TableError(f"Line {reader.line_num} of {name} could not be read as CSV ({err}).") from None
+    return rows
+
+
+def _csv_columns(rows: list[tuple[int, list[str]]], name: str) -> tuple[list[str], list, bool]:
+    """``(column names, data rows, whether there is a header)``: a first row not all numbers is the header.
+
+    Raises :class:`TableError` on a repeated column name or too many columns.
+    """
     first = rows[0][1]
     header = not all(_is_number(c) for c in first)
     if header:
@@ -127,6 +133,11 @@ def _read_csv(data: bytes, name: str):
         names = [f"column{i + 1}" for i in range(len(first))]
     if len(names) > MAX_TABLE_COLUMNS:
         raise TableError(f"{name} has {len(names):,} columns; at most {MAX_TABLE_COLUMNS:,} are supported.")
+    return names, rows, header
+
+
+def _check_row_widths(rows: list[tuple[int, list[str]]], names: list[str], name: str, header: bool) -> None:
+    """Raise :class:`TableError` unless there are rows and every one has a cell per column."""
     if not rows:
         raise TableError(f"The file {name} has a header but no rows: add one simulation per row.")
     what = "header" if header else "first row"
@@ -136,6 +147,21 @@ def _read_csv(data: bytes, name: str):
                 f"Line {number} of {name} has {len(cells)} cell{'s' if len(cells) != 1 else ''} but the {what} "
                 f"has {len(names)}: every row needs the same number of columns."
             )
+
+
+def _read_csv(data: bytes, name: str):
+    import pandas as pd
+
+    text = _decode(data, f"The file {name}")
+    lines = _lines(text)
+    if not lines:
+        raise _empty_file(name)
+    sep = _sniff(lines)
+    rows = _csv_rows(text, sep, name)
+    if not rows:
+        raise _empty_file(name)
+    names, rows, header = _csv_columns(rows, name)
+    _check_row_widths(rows, names, name, header)
     columns = list(zip(*(cells for _, cells in rows)))
     comma = _decimal_comma(lines, sep)
     df = pd.DataFrame({
