@@ -179,7 +179,7 @@ def run_header(run_id: str, info: RunInfo) -> None:
     """The run's title, status badge and settings on one line; Stop and Cancel while it is active."""
     with st.container(key=K.C_RUN_HEADER):
         head, badge = st.columns([5, 1], vertical_alignment="center")
-        head.markdown(f"#### {run_title(info)}")
+        head.subheader(run_title(info))
         with badge:
             status_badge(info)
         st.caption(f"{_spec_line(info)} · id `{run_id}` · created {fmt_time(info.created)}")
