@@ -223,6 +223,26 @@ class AppServer:
         self.stop()
 
 
+def browser_test_marks(timeout_s: int) -> list:
+    """The ``pytestmark`` of a browser-test module: browser + slow, skipped without Chromium."""
+    import pytest
+
+    return [
+        pytest.mark.browser,
+        pytest.mark.slow,
+        pytest.mark.skipif(not chromium_available(), reason="Chromium not found at /usr/bin/chromium "
+                           "(apt-get install chromium); the browser tests need it"),
+        pytest.mark.timeout(timeout_s),
+    ]
+
+
+def served_app(tmp_path_factory, name: str) -> Iterator["AppServer"]:
+    """Body of a module fixture: the app on a fresh store under a temp folder called ``name``."""
+    root = tmp_path_factory.mktemp(name)
+    with AppServer(root / "store", log_path=root / "streamlit.log") as srv:
+        yield srv
+
+
 # ---------------------------------------------------------------------------
 # the browser
 # ---------------------------------------------------------------------------

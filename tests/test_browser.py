@@ -35,8 +35,7 @@ import pytest
 
 from browser_support import (
     DEMO_LABEL,
-    AppServer,
-    chromium_available,
+    browser_test_marks,
     drawn_points,
     drawn_round_points,
     goto,
@@ -44,16 +43,11 @@ from browser_support import (
     new_page,
     page_problems,
     screenshot_on_failure,
+    served_app,
     wait_idle,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not chromium_available(), reason="Chromium not found at /usr/bin/chromium "
-                       "(apt-get install chromium); the browser tests need it"),
-    pytest.mark.timeout(480),
-]
+pytestmark = browser_test_marks(480)
 
 # Generous bounds; every wait ends as soon as its condition holds.
 # The demo started in the browser (4 rounds, the app's default of 2 torch threads on 2 cores): about
@@ -126,13 +120,7 @@ RECORD_FRAMES_JS = """() => {
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser")
-    srv = AppServer(root / "store", log_path=root / "streamlit.log")
-    srv.start(timeout=90)
-    try:
-        yield srv
-    finally:
-        srv.stop()  # the server's process group and every worker of its store
+    yield from served_app(tmp_path_factory, "browser")  # stops its process group and workers after
 
 
 @pytest.fixture(scope="module")

@@ -20,23 +20,18 @@ import re
 import pytest
 
 from browser_support import (
-    AppServer,
-    chromium_available,
+    browser_test_marks,
     drawn_points,
     goto,
     launch_browser,
     new_page,
     page_problems,
     screenshot_on_failure,
+    served_app,
     wait_idle,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not chromium_available(), reason="Chromium not found at /usr/bin/chromium"),
-    pytest.mark.timeout(600),
-]
+pytestmark = browser_test_marks(600)
 
 PAGE_MS = 60_000
 RUN_S = 300  # a tiny run on a busy two-core machine
@@ -44,13 +39,7 @@ RUN_S = 300  # a tiny run on a busy two-core machine
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser_train")
-    srv = AppServer(root / "store", log_path=root / "streamlit.log")
-    srv.start(timeout=90)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from served_app(tmp_path_factory, "browser_train")
 
 
 @pytest.fixture(scope="module")

@@ -17,24 +17,18 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from browser_support import (
-    AppServer,
-    chromium_available,
+    browser_test_marks,
     drawn_points,
     goto,
     launch_browser,
     new_page,
     page_problems,
     screenshot_on_failure,
+    served_app,
     wait_idle,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not chromium_available(), reason="Chromium not found at /usr/bin/chromium "
-                       "(apt-get install chromium); the browser tests need it"),
-    pytest.mark.timeout(300),
-]
+pytestmark = browser_test_marks(300)
 
 PAGE_MS = 45_000
 TOGGLE = ".st-key-reveal_true"
@@ -43,13 +37,7 @@ HOME_CHART = "home_overview"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser_urlstate")
-    srv = AppServer(root / "store", log_path=root / "streamlit.log")
-    srv.start(timeout=90)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from served_app(tmp_path_factory, "browser_urlstate")
 
 
 @pytest.fixture(scope="module")
