@@ -10,19 +10,13 @@ an HDR of two such discs.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from sbi_core import Prior  # noqa: E402
-from sbi_core.concentration import (  # noqa: E402
+from sbi_core import Prior
+from sbi_core.concentration import (
     format_intervals,
     hdr_intervals,
     hdr_prior_mass,

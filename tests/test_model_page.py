@@ -6,23 +6,20 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from streamlit.testing.v1 import AppTest
+
+from sbi_ui import keys as K
+from sbi_core import get_simulator
+from sbi_core.spec import RunSpec
+from sbi_core.store import RunStore
+from sbi_core.worker import run_worker
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from sbi_ui import keys as K  # noqa: E402
-from sbi_core import get_simulator  # noqa: E402
-from sbi_core.spec import RunSpec  # noqa: E402
-from sbi_core.store import RunStore  # noqa: E402
-from sbi_core.worker import run_worker  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from streamlit.testing.v1 import AppTest
+
+from sbi_ui import keys as K
+from sbi_core.spec import RunSpec
+from sbi_core.store import RunStore
+from sbi_core.uploads import save_upload
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from sbi_ui import keys as K  # noqa: E402
-from sbi_core.spec import RunSpec  # noqa: E402
-from sbi_core.store import RunStore  # noqa: E402
-from sbi_core.uploads import save_upload  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 

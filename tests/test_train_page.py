@@ -3,23 +3,20 @@ long-run confirmation, stop-and-keep, and the messages of cancelled and stopped 
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from streamlit.testing.v1 import AppTest
+
+from sbi_ui import keys as K
+from sbi_core.runs import execute
+from sbi_core.spec import RunSpec
+from sbi_core.store import RunStore
+from sbi_core.worker import run_worker
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from sbi_ui import keys as K  # noqa: E402
-from sbi_core.runs import execute  # noqa: E402
-from sbi_core.spec import RunSpec  # noqa: E402
-from sbi_core.store import RunStore  # noqa: E402
-from sbi_core.worker import run_worker  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -4,18 +4,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from streamlit.testing.v1 import AppTest
+
+from sbi_ui import keys as K
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from sbi_ui import keys as K  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
