@@ -4,7 +4,17 @@ The public API (see DESIGN.md section 3); the dashboard and any notebook use
 only these names.
 """
 
-from .diagnostics import c2st
+from .diagnostics import (
+    c2st,
+    check_sbc,
+    check_tarp,
+    expected_coverage,
+    posterior_predictive_check,
+    recovery,
+    run_sbc,
+    run_tarp,
+    zscore_contraction,
+)
 from .errors import SBIError
 from .events import TERMINAL_TYPES
 from .methods import NPE, SNPE
@@ -18,6 +28,14 @@ from .training import Cancelled, CancelToken
 
 __all__ = [
     "c2st",
+    "run_sbc",
+    "check_sbc",
+    "run_tarp",
+    "check_tarp",
+    "expected_coverage",
+    "zscore_contraction",
+    "recovery",
+    "posterior_predictive_check",
     "SBIError",
     "TERMINAL_TYPES",
     "NPE",

@@ -251,6 +251,18 @@ class ConditionalFlow(nn.Module):
         theta, _ = self.flow._transform.inverse(z, context=context)
         return theta
 
+    def sample_batched(self, num_samples: int, xs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """``(N, num_samples, D)`` draws of ``theta ~ q(. | x_i)`` for ``xs (N, K)``, in one pass.
+
+        Row ``i`` holds draws at ``xs[i]``: the context of each of the ``N * num_samples``
+        base draws is its dataset's ``x``.
+        """
+        n = xs.shape[0]
+        context = self.flow._embedding_net(xs).repeat_interleave(num_samples, dim=0)
+        z = torch.randn(n * num_samples, self.cfg.theta_dim, generator=generator)
+        theta, _ = self.flow._transform.inverse(z, context=context)
+        return theta.reshape(n, num_samples, self.cfg.theta_dim)
+
     def sample_and_log_prob(
         self, num_samples: int, x: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:

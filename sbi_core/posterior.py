@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -165,6 +166,93 @@ class Posterior:
                 "the prior, or the estimator needs more simulations or training."
             ) from None
         return samples.reshape(*shape, self.theta_dim)
+
+    def sample_batched(
+        self,
+        num_samples: int,
+        xs: Tensor,
+        seed: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+        max_sampling_time: float = 30.0,
+        min_acceptance: float = 1e-4,
+        max_rows: int = 100_000,
+    ) -> Tensor:
+        """``(N, num_samples, D)`` samples of ``p(theta | x_i)`` for every row of ``xs (N, K)``.
+
+        The same truncated posterior as :meth:`sample`, drawn for many
+        observations at once: each rejection round pushes base noise for every
+        observation still short of samples through the flow in one pass (with
+        each draw's own ``x`` as context, at most ``max_rows`` draws per pass),
+        and each observation keeps its first ``num_samples`` draws inside the
+        support. Reproducible from ``seed`` / ``generator``; the draws differ from
+        ``N`` calls of :meth:`sample` with the same seed. Raises
+        :class:`PosteriorSamplingError` when, for some observation, acceptance is
+        below ``min_acceptance`` or sampling exceeds ``max_sampling_time``
+        seconds (checked after 10,000 draws of that observation, as in :meth:`sample`).
+        """
+        xs = self._check_xs(xs)
+        n, want, dim = xs.shape[0], int(num_samples), self.theta_dim
+        if want < 1:
+            raise SBIError(f"num_samples must be at least 1, got {num_samples}.")
+        g = generator
+        if g is None:
+            g = torch.Generator()
+            g.manual_seed(seed) if seed is not None else g.seed()
+        out = torch.empty(n, want, dim)
+        have = torch.zeros(n, dtype=torch.long)  # kept so far (at most want)
+        accepted = torch.zeros(n, dtype=torch.long)  # inside the support, kept or not
+        drawn = torch.zeros(n, dtype=torch.long)
+        start = time.perf_counter()
+        with torch.no_grad():
+            while bool((have < want).any()):
+                pending = (have < want).nonzero().flatten()
+                rate = torch.where(drawn[pending] > 0, accepted[pending] / drawn[pending].clamp_min(1), 1.0)
+                need = (want - have[pending]) / rate.clamp_min(1e-3) * 1.2
+                m = int(min(max(float(need.max()), 16.0), max_rows))
+                for chunk in pending.split(max(1, max_rows // m)):
+                    free = self._flow.sample_batched(m, xs[chunk], generator=g)
+                    theta = self._full(free.reshape(-1, free.shape[-1])).reshape(len(chunk), m, dim)
+                    ok = self.prior.support_contains(theta) & torch.isfinite(theta).all(-1)
+                    slot = have[chunk, None] + ok.cumsum(1) - 1
+                    keep = ok & (slot < want)
+                    out[chunk[:, None].expand(-1, m)[keep], slot[keep]] = theta[keep]
+                    accepted[chunk] += ok.sum(1)
+                    have[chunk] = torch.clamp(have[chunk] + ok.sum(1), max=want)
+                    drawn[chunk] += m
+                self._check_batched_progress(have, accepted, drawn, want, start, max_sampling_time, min_acceptance)
+        self.last_acceptance_rate = float(accepted.sum()) / float(drawn.sum())
+        return out
+
+    @staticmethod
+    def _check_batched_progress(have, accepted, drawn, want, start, max_seconds, min_acceptance) -> None:
+        """Raise :class:`PosteriorSamplingError` for the first observation that cannot finish in time."""
+        short = (have < want) & (drawn >= 10_000)
+        if not bool(short.any()):
+            return
+        rates = accepted / drawn.clamp_min(1)
+        too_slow = short & ((rates < min_acceptance) | (time.perf_counter() - start > max_seconds))
+        if bool(too_slow.any()):
+            i = int(too_slow.nonzero()[0])
+            raise PosteriorSamplingError(
+                f"For observation {i} (row {i} of xs) only {100 * float(rates[i]):.3g}% of the estimator's "
+                "samples fall inside the prior, so sampling would take too long. That observation may be "
+                "implausible under the prior, or the estimator needs more simulations or training."
+            )
+
+    def _check_xs(self, xs: Tensor) -> Tensor:
+        """``xs`` as a finite ``(N, K)`` float tensor, or an :class:`SBIError` saying what is wrong."""
+        xs = torch.as_tensor(xs, dtype=torch.float32)
+        if xs.ndim != 2 or xs.shape[1] != self.x_dim:
+            raise SBIError(
+                f"xs must have shape (N, {self.x_dim}), one observation per row; got {tuple(xs.shape)}."
+            )
+        bad = ~torch.isfinite(xs).all(1)
+        if bool(bad.any()):
+            raise SBIError(
+                f"{int(bad.sum())} of the {xs.shape[0]} observations contain NaN or infinite values; "
+                "remove those rows first (sbi_core.diagnostics.drop_invalid does)."
+            )
+        return xs
 
     # ---- density --------------------------------------------------------------
     def log_prob(self, theta: Tensor, x: Optional[Tensor] = None, normalize: bool = True) -> Tensor:

@@ -1,8 +1,40 @@
 """Checks of posterior quality, one concept per module.
 
 - :mod:`.c2st`: classifier two-sample test against a reference sample.
+- :mod:`.batched`: test datasets, invalid rows dropped and counted, and one shared pass of posterior draws.
+- :mod:`.sbc`: simulation-based calibration: ranks of the truth among posterior draws, and their uniformity.
+- :mod:`.tarp`: TARP coverage curve with random reference points, and its area to the diagonal.
+- :mod:`.coverage`: expected coverage of HPD regions and central intervals, with binomial errors.
+- :mod:`.zscore`: posterior z-scores, contraction, and recovery of the true parameters.
+- :mod:`.predictive`: posterior predictive check of one observation.
 """
 
+from .batched import DatasetDraws, draw_for_datasets, drop_invalid, sample_for_datasets
 from .c2st import c2st
+from .coverage import Coverage, expected_coverage, outside_central_interval
+from .predictive import PredictiveCheck, posterior_predictive_check
+from .sbc import check_sbc, run_sbc, sbc_ranks
+from .tarp import check_tarp, run_tarp
+from .zscore import Recovery, ZScores, recovery, zscore_contraction
 
-__all__ = ["c2st"]
+__all__ = [
+    "c2st",
+    "DatasetDraws",
+    "draw_for_datasets",
+    "drop_invalid",
+    "sample_for_datasets",
+    "Coverage",
+    "expected_coverage",
+    "outside_central_interval",
+    "PredictiveCheck",
+    "posterior_predictive_check",
+    "check_sbc",
+    "run_sbc",
+    "sbc_ranks",
+    "check_tarp",
+    "run_tarp",
+    "Recovery",
+    "ZScores",
+    "recovery",
+    "zscore_contraction",
+]

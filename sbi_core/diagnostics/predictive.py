@@ -1,0 +1,128 @@
+"""Posterior predictive check: does data simulated from the posterior look like the observation?
+
+Given posterior draws ``theta_m ~ q(theta | x_obs)``, ``m = 1..M``, simulate
+``x_m ~ p(x | theta_m)``: draws of the posterior predictive
+``p(x | x_obs) = int p(x | theta) q(theta | x_obs) dtheta``. Per observation
+component ``k``, with ``F_k`` the empirical distribution of ``x_mk``:
+
+* the central ``level`` predictive band ``[Q_k((1 - level) / 2), Q_k((1 + level) / 2)]``
+  and whether ``x_obs,k`` lies inside it;
+* the two-sided predictive p-value
+
+      p_k = min(1, 2 min(P(x_mk <= x_obs,k), P(x_mk >= x_obs,k))),
+
+  small when the observation sits in a tail of what the posterior predicts.
+
+If the posterior explains the data, most components are inside their bands
+(about ``level`` of them, more when the components are correlated); a
+posterior in the wrong place leaves many outside. Simulations that return
+NaN or infinity are left out and counted.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from torch import Tensor
+
+from ..errors import SBIError
+
+__all__ = ["PredictiveCheck", "posterior_predictive_check", "MAX_PLOTTED"]
+
+MAX_PLOTTED = 200  # predictive simulations kept for plotting
+
+
+@dataclass(frozen=True)
+class PredictiveCheck:
+    """Posterior predictive check at one observation.
+
+    simulations: ``(m, K)`` valid predictive simulations, thinned evenly to at most ``MAX_PLOTTED`` rows.
+    lower, upper: ``(K,)`` the central ``level`` band per component.
+    inside: ``(K,)`` bool, ``x_obs`` within the band.
+    p_values: ``(K,)`` two-sided predictive p-values.
+    fraction_inside: share of components inside their band.
+    level: the band's level; n_simulations: valid simulations used; n_invalid: NaN/inf simulations left out.
+    """
+
+    simulations: Tensor
+    lower: Tensor
+    upper: Tensor
+    inside: Tensor
+    p_values: Tensor
+    fraction_inside: float
+    level: float
+    n_simulations: int
+    n_invalid: int
+
+
+def _simulate(simulator: Any, theta: Tensor, seed: Optional[int]) -> Tensor:
+    """``simulator`` on ``theta (M, D)``: a Simulator's ``simulate(theta, seed=)``, or a plain callable."""
+    simulate = getattr(simulator, "simulate", None)
+    if callable(simulate):
+        try:
+            takes_seed = "seed" in inspect.signature(simulate).parameters
+        except (TypeError, ValueError):
+            takes_seed = False
+        return simulate(theta, seed=seed) if takes_seed else simulate(theta)
+    if not callable(simulator):
+        raise SBIError("simulator must be a Simulator or a function theta (n, D) -> x (n, K).")
+    return simulator(theta)
+
+
+def posterior_predictive_check(
+    simulator: Any,
+    posterior_samples: Tensor,
+    x_obs: Tensor,
+    level: float = 0.9,
+    seed: Optional[int] = None,
+) -> PredictiveCheck:
+    """Simulate from ``posterior_samples (M, D)`` and compare with ``x_obs (K,)``.
+
+    ``simulator``: a :class:`~sbi_core.simulators.base.Simulator` (its noise is
+    seeded with ``seed``) or any callable ``Tensor (M, D) -> Tensor (M, K)``.
+    """
+    if not 0 < float(level) < 1:
+        raise SBIError(f"level must be between 0 and 1, got {level}.")
+    theta = torch.as_tensor(posterior_samples, dtype=torch.float32)
+    if theta.ndim == 1:
+        theta = theta[:, None]
+    x_obs = torch.as_tensor(x_obs, dtype=torch.float32).reshape(-1)
+    if not bool(torch.isfinite(x_obs).all()):
+        raise SBIError("The observation contains NaN or infinite values; give finite numbers.")
+    with torch.no_grad():
+        sims = torch.as_tensor(_simulate(simulator, theta, seed), dtype=torch.float32)
+    if sims.ndim == 1:
+        sims = sims[:, None]
+    if sims.shape != (theta.shape[0], x_obs.shape[0]):
+        raise SBIError(
+            f"The simulator returned shape {tuple(sims.shape)} for {theta.shape[0]} parameter sets; "
+            f"expected ({theta.shape[0]}, {x_obs.shape[0]}), one row per set with as many numbers as the observation."
+        )
+    ok = torch.isfinite(sims).all(1)
+    sims, n_invalid = sims[ok], int((~ok).sum())
+    if sims.shape[0] < 2:
+        raise SBIError(
+            f"Only {sims.shape[0]} of {len(ok)} predictive simulations are finite; the check needs at least 2."
+        )
+    s = sims.double()
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    lower, upper = torch.quantile(s, q, dim=0)
+    obs = x_obs.double()
+    inside = (obs >= lower) & (obs <= upper)
+    below, above = (s <= obs).double().mean(0), (s >= obs).double().mean(0)
+    p_values = torch.clamp(2 * torch.minimum(below, above), max=1.0)
+    keep = torch.linspace(0, sims.shape[0] - 1, min(MAX_PLOTTED, sims.shape[0])).round().long()
+    return PredictiveCheck(
+        simulations=sims[keep],
+        lower=lower.float(),
+        upper=upper.float(),
+        inside=inside,
+        p_values=p_values.float(),
+        fraction_inside=float(inside.double().mean()),
+        level=float(level),
+        n_simulations=int(sims.shape[0]),
+        n_invalid=n_invalid,
+    )
