@@ -101,6 +101,41 @@ def _use_simulator(choice: ModelChoice) -> None:
 
 
 def simulator_tab() -> None:
+    """Upload a simulator file, set its prior and observation, look at a few simulations, make it current."""
+    _sandbox_banner()
+    uploaded = st.file_uploader(
+        "Simulator file (.py)", type=["py"], key=K.W_DATA_SIM_FILE, disabled=sandbox_mode() == "refused",
+        max_upload_size=max(1, 2 * MAX_CODE_BYTES // (1024 * 1024)),
+        help="Plain Python; numpy is available. It runs in a separate, limited process, never in the app.",
+    )
+    state = last_valid_upload(uploaded, K.S_DATA_SIM_SEEN, _accept_simulator, K.S_DATA_SIM, K.S_DATA_SIM_ERROR,
+                              "your previous upload, {},")
+    if not state:
+        st.caption("No simulator uploaded yet.")
+        return
+    _upload_header(state)
+    chosen = _upload_prior(state)
+    if chosen is None:
+        return
+    prior, default, model_key = chosen
+    k = int(state["k"])
+    obs_names = [f"x{i + 1}" for i in range(k)]
+    obs = _upload_observation(state, k, obs_names)
+    if obs is None or not _simulations_preview(state, prior, obs, obs_names):
+        return
+    prior_text = "the file's PRIOR" if state["file_prior"] is not None and prior == default else "your prior"
+    ref = {"kind": "upload", "path": state["path"], "name": state["title"], "timeout": SIM_TIMEOUT_S}
+    choice = ModelChoice(
+        simulator=f"upload:{state['filename']}", simulator_ref=ref, title=state["title"],
+        param_names=list(prior.names), obs_names=obs_names, prior=prior.to_spec(),
+        observation=[float(v) for v in obs], true_theta=None, obs_source="upload",
+        prior_key=model_key, prior_text=prior_text,
+    )
+    _use_controls(state, choice)
+
+
+def _sandbox_banner() -> None:
+    """How uploaded code runs here (sandboxed, trusted or refused), and what a file must define."""
     mode = sandbox_mode()
     text = sandbox_mode_description()
     if mode == "sandboxed":
@@ -117,17 +152,9 @@ def simulator_tab() -> None:
         f"Limits: {size_text(MAX_CODE_BYTES)} of code, {SIM_TIMEOUT_S:g} s per batch of simulations, "
         "512 MB of memory. Example: `assets/examples/pendulum.py`."
     )
-    uploaded = st.file_uploader(
-        "Simulator file (.py)", type=["py"], key=K.W_DATA_SIM_FILE, disabled=mode == "refused",
-        max_upload_size=max(1, 2 * MAX_CODE_BYTES // (1024 * 1024)),
-        help="Plain Python; numpy is available. It runs in a separate, limited process, never in the app.",
-    )
-    state = last_valid_upload(uploaded, K.S_DATA_SIM_SEEN, _accept_simulator, K.S_DATA_SIM, K.S_DATA_SIM_ERROR,
-                              "your previous upload, {},")
-    if not state:
-        st.caption("No simulator uploaded yet.")
-        return
 
+
+def _upload_header(state: dict) -> None:
     st.divider()
     head, side = st.columns([4, 1], vertical_alignment="center")
     head.subheader(state["title"])
@@ -136,7 +163,6 @@ def simulator_tab() -> None:
     if state.get("doc"):
         st.markdown(state["doc"])
     st.caption(f"File `{state['filename']}` · saved as `{state['path']}`")
-
     if state.get("k"):
         k = int(state["k"])
         params = (f"{len(state['file_prior'])} ({', '.join(m['name'] for m in state['file_prior'])})"
@@ -146,7 +172,12 @@ def simulator_tab() -> None:
                     + (f" · `simulate` takes {'a batch' if state['mode'] == 'batched' else 'one parameter set'} "
                        "at a time" if state.get("mode") else ""))
 
-    # ---- the prior ----------------------------------------------------------------
+
+def _upload_prior(state: dict):
+    """``(prior, the file's or the named default prior, prior editor key)`` once the file was checked with it.
+
+    None while the names are invalid or the file still has to be run with a new set of parameter names.
+    """
     if state["file_prior"] is not None:
         default = Prior.from_spec(state["file_prior"])
         model_key = f"upload_{state['sha']}"
@@ -160,7 +191,7 @@ def simulator_tab() -> None:
         default, problem = _names_prior(names_text)
         if default is None:
             st.error(problem, icon=":material/error:")
-            return
+            return None
         model_key = f"upload_{state['sha']}_{sha(','.join(default.names).encode())[:6]}"
     prior = pe.prior_editor(model_key, default)
     checked_names = [m["name"] for m in json.loads(state["load_prior"] or "[]")]
@@ -171,56 +202,57 @@ def simulator_tab() -> None:
                      icon=":material/play_arrow:"):
             _check_with_prior(state, prior)
             st.rerun()
-        return
-    k = int(state["k"])
-    obs_names = [f"x{i + 1}" for i in range(k)]
+        return None
+    return prior, default, model_key
 
-    # ---- the observation ----------------------------------------------------------
+
+def _upload_observation(state: dict, k: int, obs_names: list) -> list | None:
+    """The observation (the file's ``OBSERVATION`` or typed); while a typed one is invalid, the last valid one."""
     sources = ["file", "typed"] if state["observation"] is not None else ["typed"]
     source = st.radio("Observation", sources, format_func=OBS_SOURCES.get, key=K.W_DATA_SIM_OBS_SOURCE,
                       horizontal=True, help="The data the posterior should explain.", persist_state="session")
     if source == "file" and state["observation"] is not None:
         obs = list(state["observation"])
         st.caption(f"From the file: {fmt(obs)}")
-    else:
-        start = state.get("typed_obs") or state["observation"] or [0.0] * k
-        text = st.text_input(f"{k} numbers, separated by commas ({fmt_names(obs_names)})", value=fmt(start),
-                             key=K.w_data_sim_obs_typed(state['sha']), persist_state="session",
-                             help="Your measured data, in the order simulate returns.")
-        try:
-            obs = [float(v) for v in parse_typed_observation(text, k, obs_names)]
-            state["typed_obs"] = obs
-        except TableError as err:
-            st.error(str(err), icon=":material/error:")
-            obs = state.get("typed_obs") or state["observation"]
-            if obs is None:
-                return
+        return obs
+    start = state.get("typed_obs") or state["observation"] or [0.0] * k
+    text = st.text_input(f"{k} numbers, separated by commas ({fmt_names(obs_names)})", value=fmt(start),
+                         key=K.w_data_sim_obs_typed(state['sha']), persist_state="session",
+                         help="Your measured data, in the order simulate returns.")
+    try:
+        obs = [float(v) for v in parse_typed_observation(text, k, obs_names)]
+    except TableError as err:
+        st.error(str(err), icon=":material/error:")
+        obs = state.get("typed_obs") or state["observation"]
+        if obs is not None:
             st.caption(f":material/history: Until this is fixed, the last valid observation is used: {fmt(obs)}")
+        return obs
+    state["typed_obs"] = obs
+    return obs
 
-    # ---- a look at some simulations -----------------------------------------------
+
+def _simulations_preview(state: dict, prior: Prior, obs: list, obs_names: list) -> bool:
+    """Draw a few simulations at prior draws beside the observation; False when the simulator fails."""
+    k = len(obs_names)
     n = 60 if k >= 3 else 300
     try:
         x = cached_simulations(state["path"], state["load_prior"], json.dumps(prior.to_spec()), n)
-        bad = int((~np.isfinite(x).all(1)).sum())
-        st.plotly_chart(plots.simulations_figure(x[np.isfinite(x).all(1)], obs_names, x_obs=np.asarray(obs),
-                                                 title="Your simulator at prior draws", height=320),
-                        key="data_sim_thumbnail")
-        if bad:
-            st.warning(f"{bad} of {n} simulations returned NaN or infinity. Such results are left out of "
-                       "training and counted on the Train page; many of them point to parameter values the "
-                       "code cannot handle (narrow the prior).", icon=":material/warning:")
     except SimulatorError as err:
         st.error(f"With this prior the simulator fails: {err}", icon=":material/error:")
-        return
+        return False
+    bad = int((~np.isfinite(x).all(1)).sum())
+    st.plotly_chart(plots.simulations_figure(x[np.isfinite(x).all(1)], obs_names, x_obs=np.asarray(obs),
+                                             title="Your simulator at prior draws", height=320),
+                    key="data_sim_thumbnail")
+    if bad:
+        st.warning(f"{bad} of {n} simulations returned NaN or infinity. Such results are left out of "
+                   "training and counted on the Train page; many of them point to parameter values the "
+                   "code cannot handle (narrow the prior).", icon=":material/warning:")
+    return True
 
-    prior_text = "the file's PRIOR" if state["file_prior"] is not None and prior == default else "your prior"
-    ref = {"kind": "upload", "path": state["path"], "name": state["title"], "timeout": SIM_TIMEOUT_S}
-    choice = ModelChoice(
-        simulator=f"upload:{state['filename']}", simulator_ref=ref, title=state["title"],
-        param_names=list(prior.names), obs_names=obs_names, prior=prior.to_spec(),
-        observation=[float(v) for v in obs], true_theta=None, obs_source="upload",
-        prior_key=model_key, prior_text=prior_text,
-    )
+
+def _use_controls(state: dict, choice: ModelChoice) -> None:
+    """Keep the current model in step when this upload is it; else a button that makes it current."""
     in_use = (ModelChoice.current().simulator_ref or {}).get("path") == state["path"]
     if in_use:
         choice.save()  # keep the current model in step with the edits here

@@ -59,13 +59,36 @@ def _forget_table() -> None:
     st.session_state[K.S_DATA_TABLE_ERROR] = None
 
 
+_SPEC_DEFAULTS = RunSpec()  # the table tab's widgets start at the RunSpec's defaults
+
+
 def table_tab() -> None:
+    """Upload a table, map its columns, set a prior and an observation, start amortized NPE on it."""
     st.markdown(
         "Already have simulations? Upload them as a table (CSV or Parquet, one simulation per row), say which "
         "columns are the **parameters** and which the **simulated data**, and train an amortized posterior "
         f"on them, with no simulator. At most {MAX_TABLE_BYTES // (1024 * 1024)} MB; at least {MIN_ROWS} "
         "complete rows. Example: `assets/examples/two_moons_simulations.csv`."
     )
+    loaded = _uploaded_table()
+    if loaded is None:
+        return
+    state, df = loaded
+    columns = _column_choice(df)
+    if columns is None:
+        return
+    theta_cols, x_cols = columns
+    checked = _checked_prior(state, df, theta_cols, x_cols)
+    if checked is None:
+        return
+    prior, report, first_x = checked
+    obs = _table_observation(x_cols, first_x)
+    if obs is not None:
+        _train_controls(state, theta_cols, x_cols, prior, report, obs)
+
+
+def _uploaded_table():
+    """``(upload state, DataFrame)`` of the current table, or None (with the reason shown)."""
     uploaded = st.file_uploader(
         "Table of simulations (.csv, .parquet)", type=["csv", "tsv", "txt", "parquet", "pq"],
         key=K.W_DATA_TABLE_FILE, max_upload_size=MAX_TABLE_BYTES // (1024 * 1024) + 10,
@@ -75,17 +98,21 @@ def table_tab() -> None:
                               "the previous table, {},")
     if not state:
         st.caption("No table uploaded yet.")
-        return
+        return None
     try:
         df = cached_table(state["path"])
     except (TableError, OSError) as err:
         st.error(f"The saved table can no longer be read ({err}); upload it again.", icon=":material/error:")
-        return
+        return None
     head, side = st.columns([4, 1], vertical_alignment="center")
     head.markdown(f"**{state['filename']}** · {len(df):,} rows × {len(df.columns)} columns")
     side.button("Forget this table", key=K.W_DATA_TABLE_FORGET, on_click=_forget_table, icon=":material/delete:")
     st.dataframe(df.head(8), hide_index=True, height=min(38 + 35 * min(len(df), 8), 320))
+    return state, df
 
+
+def _column_choice(df):
+    """``(theta columns, x columns)`` the user picked, or None while either is empty."""
     columns = list(map(str, df.columns))
     for key in (K.W_DATA_THETA_COLS, K.W_DATA_X_COLS):  # drop choices that are not columns of this table
         if key in st.session_state:
@@ -98,13 +125,17 @@ def table_tab() -> None:
                                  "column, in this order.")
     if not theta_cols or not x_cols:
         st.info("Choose at least one parameter column and one simulated-data column.", icon=":material/info:")
-        return
+        return None
+    return theta_cols, x_cols
+
+
+def _checked_prior(state: dict, df, theta_cols: list, x_cols: list):
+    """``(prior, report, first row of x)`` once the columns and the edited prior pass the table checks."""
     try:
-        report, first_x = _check(state["path"], tuple(theta_cols), tuple(x_cols))
+        _, first_x = _check(state["path"], tuple(theta_cols), tuple(x_cols))
     except TableError as err:
         st.error(str(err), icon=":material/error:")
-        return
-
+        return None
     st.markdown("**Prior.** Start: uniform over each parameter column's range, a little wider. "
                 "Rows whose parameters fall outside the prior are left out.")
     default = Prior.from_spec(default_prior_spec(df, theta_cols))
@@ -114,15 +145,21 @@ def table_tab() -> None:
         report, _ = _check(state["path"], tuple(theta_cols), tuple(x_cols), json.dumps(prior.to_spec()))
     except TableError as err:
         st.error(str(err), icon=":material/error:")
-        return
+        return None
     m1, m2, m3 = st.columns(3)
     m1.metric("Rows in the table", f"{report['rows']:,}", border=True)
     m2.metric("Rows used for training", f"{report['valid_rows']:,}", border=True)
     m3.metric("Rows left out", f"{report['rows'] - report['valid_rows']:,}", border=True)
     for note in report["notes"]:
         st.warning(note, icon=":material/warning:")
+    return prior, report, first_x
 
-    # ---- the observation the run reports on ---------------------------------------
+
+def _table_observation(x_cols: list, first_x) -> list | None:
+    """The observation the run reports on (typed, or the first row of a file), or None with the reason shown.
+
+    While the current input is invalid, the last valid observation of the same length is kept and said so.
+    """
     k = len(x_cols)
     st.markdown("**Observation** (the run shows its posterior here; afterwards any observation can be asked "
                 "on the next tab and on Explore)")
@@ -132,67 +169,81 @@ def table_tab() -> None:
     last = st.session_state.get(K.S_DATA_TABLE_OBS)
     if last is not None and len(last) != k:
         last = None
-    obs = None
     if source == "typed":
-        text = st.text_input(f"{k} numbers, separated by commas ({fmt_names(x_cols)})",
-                             value=fmt(first_x), key=K.w_data_table_obs_typed(k), persist_state="session",
-                             help="Starts at the first row's simulated data.")
-        try:
-            obs = [float(v) for v in parse_typed_observation(text, k, x_cols)]
-            st.session_state[K.S_DATA_TABLE_OBS] = obs
-        except TableError as err:
-            st.error(str(err), icon=":material/error:")
+        obs = _typed_observation(k, x_cols, first_x)
     else:
-        f = st.file_uploader("Observations file (.csv)", type=["csv", "tsv", "txt"], key=K.W_DATA_TABLE_OBS_FILE,
-                             max_upload_size=MAX_OBSERVATION_BYTES // (1024 * 1024) + 1,
-                             help="One observation per row; a header naming the columns is optional.")
-        if is_new_file(f, K.S_DATA_TABLE_OBS_SEEN):
-            try:
-                rows = parse_observations(f.getvalue(), f.name, k, x_cols)
-                st.session_state[K.S_DATA_TABLE_OBS] = [float(v) for v in rows[0]]
-                st.session_state[K.S_DATA_TABLE_OBS_ERROR] = None
-                if len(rows) > 1:
-                    flash("info", f"{f.name} has {len(rows)} rows; the run uses the first. Ask about all of "
-                                     "them on the Observations & JSON tab once it is trained.")
-            except TableError as err:
-                reject(K.S_DATA_TABLE_OBS_ERROR, f.name, err)
-            last = st.session_state.get(K.S_DATA_TABLE_OBS)
-        show_rejection(K.S_DATA_TABLE_OBS_ERROR, "the last valid observation" if last else None)
-        obs = last if last is not None and len(last) == k else None
-    if obs is None:
-        if last is not None:
-            obs = last
-            st.caption(f":material/history: Until this is fixed, the last valid observation is used: {fmt(obs)}")
-        else:
-            st.info("Give an observation to train.", icon=":material/info:")
-            return
-    else:
+        last = _observation_file(k, x_cols, last)
+        obs = last
+    if obs is not None:
         st.caption(f"Observation: {fmt(obs)}")
+        return obs
+    if last is not None:
+        st.caption(f":material/history: Until this is fixed, the last valid observation is used: {fmt(last)}")
+        return last
+    st.info("Give an observation to train.", icon=":material/info:")
+    return None
 
+
+def _typed_observation(k: int, x_cols: list, first_x) -> list | None:
+    text = st.text_input(f"{k} numbers, separated by commas ({fmt_names(x_cols)})",
+                         value=fmt(first_x), key=K.w_data_table_obs_typed(k), persist_state="session",
+                         help="Starts at the first row's simulated data.")
+    try:
+        obs = [float(v) for v in parse_typed_observation(text, k, x_cols)]
+    except TableError as err:
+        st.error(str(err), icon=":material/error:")
+        return None
+    st.session_state[K.S_DATA_TABLE_OBS] = obs
+    return obs
+
+
+def _observation_file(k: int, x_cols: list, last: list | None) -> list | None:
+    """Read a newly uploaded observations file; the valid observation of length ``k`` now held, or None."""
+    f = st.file_uploader("Observations file (.csv)", type=["csv", "tsv", "txt"], key=K.W_DATA_TABLE_OBS_FILE,
+                         max_upload_size=MAX_OBSERVATION_BYTES // (1024 * 1024) + 1,
+                         help="One observation per row; a header naming the columns is optional.")
+    if is_new_file(f, K.S_DATA_TABLE_OBS_SEEN):
+        try:
+            rows = parse_observations(f.getvalue(), f.name, k, x_cols)
+            st.session_state[K.S_DATA_TABLE_OBS] = [float(v) for v in rows[0]]
+            st.session_state[K.S_DATA_TABLE_OBS_ERROR] = None
+            if len(rows) > 1:
+                flash("info", f"{f.name} has {len(rows)} rows; the run uses the first. Ask about all of "
+                                 "them on the Observations & JSON tab once it is trained.")
+        except TableError as err:
+            reject(K.S_DATA_TABLE_OBS_ERROR, f.name, err)
+        last = st.session_state.get(K.S_DATA_TABLE_OBS)
+    show_rejection(K.S_DATA_TABLE_OBS_ERROR, "the last valid observation" if last else None)
+    return last if last is not None and len(last) == k else None
+
+
+def _train_controls(state: dict, theta_cols: list, x_cols: list, prior: Prior, report: dict, obs: list) -> None:
+    """Training settings and the button that starts amortized NPE on the table's valid rows."""
     with st.expander("Training settings", icon=":material/settings:"):
         a1, a2 = st.columns(2)
-        max_epochs = a1.number_input("Max epochs", min_value=5, max_value=2000, value=100, step=5,
-                                     key=K.W_DATA_TABLE_EPOCHS, persist_state="session",
+        max_epochs = a1.number_input("Max epochs", min_value=5, max_value=2000, value=_SPEC_DEFAULTS.max_epochs,
+                                     step=5, key=K.W_DATA_TABLE_EPOCHS, persist_state="session",
                                      help="Upper limit on passes over the table (early stopping usually ends sooner).")
-        seed = a2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key=K.W_DATA_TABLE_SEED,
-                               persist_state="session",
+        seed = a2.number_input("Seed", min_value=0, max_value=2**31 - 1, value=_SPEC_DEFAULTS.seed, step=1,
+                               key=K.W_DATA_TABLE_SEED, persist_state="session",
                                help="Same table, settings and seed give the same result.")
-    if st.button("Train amortized NPE on this table", key=K.W_DATA_TABLE_TRAIN, type="primary",
-                 icon=":material/play_arrow:",
-                 help="Starts a background run on the rows above; its live view opens on the Train page."):
-        try:
-            spec = RunSpec(
-                simulator={"kind": "table", "path": state["path"], "theta_columns": list(theta_cols),
-                           "x_columns": list(x_cols), "name": state["filename"]},
-                method="npe", num_rounds=1,
-                simulations_per_round=int(min(max(report["valid_rows"], 20), 1_000_000)),
-                prior=prior.to_spec(), observation=[float(v) for v in obs],
-                max_epochs=int(max_epochs), seed=int(seed),
-                title=f"{state['filename']}, amortized NPE",
-            )
-            start_run(spec, page=TRAIN)
-        except SBIError as err:
-            st.error(str(err), icon=":material/error:")
+    if not st.button("Train amortized NPE on this table", key=K.W_DATA_TABLE_TRAIN, type="primary",
+                     icon=":material/play_arrow:",
+                     help="Starts a background run on the rows above; its live view opens on the Train page."):
+        return
+    try:
+        spec = RunSpec(
+            simulator={"kind": "table", "path": state["path"], "theta_columns": list(theta_cols),
+                       "x_columns": list(x_cols), "name": state["filename"]},
+            method="npe", num_rounds=1,
+            simulations_per_round=int(min(max(report["valid_rows"], 20), 1_000_000)),
+            prior=prior.to_spec(), observation=[float(v) for v in obs],
+            max_epochs=int(max_epochs), seed=int(seed),
+            title=f"{state['filename']}, amortized NPE",
+        )
+        start_run(spec, page=TRAIN)
+    except SBIError as err:
+        st.error(str(err), icon=":material/error:")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
