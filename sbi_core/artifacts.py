@@ -148,3 +148,17 @@ class RunArtifacts:
                 continue
             out.append(theta[:: max(1, math.ceil(len(theta) / max_rows))])
         return out
+
+    def round_simulations(self, run_id: str) -> list[np.ndarray]:
+        """The simulations ``x (N_r, K)`` each saved round trained on (``x.npy``; finite rows), in round order.
+
+        A round whose file is missing or being written is left out.
+        """
+        out = []
+        for idx in self.rounds_saved(run_id):
+            try:
+                x = np.load(self.round_dir(run_id, idx) / "x.npy", allow_pickle=False)
+            except (OSError, ValueError):
+                continue
+            out.append(x[np.isfinite(x).all(1)] if x.ndim == 2 else x)
+        return out

@@ -9,14 +9,17 @@ event as it happens; the run store appends them in order. The types:
                  ``best_epoch``, ``best_val_loss``, ``elapsed`` (seconds in this round's training)
 ``round``        ``round``, ``num_simulations``, ``num_invalid``, ``epochs``, ``best_epoch``,
                  ``stopped_early``, ``stopped_by_request`` (training cut short by "stop and
-                 keep what is trained": the best network so far is the posterior), ``seconds`` ({propose, simulate, train, sample}),
+                 keep what is trained": the best network so far is the posterior), ``seconds`` ({propose, simulate, train, sample}, and ``reference`` when measured),
                  ``acceptance_rate``, ``proposal_fraction`` (prior mass of the region this
                  round's parameters came from: 1 for the prior, ``None`` for APT's
                  posterior proposals), ``param_names``, ``mean``,
                  ``std`` (per parameter), ``posterior_samples`` (list of ``D``-lists at the
                  observation), ``hdr_size`` (``{fraction, stderr, mass, num_prior}``: the
                  prior mass of the posterior's 90 % highest-density region,
-                 :mod:`sbi_core.concentration`)
+                 :mod:`sbi_core.concentration`), ``reference_c2st`` (C2ST of the samples
+                 against the exact posterior: 0.5 = indistinguishable, 1.0 = disjoint;
+                 ``None`` where it does not apply, and ``reference_c2st_reason`` says why in
+                 plain words; :mod:`sbi_core.diagnostics.reference`)
 ``done``         ``seconds`` (total), ``stopped_by_request`` (the run ended early at a
                  "stop and keep" request, keeping the rounds it has)
 ``failed``       ``message`` (plain words), ``detail`` (technical detail, may be a traceback)

@@ -9,6 +9,12 @@ at once; the worker queues for a slot (at most ``max_running`` runs at a time),
 runs, and records every event and the outcome in the :class:`RunStore`. Worker
 processes live in their own session, so they outlive the script (or Streamlit
 rerun) that started them; anything that can read the store can follow them.
+
+A run's calibration checks (:mod:`sbi_core.checks`) are a job of the same kind:
+:meth:`JobManager.start_checks` starts ``python -m sbi_core.worker --checks``,
+which waits for the run to finish training, then for a slot (checks and runs
+share the ``max_running`` slots), and records its status and progress in the
+store (:mod:`sbi_core.check_records`); :meth:`~JobManager.cancel_checks` stops it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import threading
 import time
 from typing import Optional, Sequence
 
+from .check_records import CheckInfo
+from .errors import SBIError
 from .spec import RunSpec
 from .store import RunInfo, RunStore, pid_alive
 from .events import cancelled_event, failed_event
@@ -272,6 +280,12 @@ class JobManager:
 
     def delete(self, run_id: str) -> None:
         """Stop the run if active (killing its worker), then remove it and its artifacts."""
+        check = self.store.get_check(run_id)
+        if check is not None and check.is_active:
+            self.store.request_check_cancel(run_id)
+            pid, start = self.store.check_worker_process(run_id)
+            if pid is not None:
+                self._kill_group(pid, start)
         info = self.store.get_run(run_id)
         if info is not None and info.is_active:
             self.store.request_cancel(run_id)
@@ -281,3 +295,87 @@ class JobManager:
         self.store.delete_run(run_id)
         with self._lock:
             self._procs.pop(run_id, None)
+
+    # ---- calibration checks (sbi_core.checks) ------------------------------------
+    def start_checks(self, run_id: str, options: Optional[dict] = None) -> CheckInfo:
+        """Queue the calibration checks of ``run_id`` and start their worker; returns their record at once.
+
+        ``options``: :class:`~sbi_core.checks.CheckOptions` fields (the seed defaults to
+        the run's ``"checks"`` stream). A run still queued or training is waited for.
+        Raises :class:`SBIError` for a run that does not exist or ended without a
+        posterior, bad options, or checks already under way.
+        """
+        from .checks.options import CheckOptions
+
+        info = self.status(run_id)
+        if info is None:
+            raise SBIError(f"There is no run {run_id} in this run store.")
+        if info.status in ("failed", "cancelled"):
+            raise SBIError(f"This run ended {info.status} before it finished training: it has no posterior to check.")
+        opts = CheckOptions.from_dict(options).resolved(info.spec.seed)
+        self.store.create_check(run_id, opts.to_dict())
+        cmd = self._command(run_id, self.threads_per_run) + ["--checks"]
+        try:
+            with open(self.store.artifact_dir(run_id) / "checks_worker.log", "ab", buffering=0) as log:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        env=self._env(self.threads_per_run), start_new_session=True, close_fds=True)
+        except OSError as err:
+            self.store.finish_check(run_id, "failed", message=f"The checks could not be started: the worker process "
+                                    f"failed to launch ({err}).", detail=repr(err))
+            return self.store.get_check(run_id)
+        with self._lock:
+            self._procs[f"checks:{run_id}"] = proc
+        self.store.set_check_pid(run_id, proc.pid)
+        return self.store.get_check(run_id)
+
+    def check_status(self, run_id: str) -> Optional[CheckInfo]:
+        """The run's check job (one whose worker died is marked failed first), or ``None`` if never started."""
+        self._reap_children()
+        check = self.store.get_check(run_id)
+        if check is not None and check.is_active:
+            self.store.reap_stale_checks()
+            check = self.store.get_check(run_id)
+        return check
+
+    def cancel_checks(self, run_id: str) -> Optional[CheckInfo]:
+        """Stop the run's checks: queued ones at once, running ones within a step (killed after the grace time)."""
+        check = self.store.get_check(run_id)
+        if check is None or check.is_terminal:
+            return check
+        self.store.request_check_cancel(run_id)
+        if self.store.finish_check(run_id, "cancelled", only_from=("queued",)):
+            pid, start = self.store.check_worker_process(run_id)
+            if pid is not None:
+                threading.Thread(target=self._kill_group, args=(pid, start), daemon=True).start()
+            return self.store.get_check(run_id)
+        pid, start = self.store.check_worker_process(run_id)
+        if pid is not None:
+            threading.Thread(target=self._enforce_check_cancel, args=(run_id, pid, start),
+                             name=f"cancel-checks-{run_id}", daemon=True).start()
+        return self.store.get_check(run_id)
+
+    def _enforce_check_cancel(self, run_id: str, pid: int, start: Optional[str]) -> None:
+        deadline = time.monotonic() + self.cancel_grace_s
+        while time.monotonic() < deadline:
+            check = self.store.get_check(run_id)
+            if check is None or check.is_terminal or not pid_alive(pid, start):
+                break
+            time.sleep(0.2)
+        else:
+            self._kill_group(pid, start)
+        if not pid_alive(pid, start):
+            self.store.finish_check(run_id, "cancelled")
+
+    def wait_checks(self, run_id: str, timeout: Optional[float] = None, poll_s: float = 0.1) -> CheckInfo:
+        """Block until the run's checks end; returns their record. Raises TimeoutError after ``timeout`` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            check = self.check_status(run_id)
+            if check is None:
+                raise KeyError(f"no checks for run {run_id!r}")
+            if check.is_terminal:
+                self._reap_children()
+                return check
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"checks of {run_id} still {check.status} after {timeout} s")
+            time.sleep(poll_s)

@@ -13,7 +13,10 @@ Round ``r`` (0-based) of a run at observation ``x_o``:
    output;
 3. **train** the method's estimator on every pair so far (:mod:`sbi_core.methods`);
 4. **snapshot** the posterior at ``x_o``, draw samples from it and measure
-   how much of the prior its 90 % region still covers (:mod:`sbi_core.concentration`).
+   how much of the prior its 90 % region still covers (:mod:`sbi_core.concentration`)
+   and, for a built-in with an exact posterior under its default prior, how well
+   a classifier tells those samples from exact ones (C2ST,
+   :mod:`sbi_core.diagnostics.reference`).
 
 Each step emits its events as it happens (constructors in
 :mod:`sbi_core.events`); every random choice comes from a named stream of the
@@ -42,6 +45,7 @@ import torch
 from torch import Tensor
 
 from .concentration import posterior_hdr_size
+from .diagnostics.reference import ReferenceC2ST
 from .errors import SBIError
 from .events import EventCallback, cancelled_event, round_event, run_started_event
 from .methods import Estimator, Method, TruncatedPrior, get_method
@@ -65,7 +69,10 @@ class RoundResult:
 
     theta: ``(N, D)`` valid parameters simulated this round; x: ``(N, K)``.
     posterior_samples: ``(m, D)`` samples of this round's posterior at ``x_o``.
-    seconds: wall time of ``propose``, ``simulate``, ``train`` and ``sample``.
+    seconds: wall time of ``propose``, ``simulate``, ``train`` and ``sample`` (and ``reference``
+    when the C2ST against the exact posterior was measured).
+    reference_c2st: that C2ST (0.5 = indistinguishable, 1.0 = disjoint), or ``None`` and
+    ``reference_c2st_reason`` says why.
     """
 
     index: int
@@ -81,6 +88,8 @@ class RoundResult:
     acceptance_rate: float
     seconds: dict[str, float]
     stopped_by_request: bool = False  # training ended early at a stop-and-keep request
+    reference_c2st: Optional[float] = None
+    reference_c2st_reason: Optional[str] = None
 
     @property
     def num_simulations(self) -> int:
@@ -149,6 +158,7 @@ class _Loop:
     seeds: SeedPlan
     on_event: EventCallback | None
     cancel: Callable[[], bool] | None
+    reference: Optional[ReferenceC2ST] = None  # the exact posterior, where the run has one
     g_theta: torch.Generator = field(init=False)
     g_post: torch.Generator = field(init=False)
     g_proposal: torch.Generator = field(init=False)
@@ -202,13 +212,18 @@ def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> RoundResult:
     fit: TrainResult = loop.estimator.fit(on_event=loop.on_event, cancel=loop.cancel)
     t3 = time.perf_counter()
     posterior, samples, sample_s = _snapshot(loop)
+    ref = loop.reference.score(samples) if loop.reference is not None else None
     ok = torch.isfinite(x).all(1)
+    seconds = {"propose": t1 - t0, "simulate": t2 - t1, "train": t3 - t2, "sample": sample_s}
+    if ref is not None and ref.value is not None:
+        seconds["reference"] = ref.seconds
     return RoundResult(
         index=r, proposal=proposal, theta=theta[ok], x=x[ok], num_invalid=invalid, history=fit.history,
         best_epoch=fit.best_epoch, stopped_early=fit.stopped_early, posterior=posterior,
         posterior_samples=samples, acceptance_rate=float(posterior.last_acceptance_rate or 1.0),
-        seconds={"propose": t1 - t0, "simulate": t2 - t1, "train": t3 - t2, "sample": sample_s},
-        stopped_by_request=fit.stopped_by_request,
+        seconds=seconds, stopped_by_request=fit.stopped_by_request,
+        reference_c2st=ref.value if ref is not None else None,
+        reference_c2st_reason=ref.reason if ref is not None else None,
     )
 
 
@@ -226,6 +241,7 @@ def _round_event(loop: _Loop, rr: RoundResult) -> dict:
         param_names=loop.prior.names, mean=samples.mean(0).tolist(), std=samples.std(0).tolist(),
         prior_mean=loop.prior.mean.tolist(), prior_std=loop.prior.stddev.tolist(),
         posterior_samples=samples.tolist(), hdr_size=hdr.to_dict(),
+        reference_c2st=rr.reference_c2st, reference_c2st_reason=rr.reference_c2st_reason,
     )
 
 
@@ -297,7 +313,8 @@ def run_sequential(
     source = (TableSource(*simulations) if simulations is not None
               else SimulatorSource(simulator, seeds.generator("simulate"), simulation_batch_size))
     loop = _Loop(m, estimator, source, prior, x_obs, m.rounds(num_rounds), int(simulations_per_round),
-                 int(num_posterior_samples), seeds, on_event, RunControl(cancel, stop) if stop is not None else cancel)
+                 int(num_posterior_samples), seeds, on_event, RunControl(cancel, stop) if stop is not None else cancel,
+                 reference=ReferenceC2ST(None if simulations is not None else simulator, prior, x_obs, seeds))
     result = RunResult(rounds=[], x_obs=x_obs, prior=prior, param_names=prior.names, simulator=simulator)
     start = time.perf_counter()
     _run_rounds(loop, result, on_round)

@@ -14,7 +14,9 @@ block writers (WAL). A :class:`RunStore` pickles as just its root, so it can be
 handed to ``multiprocessing`` children.
 
 Artifact files are handled by :mod:`sbi_core.artifacts` (``RunStore`` inherits
-its methods), process liveness by :mod:`sbi_core.processes`.
+its methods), calibration-check jobs by :mod:`sbi_core.check_records` (table
+``checks``; results in ``artifacts/<run_id>/checks/``), process liveness by
+:mod:`sbi_core.processes`.
 
 Statuses: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled``
 (a queued run may also go straight to ``cancelled`` or ``failed``). Times are
@@ -39,6 +41,7 @@ from typing import Any, Iterator, Optional, Sequence
 import numpy as np
 
 from .artifacts import ArtifactMissing, RunArtifacts
+from .check_records import CHECKS_SCHEMA, CheckRecords
 from .events import TERMINAL_TYPES, cancelled_event, failed_event
 from .processes import pid_alive, process_start_time
 from .spec import RunSpec
@@ -208,7 +211,7 @@ def _row_to_info(row: tuple) -> RunInfo:
 _ABANDONED: list = []
 
 
-class RunStore(RunArtifacts):
+class RunStore(RunArtifacts, CheckRecords):
     """Runs, their events and artifacts, in ``<root>/runs.sqlite3`` and ``<root>/artifacts/``."""
 
     def __init__(self, root: str | Path | None = None) -> None:
@@ -273,6 +276,7 @@ class RunStore(RunArtifacts):
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
+            c.execute(CHECKS_SCHEMA)  # calibration-check jobs (sbi_core.check_records)
             cols = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
             if "pid_start" not in cols:  # stores made before the pid-reuse guard
                 c.execute("ALTER TABLE runs ADD COLUMN pid_start TEXT")
@@ -422,7 +426,8 @@ class RunStore(RunArtifacts):
                 return cur is not None and cur[0] == int(pid)
             if status != "queued" or cancel:
                 return False
-            running = c.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]
+            running = c.execute("SELECT (SELECT COUNT(*) FROM runs WHERE status = 'running')"
+                                " + (SELECT COUNT(*) FROM checks WHERE status = 'running')").fetchone()[0]
             ahead = c.execute(
                 "SELECT COUNT(*) FROM runs WHERE status = 'queued' AND cancel_requested = 0"
                 " AND (created < ? OR (created = ? AND rowid < ?))",
@@ -481,6 +486,7 @@ class RunStore(RunArtifacts):
         with self._write() as c:
             c.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
             c.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            c.execute("DELETE FROM checks WHERE run_id = ?", (run_id,))
         shutil.rmtree(self.artifacts_root / run_id, ignore_errors=True)
 
     def reap_stale(self) -> list[str]:

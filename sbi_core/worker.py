@@ -1,6 +1,6 @@
 """The worker process that carries out one stored run.
 
-    python -m sbi_core.worker --store DIR RUN_ID [--max-running N] [--threads T]
+    python -m sbi_core.worker --store DIR RUN_ID [--max-running N] [--threads T] [--checks]
 
 It limits torch's threads (before torch is imported), waits in the queue until
 a slot is free (leaving early, as cancelled, if a cancel is requested), then
@@ -11,6 +11,10 @@ trained, and is recorded ``done`` with ``stopped_by_request`` in the ``done``
 event. The run always ends with a terminal status and
 event: ``done``, ``cancelled``, or ``failed`` with a plain message (and, for a
 bug, the traceback as detail) -- even when an import fails.
+
+With ``--checks`` it carries out the run's calibration checks instead
+(:func:`sbi_core.checks.job.run_check_job`), recording their status in the
+store's ``checks`` table, never in the run's own record.
 
 ``--execute MODULE:FUNCTION`` swaps in another executor with the signature of
 ``execute`` (for tests and debugging); one without a ``stop`` argument treats a
@@ -63,6 +67,7 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--max-running", type=int, default=1, help="runs allowed at once (queue slots)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the spec's, else all)")
     p.add_argument("--execute", default="sbi_core.runs:execute", help=argparse.SUPPRESS)
+    p.add_argument("--checks", action="store_true", help="run the calibration checks of the (finished) run")
     return p.parse_args(argv)
 
 
@@ -279,6 +284,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BaseException as err:  # noqa: BLE001
         _record_failure_raw(args.store, args.run_id, err)
         return 1
+    if args.checks:  # the checks record their own ending (sbi_core.checks.job never raises)
+        from .checks.job import run_check_job
+
+        return 0 if run_check_job(store, args.run_id, max_running=args.max_running) in ("done", "cancelled") else 1
     try:
         threads = args.threads
         if threads is None:

@@ -1,5 +1,6 @@
 """The Explore page's explorer: sliders for an observation, the amortized posterior at it
-(redrawn as a slider moves) and a posterior predictive check."""
+(redrawn as a slider moves, after a warning when the observation lies outside what the network was
+trained on) and a posterior predictive check."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sbi_ui import keys as K
 from sbi_ui.axes import axis_pickers
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.navigation import TRAIN
+from sbi_ui.ood_view import ood_warning
 from sbi_ui.resources import store
 from sbi_ui.run_context import RunContext, run_context, shown_truth
 from sbi_ui.session import start_run
@@ -76,16 +78,11 @@ def start_amortized() -> None:
     start_run(spec, page=TRAIN)
 
 
-@st.fragment
-def explorer(info: RunInfo, ctx: RunContext, posterior, ranges: tuple) -> None:
-    """Sliders, posterior and predictive check: moving a slider reruns only this part.
-
-    ``ranges`` is :func:`slider_ranges`' ``(lo, hi, outside, tail)``.
-    """
-    lo, hi, outside, tail = ranges
-    x_ref = np.asarray(ctx.x_obs, dtype=float).reshape(-1) if ctx.x_obs is not None else (lo + hi) / 2
-    dim = ctx.prior.dim
-    labels = ctx.labels
+def _component_notes(outside: list, tail: list, said: bool) -> None:
+    """Where the run's observation falls among the training simulations, component by component
+    (nothing when ``said``: the warning before the posterior already names those components)."""
+    if said:
+        return
     if tail and not outside:
         st.info(f"The run's observation lies in the outer 1 % of the training simulations for "
                 f"{', '.join(tail)}: the network saw few data like it, so its answer there is less sure.",
@@ -97,6 +94,19 @@ def explorer(info: RunInfo, ctx: RunContext, posterior, ranges: tuple) -> None:
             "Widen the prior on the Model page and train again, or move these sliders back inside.",
             icon=":material/warning:",
         )
+
+
+@st.fragment
+def explorer(info: RunInfo, ctx: RunContext, posterior, ranges: tuple) -> None:
+    """Sliders, posterior and predictive check: moving a slider reruns only this part.
+
+    ``ranges`` is :func:`slider_ranges`' ``(lo, hi, outside, tail)``.
+    """
+    lo, hi, outside, tail = ranges
+    x_ref = np.asarray(ctx.x_obs, dtype=float).reshape(-1) if ctx.x_obs is not None else (lo + hi) / 2
+    dim = ctx.prior.dim
+    labels = ctx.labels
+    notice = st.container()  # the run's observation per component (filled below, once the sliders are read)
     left, right = st.columns([1, 2.3], gap="large")
     x = []
     with left:
@@ -114,9 +124,13 @@ def explorer(info: RunInfo, ctx: RunContext, posterior, ranges: tuple) -> None:
                   args=(info.id, len(ctx.obs_labels)), icon=":material/restart_alt:",
                   help="Put every slider back to the observation the run was set up with.")
     x_t = torch.tensor(x, dtype=torch.float32)
+    is_ref = ctx.x_obs is not None and np.allclose(x, ctx.x_obs, rtol=1e-4, atol=1e-6)
     with right:
         ix, iy = axis_pickers(dim, labels, K.W_EXPLORE_X, K.W_EXPLORE_Y, widths=(1, 1, 1),
                               help_x="Parameter on the horizontal axis.", help_y="Parameter on the vertical axis.")
+        ood = ood_warning(info.id, x, ctx.obs_labels)  # the observation on the sliders, before its posterior
+        with notice:
+            _component_notes(outside, tail, said=is_ref and ood is not None and ood.warn)
         t0 = time.perf_counter()
         try:
             samples = posterior.sample((NUM_SAMPLES,), x=x_t, seed=SAMPLE_SEED).numpy()
@@ -124,7 +138,6 @@ def explorer(info: RunInfo, ctx: RunContext, posterior, ranges: tuple) -> None:
             st.warning(str(err), icon=":material/warning:")
             return
         ms = 1000 * (time.perf_counter() - t0)
-        is_ref = ctx.x_obs is not None and np.allclose(x, ctx.x_obs, rtol=1e-4, atol=1e-6)
         truth = shown_truth(ctx) if is_ref else None
         st.plotly_chart(
             plots.posterior_figure(samples, ix, iy, labels, ctx.bounds, truth,

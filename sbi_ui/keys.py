@@ -127,6 +127,24 @@ W_EXPLORE_RESET = "explore_reset"
 W_PPC_SIMS = "explore_ppc_simulations"
 W_EXPLORE_START = "explore_start_npe"  # button "Train an amortized posterior" (no amortized run yet)
 
+# ---- widget keys: Check (pages/check.py, sbi_ui/check_*.py) --------------------------
+W_CHECK_RUN = "check_run"  # run picker
+W_CHECK_DATASETS = "check_num_datasets"  # number input: test datasets
+W_CHECK_SAMPLES = "check_num_samples"  # number input: posterior draws per dataset
+W_CHECK_START = "check_start"  # button "Run the checks" / "Check again"
+W_CHECK_CANCEL = "check_cancel"  # button "Cancel the checks"
+W_CHECK_BREAK = "check_break_it"  # button "Break it: train it badly and compare"
+W_CHECK_TWIN_CANCEL = "check_twin_cancel"  # button: cancel the broken twin's run and checks
+C_CHECK_STATUS = "check_status"  # container: the check job's status and progress bar
+C_CHECK_OVERALL = "check_overall"  # container: the overall verdict of a column
+
+
+def c_check_chart(name: str, column: int) -> str:
+    """Check-page chart ``name`` (``"sbc_ranks"``, ``"coverage"``, ...) of column ``column`` (0: this run,
+    1: its broken twin)."""
+    return f"check_{name}_{column}"
+
+
 # ---- widget keys: Runs --------------------------------------------------------
 W_RUNS_SELECT = "runs_select"
 W_RUNS_CANCEL = "runs_cancel"

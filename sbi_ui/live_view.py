@@ -14,6 +14,8 @@ from sbi_ui.format import fmt_duration, fmt_time, plural
 from sbi_ui.messages import flash, show_run_failure
 from sbi_ui.naming import is_amortized, method_title, model_title_of, rounds_text, run_title, status_badge
 from sbi_ui.navigation import EXPLORE, ROUNDS
+from sbi_ui.ood_view import ood_warning
+from sbi_ui.reference_view import reference_c2st_view
 from sbi_ui.resources import jobs, store
 from sbi_ui.run_context import run_context, shown_truth
 from sbi_ui.session import POLL_S, tracker, url_params
@@ -116,6 +118,8 @@ def live_view(run_id: str, was_status: str) -> None:
         if invalid:
             st.caption(f":material/warning: {invalid:,} simulation{'s' if invalid != 1 else ''} returned NaN or "
                        "infinity and {} left out of training.".format("were" if invalid != 1 else "was"))
+        if len(tr.samples):
+            ood_warning(run_id, ctx.x_obs, ctx.obs_labels)  # before the posterior it concerns
         left, right = st.columns([1, 1])
         with left:
             st.plotly_chart(
@@ -132,6 +136,7 @@ def live_view(run_id: str, was_status: str) -> None:
                     ),
                     key="train_cloud_chart",
                 )
+                reference_c2st_view(tr, ctx, key="train_c2st_chart")
         stopped = [int(r["round"]) + 1 for r in tr.rounds if r.get("stopped_by_request")]
         st.caption(
             "Left: the loss on training and held-out validation data after every epoch; a star marks the "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["HOME", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "RUNS", "PAGE_CONFIG", "navigation_pages"]
+__all__ = ["HOME", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "CHECK", "RUNS", "PAGE_CONFIG", "navigation_pages"]
 
 # ---- page files (st.navigation registers them in app.py) --------------------
 HOME = "pages/home.py"
@@ -12,6 +12,7 @@ MODEL = "pages/model.py"
 TRAIN = "pages/train.py"
 ROUNDS = "pages/rounds.py"
 EXPLORE = "pages/explore.py"
+CHECK = "pages/check.py"
 RUNS = "pages/runs.py"
 DATA = "pages/data.py"
 
@@ -35,6 +36,7 @@ def navigation_pages() -> dict:
             st.Page(TRAIN, title="Train", icon=":material/monitoring:", url_path="train"),
             st.Page(ROUNDS, title="Rounds", icon=":material/animation:", url_path="rounds"),
             st.Page(EXPLORE, title="Explore", icon=":material/explore:", url_path="explore"),
+            st.Page(CHECK, title="Check", icon=":material/fact_check:", url_path="check"),
         ],
         "Manage": [
             st.Page(RUNS, title="Runs", icon=":material/list_alt:", url_path="runs"),

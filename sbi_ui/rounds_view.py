@@ -14,6 +14,7 @@ from sbi_core.concentration import HDR_MASS, format_intervals, hdr_intervals, sa
 from sbi_core.store import RunInfo
 
 from sbi_ui import keys as K
+from sbi_ui.reference_view import C2ST_HELP, reference_c2st_view
 from sbi_ui.resources import store
 from sbi_ui.run_context import RunContext
 from sbi_ui.tracker import RunTracker
@@ -40,6 +41,7 @@ ROUND_NUMBER_COLUMNS = {
     "acceptance": ("acceptance", "percent", "The network sometimes suggests parameter values the prior rules out "
                    "(outside its range); those are thrown away. This is the share it kept: close to 100 % is good, "
                    "a low value means the network still puts weight where no simulation could be."),
+    "vs exact (C2ST)": ("vs exact (C2ST)", "%.2f", C2ST_HELP),
     "drawn from": ("drawn from", "percent", "TSNPE: the share of the prior that this round's parameters were drawn "
                    "from (the region holding 99.99 % of the previous posterior). 100 % = the whole prior."),
 }
@@ -96,6 +98,7 @@ def _tables(tr, ctx, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
             "total (s)": float(sum(secs.values())),
             "acceptance": float(ev.get("acceptance_rate") or 1.0),
             "drawn from": ev.get("proposal_fraction"),
+            "vs exact (C2ST)": ev.get("reference_c2st"),
         })
         if k < len(tr.samples):
             for j, text in enumerate(_intervals(run_id, k, tr.samples[k])):
@@ -109,6 +112,8 @@ def _tables(tr, ctx, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
     overview = pd.DataFrame(overview)
     if overview["drawn from"].iloc[1:].isna().all():  # APT and amortized runs: no region after round 1
         overview = overview.drop(columns="drawn from")
+    if overview["vs exact (C2ST)"].isna().all():  # models without an exact posterior, custom priors
+        overview = overview.drop(columns="vs exact (C2ST)")
     return overview, pd.DataFrame(params), estimated
 
 
@@ -155,6 +160,7 @@ def proposals_view(info: RunInfo, tr: RunTracker, ctx: RunContext, ix: int, iy: 
 def round_tables(info: RunInfo, tr: RunTracker, ctx: RunContext) -> None:
     """The per-round table (90 % region, simulations, epochs, timings) and the per-parameter one."""
     st.subheader("Round by round")
+    reference_c2st_view(tr, ctx, key="rounds_c2st_chart")
     overview, params, estimated = _tables(tr, ctx, info.id)
     st.markdown(
         "**90 % region**: the smallest set of parameter values that holds 90 % of the posterior covers this "

@@ -7,12 +7,16 @@
 - :mod:`.coverage`: expected coverage of HPD regions and central intervals, with binomial errors.
 - :mod:`.zscore`: posterior z-scores, contraction, and recovery of the true parameters.
 - :mod:`.predictive`: posterior predictive check of one observation.
+- :mod:`.reference`: C2ST of each round's posterior against the exact one (built-ins that have it).
+- :mod:`.ood`: whether an observation lies outside what the network was trained on (k-NN conformal test).
 """
 
 from .batched import DatasetDraws, draw_for_datasets, drop_invalid, sample_for_datasets
 from .c2st import c2st
 from .coverage import Coverage, expected_coverage, outside_central_interval
+from .ood import OODCheck, TrainingSupport, ood_check
 from .predictive import PredictiveCheck, posterior_predictive_check
+from .reference import ReferenceC2ST, ReferenceScore, reference_unavailable
 from .sbc import check_sbc, run_sbc, sbc_ranks
 from .tarp import check_tarp, run_tarp
 from .zscore import Recovery, ZScores, recovery, zscore_contraction
@@ -37,4 +41,10 @@ __all__ = [
     "ZScores",
     "recovery",
     "zscore_contraction",
+    "OODCheck",
+    "TrainingSupport",
+    "ood_check",
+    "ReferenceC2ST",
+    "ReferenceScore",
+    "reference_unavailable",
 ]

@@ -27,11 +27,31 @@ and ``plots.X`` work):
 * :mod:`.priors` -- prior marginal densities;
 * :mod:`.simulations` -- simulated data and the posterior predictive check;
 * :mod:`.overview` -- the Home page's amortized-versus-sequential picture;
+* :mod:`.calibration` -- the Check page: SBC ranks and ECDF, coverage, TARP, z-scores,
+  recovery, the predictive check and the reference C2ST;
 * :mod:`.corner` -- the corner plot as PNG bytes.
 """
 
 from __future__ import annotations
 
+from .calibration import (
+    COVERAGE_TITLE,
+    PREDICTIVE_CHECK_TITLE,
+    RECOVERY_TITLE,
+    REFERENCE_C2ST_TITLE,
+    SBC_ECDF_TITLE,
+    SBC_RANKS_TITLE,
+    TARP_TITLE,
+    ZSCORE_TITLE,
+    coverage_figure,
+    predictive_check_figure,
+    recovery_figure,
+    reference_c2st_figure,
+    sbc_ecdf_figure,
+    sbc_rank_figure,
+    tarp_figure,
+    zscore_contraction_figure,
+)
 from .clouds import SMALL_MULTIPLES_TITLE, pair_plot_figure, posterior_figure, small_multiples_figure
 from .corner import corner_png
 from .overview import overview_figure
@@ -55,6 +75,22 @@ __all__ = [
     "predictive_figure",
     "overview_figure",
     "corner_png",
+    "sbc_rank_figure",
+    "sbc_ecdf_figure",
+    "coverage_figure",
+    "tarp_figure",
+    "zscore_contraction_figure",
+    "recovery_figure",
+    "predictive_check_figure",
+    "reference_c2st_figure",
+    "SBC_RANKS_TITLE",
+    "SBC_ECDF_TITLE",
+    "COVERAGE_TITLE",
+    "TARP_TITLE",
+    "ZSCORE_TITLE",
+    "RECOVERY_TITLE",
+    "PREDICTIVE_CHECK_TITLE",
+    "REFERENCE_C2ST_TITLE",
     "LOSS_TITLE",
     "CLOUD_TITLE",
     "ANIMATION_TITLE",

@@ -1,0 +1,304 @@
+"""Run every check that applies to a stored, finished run, and gather the results.
+
+The job (one call of :func:`run_checks`):
+
+1. **plan** which checks apply (:func:`~.plan.plan_checks`);
+2. **test data**: ``N`` pairs ``(theta_i, x_i)`` from the prior, TSNPE's last
+   truncated region, or a table run's validation rows (:mod:`.testset`);
+3. **draw once**: ``L`` posterior samples at every ``x_i``, ``(N, L, D)``
+   (:func:`sbi_core.diagnostics.sample_for_datasets`); SBC ranks, coverage
+   (HPD and central), TARP, z-scores and recovery are all computed from these
+   same draws;
+4. **at the observation**: the posterior predictive check (simulating from
+   the run's own posterior samples at ``x_o``) and, where the model has an exact
+   posterior, each round's C2ST against it;
+5. **verdicts** in plain words (:mod:`.verdicts`).
+
+Only free parameters are checked (a fixed one's posterior is its value).
+Every random choice comes from the check job's own :class:`~sbi_core.seeds.SeedPlan`
+(its seed: :class:`~.options.CheckOptions`), never from the run's streams or
+global state. ``on_progress(fraction, step)`` is called as the job goes;
+``cancel()`` is consulted between steps and sampling chunks and raises
+:class:`~sbi_core.training.Cancelled`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from ..diagnostics import (
+    check_sbc,
+    check_tarp,
+    expected_coverage,
+    posterior_predictive_check,
+    recovery,
+    run_sbc,
+    run_tarp,
+    sample_for_datasets,
+    zscore_contraction,
+)
+from ..diagnostics.coverage import DEFAULT_LEVELS
+from ..errors import SBIError
+from ..priors import Prior
+from ..seeds import SeedPlan
+from ..spec import RunSpec
+from ..training import Cancelled
+from . import verdicts as V
+from .options import CheckOptions
+from .plan import CheckPlan, plan_checks
+from .results import CheckResults
+from .testset import TestSet, simulate_test_set, table_test_set
+
+__all__ = ["run_checks", "ProgressFn", "PREDICTIVE_SAMPLES"]
+
+# on_progress(fraction 0..1, step in words)
+ProgressFn = Callable[[float, str], None]
+PREDICTIVE_SAMPLES = 1000  # posterior draws at x_o simulated for the predictive check
+_WHERE = {"prior": "", "truncated": " from the truncated region", "table": " (held-out table rows)"}
+
+
+@dataclass
+class _Job:
+    """What one check job works with; ``tick`` reports progress and honours cancel."""
+
+    store: Any
+    run_id: str
+    spec: RunSpec
+    options: CheckOptions
+    on_progress: Optional[ProgressFn]
+    cancel: Optional[Callable[[], bool]]
+    seeds: SeedPlan = field(init=False)
+    summary: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    verdicts: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.seeds = SeedPlan(int(self.options.seed))
+
+    def tick(self, fraction: float, step: str) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("checks cancelled")
+        if self.on_progress is not None:
+            self.on_progress(float(fraction), step)
+
+    def span(self, lo: float, hi: float, step: str) -> Callable[[int, int], None]:
+        """A ``(done, total)`` callback mapping onto progress ``lo..hi``."""
+        return lambda done, total: self.tick(lo + (hi - lo) * done / max(total, 1), step)
+
+
+# ---------------------------------------------------------------------------
+# inputs
+# ---------------------------------------------------------------------------
+def _simulator(spec: RunSpec):
+    from ..runs import resolve_simulator
+
+    return resolve_simulator(spec)
+
+
+def _load_posterior(store: Any, run_id: str, index: int):
+    """A saved round's posterior; loading builds a flow, whose initial weights would draw from torch's
+    global generator, so it runs on a fork of it (global state is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        return store.load_posterior(run_id, index)
+
+
+def _prior(spec: RunSpec, simulator) -> Prior:
+    return Prior.from_spec(spec.prior) if spec.prior is not None else simulator.prior
+
+
+def _x_obs(spec: RunSpec, simulator) -> torch.Tensor:
+    if spec.observation is not None:
+        return torch.tensor(spec.observation, dtype=torch.float32)
+    return simulator.default_observation
+
+
+def _test_set(job: _Job, plan: CheckPlan, simulator, prior: Prior, x_obs, rounds: list[int]) -> TestSet:
+    n = job.options.num_datasets
+    if plan.test_data == "table":
+        folder = job.store.round_dir(job.run_id, rounds[0])
+        theta, x = np.load(folder / "theta.npy"), np.load(folder / "x.npy")
+        return table_test_set(theta, x, job.spec, limit=n)
+    proposal = prior
+    if plan.test_data == "truncated":
+        from ..methods import TruncatedPrior
+
+        job.tick(0.03, "Finding the last round's truncated region")
+        previous = _load_posterior(job.store, job.run_id, rounds[-2])
+        proposal = TruncatedPrior(prior, previous, x_obs, num_reference=20_000,
+                                  generator=job.seeds.generator("region"))
+    return simulate_test_set(simulator, proposal, n, job.seeds, plan.test_data,
+                             on_progress=job.span(0.05, 0.3, "Simulating test datasets"), cancel=job.cancel)
+
+
+# ---------------------------------------------------------------------------
+# the checks on test datasets (all from one (N, L, D) draw)
+# ---------------------------------------------------------------------------
+def _dataset_checks(job: _Job, plan: CheckPlan, posterior, prior: Prior, test: TestSet) -> None:
+    L = job.options.num_posterior_samples
+    free = prior.free_mask
+    names = [n for n, f in zip(prior.names, free.tolist()) if f]
+    theta, xs = test.theta, test.x
+    samples = sample_for_datasets(posterior, xs, L, seed=job.seeds.seed_of("posterior"),
+                                  on_event=job.span(0.3, 0.7, "Drawing posterior samples for every test dataset"))
+    theta_f, samples_f = theta[:, free], samples[:, :, free]
+    n, where = test.size, _WHERE[test.source]
+    job.arrays.update(theta=theta_f.numpy(), xs=xs.numpy())
+    job.summary["test_set"] = test.to_dict()
+    job.summary["checked_names"] = names
+
+    job.tick(0.72, "Ranking the true values (SBC)")
+    ranks, dap = run_sbc(theta_f, xs, None, L, samples=samples_f)
+    sbc = check_sbc(ranks, theta_f, dap, L, seed=job.seeds.seed_of("sbc") % (2**31))
+    u = (ranks.double() + 0.5) / (L + 1)
+    tails = ((u < 0.05) | (u > 0.95)).double().mean(0)
+    job.arrays.update(ranks=ranks.numpy().astype(np.int32), dap=dap.numpy())
+    job.summary["sbc"] = {"num_posterior_samples": L, "ks_pvals": sbc["ks_pvals"], "c2st_ranks": sbc["c2st_ranks"],
+                          "c2st_dap": sbc["c2st_dap"], "tails": tails, "mean_rank": u.mean(0)}
+    job.verdicts["sbc"] = V.sbc_verdicts(names, sbc["ks_pvals"].tolist(), tails.tolist(), u.mean(0).tolist(), n, where)
+
+    job.tick(0.8, "Measuring coverage")
+    levels = list(DEFAULT_LEVELS)
+    hpd = expected_coverage(theta, xs, posterior, levels, L, samples=samples, kind="hpd")
+    central = expected_coverage(theta_f, xs, None, levels, L, samples=samples_f, kind="central")
+    i90, i50 = levels.index(0.9), levels.index(0.5)
+    outside90 = 1.0 - central.coverage[i90]
+    job.arrays.update(coverage_levels=np.asarray(levels), coverage_hpd=hpd.coverage.numpy(),
+                      coverage_hpd_se=hpd.stderr.numpy(), coverage_central=central.coverage.numpy(),
+                      coverage_central_se=central.stderr.numpy())
+
+    rec = recovery(theta_f, samples_f)
+    err = (rec.means.double() - theta_f.double()) / rec.stds.double().clamp_min(1e-12)
+    bias_sd, bias_se = err.mean(0), err.std(0) / np.sqrt(n)
+    job.summary["coverage"] = {"density": hpd.density, "hpd50": float(hpd.coverage[i50]),
+                               "hpd90": float(hpd.coverage[i90]), "central50": central.coverage[i50],
+                               "outside90": outside90, "bias_sd": bias_sd, "bias_sd_se": bias_se}
+    job.verdicts["coverage"] = (V.hpd_verdicts(float(hpd.coverage[i90]), n, hpd.density, where)
+                                + V.coverage_verdicts(names, outside90.tolist(), n, bias_sd.tolist(),
+                                                      bias_se.tolist(), where))
+
+    if plan.applies("tarp"):
+        job.tick(0.85, "Computing TARP")
+        ecp, alpha = run_tarp(theta_f, xs, None, L, seed=job.seeds.seed_of("tarp"), samples=samples_f)
+        atc, ks = check_tarp(ecp, alpha)
+        job.arrays.update(tarp_ecp=ecp.numpy(), tarp_alpha=alpha.numpy())
+        job.summary["tarp"] = {"atc": atc, "ks_pval": ks}
+        job.verdicts["tarp"] = V.tarp_verdicts(atc, ks, n, where)
+
+    if plan.applies("recovery"):
+        job.arrays.update(post_mean=rec.means.numpy(), post_std=rec.stds.numpy())
+        job.summary["recovery"] = {"r2": rec.r2, "correlation": rec.correlation}
+        job.verdicts["recovery"] = V.recovery_verdicts(names, rec.correlation.tolist(), where)
+
+    if plan.applies("zscore"):
+        zs = zscore_contraction(theta_f, samples_f, prior.stddev[free])
+        large = (zs.z.abs() > 3).double().nanmean(0)
+        contraction = zs.contraction.double().nanmean(0)
+        job.arrays.update(zscore=zs.z.numpy(), contraction=zs.contraction.numpy())
+        job.summary["zscore"] = {"mean_contraction": contraction, "fraction_beyond_3": large,
+                                 "mean_z": zs.z.double().nanmean(0), "sd_z": torch.tensor(np.nanstd(zs.z.numpy(), 0))}
+        job.verdicts["zscore"] = V.zscore_verdicts(names, contraction.tolist(), large.tolist())
+
+
+# ---------------------------------------------------------------------------
+# the checks at the observation
+# ---------------------------------------------------------------------------
+def _observation_samples(job: _Job, posterior, x_obs, rounds: list[int]) -> torch.Tensor:
+    """The run's own posterior samples at ``x_o`` (last round), else fresh ones."""
+    path = job.store.round_dir(job.run_id, rounds[-1]) / "posterior_samples.npy"
+    if path.is_file():
+        saved = torch.as_tensor(np.load(path, allow_pickle=False), dtype=torch.float32)
+        if len(saved) >= 2:
+            return saved[:PREDICTIVE_SAMPLES]
+    return posterior.sample((PREDICTIVE_SAMPLES,), x=x_obs, generator=job.seeds.generator("observation"))
+
+
+def _predictive(job: _Job, simulator, posterior, x_obs, rounds: list[int], obs_names: list[str]) -> None:
+    job.tick(0.9, "Simulating from the posterior at the observation (predictive check)")
+    samples = _observation_samples(job, posterior, x_obs, rounds)
+    ppc = posterior_predictive_check(simulator, samples, x_obs, level=0.9, seed=job.seeds.seed_of("predictive"))
+    job.arrays.update(ppc_simulations=ppc.simulations.numpy(), ppc_lower=ppc.lower.numpy(),
+                      ppc_upper=ppc.upper.numpy(), ppc_inside=ppc.inside.numpy(), ppc_pvalues=ppc.p_values.numpy(),
+                      x_obs=x_obs.numpy())
+    job.summary["predictive"] = {"level": ppc.level, "fraction_inside": ppc.fraction_inside,
+                                 "num_simulations": ppc.n_simulations, "num_invalid": ppc.n_invalid}
+    job.verdicts["predictive"] = V.predictive_verdicts(obs_names, ppc.inside.tolist(), ppc.level)
+
+
+def _reference_c2st(job: _Job, simulator, prior: Prior, x_obs) -> None:
+    """Each round's C2ST against the exact posterior: the value the run recorded live (``round`` events,
+    :mod:`sbi_core.diagnostics.reference`) where there is one, else the same score computed now (the run's
+    own seed, so it is the number the live view would have shown)."""
+    from ..diagnostics.reference import ReferenceC2ST
+
+    live = {ev.get("round"): ev.get("reference_c2st") for _, ev in job.store.events(job.run_id, types=("round",))}
+    reference = ReferenceC2ST(simulator, prior, x_obs, SeedPlan(int(job.spec.seed)))
+    rounds = job.store.round_samples(job.run_id)
+    values = []
+    for r, samples in enumerate(rounds):
+        job.tick(0.93 + 0.06 * r / max(len(rounds), 1), f"Comparing round {r + 1} with the exact posterior (C2ST)")
+        value = live.get(r)
+        if not isinstance(value, (int, float)):
+            value = reference.score(torch.as_tensor(samples, dtype=torch.float32)).value
+        if value is None:  # e.g. too few kept samples: said so, the other checks stand
+            job.summary.setdefault("skipped", {})["reference_c2st"] = (
+                reference.reason or f"Round {r + 1} kept too few posterior samples to compare with the exact one.")
+            return
+        values.append(float(value))
+    job.arrays["reference_c2st"] = np.asarray(values, dtype=float)
+    job.summary["reference_c2st"] = {"c2st": values}
+    job.verdicts["reference_c2st"] = V.reference_verdicts(values)
+
+
+# ---------------------------------------------------------------------------
+# the job
+# ---------------------------------------------------------------------------
+def run_checks(
+    store: Any,
+    run_id: str,
+    options: CheckOptions | dict | None = None,
+    on_progress: Optional[ProgressFn] = None,
+    cancel: Optional[Callable[[], bool]] = None,
+) -> CheckResults:
+    """Every check that applies to the finished run ``run_id`` of ``store`` (a :class:`~sbi_core.store.RunStore`).
+
+    Returns the :class:`CheckResults` (not saved: :func:`~.results.save_results`).
+    Raises :class:`SBIError` with a plain message when the run cannot be checked
+    (no trained posterior, a failing uploaded simulator, too few valid test
+    simulations) and :class:`~sbi_core.training.Cancelled` when ``cancel()`` turns true.
+    """
+    started = time.perf_counter()
+    info = store.get_run(run_id)
+    if info is None:
+        raise SBIError(f"There is no run {run_id} in this run store.")
+    spec = info.spec
+    job = _Job(store, run_id, spec, CheckOptions.from_dict(options).resolved(spec.seed), on_progress, cancel)
+    rounds = [i for i in store.rounds_saved(run_id) if (store.round_dir(run_id, i) / "posterior.pt").is_file()]
+    if not rounds:
+        raise SBIError("This run has no trained posterior to check (no round finished).")
+    plan = plan_checks(spec, rounds_done=len(rounds))
+    job.tick(0.01, "Loading the posterior")
+    posterior = _load_posterior(store, run_id, rounds[-1])
+    simulator = None if plan.kind == "table" else _simulator(spec)
+    prior = Prior.from_spec(spec.prior) if simulator is None else _prior(spec, simulator)
+    x_obs = torch.tensor(spec.observation, dtype=torch.float32) if simulator is None else _x_obs(spec, simulator)
+    obs_names = list(getattr(simulator, "obs_names", None) or [f"x{k + 1}" for k in range(x_obs.shape[0])])
+    job.summary.update(run_id=run_id, plan=plan.to_dict(), options=job.options.to_dict(), param_names=prior.names,
+                       obs_names=obs_names, rounds_checked=len(rounds))
+    if plan.needs_test_data:
+        test = _test_set(job, plan, simulator, prior, x_obs, rounds)
+        _dataset_checks(job, plan, posterior, prior, test)
+    if plan.applies("predictive"):
+        _predictive(job, simulator, posterior, x_obs, rounds, obs_names)
+    if plan.applies("reference_c2st"):
+        _reference_c2st(job, simulator, prior, x_obs)
+    verdicts = {k: [v.to_dict() for v in vs] for k, vs in job.verdicts.items()}
+    job.summary["overall"] = V.overall_verdict(verdicts).to_dict()
+    job.summary["verdicts"] = verdicts
+    job.summary["seconds"] = time.perf_counter() - started
+    job.tick(1.0, "Done")
+    return CheckResults(job.summary, job.arrays)

@@ -1,0 +1,170 @@
+"""Which calibration checks apply to a run, and why, in plain words.
+
+A check asks whether the posterior is right *on average over datasets*: draw
+``theta_i`` from some distribution ``p~``, simulate ``x_i ~ p(x | theta_i)``
+and ask where ``theta_i`` falls in ``q(theta | x_i)``. If ``q`` is the
+posterior under the prior ``p~``, ``theta_i`` is just one more posterior draw,
+so its rank is uniform (SBC), a level-``a`` region holds it a fraction ``a``
+of the time (coverage, TARP), and so on. That only tests ``q`` where it is
+meant to be right:
+
+* **amortized** (one round on the prior, or a run whose only finished round
+  drew from the prior): ``q(theta | x)`` should be the posterior for every
+  ``x``, so the test parameters come from the prior: every check applies;
+* **sequential** (SNPE): from round 2 on the network is trained for ``x_o``
+  only; across the prior it is not meant to be right, so the prior-wide
+  checks would fail for the wrong reason and are left out. What applies: the
+  predictive check at ``x_o`` and, for a built-in model with an exact
+  posterior (under its own prior), the C2ST of each round's posterior against
+  it;
+* **TSNPE**: its rounds draw from the prior truncated to the last
+  posterior's high-density region, and its network is approximately the
+  posterior for data simulated there: SBC, coverage, TARP and recovery are
+  computed with test parameters from that region (said so on every plot);
+* **a table of simulations** (no simulator): there is no fresh data, so the
+  checks use the table's validation rows, which the network never took a
+  gradient step on (they only chose when training stopped); the predictive
+  check needs a simulator and is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from ..priors import Prior
+from ..spec import RunSpec
+
+__all__ = ["CheckItem", "CheckPlan", "plan_checks", "CHECK_KEYS", "CHECK_TITLES"]
+
+CHECK_TITLES = {
+    "sbc": "Simulation-based calibration (ranks)",
+    "coverage": "Expected coverage",
+    "tarp": "TARP coverage",
+    "zscore": "Posterior z-score against contraction",
+    "recovery": "Parameter recovery",
+    "predictive": "Posterior predictive check at the observation",
+    "reference_c2st": "Distance to the exact posterior (C2ST), round by round",
+}
+CHECK_KEYS = tuple(CHECK_TITLES)
+_PRIOR_WIDE = ("sbc", "coverage", "tarp", "zscore", "recovery")
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One check: whether it applies to the run, and why (or why not), in a sentence."""
+
+    key: str
+    title: str
+    applies: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """What the checks of one run do.
+
+    kind: ``"amortized"``, ``"sequential"``, ``"truncated"`` (TSNPE) or ``"table"``.
+    test_data: where the test datasets come from: ``"prior"``, ``"truncated"``
+        (the last TSNPE region), ``"table"`` (validation rows) or ``"none"``.
+    summary: a paragraph for people.
+    """
+
+    kind: str
+    test_data: str
+    summary: str
+    items: tuple[CheckItem, ...]
+
+    def applies(self, key: str) -> bool:
+        return any(i.key == key and i.applies for i in self.items)
+
+    def item(self, key: str) -> CheckItem:
+        return next(i for i in self.items if i.key == key)
+
+    @property
+    def needs_test_data(self) -> bool:
+        return any(self.applies(k) for k in _PRIOR_WIDE)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "test_data": self.test_data, "summary": self.summary,
+                "items": [asdict(i) for i in self.items]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CheckPlan":
+        return cls(data["kind"], data["test_data"], data["summary"],
+                   tuple(CheckItem(**i) for i in data["items"]))
+
+
+def _has_exact_posterior(spec: RunSpec) -> tuple[bool, str]:
+    """Whether the run's model has a closed-form posterior under the run's prior (and why not)."""
+    ref = spec.simulator_ref
+    if ref.get("kind") != "builtin":
+        return False, "Only some built-in models have an exact posterior to compare with; this model has none."
+    from ..simulators import get_simulator
+
+    try:
+        sim = get_simulator(ref.get("name", ""))
+    except KeyError:
+        return False, "The run's model is not one of this server's built-in models."
+    if not sim.has_reference_posterior:
+        return False, f"{sim.title} has no exact posterior in closed form to compare with."
+    if spec.prior is not None and Prior.from_spec(spec.prior) != sim.prior:
+        return False, (f"The exact posterior of {sim.title} is known under its default prior only, and this run "
+                       "changed the prior.")
+    return True, f"{sim.title} has an exact posterior: each round's posterior at the observation is compared with it."
+
+
+def _items(applies: dict, reasons: dict) -> tuple[CheckItem, ...]:
+    return tuple(CheckItem(k, CHECK_TITLES[k], bool(applies[k]), reasons[k]) for k in CHECK_KEYS)
+
+
+def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
+    """The checks that apply to a run of ``spec`` with ``rounds_done`` finished rounds (default: all)."""
+    rounds = spec.rounds if rounds_done is None else int(rounds_done)
+    exact, exact_why = _has_exact_posterior(spec)
+    table = spec.simulator_ref.get("kind") == "table"
+    if table:
+        applies = {k: True for k in _PRIOR_WIDE} | {"predictive": False, "reference_c2st": False}
+        reasons = {k: "Computed on the table's validation rows: simulations the network never trained on "
+                      "(they only decided when training stopped)." for k in _PRIOR_WIDE}
+        reasons["predictive"] = ("Skipped: the run was trained on a table of simulations, so there is no simulator "
+                                 "to simulate new data from the posterior.")
+        reasons["reference_c2st"] = "Skipped: a table of simulations has no exact posterior to compare with."
+        return CheckPlan("table", "table", (
+            "This run was trained on an uploaded table of simulations, so no fresh test data can be simulated. "
+            "The calibration checks use the table's validation rows instead (held out from training); the "
+            "predictive check needs a simulator and is skipped."), _items(applies, reasons))
+    base_reasons = {"predictive": "Simulates data from the posterior at the observation and compares them with it.",
+                    "reference_c2st": exact_why}
+    if not spec.is_sequential or rounds <= 1:
+        applies = {k: True for k in _PRIOR_WIDE} | {"predictive": True, "reference_c2st": exact}
+        reasons = {k: "Test parameters drawn from the prior, data simulated from them." for k in _PRIOR_WIDE}
+        why = ("The posterior was trained on simulations from the whole prior (amortized), so it should be right "
+               "for any data the model can produce: every check applies, with test data simulated from the prior.")
+        if spec.is_sequential:
+            why = ("Only the first round of this sequential run finished, and that round drew from the whole prior, "
+                   "so its posterior is amortized: every check applies, with test data simulated from the prior.")
+        return CheckPlan("amortized", "prior", why, _items(applies, reasons | base_reasons))
+    not_here = ("Not applicable: a sequential posterior is trained for the observation only, so across the prior it "
+                "is not meant to be right, and this check would fail for the wrong reason.")
+    if spec.method == "tsnpe":
+        applies = {"sbc": True, "coverage": True, "tarp": True, "zscore": False, "recovery": True,
+                   "predictive": True, "reference_c2st": exact}
+        inside = "Test parameters drawn from the last round's truncated region (where TSNPE's posterior is valid)."
+        reasons = {"sbc": inside, "coverage": inside, "tarp": inside, "recovery": inside,
+                   "zscore": ("Not applicable: contraction compares the posterior with the whole prior, which this "
+                              "truncated run was not trained across.")}
+        return CheckPlan("truncated", "truncated", (
+            "TSNPE trains its later rounds on parameters from the prior truncated to the region where the posterior "
+            "puts its mass, and its posterior is approximately right for data simulated from there. So SBC, coverage, "
+            "TARP and recovery are computed with test parameters from the last round's truncated region, not "
+            "the whole prior; the predictive check tests the observation itself."),
+            _items(applies, reasons | base_reasons))
+    applies = {k: False for k in _PRIOR_WIDE} | {"predictive": True, "reference_c2st": exact}
+    reasons = {k: not_here for k in _PRIOR_WIDE}
+    return CheckPlan("sequential", "none", (
+        "This run is sequential: after its first round it simulated only near the observation, so its posterior is "
+        "valid near the observation, not across the prior. Prior-wide calibration checks (SBC, coverage, TARP) do "
+        "not apply. What applies: the predictive check at the observation"
+        + (", and the distance to the exact posterior round by round." if exact else ".")),
+        _items(applies, reasons | base_reasons))

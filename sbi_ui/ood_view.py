@@ -1,0 +1,50 @@
+"""The warning shown before a posterior when its observation lies outside what the network was trained
+on (:mod:`sbi_core.diagnostics.ood`, fitted once per run and number of saved rounds)."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import streamlit as st
+
+from sbi_core import SBIError
+from sbi_core.diagnostics.ood import OODCheck, TrainingSupport
+
+from sbi_ui.resources import store, store_root
+
+__all__ = ["training_support", "ood_warning"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _support(root: str, run_id: str, rounds: tuple[int, ...]) -> Optional[TrainingSupport]:
+    """The test fitted on every saved round's simulations (``rounds`` keys the cache as rounds finish)."""
+    xs = [x for x in store().round_simulations(run_id) if x.ndim == 2 and len(x)]
+    if not xs:
+        return None
+    try:
+        return TrainingSupport.fit(np.concatenate(xs), seed=0)
+    except SBIError:  # too few finite simulations to tell
+        return None
+
+
+def training_support(run_id: str) -> Optional[TrainingSupport]:
+    """The out-of-distribution test of a run's training simulations (``None`` before any round is saved)."""
+    return _support(store_root(), run_id, tuple(store().rounds_saved(run_id)))
+
+
+def ood_warning(run_id: str, x_obs, labels: Optional[Sequence[str]] = None) -> Optional[OODCheck]:
+    """Check ``x_obs (K,)`` against the run's training simulations; show a warning when it lies outside.
+
+    Returns the check (``None`` where it cannot be made: no saved simulations, another shape).
+    """
+    support = training_support(run_id)
+    if support is None or x_obs is None:
+        return None
+    try:
+        check = support.check(np.asarray(x_obs, dtype=float).reshape(-1), labels=labels)
+    except SBIError:
+        return None
+    if check.warn:
+        st.warning(check.message, icon=":material/warning:")
+    return check

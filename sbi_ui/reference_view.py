@@ -1,0 +1,55 @@
+"""How close each round's posterior is to the exact one (C2ST, measured by the worker), in a line and
+a small chart, for the Train page's live view and the Rounds page."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import streamlit as st
+
+from sbi_core import plots
+
+from sbi_ui.run_context import RunContext
+from sbi_ui.tracker import RunTracker
+
+__all__ = ["C2ST_HELP", "c2st_values", "reference_c2st_view"]
+
+C2ST_HELP = (
+    "For this model the exact posterior is known. After every round a small classifier is trained to tell "
+    "the round's posterior samples from exact ones (C2ST, classifier two-sample test): 0.5 means it cannot "
+    "tell them apart (the posterior is right), 1.0 that they do not overlap at all. A few hundredths above "
+    "0.5 is noise. Sequential runs should go down round by round."
+)
+
+
+def c2st_values(tr: RunTracker) -> list[Optional[float]]:
+    """The C2ST against the exact posterior of each finished round (``None`` where not measured)."""
+    return [ev.get("reference_c2st") for ev in tr.rounds]
+
+
+def _words(values: list[Optional[float]]) -> str:
+    """``"0.62 after round 3 (0.91 after round 1)"``: the latest value, and the first for comparison."""
+    measured = [(k + 1, v) for k, v in enumerate(values) if v is not None]
+    last_round, last = measured[-1]
+    text = f"**{last:.2f}** after round {last_round}"
+    if len(measured) > 1:
+        text += f" ({measured[0][1]:.2f} after round {measured[0][0]})"
+    return text
+
+
+def reference_c2st_view(tr: RunTracker, ctx: RunContext, key: str) -> None:
+    """The latest C2ST in words, the per-round chart (from two rounds on), or why there is none.
+
+    Says nothing for a model without an exact posterior; ``key`` names the chart.
+    """
+    values = c2st_values(tr)
+    if any(v is not None for v in values):
+        st.markdown(f"Match to the exact posterior (C2ST): {_words(values)}. 0.5 = indistinguishable from "
+                    "the exact posterior, 1.0 = no overlap.", help=C2ST_HELP)
+        if sum(v is not None for v in values) > 1:
+            st.plotly_chart(plots.reference_c2st_figure([float("nan") if v is None else v for v in values]),
+                            key=key)
+        return
+    reasons = [ev.get("reference_c2st_reason") for ev in tr.rounds if ev.get("reference_c2st_reason")]
+    if reasons and getattr(ctx.simulator, "has_reference_posterior", False):
+        st.caption(f":material/info: No comparison with the exact posterior: {reasons[-1]}")
