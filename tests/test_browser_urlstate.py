@@ -12,6 +12,8 @@ the Home picture (the ``path.point`` elements of its trace in the SVG).
 
 from __future__ import annotations
 
+import time
+
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -63,26 +65,40 @@ def truth_stars_drawn(page) -> int:
     return sum(n for name, n in zip(info["names"], info["points"]) if name == "true parameter")
 
 
+def settled_truth_stars(page, expected: int, timeout_s: float = 15.0) -> int:
+    """The drawn star count once it equals ``expected`` or ``timeout_s`` has passed.
+
+    The URL and the toggle change as soon as the server has the new value; the chart is redrawn
+    a moment later, so a single read right after a click can still see the previous drawing.
+    """
+    deadline = time.monotonic() + timeout_s
+    drawn = truth_stars_drawn(page)
+    while drawn != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        drawn = truth_stars_drawn(page)
+    return drawn
+
+
 def test_truth_hidden_survives_reload_page_change_and_new_tab(browser, server, tmp_path):
     page = new_page(browser, server.url, timeout_ms=PAGE_MS)
     try:
         with screenshot_on_failure(page, tmp_path, "truth_hidden"):
             goto(page, "/")
             assert toggle_on(page) and truth_param(page) == []
-            assert truth_stars_drawn(page) == 1, "the star is drawn while the toggle is on"
+            assert settled_truth_stars(page, 1) == 1, "the star is drawn while the toggle is on"
 
             page.locator(f"{TOGGLE} label").click()
             wait_idle(page)
             page.wait_for_function("() => new URLSearchParams(location.search).get('truth') === 'hidden'")
             assert not toggle_on(page)
-            assert truth_stars_drawn(page) == 0
+            assert settled_truth_stars(page, 0) == 0
 
             page.reload(wait_until="domcontentloaded")
             page.wait_for_selector('[data-testid="stApp"]')
             wait_idle(page)
             assert truth_param(page) == ["hidden"], page.url
             assert not toggle_on(page), "a reload turned the true parameter back on"
-            assert truth_stars_drawn(page) == 0, "a reload drew the true parameter again"
+            assert settled_truth_stars(page, 0) == 0, "a reload drew the true parameter again"
 
             # another page through the navigation, then back home the same way
             page.locator('[data-testid="stSidebarNav"] a', has_text="Model").first.click()
@@ -94,7 +110,7 @@ def test_truth_hidden_survives_reload_page_change_and_new_tab(browser, server, t
             wait_idle(page)
             page.wait_for_function("() => new URLSearchParams(location.search).get('truth') === 'hidden'")
             assert not toggle_on(page)
-            assert truth_stars_drawn(page) == 0
+            assert settled_truth_stars(page, 0) == 0
             address = page.url
             assert not page_problems(page), page_problems(page)
 
@@ -115,6 +131,6 @@ def test_truth_hidden_survives_reload_page_change_and_new_tab(browser, server, t
             wait_idle(page)
             page.wait_for_function("() => !new URLSearchParams(location.search).has('truth')")
             assert toggle_on(page)
-            assert truth_stars_drawn(page) == 1
+            assert settled_truth_stars(page, 1) == 1
     finally:
         page.context.close()
