@@ -4,7 +4,6 @@ Explore and Train pages show the warning before the posterior."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,10 +16,8 @@ from sbi_core.diagnostics.ood import LEVEL
 from sbi_core.spec import RunSpec
 from sbi_core.store import RunStore
 from sbi_core.worker import run_worker
-from sbi_ui import keys as K
+from apptest_support import run_page
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -154,23 +151,13 @@ def far_run(far_store, monkeypatch):
     return rid
 
 
-def _page(rid: str, page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params[K.QP_RUN] = rid
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _ood_warnings(at: AppTest) -> list[str]:
     return [w.value for w in at.warning if "unlike the simulations the network was trained on" in w.value]
 
 
 @pytest.mark.slow
 def test_explore_page_warns_for_a_far_observation_before_the_posterior(far_run):
-    at = _page(far_run, "pages/explore.py")
+    at = run_page(far_run, "pages/explore.py")
     warnings = _ood_warnings(at)
     assert len(warnings) == 1 and "x1 = " in warnings[0] and "x2 = " in warnings[0]
     # the per-component note about the same observation is not repeated above the sliders
@@ -193,5 +180,5 @@ def _walk(node):
 
 @pytest.mark.slow
 def test_train_page_warns_for_a_far_observation(far_run):
-    at = _page(far_run, "pages/train.py")
+    at = run_page(far_run, "pages/train.py")
     assert len(_ood_warnings(at)) == 1

@@ -4,12 +4,10 @@ Train and Rounds pages show it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 
 from sbi_core import get_simulator, plots, run_sequential
 from sbi_core.diagnostics import ReferenceC2ST, ReferenceScore, reference_unavailable
@@ -17,10 +15,8 @@ from sbi_core.diagnostics.reference import MIN_SAMPLES, reference_sample_size
 from sbi_core.spec import RunSpec
 from sbi_core.store import RunStore
 from sbi_core.worker import run_worker
-from sbi_ui import keys as K
+from apptest_support import run_page
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -168,16 +164,6 @@ def in_runs(runs, monkeypatch):
     return store, ids
 
 
-def _page(rid: str, page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params[K.QP_RUN] = rid
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def _c2st_values(store: RunStore, rid: str) -> list[float]:
     return [ev["reference_c2st"] for _, ev in store.events(rid, types=("round",))]
 
@@ -186,7 +172,7 @@ def _c2st_values(store: RunStore, rid: str) -> list[float]:
 def test_train_page_shows_the_c2st_beside_the_cloud(in_runs):
     store, ids = in_runs
     values = _c2st_values(store, ids["default"])
-    at = _page(ids["default"], "pages/train.py")
+    at = run_page(ids["default"], "pages/train.py")
     lines = [m.value for m in at.markdown if "Match to the exact posterior (C2ST)" in m.value]
     assert len(lines) == 1
     assert f"**{values[1]:.2f}** after round 2 ({values[0]:.2f} after round 1)" in lines[0]
@@ -199,7 +185,7 @@ def test_train_page_shows_the_c2st_beside_the_cloud(in_runs):
 @pytest.mark.slow
 def test_rounds_page_has_a_c2st_column_and_chart(in_runs):
     store, ids = in_runs
-    at = _page(ids["default"], "pages/rounds.py")
+    at = run_page(ids["default"], "pages/rounds.py")
     overview = at.dataframe[0].value
     assert np.allclose(overview["vs exact (C2ST)"].to_numpy(dtype=float), _c2st_values(store, ids["default"]))
     assert any(plots.REFERENCE_C2ST_TITLE in c.proto.spec for c in at.get("plotly_chart"))
@@ -208,8 +194,8 @@ def test_rounds_page_has_a_c2st_column_and_chart(in_runs):
 @pytest.mark.slow
 def test_a_custom_prior_run_says_why_there_is_no_c2st(in_runs):
     store, ids = in_runs
-    at = _page(ids["custom"], "pages/train.py")
+    at = run_page(ids["custom"], "pages/train.py")
     assert not any("Match to the exact posterior" in m.value for m in at.markdown)
     assert any("No comparison with the exact posterior: Custom prior" in c.value for c in at.caption)
-    at = _page(ids["custom"], "pages/rounds.py")
+    at = run_page(ids["custom"], "pages/rounds.py")
     assert "vs exact (C2ST)" not in at.dataframe[0].value.columns

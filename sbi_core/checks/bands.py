@@ -24,10 +24,12 @@ numpy generator, so the band is the same every time.
 
 from __future__ import annotations
 
-import numpy as np
-from scipy.stats import binom
+from functools import lru_cache
 
-__all__ = ["default_num_bins", "rank_bins", "rank_histogram", "histogram_band", "ecdf_difference", "ecdf_band"]
+import numpy as np
+
+__all__ = ["default_num_bins", "rank_bins", "rank_histogram", "binomial_band", "histogram_band", "ecdf_difference",
+           "ecdf_band"]
 
 
 def default_num_bins(num_datasets: int, num_posterior_samples: int) -> int:
@@ -46,12 +48,20 @@ def rank_histogram(ranks: np.ndarray, num_posterior_samples: int, num_bins: int)
     return np.array([np.isin(ranks, b).sum() for b in rank_bins(num_posterior_samples, num_bins)])
 
 
+def binomial_band(num_datasets: int, p, level: float = 0.99) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)``: where ``Binomial(N, p)`` falls with probability ``level``, pointwise for each ``p``."""
+    from scipy.stats import binom  # scipy only where a band is drawn, not at ``import sbi_core``
+
+    tail = (1.0 - level) / 2.0
+    return binom.ppf(tail, num_datasets, p), binom.ppf(1.0 - tail, num_datasets, p)
+
+
 def histogram_band(num_datasets: int, num_posterior_samples: int, num_bins: int,
                    level: float = 0.99) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(low (B,), expected (B,), high (B,))`` bin counts of calibrated ranks (the ``level`` band)."""
     p = np.array([len(b) for b in rank_bins(num_posterior_samples, num_bins)]) / (num_posterior_samples + 1)
-    tail = (1.0 - level) / 2.0
-    return binom.ppf(tail, num_datasets, p), num_datasets * p, binom.ppf(1.0 - tail, num_datasets, p)
+    low, high = binomial_band(num_datasets, p, level)
+    return low, num_datasets * p, high
 
 
 def ecdf_difference(ranks: np.ndarray, num_posterior_samples: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,9 +73,16 @@ def ecdf_difference(ranks: np.ndarray, num_posterior_samples: int) -> tuple[np.n
     return z, ecdf - z[:, None]
 
 
+@lru_cache(maxsize=32)
 def ecdf_band(num_datasets: int, num_posterior_samples: int, level: float = 0.99, num_simulations: int = 1000,
               seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(z (L,), low (L,), high (L,))``: the simultaneous ``level`` band of ``F_N - z`` for calibrated ranks."""
+    """``(z (L,), low (L,), high (L,))``: the simultaneous ``level`` band of ``F_N - z`` for calibrated ranks.
+
+    A deterministic function of its arguments (a Monte Carlo of ``num_simulations`` calibrated rank sets,
+    about 0.1 s), so it is computed once per setting and the read-only arrays are shared by every redraw.
+    """
+    from scipy.stats import binom
+
     n, L = int(num_datasets), int(num_posterior_samples)
     z = (np.arange(L) + 1) / (L + 1)
     rng = np.random.default_rng(seed)
@@ -77,4 +94,6 @@ def ecdf_band(num_datasets: int, num_posterior_samples: int, level: float = 0.99
     gamma = float(np.quantile(gammas, 1.0 - level))
     low = binom.ppf(gamma / 2.0, n, z) / n - z
     high = binom.ppf(1.0 - gamma / 2.0, n, z) / n - z
+    for a in (z, low, high):
+        a.setflags(write=False)
     return z, low, high

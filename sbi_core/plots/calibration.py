@@ -33,9 +33,8 @@ from typing import Optional, Sequence
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy.stats import binom
 
-from ..checks.bands import default_num_bins, ecdf_band, ecdf_difference, histogram_band, rank_bins, rank_histogram
+from ..checks.bands import binomial_band, default_num_bins, ecdf_band, ecdf_difference, histogram_band, rank_bins, rank_histogram
 from ._arrays import _label, _np
 from .simulations import shares_one_axis
 from .style import COLORS, _base_layout, _empty
@@ -239,9 +238,7 @@ def tarp_figure(alpha, ecp, num_datasets: int, level: float = 0.99, title: str =
     a, e = _np(alpha).reshape(-1), _np(ecp).reshape(-1)
     if len(a) == 0:
         return _empty(title, "No TARP curve to draw.", 420)
-    tail = (1 - level) / 2
-    lo = binom.ppf(tail, num_datasets, a) / num_datasets
-    hi = binom.ppf(1 - tail, num_datasets, a) / num_datasets
+    lo, hi = (b / num_datasets for b in binomial_band(num_datasets, a, level))
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=np.concatenate([a, a[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself",
                              mode="lines", line=dict(width=0), fillcolor=BAND_FILL, name=BAND_NAME,
