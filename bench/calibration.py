@@ -183,7 +183,10 @@ def main() -> None:
         "Both libraries check the same sbi_core posterior on the same datasets with their own draws. "
         "KS p and C2ST per parameter; coverage at 50 % / 90 % (central: per parameter, 50 % then 90 %); "
         "ATC < 0 overconfident, > 0 underconfident. Times in seconds; SBC and TARP each sample on their own, "
-        "coverage includes one sampling pass (and, for HPD, a log_prob per dataset).",
+        "coverage includes one sampling pass (and, for HPD, a log_prob per dataset). "
+        "sbi's C2ST of the ranks (about 0.72 on every task, for posteriors its own KS test calls uniform) compares "
+        "the integer ranks with *continuous* uniform draws on [0, L], so its classifier partly learns integer "
+        "versus non-integer; ours compares them with uniform integer ranks on 0..L, where 0.5 means uniform.",
         f"Command: `python bench/calibration.py {' '.join(sys.argv[1:])}`",
         "",
         "| task | library | SBC KS p | C2ST ranks | C2ST DAP | HPD coverage | central coverage | TARP ATC | TARP KS p "

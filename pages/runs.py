@@ -20,7 +20,7 @@ from sbi_ui.format import fmt_duration, fmt_time
 from sbi_ui.frame import page_guard
 from sbi_ui.messages import flash, show_error, show_run_failure
 from sbi_ui.naming import is_amortized, method_title, model_title_of, run_title, status_badge, status_word
-from sbi_ui.navigation import EXPLORE, ROUNDS, TRAIN
+from sbi_ui.navigation import CHECK, EXPLORE, ROUNDS, TRAIN
 from sbi_ui.resources import jobs
 from sbi_ui.session import current_run_id, drop_tracker, forget_current_run, pick_run, start_run, tracker
 from sbi_ui.session import url_params, watch_run
@@ -102,6 +102,8 @@ with st.container(border=True):
     c2.page_link(ROUNDS, label="Open rounds", icon=":material/animation:", query_params=url_params(info.id))
     if is_amortized(info.spec) and info.status == "done":
         c3.page_link(EXPLORE, label="Explore", icon=":material/explore:", query_params=url_params(info.id))
+    if info.status == "done":
+        c4.page_link(CHECK, label="Check", icon=":material/fact_check:", query_params=url_params(info.id))
     b1, b2, b3, b4 = st.columns([1, 1.3, 1.3, 1])
     b1.button("Cancel", key=K.W_RUNS_CANCEL, disabled=not info.is_active, on_click=_cancel, args=(info.id,),
               icon=":material/stop_circle:", help="Stop this run (only while it is queued or running).",

@@ -13,7 +13,7 @@ from sbi_ui.estimate import calibration
 from sbi_ui.format import fmt_duration, fmt_time, plural
 from sbi_ui.messages import flash, show_run_failure
 from sbi_ui.naming import is_amortized, method_title, model_title_of, rounds_text, run_title, status_badge
-from sbi_ui.navigation import EXPLORE, ROUNDS
+from sbi_ui.navigation import CHECK, EXPLORE, ROUNDS
 from sbi_ui.ood_view import ood_warning
 from sbi_ui.reference_view import reference_c2st_view
 from sbi_ui.resources import jobs, store
@@ -149,11 +149,13 @@ def live_view(run_id: str, was_status: str) -> None:
                "trained until then." if stopped else "")
         )
         if info.status == "done":
-            c1, c2, _ = st.columns([1, 1, 2])
+            c1, c2, c3, _ = st.columns([1, 1, 1, 1])
             c1.page_link(ROUNDS, label="See it round by round", icon=":material/animation:",
                          query_params=url_params(run_id))
+            c2.page_link(CHECK, label="Can I trust it? Check", icon=":material/fact_check:",
+                         query_params=url_params(run_id))
             if is_amortized(info.spec):
-                c2.page_link(EXPLORE, label="Explore other observations", icon=":material/explore:",
+                c3.page_link(EXPLORE, label="Explore other observations", icon=":material/explore:",
                              query_params=url_params(run_id))
 
     live()

@@ -8,7 +8,7 @@ import streamlit as st
 
 from sbi_ui import keys as K
 from sbi_ui.naming import method_title, model_title_of, run_title, status_badge
-from sbi_ui.navigation import ROUNDS, TRAIN
+from sbi_ui.navigation import CHECK, ROUNDS, TRAIN
 from sbi_ui.resources import jobs, store_root
 from sbi_ui.session import WATCH_S, current_run_id, forget_current_run, tracker, url_params
 
@@ -61,6 +61,9 @@ def _sidebar_run(rid: Optional[str], was_active: bool) -> None:
                      query_params=url_params(rid))
         st.page_link(ROUNDS, label="Round by round", icon=":material/animation:",
                      query_params=url_params(rid))
+        if info.status == "done":
+            st.page_link(CHECK, label="Check (can I trust it?)", icon=":material/fact_check:",
+                         query_params=url_params(rid))
         if st.button("Forget this run", key=K.W_SIDEBAR_FORGET,
                      help="Stop following this run here. It stays in the Runs list."):
             forget_current_run()

@@ -161,6 +161,17 @@ def test_out_of_range_budget_is_an_error_and_blocks_start(browser, server, tmp_p
         box.press("Enter")
         wait_idle(page, PAGE_MS)
         page.get_by_text("Use a whole number from 100 to 100,000 (you typed 0).").wait_for(timeout=PAGE_MS)
+        # the message can show while the rerun is still replacing the old, enabled button:
+        # wait for the page to settle rather than read it mid-redraw
+        page.wait_for_function(
+            """() => {
+                const b = [...document.querySelectorAll('.st-key-train_start button[kind=primary]')];
+                return b.length >= 1 && b.every((x) => x.disabled);
+            }""",
+            timeout=PAGE_MS,
+            polling=200,
+        )
+        wait_idle(page, PAGE_MS)
         starts = page.locator(".st-key-train_start button[kind=primary]")
         assert starts.count() >= 1 and all(b.is_disabled() for b in starts.all())
         _clean(page, "out of range")

@@ -201,6 +201,29 @@ def test_sequential_run_gets_predictive_and_reference_checks_only(runs):
     assert "theta" not in res.arrays and res.summary["plan"]["kind"] == "sequential"
 
 
+def test_tsnpe_run_is_checked_on_data_from_its_truncated_region(tmp_path):
+    from sbi_core.methods import TruncatedPrior
+
+    store = RunStore(tmp_path)
+    rid = store.create_run(tiny(method="tsnpe", num_rounds=2, simulations_per_round=500, max_epochs=20))
+    assert run_worker(store, rid) == "done", store.get_run(rid).message
+    res = run_checks(store, rid, SMALL)
+    assert res.summary["plan"]["kind"] == "truncated" and res.summary["test_set"]["source"] == "truncated"
+    assert res.has("sbc") and res.has("coverage") and res.has("tarp") and res.has("predictive")
+    assert not res.has("zscore")  # contraction against the prior means nothing inside a region
+    assert "truncated region" in " ".join(v["text"] for v in res.verdicts("coverage"))
+    # the test parameters come from the region round 1 was trained on, not from the whole prior
+    sim = get_simulator("linear_regression")
+    with torch.random.fork_rng(devices=[]):
+        first = store.load_posterior(rid, 0)
+    region = TruncatedPrior(sim.prior, first, sim.default_observation, quantile=1e-5, num_reference=20_000,
+                            generator=torch.Generator().manual_seed(1))
+    theta = torch.as_tensor(res.arrays["theta"], dtype=torch.float32)
+    assert region.contains(theta).float().mean() >= 0.97
+    prior_draws = sim.prior.sample((2000,))
+    assert region.contains(prior_draws).float().mean() < 0.8  # a real truncation, so the test can fail
+
+
 def test_table_run_is_checked_on_the_rows_training_held_out(runs):
     store, ids, trained_val = runs
     spec = store.get_run(ids["table"]).spec
