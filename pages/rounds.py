@@ -8,6 +8,7 @@ from sbi_core import plots
 
 from sbi_ui import keys as K
 from sbi_ui.axes import axis_pickers
+from sbi_ui.export_view import downloads, show_code
 from sbi_ui.frame import page_guard
 from sbi_ui.messages import show_run_failure
 from sbi_ui.navigation import TRAIN
@@ -66,3 +67,10 @@ st.caption("Press **Play** to watch the rounds one by one, or drag the slider: i
 proposals_view(info, tr, ctx, ix, iy, labels)
 round_tables(info, tr, ctx)
 round_detail(info, tr, ctx, labels, truth)
+
+# ---- take it away --------------------------------------------------------------
+st.subheader("Take it away")
+shown = min(int(st.session_state.get(K.W_CORNER_ROUND, len(tr.samples) - 1)), len(tr.samples) - 1)
+downloads(info, tr.samples[shown], labels, shown)
+with st.expander("Show code: rerun this in Python", icon=":material/code:"):
+    show_code(info.spec, K.W_CODE_ROUNDS)

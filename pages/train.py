@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from sbi_ui import keys as K
+from sbi_ui.export_view import show_code
 from sbi_ui.frame import page_guard
 from sbi_ui.glossary import GLOSSARY
 from sbi_ui.live_view import live_view, run_header
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.session import current_run
+from sbi_ui.spec_link import share_setup
 from sbi_ui.train_settings import settings_form
 from sbi_ui.train_start import start_controls
 
@@ -25,7 +27,10 @@ if info is None:  # with a run on screen, its charts come first (a 768-pixel pro
     )
 with st.expander("Set up a new run", expanded=info is None, icon=":material/add_circle:"):
     choice = ModelChoice.current()
-    start_controls(settings_form(choice), choice)
+    spec = settings_form(choice)
+    start_controls(spec, choice)
+    if spec is not None:
+        share_setup(spec)
 
 if run_id is None:
     st.info("No run yet. Set one up above, or start the guided demo on **Home**.", icon=":material/info:")
@@ -34,5 +39,7 @@ elif info is None:
 else:
     run_header(run_id, info)
     live_view(run_id, info.status)
+    with st.expander("Show code: rerun this in Python", icon=":material/code:"):
+        show_code(info.spec, K.W_CODE_TRAIN)
 with st.expander("What the words on this page mean", icon=":material/help:", key=K.C_GLOSSARY):
     st.markdown(GLOSSARY)

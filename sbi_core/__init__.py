@@ -17,6 +17,8 @@ from .diagnostics import (
 )
 from .errors import SBIError
 from .events import TERMINAL_TYPES
+from .export.inference_data import to_inference_data
+from .export.script import spec_to_script
 from .methods import NPE, SNPE
 from .posterior import Posterior, PosteriorSamplingError
 from .priors import Prior, PriorSpecError
@@ -36,6 +38,8 @@ __all__ = [
     "zscore_contraction",
     "recovery",
     "posterior_predictive_check",
+    "spec_to_script",
+    "to_inference_data",
     "SBIError",
     "TERMINAL_TYPES",
     "NPE",

@@ -155,6 +155,29 @@ class RunSpec:
         except TypeError as err:
             raise RunSpecError(str(err)) from None
 
+    def to_query(self) -> str:
+        """A short, URL-safe, versioned string of every field (the ``?spec=`` of a shared link).
+
+        See :mod:`sbi_core.spec_query` for the format; ``RunSpec.from_query(spec.to_query()) == spec``.
+        """
+        from .spec_query import spec_to_query
+
+        return spec_to_query(self.to_dict())
+
+    @classmethod
+    def from_query(cls, query: str) -> "RunSpec":
+        """The RunSpec of a :meth:`to_query` string.
+
+        Raises:
+            RunSpecError: the link is empty, cut short, edited, from a newer
+                version, or holds settings that are not valid (the message says which).
+                A decoded spec is validated like any other; what its simulator
+                points to is checked where it arrives (:func:`sbi_core.uploads.admit_spec`).
+        """
+        from .spec_query import spec_dict_from_query
+
+        return cls.from_dict(spec_dict_from_query(query))
+
     @classmethod
     def from_json(cls, text: str) -> "RunSpec":
         try:

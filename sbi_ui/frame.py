@@ -12,6 +12,7 @@ from sbi_ui.messages import show_error, show_flash
 from sbi_ui.navigation import PAGE_CONFIG, navigation_pages
 from sbi_ui.session import sync_current_run, sync_reveal_true
 from sbi_ui.sidebar import sidebar
+from sbi_ui.spec_link import show_link_notice, sync_spec_link
 
 __all__ = ["entry", "frame", "page_guard"]
 
@@ -29,6 +30,7 @@ def frame() -> None:
     # a little less empty space above each page's title
     st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>")
     sync_current_run()
+    sync_spec_link()
     sync_reveal_true()
     try:
         sidebar()
@@ -36,6 +38,7 @@ def frame() -> None:
         with st.sidebar:
             show_error(err, "reading the current run")
     show_flash()
+    show_link_notice()
 
 
 def page_guard() -> None:

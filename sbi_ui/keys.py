@@ -13,6 +13,7 @@ from __future__ import annotations
 QP_RUN = "run"  # ?run=<run id>: the run a page shows; survives refresh and sharing
 QP_TRUTH = "truth"  # ?truth=hidden: the true parameter is hidden (sidebar toggle off); survives refresh
 QP_TRUTH_HIDDEN = "hidden"
+QP_SPEC = "spec"  # ?spec=<RunSpec.to_query()>: a link that rebuilds a setup (read once, then removed)
 
 # ---- plain session state ----------------------------------------------------
 S_CURRENT_RUN = "current_run_id"  # str | None: the run the sidebar and pages follow
@@ -21,6 +22,14 @@ S_PRIOR_SPECS = "prior_specs"  # {model name: last valid prior spec (list of dic
 S_TRACKERS = "run_trackers"  # {run id: RunTracker} events folded so far
 S_FLASH = "flash"  # (kind, message) shown once on the next page run
 S_BOOTED = "booted"  # True once app.py's frame was drawn in this session
+S_LINK_SEEN = "link_seen"  # str: the last ?spec= read in this session (a reload does not re-apply it)
+S_LINK_NOTICE = "link_notice"  # (kind, message) of the last link read, shown until dismissed
+S_LINK_EXTRAS = "link_extras"  # dict: the link's RunSpec settings the Train form does not show
+W_LINK_DISMISS = "link_dismiss"
+W_ROUND_CSV = "export_round_csv"  # download: the chosen round's samples (Rounds)
+W_RUN_NETCDF = "export_run_netcdf"  # download: the run as ArviZ NetCDF (Rounds)
+W_CODE_TRAIN = "code_train"  # "Show code" panel of the Train page (its widgets' key prefix)
+W_CODE_ROUNDS = "code_rounds"
 
 # ---- widget keys: sidebar -----------------------------------------------------
 W_REVEAL_TRUE = "reveal_true"  # toggle: show the true parameter in plots and on the Model page

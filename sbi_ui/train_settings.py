@@ -14,6 +14,7 @@ from sbi_ui import keys as K
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.naming import method_title
 from sbi_ui.navigation import MODEL
+from sbi_ui.spec_link import link_extras
 
 __all__ = ["OBS_TEXT", "ESTIMATORS", "LIMITS", "settings_form"]
 
@@ -23,6 +24,7 @@ OBS_TEXT = {
     "typed": "typed values",
     "upload": "set on Your model & data",
 }
+_DEFAULTS = RunSpec()  # every field starts at the RunSpec's default: one source for each default
 ESTIMATORS = {"nsf": "Neural spline flow (NSF)", "maf": "Masked autoregressive flow (MAF)"}
 
 # What each number field accepts. The fields take any number, so an out-of-range one is
@@ -80,12 +82,12 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
         "instantly (see Explore).",
         persist_state="session",
     )
-    sims = _number(c2, "Simulations per round", K.W_SIMS, 1000, 100,
+    sims = _number(c2, "Simulations per round", K.W_SIMS, _DEFAULTS.simulations_per_round, 100,
                    "How many (parameter, data) pairs each round simulates. More is more accurate and slower.")
-    rounds = _number(c3, "Rounds", K.W_ROUNDS, 4, 1,
+    rounds = _number(c3, "Rounds", K.W_ROUNDS, _DEFAULTS.num_rounds, 1,
                      "Sequential rounds: each one simulates where the previous posterior points. "
                      "Amortized NPE always uses one round.", disabled=not get_method(method).sequential)
-    seed = _number(c4, "Seed", K.W_SEED, 0, 1, "Same settings and seed give the same result.")
+    seed = _number(c4, "Seed", K.W_SEED, _DEFAULTS.seed, 1, "Same settings and seed give the same result.")
     with st.expander("Advanced", icon=":material/settings:"):
         a1, a2, a3, a4, a5 = st.columns(5)
         estimator = a1.selectbox(
@@ -95,14 +97,14 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
             "stretches (simpler, faster).",
             persist_state="session",
         )
-        hidden = _number(a2, "Hidden units", K.W_HIDDEN, 50, 8,
+        hidden = _number(a2, "Hidden units", K.W_HIDDEN, _DEFAULTS.hidden_features, 8,
                          "How wide the small neural network inside each layer is. Wider can learn finer "
                          "shapes and trains more slowly.")
-        transforms = _number(a3, "Flow layers", K.W_TRANSFORMS, 4, 1,
+        transforms = _number(a3, "Flow layers", K.W_TRANSFORMS, _DEFAULTS.num_transforms, 1,
                              "How many learned bends are stacked in the flow (its depth).")
-        max_epochs = _number(a4, "Max epochs", K.W_MAX_EPOCHS, 100, 5,
+        max_epochs = _number(a4, "Max epochs", K.W_MAX_EPOCHS, _DEFAULTS.max_epochs, 5,
                              "Upper limit on training passes over the data per round.")
-        patience = _number(a5, "Patience", K.W_PATIENCE, 10, 1,
+        patience = _number(a5, "Patience", K.W_PATIENCE, _DEFAULTS.patience, 1,
                            "Early stopping: stop a round after this many epochs without a better validation "
                            "loss and keep the best network.")
         title = st.text_input(
@@ -125,6 +127,7 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
                 patience=int(patience),
                 seed=int(seed),
                 title=title.strip() or f"{sim.title}, {method_title(method)}",
+                **link_extras(),
             )
         except SBIError as err:
             st.error(str(err), icon=":material/error:")

@@ -141,10 +141,14 @@ def test_train_page_widgets_without_runs(fresh_store):
     visit(at, "pages/train.py")
     start = at.button(key=K.W_START)
     assert start.label == "Start" and not start.disabled
-    for key in (K.W_SIMS, K.W_ROUNDS, K.W_SEED, K.W_HIDDEN, K.W_TRANSFORMS, K.W_MAX_EPOCHS, K.W_PATIENCE):
-        assert at.number_input(key=key).help, key
-    assert at.radio(key=K.W_METHOD).value == "snpe"
-    assert at.selectbox(key=K.W_ESTIMATOR).value == "nsf"
+    defaults = RunSpec()  # the widgets start where a RunSpec does: one source for each default
+    for key, field in ((K.W_SIMS, "simulations_per_round"), (K.W_ROUNDS, "num_rounds"), (K.W_SEED, "seed"),
+                       (K.W_HIDDEN, "hidden_features"), (K.W_TRANSFORMS, "num_transforms"),
+                       (K.W_MAX_EPOCHS, "max_epochs"), (K.W_PATIENCE, "patience")):
+        box = at.number_input(key=key)
+        assert box.help and box.value == getattr(defaults, field), (key, box.value)
+    assert at.radio(key=K.W_METHOD).value == defaults.method
+    assert at.selectbox(key=K.W_ESTIMATOR).value == defaults.density_estimator
 
 
 # ---------------------------------------------------------------------------

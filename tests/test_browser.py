@@ -74,15 +74,16 @@ LIVE_JS = """() => {
     const plot = (key) => document.querySelector(`.st-key-${key} .js-plotly-plot`);
     const loss = plot('train_loss_chart'), cloud = plot('train_cloud_chart');
     const bar = document.querySelector('[data-testid="stProgress"]');
-    const line = loss ? loss.querySelector('.scatterlayer g.trace path.js-line') : null;
-    const d = line ? (line.getAttribute('d') || '') : '';
+    // every loss line (one trace per round and curve): their vertices grow with every epoch
+    const lines = loss ? Array.from(loss.querySelectorAll('.scatterlayer g.trace path.js-line')) : [];
+    const vertices = lines.reduce((n, l) => n + (l.getAttribute('d') || '').split(/[ML]/).filter(p => p.trim()).length, 0);
     let rounds = 0;
     if (cloud) for (const g of cloud.querySelectorAll('.scatterlayer g.trace')) {
         const t = g.__data__ && g.__data__[0] && g.__data__[0].trace;
         if (t && /^round \\d+$/.test(t.name || '') && g.querySelectorAll('path.point').length > 0) rounds++;
     }
     return {
-        epochs: d ? d.split(/[ML]/).filter(p => p.trim()).length : 0,
+        epochs: vertices,
         rounds: rounds,
         progress: bar ? bar.innerText : null,
     };
@@ -262,11 +263,11 @@ def test_demo_live_view(page, tmp_path, server, shared):
         ex(page.locator(".st-key-train_loss_chart .gtitle")).to_have_text("Training and validation loss")
         ex(page.locator(".st-key-train_cloud_chart .gtitle")).to_have_text("Posterior after each round")
 
-        # the loss curve grows while the run trains: a snapshot taken mid-run (the progress bar
-        # says "Round i of 4 · ... · epoch n"), then a later one with more epochs
+        # the loss curves grow while the run trains: a snapshot taken mid-run, before the last round
+        # (the progress bar says "Round i of 4 · ... · epoch n", i < 4), then a later one with more epochs
         page.wait_for_function(
             f"() => {{ const s = ({LIVE_JS})(); return s.epochs > 0 && s.progress && "
-            r"/^Round \d+ of 4 · simulations [\d,]+\/[\d,]+ · epoch \d+/.test(s.progress); }",
+            r"/^Round [1-3] of 4 · simulations [\d,]+\/[\d,]+ · epoch \d+/.test(s.progress); }",
             timeout=min(LIVE_MS, left_ms()), polling=100,
         )
         first = page.evaluate(LIVE_JS)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sbi_core import RunSpec, RunSpecError
+from sbi_core.errors import SBIError
 from sbi_core.runs import execute
 from sbi_core.uploads import UploadError, admit_spec, is_upload_path, portable_spec, save_upload, uploads_root
 
@@ -182,3 +183,18 @@ def test_cli_refuses_a_spec_naming_a_raw_path_without_quoting_it(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "names a file path (passwd)" in out.stderr
     assert "root:" not in out.stderr + out.stdout and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("ref", [
+    {"kind": "upload", "path": "/etc/passwd"},
+    {"kind": "table", "path": "/etc/passwd", "theta_columns": ["a"], "x_columns": ["b"]},
+])
+def test_execute_does_not_open_a_file_that_is_not_a_simulator_or_a_table(ref):
+    """The Python API runs specs without a store to admit them into: a path to something that is not a
+    .py simulator or a table file is refused unopened, so nothing of it reaches the message."""
+    spec = RunSpec(simulator=ref, prior=[{"name": "a", "dist": "uniform", "low": 0, "high": 1}],
+                   observation=[0.0], method="npe", num_rounds=1, simulations_per_round=100)
+    with pytest.raises(SBIError) as err:
+        execute(spec)
+    text = str(err.value)
+    assert "passwd is not, so it was not opened" in text and "root:" not in text and "line" not in text

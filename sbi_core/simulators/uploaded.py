@@ -132,6 +132,15 @@ def _restore_fn(source: bytes, filename: str, limits: Limits, trusted: Optional[
 
 # ---- loading ---------------------------------------------------------------------------
 def _read_upload(path: Path) -> bytes:
+    """The file's bytes, if it is a Python file of acceptable size.
+
+    Anything not named ``*.py`` is refused unopened: a RunSpec naming
+    ``/etc/passwd`` as its simulator must not have that file's first line
+    quoted back in a syntax-error message.
+    """
+    if path.suffix.lower() != ".py":
+        raise SimulatorError(f"A simulator file is Python code ending in .py; {path.name} is not, so it was "
+                             "not opened. Upload the simulator's .py file.", kind="not_python")
     try:
         size = path.stat().st_size
     except OSError:

@@ -19,7 +19,7 @@ from .common import (
     _plural,
     _show,
 )
-from .reading import _missing_mask, _numeric, read_table
+from .reading import _missing_mask, _numeric, check_table_suffix, read_table
 
 # ---------------------------------------------------------------------------
 # from a table to training pairs
@@ -263,6 +263,7 @@ def load_training_pairs(ref: dict, prior: Union[Prior, list], report: Optional[d
         if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
             raise TableError(f"The table reference needs '{key}': a list of column names.")
     p = Path(path)
+    check_table_suffix(p.name)
     try:
         size = p.stat().st_size
     except OSError:

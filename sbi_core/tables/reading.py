@@ -231,3 +231,17 @@ def _missing_mask(col):
     except Exception:
         return col.isna().to_numpy()
     return (col.isna() | text.isin(_MISSING)).to_numpy()
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")  # what the upload widget accepts
+
+
+def check_table_suffix(filename: str) -> None:
+    """Refuse, before it is opened, a file whose name is not that of a table.
+
+    A RunSpec names its table by path; one that names ``/etc/passwd`` must not
+    have it read and its lines described back in an error message.
+    """
+    if not str(filename).lower().endswith(TABLE_SUFFIXES):
+        raise TableError(f"A table of simulations is a file ending in {', '.join(TABLE_SUFFIXES)}; "
+                         f"{Path(str(filename)).name} is not, so it was not opened.")
+

@@ -1,0 +1,438 @@
+"""Show the code: a RunSpec as a runnable, commented Python script.
+
+:func:`spec_to_script` returns the text of a script that repeats the run a
+:class:`~sbi_core.spec.RunSpec` describes, written for one of two libraries:
+
+``"sbi_core"``
+    builds the same RunSpec (its non-default settings written out) and runs it
+    with :func:`sbi_core.execute`. Every random choice of a run derives from
+    ``spec.seed`` (:class:`~sbi_core.seeds.SeedPlan`), so the script's samples
+    are the app's samples (up to float rounding, at the same thread count).
+``"sbi"``
+    the same run for the sbi toolbox 0.27: the prior as torch distributions
+    (``BoxUniform`` when every marginal is uniform, else ``MultipleIndependent``
+    of one distribution per parameter), the model as a plain function
+    ``theta (n, D) -> x (n, K)``, ``simulate_for_sbi`` and ``NPE`` with
+    ``posterior_nn``, the same budget, flow and training settings. Rounds
+    follow sbi's tutorials: ``"npe"`` trains once on the prior; ``"snpe"``
+    proposes from the last posterior at ``x_o`` (APT, sbi's NPE-C loss);
+    ``"tsnpe"`` proposes from the prior truncated to the ``1 - eps``
+    highest-density region of the last posterior (``RestrictedPrior`` with
+    ``get_density_thresholder``, ``eps`` = sbi_core's quantile) and trains
+    with the plain loss. The same posterior, not the same numbers: the two
+    libraries draw their random numbers differently.
+
+Both scripts print one line per round (simulations, posterior mean and sd per
+parameter) and write ``posterior_samples.csv`` in the folder they run in: the
+final round's ``num_posterior_samples`` samples of the posterior at the
+observation, one column per parameter under a header row of parameter names.
+
+Files: an uploaded simulator or a table is referenced by its file name next to
+the script (``Path(__file__).parent / name``), and the script's docstring says
+"put <name> next to this script"; no path of this server is written. A
+portable spec that carries the file's text inside
+(:func:`sbi_core.uploads.portable_spec`) is treated the same way: the file is
+referenced by name, not embedded, so the script stays short and readable and a
+binary (Parquet) table works like a CSV one.
+
+Example:
+
+>>> from sbi_core.spec import RunSpec
+>>> text = spec_to_script(RunSpec(simulator="two_moons", method="npe", num_rounds=1))
+>>> compile(text, "script.py", "exec") is not None
+True
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import dataclass, field, fields
+from string import Template
+from typing import Any, Union
+
+from ..errors import SBIError
+from ..methods.tsnpe import TruncatedProposal
+from ..priors import Marginal, Prior
+from ..spec import RunSpec
+from ..uploads import FILE_KINDS, safe_filename
+
+__all__ = ["LIBRARIES", "ScriptError", "spec_to_script"]
+
+LIBRARIES = ("sbi_core", "sbi")
+OUTPUT = "posterior_samples.csv"
+SIMULATION_BATCH = 1000  # rows per simulator call in the sbi script
+_FILE_KEYS = ("path", "file_name", "sha256", "source", "source_base64")  # how a reference names its file
+_ALWAYS = ("simulator", "method", "seed")  # RunSpec settings the sbi_core script writes even at their default
+_SBI_METHODS = ("npe", "snpe", "tsnpe")
+_SANDBOX_NOTE = ("your simulator file runs through sbi_core's loader, in a bubblewrap sandbox as in the app;",
+                 "where bubblewrap is missing, set SBI_TRUSTED_UPLOADS=1 to run your own code directly")
+
+
+class ScriptError(SBIError, ValueError):
+    """A RunSpec that cannot be written as a script for the chosen library; the message says what to change."""
+
+
+def spec_to_script(spec: Union[RunSpec, dict], library: str = "sbi_core") -> str:
+    """The text of a runnable Python script that repeats ``spec``'s run and writes ``posterior_samples.csv``.
+
+    Args:
+        spec: a :class:`RunSpec` or its dict (validated).
+        library: ``"sbi_core"`` (the same run, the same samples) or ``"sbi"``
+            (the same run for the sbi toolbox 0.27); see the module docstring.
+
+    Raises:
+        ScriptError: an unknown ``library``, or a spec the sbi toolbox cannot
+            express (a fixed parameter, an uploaded model without a prior).
+        RunSpecError: ``spec`` is not a valid RunSpec.
+    """
+    if library not in LIBRARIES:
+        raise ScriptError(f"library must be one of {', '.join(map(repr, LIBRARIES))}, got {library!r}.")
+    spec = spec if isinstance(spec, RunSpec) else RunSpec.from_dict(dict(spec))
+    spec.validate()
+    model = _Model.of(spec)
+    return _sbi_core_script(spec, model) if library == "sbi_core" else _sbi_script(spec, model)
+
+
+# ---------------------------------------------------------------------------
+# what both scripts share
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Model:
+    """The spec's simulator reference: a built-in by name, or a file next to the script by its name."""
+
+    kind: str  # "builtin", "upload" or "table"
+    name: str  # the built-in's name or the file's name
+    options: dict = field(default_factory=dict)  # the reference's other keys (columns, timeout, title)
+
+    @classmethod
+    def of(cls, spec: RunSpec) -> "_Model":
+        ref = spec.simulator_ref
+        if ref.get("kind") not in FILE_KINDS:  # a built-in by name (resolving it raises for any other kind)
+            from ..runs import resolve_simulator
+
+            return cls("builtin", resolve_simulator(spec).name)
+        raw = ref.get("file_name") or ref.get("path")
+        if not isinstance(raw, str) or not raw.strip():
+            raise ScriptError("The RunSpec's simulator names no file: give its 'path' or 'file_name'.")
+        return cls(ref["kind"], safe_filename(raw), {k: v for k, v in ref.items() if k not in ("kind", *_FILE_KEYS)})
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind in FILE_KINDS
+
+    @property
+    def path_expr(self) -> str:
+        """The file as the script finds it: next to the script, never a path of this server."""
+        return f"HERE / {_py(self.name)}"
+
+    def file_ref(self) -> str:
+        """The simulator reference with its ``path`` pointing next to the script (a Python expression)."""
+        items = [f'"kind": {_py(self.kind)}', f'"path": str({self.path_expr})']
+        items += [f"{_py(k)}: {_py(v)}" for k, v in self.options.items()]
+        return "{" + ", ".join(items) + "}"
+
+
+def _py(value: Any) -> str:
+    """A Python literal for a JSON-like value: double-quoted strings, exact floats (``repr``)."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_py(k)}: {_py(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_py(v) for v in value) + "]"
+    return repr(value)
+
+
+def _py_lines(value: Any) -> str:
+    """Like :func:`_py`, but a list of dicts (a prior) gets one item per line."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return "[\n" + "".join(f"    {_py(v)},\n" for v in value) + "]"
+    return _py(value)
+
+
+def _doc(text: str) -> str:
+    """``text`` made safe inside a triple-quoted docstring (one line, no quotes or backslashes)."""
+    return " ".join(str(text).replace("\\", "/").replace('"', "'").split())
+
+
+def _header(spec: RunSpec, model: _Model, what: str) -> list[str]:
+    """The script's docstring lines: what it runs, which file it needs, what it writes."""
+    title = _doc(spec.title) or f"{spec.method} on {model.name}"
+    rounds = "1 round" if spec.rounds == 1 else f"{spec.rounds} rounds"
+    lines = [f'"""{title}: {what}', ""]
+    lines += textwrap.wrap(
+        f"Generated by sbi_core.spec_to_script from the run's RunSpec ({spec.method}, {rounds} of "
+        f"{spec.simulations_per_round} simulations, seed {spec.seed}).", 88)
+    if model.is_file:
+        kind = "simulator file" if model.kind == "upload" else "table of simulations"
+        lines += ["", f"Put {model.name} next to this script: it is the run's {kind}."]
+    lines += ["", "Run it with: python <this file>", f"Writes {OUTPUT}: the final round's posterior samples at the "
+              "observation,", "one column per parameter under a header row of parameter names.", '"""']
+    return lines
+
+
+_SHARED = '''
+def summarize(r, num_rounds, num_simulations, mean, std, names):
+    """Print one line for round r (0-based): its simulations and the posterior mean +- sd per parameter."""
+    parts = ", ".join(f"{n} {m:.3g} +- {s:.3g}" for n, m, s in zip(names, mean, std))
+    print(f"round {r + 1}/{num_rounds}: {num_simulations} simulations; posterior {parts}", flush=True)
+
+
+def write_samples(samples, names, path="$output"):
+    """Write samples (n, D) as CSV under a header row of the D parameter names."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(names)
+        writer.writerows(samples)
+    print(f"wrote {len(samples)} posterior samples to {path}")
+'''
+
+_NEED_FILE = '''
+    if not ($path).is_file():
+        raise SystemExit(f"Put $name next to this script ({HERE}) and run it again.")
+'''
+
+
+def _assemble(spec: RunSpec, model: _Model, what: str, imports: list[str], constants: list[str],
+              main: list[str]) -> str:
+    """Docstring, imports, constants, the shared helpers and ``main()`` joined into one script."""
+    parts = ["\n".join(imports)]
+    if model.is_file:
+        constants = ["HERE = Path(__file__).resolve().parent  # the folder of this script, where its file lies",
+                     *constants]
+        main = main[:2] + Template(_NEED_FILE).substitute(path=model.path_expr, name=model.name).strip("\n").split(
+            "\n") + main[2:]
+    if constants:
+        parts.append("\n".join(constants))
+    parts += [Template(_SHARED).substitute(output=OUTPUT).strip(), "\n".join(main)]
+    text = "\n".join(_header(spec, model, what)) + "\n\n" + "\n\n\n".join(parts)
+    return text.rstrip() + '\n\n\nif __name__ == "__main__":\n    main()\n'
+
+
+def _sorted_imports(lines) -> list[str]:
+    """``import x`` lines first, then ``from x import y``, each alphabetical (as isort orders a group)."""
+    return sorted(lines, key=lambda line: (not line.startswith("import"), line))
+
+
+def _imports(stdlib: list[str], third: list[str], model: _Model, ours: list[str]) -> list[str]:
+    """Import lines in three groups (standard library, third party, sbi_core), a blank line between groups."""
+    first = _sorted_imports(set(stdlib + (["from pathlib import Path"] if model.is_file else [])))
+    groups = [first, third, ours]
+    return [line for i, g in enumerate(g for g in groups if g) for line in ([""] if i else []) + list(g)]
+
+
+# ---------------------------------------------------------------------------
+# library="sbi_core": the RunSpec and sbi_core.execute
+# ---------------------------------------------------------------------------
+def _spec_kwargs(spec: RunSpec, model: _Model) -> list[str]:
+    """``name=value,`` lines of the spec's settings that differ from RunSpec's defaults (and :data:`_ALWAYS`)."""
+    lines = []
+    for f in fields(RunSpec):
+        value = getattr(spec, f.name)
+        if f.name not in _ALWAYS and value == f.default:
+            continue
+        text = model.file_ref() if f.name == "simulator" and model.is_file else _py_lines(value)
+        if f.name == "simulator" and not model.is_file:
+            text = _py(model.name)
+        comment = "  # every random choice of the run derives from it" if f.name == "seed" else ""
+        lines.append(f"{f.name}={text}," + comment)
+    return lines
+
+
+def _sbi_core_script(spec: RunSpec, model: _Model) -> str:
+    kwargs = textwrap.indent("\n".join(_spec_kwargs(spec, model)), " " * 8)
+    main = [
+        "def main():",
+        '    """Run the spec with sbi_core, print each round, write the final posterior samples."""',
+        "    spec = sbi_core.RunSpec(",
+        kwargs,
+        "    )",
+        "",
+        "    def show(event):",
+        '        if event["type"] == "round":  # one event per finished round, with its summary',
+        '            summarize(event["round"], event["num_rounds"], event["num_simulations"],',
+        '                      event["mean"], event["std"], event["param_names"])',
+        "",
+        *([f"    # {_SANDBOX_NOTE[0]}", f"    # {_SANDBOX_NOTE[1]}"] if model.kind == "upload" else []),
+        "    result = sbi_core.execute(spec, on_event=show)  # the same seed gives the app's samples",
+        "    write_samples(result.rounds[-1].posterior_samples.tolist(), result.param_names)",
+    ]
+    imports = _imports(["import csv"], [], model, ["import sbi_core"])
+    return _assemble(spec, model, "the same run with sbi_core.", imports, [], main)
+
+
+# ---------------------------------------------------------------------------
+# library="sbi": the same run with the sbi toolbox 0.27
+# ---------------------------------------------------------------------------
+_TORCH_FAMILIES = {  # sbi_core family -> (torch distribution, its arguments from the marginal's numbers)
+    "uniform": ("Uniform", ("low", "high")),
+    "normal": ("Normal", ("loc", "scale")),
+    "lognormal": ("LogNormal", ("loc", "scale")),
+    "gamma": ("Gamma", ("concentration", "rate")),
+    "halfnormal": ("HalfNormal", ("scale",)),
+    "beta": ("Beta", ("alpha", "beta")),
+}
+
+
+def _torch_marginal(m: Marginal) -> tuple[str, set[str]]:
+    """``m`` as a torch distribution over one number (an expression) and the names it imports."""
+    if m.dist not in _TORCH_FAMILIES:
+        raise ScriptError(
+            f"Parameter '{m.name}' is {m.dist} ({m.params}), which has no torch distribution for sbi's prior: "
+            "make it a free parameter (e.g. a narrow uniform) or write its value into the simulator.")
+    cls, keys = _TORCH_FAMILIES[m.dist]
+    expr = f"{cls}(" + ", ".join(f"torch.tensor([{m.params[k]!r}])" for k in keys) + ")"
+    if m.dist == "beta" and (m.params["low"], m.params["high"]) != (0.0, 1.0):
+        low, width = m.params["low"], m.params["high"] - m.params["low"]
+        affine = f"AffineTransform(torch.tensor([{low!r}]), torch.tensor([{width!r}]))"
+        return (f"TransformedDistribution({expr},\n{' ' * 24}{affine})",
+                {cls, "TransformedDistribution", "AffineTransform"})
+    return expr, {cls}
+
+
+def _sbi_prior(prior: Prior) -> tuple[list[str], list[str]]:
+    """The ``prior = ...`` lines of the sbi script and its import lines."""
+    words = [f"# {_doc(m.name)} ~ {m.dist}(" + ", ".join(f"{k}={v:g}" for k, v in m.params.items()) + ")"
+             for m in prior.marginals]
+    if all(m.dist == "uniform" for m in prior.marginals):
+        low = ", ".join(repr(m.params["low"]) for m in prior.marginals)
+        high = ", ".join(repr(m.params["high"]) for m in prior.marginals)
+        return (words + [f"prior = BoxUniform(low=torch.tensor([{low}]), high=torch.tensor([{high}]))"],
+                ["from sbi.utils import BoxUniform"])
+    names: set[str] = set()
+    lines = ["prior = MultipleIndependent(["]
+    for m, said in zip(prior.marginals, words):
+        expr, used = _torch_marginal(m)
+        names |= used
+        lines += [f"    {said}"] + [f"    {part}" for part in f"{expr},".split("\n")]
+    lines.append("])")
+    return lines, ["from sbi.utils import MultipleIndependent",
+                   f"from torch.distributions import {', '.join(sorted(names))}"]
+
+
+def _sbi_inputs(spec: RunSpec, model: _Model) -> Prior:
+    """The prior the sbi script writes out, or a :class:`ScriptError` when the spec has none to write."""
+    if model.kind == "table" and spec.is_sequential:
+        raise ScriptError("A table of simulations trains amortized NPE only: choose method 'npe'.")
+    if spec.method not in _SBI_METHODS:
+        raise ScriptError(f"The sbi script covers the methods {', '.join(_SBI_METHODS)}, not {spec.method!r}.")
+    if spec.prior is not None:
+        return Prior.from_spec(spec.prior)
+    if model.is_file:
+        raise ScriptError(f"This run uses the PRIOR written in {model.name}; the sbi script writes the prior out, "
+                          "so set the RunSpec's prior (the Your model & data page does).")
+    from ..simulators import get_simulator
+
+    return get_simulator(model.name).prior
+
+
+def _sbi_model(spec: RunSpec, model: _Model) -> list[str]:
+    """Lines that make ``simulator(theta) -> x`` and ``x_o`` (or, for a table, ``theta`` and ``x``)."""
+    if model.kind == "table":
+        return ["# the table's rows as (theta, x) pairs; rows outside the prior are dropped, as in the app",
+                f"theta, x = load_training_pairs({model.file_ref()}, PRIOR_SPEC)",
+                f"x_o = torch.tensor({_py(spec.observation)})"]
+    if model.kind == "upload":
+        options = "".join(f", {k}={v!r}" for k, v in model.options.items() if k in ("timeout", "memory_mb"))
+        lines = [f"# {_SANDBOX_NOTE[0]}", f"# {_SANDBOX_NOTE[1]}",
+                 f"model = sbi_core.load_simulator({model.path_expr}, prior=PRIOR_SPEC{options})"]
+    else:
+        lines = [f"model = sbi_core.get_simulator({_py(model.name)})  # the model: theta (n, D) -> x (n, K)"]
+    lines += ["simulation_rng = torch.Generator().manual_seed(SEED)", "",
+              "def simulator(theta):",
+              '    """theta (n, D) -> x (n, K): one simulation per row, from a seeded random stream."""',
+              "    return model.simulate(theta, generator=simulation_rng)", ""]
+    obs = "model.default_observation  # the model's example observation" if spec.observation is None else (
+        f"torch.tensor({_py(spec.observation)})")
+    return lines + [f"x_o = {obs}"]
+
+
+def _sbi_constants(spec: RunSpec, prior: Prior, model: _Model) -> list[str]:
+    training = {"max_num_epochs": spec.max_epochs, "stop_after_epochs": spec.patience,
+                "learning_rate": spec.learning_rate, "validation_fraction": spec.validation_fraction}
+    if spec.batch_size is not None:
+        training["training_batch_size"] = spec.batch_size
+    lines = [f"SEED = {spec.seed!r}", f"NUM_ROUNDS = {spec.rounds!r}",
+             f"SIMULATIONS_PER_ROUND = {spec.simulations_per_round!r}",
+             f"NUM_POSTERIOR_SAMPLES = {spec.num_posterior_samples!r}",
+             f"PARAM_NAMES = {_py(prior.names)}"]
+    if model.is_file:
+        lines.append(f"PRIOR_SPEC = {_py_lines(prior.to_spec())}  # sbi_core's form of the prior below")
+    lines.append("TRAINING = {  # sbi_core's training settings under sbi's names (patience = stop_after_epochs)")
+    lines += [f"    {_py(k)}: {v!r}," for k, v in training.items()] + ["}"]
+    if spec.batch_size is None:
+        lines += ["", "", "def training_batch_size(num_pairs):",
+                  '    """sbi_core\'s automatic batch size for num_pairs pairs: about 8 steps per epoch."""',
+                  '    return auto_batch_size(int(num_pairs * (1 - TRAINING["validation_fraction"])))']
+    return lines
+
+
+def _sbi_round(spec: RunSpec, model: _Model, r: str, proposal: str) -> list[str]:
+    """One round's lines: simulate from ``proposal``, train, snapshot the posterior at ``x_o``, summarize."""
+    lines = [] if model.kind == "table" else [
+        f"theta, x = simulate_for_sbi(simulator, {proposal}, num_simulations=SIMULATIONS_PER_ROUND,",
+        f"                            simulation_batch_size={SIMULATION_BATCH}, show_progress_bar=False)"]
+    batch = "**TRAINING"
+    if spec.batch_size is None:
+        lines.append("num_pairs += len(theta)  # training uses the pairs of every round so far")
+        batch = "training_batch_size=training_batch_size(num_pairs), **TRAINING"
+    if spec.method == "snpe":
+        lines += ["# APT (NPE-C): the loss corrects for theta drawn from the proposal instead of the prior",
+                  f"inference.append_simulations(theta, x, proposal={proposal}).train({batch})"]
+    elif spec.method == "tsnpe":
+        lines += ["# plain maximum likelihood: valid while every truncated proposal holds the posterior",
+                  f"inference.append_simulations(theta, x).train(force_first_round_loss=True, {batch})"]
+    else:
+        lines.append(f"inference.append_simulations(theta, x).train({batch})")
+    return lines + [
+        "posterior = inference.build_posterior().set_default_x(x_o)",
+        "samples = posterior.sample((NUM_POSTERIOR_SAMPLES,), show_progress_bars=False)",
+        f"summarize({r}, NUM_ROUNDS, len(theta), samples.mean(0).tolist(), samples.std(0).tolist(), PARAM_NAMES)"]
+
+
+def _sbi_rounds(spec: RunSpec, model: _Model) -> list[str]:
+    """The round loop of the spec's method (straight-line for one-round NPE)."""
+    start = ["num_pairs = 0"] if spec.batch_size is None else []
+    if not spec.is_sequential:
+        return start + _sbi_round(spec, model, "0", "prior")
+    nxt = ["proposal = posterior  # the next round simulates where the posterior at x_o puts its mass"]
+    if spec.method == "tsnpe":
+        quantile = TruncatedProposal.quantile
+        nxt = [f"# the prior truncated to the posterior's highest-density region holding 1 - {quantile!r} of its mass",
+               f"accept_reject_fn = get_density_thresholder(posterior, quantile={quantile!r})",
+               'proposal = RestrictedPrior(prior, accept_reject_fn, sample_with="rejection")']
+    body = _sbi_round(spec, model, "r", "proposal") + ["if r + 1 < NUM_ROUNDS:"] + ["    " + s for s in nxt]
+    return start + ["proposal = prior", "for r in range(NUM_ROUNDS):"] + ["    " + s for s in body]
+
+
+def _sbi_script(spec: RunSpec, model: _Model) -> str:
+    prior = _sbi_inputs(spec, model)
+    prior_lines, prior_imports = _sbi_prior(prior)
+    sbi_names = ["NPE"] + ([] if model.kind == "table" else ["simulate_for_sbi"])
+    third = ["import torch", f"from sbi.inference import {', '.join(sbi_names)}",
+             "from sbi.neural_nets import posterior_nn"] + prior_imports
+    if spec.method == "tsnpe":
+        third.append("from sbi.utils import RestrictedPrior, get_density_thresholder")
+    tail = ["import sbi_core"] if model.kind != "table" else ["from sbi_core.tables import load_training_pairs"]
+    if spec.batch_size is None:
+        tail.append("from sbi_core.training import auto_batch_size")
+    imports = _imports(["import csv"], _sorted_imports(third), model, tail)
+    threads = [f"torch.set_num_threads({spec.num_threads!r})"] if spec.num_threads is not None else []
+    flow = (f'posterior_nn(model={_py(spec.density_estimator)}, hidden_features={spec.hidden_features!r}, '
+            f'num_transforms={spec.num_transforms!r})')
+    body = (["torch.manual_seed(SEED)  # sbi draws from torch's global generator: reruns repeat"] + threads
+            + ["prior = make_prior()"] + _sbi_model(spec, model)
+            + [f"density_estimator = {flow}",
+               "inference = NPE(prior=prior, density_estimator=density_estimator, show_progress_bars=False)"]
+            + _sbi_rounds(spec, model)
+            + ["write_samples(samples.tolist(), PARAM_NAMES)"])
+    main = ["def main():",
+            f'    """{spec.method} with sbi: the budget, flow and training settings of the RunSpec."""']
+    main += [("    " + s) if s else "" for s in body]
+    make_prior = ["def make_prior():",
+                  '    """The RunSpec\'s prior as torch distributions, one per parameter in PARAM_NAMES order."""']
+    make_prior += ["    " + s for s in prior_lines] + ["    return prior"]
+    constants = _sbi_constants(spec, prior, model) + ["", ""] + make_prior
+    return _assemble(spec, model, "the same run with the sbi toolbox (0.27).", imports, constants, main)
+

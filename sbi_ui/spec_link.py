@@ -1,0 +1,144 @@
+"""Links that rebuild a setup: ``?spec=<RunSpec.to_query()>`` read into the Model choice and the Train form.
+
+A link is read once per session and string (the forms stay the user's to change
+afterwards) and is then removed from the URL. What it holds is validated by the
+one RunSpec validation and admitted like any spec from elsewhere
+(:func:`sbi_core.uploads.admit_spec`): built-in models, or this server's
+uploads; never another file path. A link that cannot be used says why and the
+page goes on from the defaults.
+
+The Train form shows the most used settings; the others a link may carry
+(batch size, learning rate, validation fraction, posterior samples, threads)
+are kept in :data:`keys.S_LINK_EXTRAS` and go into the next RunSpec, so a setup
+survives the round trip link -> form -> link.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+from urllib.parse import quote
+
+import streamlit as st
+
+from sbi_core import RunSpec, SBIError
+from sbi_core.uploads import admit_spec
+
+from sbi_ui import keys as K
+from sbi_ui import prior_editor as pe
+from sbi_ui.model_choice import ModelChoice
+from sbi_ui.resources import store_root
+from sbi_ui.session import forget_current_run
+
+__all__ = ["EXTRA_FIELDS", "sync_spec_link", "show_link_notice", "link_extras", "setup_link", "share_setup", "qr_svg"]
+
+EXTRA_FIELDS = ("batch_size", "learning_rate", "validation_fraction", "num_posterior_samples", "num_threads")
+_FORM = {  # Train form widget key -> RunSpec field
+    K.W_METHOD: "method",
+    K.W_SIMS: "simulations_per_round",
+    K.W_ROUNDS: "num_rounds",
+    K.W_SEED: "seed",
+    K.W_ESTIMATOR: "density_estimator",
+    K.W_HIDDEN: "hidden_features",
+    K.W_TRANSFORMS: "num_transforms",
+    K.W_MAX_EPOCHS: "max_epochs",
+    K.W_PATIENCE: "patience",
+    K.W_TITLE: "title",
+}
+
+
+def _model_choice(spec: RunSpec) -> ModelChoice:
+    """The Model page's choice for a built-in model of ``spec`` (its prior and observation kept)."""
+    ref = spec.simulator_ref
+    if ref["kind"] != "builtin":
+        raise SBIError("This link names an uploaded file. Links carry the built-in models; for your own model, "
+                       "download the run's RunSpec on Runs and import it on Your model & data.")
+    name = ref["name"]
+    if spec.prior is not None:
+        pe.set_prior(name, spec.prior)
+    else:
+        pe.forget_prior_edits(name)
+    source = "default" if spec.observation is None else "typed"
+    st.session_state[K.W_OBS_SOURCE] = source
+    if spec.observation is not None:
+        st.session_state[K.W_OBS_TYPED] = ", ".join(repr(float(v)) for v in spec.observation)
+    return ModelChoice(simulator=name, prior=spec.prior, observation=spec.observation,
+                       true_theta=spec.true_theta, obs_source=source)
+
+
+def _apply(spec: RunSpec) -> None:
+    _model_choice(spec).save()
+    for key, field in _FORM.items():
+        st.session_state[key] = getattr(spec, field)
+    st.session_state[K.S_LINK_EXTRAS] = {f: getattr(spec, f) for f in EXTRA_FIELDS}
+
+
+def sync_spec_link() -> None:
+    """Read a new ``?spec=`` into this session (called first on every run, by the frame)."""
+    query = st.query_params.get(K.QP_SPEC)
+    if query is None:
+        return
+    del st.query_params[K.QP_SPEC]
+    if st.session_state.get(K.S_LINK_SEEN) == query:
+        return
+    st.session_state[K.S_LINK_SEEN] = query
+    try:
+        spec = admit_spec(RunSpec.from_query(query), store_root())
+        _apply(spec)
+    except SBIError as err:
+        st.session_state[K.S_LINK_NOTICE] = ("error", f"This link's setup could not be used: {err} "
+                                                      "The page starts from the defaults instead.")
+        return
+    if K.QP_RUN not in st.query_params:
+        forget_current_run()  # the page shows the new setup, not a run this session followed before
+    what = spec.title or f"{spec.simulator_ref['name']} with {spec.method.upper()}"
+    st.session_state[K.S_LINK_NOTICE] = ("success", f"Set up from the link: {what}. Check it and press Start.")
+
+
+def show_link_notice() -> None:
+    """The outcome of the last link read, at the top of the page until dismissed."""
+    notice = st.session_state.get(K.S_LINK_NOTICE)
+    if not notice:
+        return
+    kind, text = notice
+    box, close = st.columns([12, 1], vertical_alignment="center")
+    (box.error if kind == "error" else box.success)(text, icon=":material/link:")
+    if close.button("Dismiss", key=K.W_LINK_DISMISS, help="Hide this message."):
+        st.session_state[K.S_LINK_NOTICE] = None
+        st.rerun()
+
+
+def link_extras() -> dict:
+    """The RunSpec settings of the last link that the Train form does not show (empty without a link)."""
+    return dict(st.session_state.get(K.S_LINK_EXTRAS) or {})
+
+
+def setup_link(spec: RunSpec, base_url: Optional[str] = None) -> str:
+    """The link that rebuilds ``spec`` here: ``<this page>?spec=...`` (a relative one without ``base_url``)."""
+    query = "spec=" + quote(spec.to_query(), safe="")
+    if base_url is None:
+        try:
+            base_url = st.context.url
+        except Exception:  # noqa: BLE001 - no browser context (AppTest)
+            base_url = None
+    base = (base_url or "").split("?")[0]
+    return f"{base}?{query}" if base else f"?{query}"
+
+
+def share_setup(spec: RunSpec) -> None:
+    """A "Share this setup" popover: the link that puts anyone on this exact setup, with a copy button."""
+    if spec.simulator_ref["kind"] != "builtin":
+        return  # an upload lives on this server only: share its RunSpec file instead (Your model & data)
+    with st.popover("Share this setup", icon=":material/link:", help="A link that opens this model, prior, "
+                    "observation and these settings on this server, for students or for later."):
+        link = setup_link(spec)
+        st.markdown("Anyone opening this link gets this setup on the Train page (nothing starts by itself):")
+        st.code(link, language=None, wrap_lines=True)
+        st.html(f"<div class='sbi-qr' title='Scan for the link'>{qr_svg(link)}</div>")
+        st.caption("Students can scan the code with a phone on the same network.")
+
+
+def qr_svg(text: str, scale: int = 4) -> str:
+    """The QR code of ``text`` as inline SVG (``segno``; medium error correction, dark on white)."""
+    import segno
+
+    return segno.make(text, error="m").svg_inline(scale=scale, dark="#000", light="#fff")

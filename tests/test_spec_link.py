@@ -1,0 +1,111 @@
+"""?spec= links in the app (AppTest): a link rebuilds the Train form and the model; a bad one says why."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sbi_core import RunSpec
+from sbi_ui import keys as K
+from sbi_ui.model_choice import ModelChoice
+
+from apptest_support import APP
+
+pytestmark = pytest.mark.timeout(120)
+
+LINKED = RunSpec(
+    simulator="two_moons",
+    prior=[{"name": "theta1", "dist": "uniform", "low": -0.5, "high": 0.5},
+           {"name": "theta2", "dist": "uniform", "low": -0.75, "high": 0.75}],
+    observation=[0.05, -0.1],
+    true_theta=[0.1, 0.2],
+    method="tsnpe",
+    num_rounds=3,
+    simulations_per_round=600,
+    density_estimator="maf",
+    hidden_features=24,
+    num_transforms=3,
+    max_epochs=40,
+    patience=6,
+    seed=42,
+    learning_rate=1e-3,
+    batch_size=128,
+    num_posterior_samples=500,
+    title="Lesson link",
+)
+
+
+@pytest.fixture
+def store_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("SBI_STORE_DIR", str(tmp_path / "store"))
+
+
+def _open(query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params[K.QP_SPEC] = query
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _form_spec(at: AppTest) -> RunSpec:
+    """The RunSpec the Train page's share link holds now (what Start would run)."""
+    codes = [c.value for c in at.code if "?spec=" in c.value]
+    assert codes, "no share link on the Train page"
+    query = parse_qs(urlsplit(codes[-1]).query)["spec"][0]
+    return RunSpec.from_query(query)
+
+
+def test_a_link_rebuilds_the_form_and_the_model_and_round_trips(store_env):
+    at = _open(LINKED.to_query())
+    assert at.radio(key=K.W_METHOD).value == "tsnpe"
+    assert at.number_input(key=K.W_SIMS).value == 600 and at.number_input(key=K.W_SEED).value == 42
+    assert at.number_input(key=K.W_ROUNDS).value == 3 and at.selectbox(key=K.W_ESTIMATOR).value == "maf"
+    assert [s.value for s in at.success if "Set up from the link" in s.value]
+    assert not [w.value for w in at.warning if "Session State" in str(w.value)]
+    assert not at.button(key=K.W_START).disabled
+    assert K.QP_SPEC not in at.query_params  # read once, then gone from the URL
+    again = _form_spec(at)
+    assert again == LINKED  # every field, those the form does not show included
+    choice = at.session_state[K.S_MODEL_CFG]
+    assert isinstance(choice, ModelChoice) and choice.observation == [0.05, -0.1] and choice.true_theta == [0.1, 0.2]
+
+
+def test_the_defaults_share_a_link_of_the_default_setup(store_env):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    spec = _form_spec(at)
+    assert spec.method == RunSpec().method and spec.simulations_per_round == RunSpec().simulations_per_round
+
+
+@pytest.mark.parametrize("query, words", [
+    ("1.garbage.XXXXXXXX", "check code"),
+    ("7.abc.def", "newer version"),
+    (RunSpec(simulator={"kind": "upload", "path": "/etc/passwd"}).to_query(), "names a file path"),
+])
+def test_a_bad_link_says_why_and_the_page_starts_from_defaults(store_env, query, words):
+    at = _open(query)
+    errors = [e.value for e in at.error if "could not be used" in e.value]
+    assert errors and words in errors[0], [e.value for e in at.error]
+    assert "root:" not in " ".join(e.value for e in at.error)
+    assert at.radio(key=K.W_METHOD).value == RunSpec().method
+    at.button(key=K.W_LINK_DISMISS).click().run()
+    assert not [e.value for e in at.error if "could not be used" in e.value]
+
+
+def test_setup_link_keeps_the_page_and_drops_its_old_query():
+    from sbi_ui.spec_link import qr_svg, setup_link
+
+    spec = RunSpec(method="npe", num_rounds=1, seed=9)
+    link = setup_link(spec, base_url="http://class.example:8501/train?run=abc&truth=hidden")
+    assert link.startswith("http://class.example:8501/train?spec=1.")
+    assert RunSpec.from_query(parse_qs(urlsplit(link).query)["spec"][0]) == spec
+    svg = qr_svg(link)
+    assert svg.startswith("<svg") and "<path" in svg and 'stroke="#000"' in svg
+    assert qr_svg(link + "x") != svg  # the code encodes the link, not a fixed picture
