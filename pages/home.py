@@ -9,6 +9,7 @@ import torch
 from sbi_core import RunSpec, plots
 
 from sbi_ui import keys as K
+from sbi_ui.charts import chart
 from sbi_ui.format import fmt_duration, fmt_time
 from sbi_ui.frame import page_guard
 from sbi_ui.messages import show_error
@@ -93,7 +94,7 @@ fig = plots.overview_figure(
     data["prior"], data["amortized"], data["sequential"], data["bounds"], data["labels"],
     true_theta=data["truth"] if reveal_true() else None,
 )
-st.plotly_chart(fig, key="home_overview", config={"displayModeBar": False})
+chart(fig, key="home_overview", config={"displayModeBar": False})
 st.caption(
     "Left: one network, trained on simulations spread over the prior (grey), gives the posterior for any "
     "observation (three shown). Right: sequential rounds at one observation, light to dark; the posterior "

@@ -8,13 +8,15 @@ from sbi_core import plots
 
 from sbi_ui import keys as K
 from sbi_ui.axes import axis_pickers
-from sbi_ui.export_view import downloads, show_code
+from sbi_ui.charts import chart
+from sbi_ui.export_view import downloads, figure_downloads, show_code
 from sbi_ui.frame import page_guard
 from sbi_ui.messages import show_run_failure
 from sbi_ui.navigation import TRAIN
 from sbi_ui.rounds_view import proposals_view, round_detail, round_tables
 from sbi_ui.run_context import run_context, shown_truth
 from sbi_ui.session import pick_run, tracker, watch_run
+from sbi_ui.view_state import axes_writer, sync_axes
 
 page_guard()
 
@@ -51,11 +53,13 @@ dim = tr.samples[-1].shape[1]
 labels = ctx.labels if len(ctx.labels) == dim else [f"theta{k + 1}" for k in range(dim)]
 truth = shown_truth(ctx)
 
-# ---- the animation -----------------------------------------------------------
-ix, iy = axis_pickers(dim, labels, K.W_AXIS_X, K.W_AXIS_Y, from_dim=2,
+# ---- the animation (its axes in the URL as ?axes=<x name>,<y name>) ------------
+names = list(ctx.prior.names) if len(ctx.prior.names) == dim else labels
+sync_axes(names)
+ix, iy = axis_pickers(dim, labels, K.W_AXIS_X, K.W_AXIS_Y, from_dim=2, on_change=axes_writer(names),
                       help_x="Parameter on the horizontal axis.",
                       help_y="Parameter on the vertical axis (the same as x shows its histogram).")
-st.plotly_chart(
+chart(
     plots.rounds_animation_figure(tr.samples, ix, iy, labels, ctx.bounds, truth),
     key="rounds_animation",
 )
@@ -72,5 +76,8 @@ round_detail(info, tr, ctx, labels, truth)
 st.subheader("Take it away")
 shown = min(int(st.session_state.get(K.W_CORNER_ROUND, len(tr.samples) - 1)), len(tr.samples) - 1)
 downloads(info, tr.samples[shown], labels, shown)
+st.caption("Every round's cloud in one picture, for a slide or a paper:")
+figure_downloads(plots.posterior_rounds_figure(tr.samples, ix, iy, labels, ctx.bounds, truth),
+                 f"rounds_{info.id}", K.W_ROUNDS_FIGURE)
 with st.expander("Show code: rerun this in Python", icon=":material/code:"):
     show_code(info.spec, K.W_CODE_ROUNDS)

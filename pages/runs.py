@@ -16,6 +16,7 @@ import streamlit as st
 from sbi_core import RunSpec
 
 from sbi_ui import keys as K
+from sbi_ui.export_view import report_download
 from sbi_ui.format import fmt_duration, fmt_time
 from sbi_ui.frame import page_guard
 from sbi_ui.messages import flash, show_error, show_run_failure
@@ -104,6 +105,7 @@ with st.container(border=True):
         c3.page_link(EXPLORE, label="Explore", icon=":material/explore:", query_params=url_params(info.id))
     if info.status == "done":
         c4.page_link(CHECK, label="Check", icon=":material/fact_check:", query_params=url_params(info.id))
+        report_download(info, K.W_RUNS_REPORT)
     b1, b2, b3, b4 = st.columns([1, 1.3, 1.3, 1])
     b1.button("Cancel", key=K.W_RUNS_CANCEL, disabled=not info.is_active, on_click=_cancel, args=(info.id,),
               icon=":material/stop_circle:", help="Stop this run (only while it is queued or running).",

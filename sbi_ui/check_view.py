@@ -15,6 +15,7 @@ from sbi_core import plots
 from sbi_core.checks import CheckPlan, CheckResults, checks_dir, load_results
 
 from sbi_ui import keys as K
+from sbi_ui.charts import chart
 from sbi_ui.check_texts import HOW_TO_READ, WHERE_WORDS
 from sbi_ui.resources import store
 
@@ -141,7 +142,7 @@ def results_view(columns: Sequence[tuple[str, Optional[CheckResults]]], names_to
         for i, (col, fig, (_, results)) in enumerate(zip(cols, figs, columns)):
             with col:
                 if fig is not None:
-                    st.plotly_chart(fig, key=K.c_check_chart(name, i))
+                    chart(fig, key=K.c_check_chart(name, i))
                     if key is not None:
                         verdict_lines(results.verdicts(key))
                 elif results is not None:

@@ -16,6 +16,7 @@ from sbi_core.store import RunInfo
 
 from sbi_ui import keys as K
 from sbi_ui.axes import axis_pickers
+from sbi_ui.charts import chart
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.navigation import TRAIN
 from sbi_ui.ood_view import ood_warning
@@ -139,7 +140,7 @@ def explorer(info: RunInfo, ctx: RunContext, posterior, ranges: tuple) -> None:
             return
         ms = 1000 * (time.perf_counter() - t0)
         truth = shown_truth(ctx) if is_ref else None
-        st.plotly_chart(
+        chart(
             plots.posterior_figure(samples, ix, iy, labels, ctx.bounds, truth,
                                    title="Posterior at the observation on the sliders",
                                    max_points=CLOUD_POINTS),
@@ -158,7 +159,7 @@ def explorer(info: RunInfo, ctx: RunContext, posterior, ranges: tuple) -> None:
         help="How many posterior samples to run through the simulator for the check.",
     )
     x_pred = ctx.simulator.simulate(torch.as_tensor(samples[:n], dtype=torch.float32), seed=0).numpy()
-    st.plotly_chart(
+    chart(
         plots.predictive_figure(x_pred, np.asarray(x), ctx.obs_labels,
                                 title="Posterior predictive check: simulated data vs the observation"),
         key="explore_predictive",

@@ -13,13 +13,20 @@ import numpy as np
 import streamlit as st
 
 from sbi_core import RunSpec, SBIError
-from sbi_core.export import inference_data_from_store, spec_to_script, to_netcdf_bytes
+from sbi_core.export import (
+    figure_png,
+    figure_svg,
+    inference_data_from_store,
+    run_report_html,
+    spec_to_script,
+    to_netcdf_bytes,
+)
 from sbi_core.store import RunInfo
 
 from sbi_ui import keys as K
 from sbi_ui.resources import store
 
-__all__ = ["samples_csv", "downloads", "show_code"]
+__all__ = ["samples_csv", "downloads", "figure_downloads", "report_download", "show_code"]
 
 _LIBRARIES = {"sbi_core": "This app's library (sbi_core)", "sbi": "The sbi toolbox"}
 
@@ -36,17 +43,49 @@ def _netcdf(run_id: str) -> bytes:
     return to_netcdf_bytes(inference_data_from_store(store(), run_id))
 
 
-def downloads(info: RunInfo, samples: np.ndarray, labels: Sequence[str], round_index: int) -> None:
-    """Buttons: this round's samples (CSV) and the whole run as ArviZ InferenceData (NetCDF)."""
+def _report(run_id: str) -> bytes:
+    return run_report_html(store(), run_id).encode()
+
+
+def report_download(info: RunInfo, key: str) -> None:
+    """A button: the run as one HTML file that opens offline (spec, losses, clouds, checks, code)."""
+    st.download_button(
+        "Report (HTML, opens offline)", data=lambda: _report(info.id), file_name=f"report_{info.id}.html",
+        mime="text/html", key=key, icon=":material/description:", on_click="ignore",
+        disabled=info.status != "done",
+        help="One file with the RunSpec, the loss curves, every round's cloud, the checks (if run) and the code "
+             "that reruns it; it needs no internet to open.")
+
+
+def figure_downloads(fig, name: str, key: str) -> None:
+    """Buttons: ``fig`` as PNG and as SVG (plotly's static export through kaleido and the system Chromium)."""
     c1, c2 = st.columns(2)
+    c1.download_button("Figure (PNG)", data=lambda: _figure(figure_png, fig), file_name=f"{name}.png",
+                       mime="image/png", key=f"{key}_png", icon=":material/image:", on_click="ignore")
+    c2.download_button("Figure (SVG)", data=lambda: _figure(figure_svg, fig), file_name=f"{name}.svg",
+                       mime="image/svg+xml", key=f"{key}_svg", icon=":material/image:", on_click="ignore")
+
+
+def _figure(export, fig) -> bytes:
+    try:
+        return export(fig)
+    except SBIError as err:  # no browser for the export: the file says why instead of a broken image
+        return f"This figure could not be exported: {err}".encode()
+
+
+def downloads(info: RunInfo, samples: np.ndarray, labels: Sequence[str], round_index: int) -> None:
+    """Buttons: this round's samples (CSV), the whole run as ArviZ InferenceData (NetCDF), the report."""
+    c1, c2, c3 = st.columns(3)
     c1.download_button(
         f"Round {round_index + 1} samples (CSV)", data=samples_csv(samples, labels),
         file_name=f"posterior_{info.id}_round{round_index + 1}.csv", mime="text/csv", key=K.W_ROUND_CSV,
         icon=":material/download:", on_click="ignore",
         help="This round's posterior samples at the observation, one row per sample, a column per parameter.")
     if info.status != "done":
-        c2.caption("The ArviZ file is ready when the run is done.")
+        c2.caption("The ArviZ file and the report are ready when the run is done.")
         return
+    with c3:
+        report_download(info, K.W_RUN_REPORT)
     c2.download_button(
         "Every round (ArviZ NetCDF)", data=lambda: _netcdf(info.id), file_name=f"run_{info.id}.nc",
         mime="application/x-netcdf", key=K.W_RUN_NETCDF, icon=":material/download:", on_click="ignore",

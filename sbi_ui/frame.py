@@ -11,6 +11,7 @@ from sbi_ui import keys as K
 from sbi_ui.messages import show_error, show_flash
 from sbi_ui.navigation import PAGE_CONFIG, navigation_pages
 from sbi_ui.session import sync_current_run, sync_reveal_true
+from sbi_ui.projector import apply_projector, sync_projector
 from sbi_ui.sidebar import sidebar
 from sbi_ui.spec_link import show_link_notice, sync_spec_link
 
@@ -32,6 +33,8 @@ def frame() -> None:
     sync_current_run()
     sync_spec_link()
     sync_reveal_true()
+    sync_projector()
+    apply_projector()
     try:
         sidebar()
     except Exception as err:  # the sidebar must never take the page down

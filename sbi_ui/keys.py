@@ -13,7 +13,14 @@ from __future__ import annotations
 QP_RUN = "run"  # ?run=<run id>: the run a page shows; survives refresh and sharing
 QP_TRUTH = "truth"  # ?truth=hidden: the true parameter is hidden (sidebar toggle off); survives refresh
 QP_TRUTH_HIDDEN = "hidden"
+QP_LESSON = "lesson"  # ?lesson=<slug>&step=<n>: the lesson step shown (a teacher's link)
+QP_STEP = "step"
+QP_PROJECTOR = "projector"  # ?projector=on: larger fonts, high contrast, fewer controls
+QP_PROJECTOR_ON = "on"
 QP_SPEC = "spec"  # ?spec=<RunSpec.to_query()>: a link that rebuilds a setup (read once, then removed)
+# the Rounds page's view (sbi_ui.view_state); other pages ignore them
+QP_ROUND = "round"  # ?round=<k>: the round shown in "One round in detail", 1-based
+QP_AXES = "axes"  # ?axes=<x name>,<y name>: the animation's axes, by parameter name
 
 # ---- plain session state ----------------------------------------------------
 S_CURRENT_RUN = "current_run_id"  # str | None: the run the sidebar and pages follow
@@ -26,8 +33,21 @@ S_LINK_SEEN = "link_seen"  # str: the last ?spec= read in this session (a reload
 S_LINK_NOTICE = "link_notice"  # (kind, message) of the last link read, shown until dismissed
 S_LINK_EXTRAS = "link_extras"  # dict: the link's RunSpec settings the Train form does not show
 W_LINK_DISMISS = "link_dismiss"
+S_LESSONS_SEEN = "lessons_seen"  # True once this session opened a lesson (the truth then starts hidden)
+S_REVEAL_TRUE = "reveal_true_on"  # bool: show the true parameter (the sidebar toggle is drawn from it)
+S_REVEAL_PENDING = "reveal_pending"  # bool: a value for the truth toggle, applied before it is drawn
+S_LESSON_RUNS = "lesson_runs"  # {lesson run name: run id} the runs lessons started in this session
+W_LESSON_PICK = "lesson_pick"  # select box: which lesson
+W_LESSON_REVEAL = "lesson_reveal"  # toggle: show the answer to the step's question
+W_LESSON_PREV = "lesson_prev"
+W_LESSON_NEXT = "lesson_next"
+S_PROJECTOR = "projector"  # bool: projector mode is on (the toggle below is drawn from it)
+W_PROJECTOR = "projector_mode"  # sidebar toggle: projector mode
 W_ROUND_CSV = "export_round_csv"  # download: the chosen round's samples (Rounds)
 W_RUN_NETCDF = "export_run_netcdf"  # download: the run as ArviZ NetCDF (Rounds)
+W_RUN_REPORT = "export_run_report"  # download: the run's one-file HTML report (Rounds)
+W_RUNS_REPORT = "runs_report"  # the same on the Runs page
+W_ROUNDS_FIGURE = "export_rounds_figure"  # downloads: the rounds figure as PNG / SVG (key prefix)
 W_CODE_TRAIN = "code_train"  # "Show code" panel of the Train page (its widgets' key prefix)
 W_CODE_ROUNDS = "code_rounds"
 
@@ -200,3 +220,13 @@ def w_data_sim_obs_typed(upload: str) -> str:
 def w_data_table_obs_typed(k: int) -> str:
     """Typed observation of ``k`` numbers for a run on a table."""
     return f"{W_DATA_TABLE_OBS_TYPED}_{k}"
+
+
+def s_lesson_seen(run_id: str) -> str:
+    """The last status of a lesson's run that its step has drawn (a finished run redraws the step once)."""
+    return f"lesson_seen_{run_id}"
+
+
+def w_lesson(slug: str, step: int) -> str:
+    """Key prefix of the widgets of step ``step`` (0-based) of lesson ``slug``."""
+    return f"lesson_{slug}_{step}"

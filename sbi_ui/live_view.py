@@ -9,6 +9,7 @@ from sbi_core import plots
 from sbi_core.store import RunInfo
 
 from sbi_ui import keys as K
+from sbi_ui.charts import chart
 from sbi_ui.estimate import calibration
 from sbi_ui.format import fmt_duration, fmt_time, plural
 from sbi_ui.messages import flash, show_run_failure
@@ -122,7 +123,7 @@ def live_view(run_id: str, was_status: str) -> None:
             ood_warning(run_id, ctx.x_obs, ctx.obs_labels)  # before the posterior it concerns
         left, right = st.columns([1, 1])
         with left:
-            st.plotly_chart(
+            chart(
                 plots.loss_figure(tr.ep_round, tr.ep_epoch, tr.ep_train, tr.ep_val, tr.best_epochs()),
                 key="train_loss_chart",
             )
@@ -130,7 +131,7 @@ def live_view(run_id: str, was_status: str) -> None:
             if info.is_terminal and not len(tr.samples):
                 st.info("No round finished, so there is no posterior cloud to show.", icon=":material/info:")
             else:
-                st.plotly_chart(
+                chart(
                     plots.posterior_rounds_figure(
                         tr.samples, 0, 1, ctx.labels, ctx.bounds, shown_truth(ctx)
                     ),

@@ -8,6 +8,7 @@ import streamlit as st
 from sbi_core import list_simulators, plots
 
 from sbi_ui import keys as K
+from sbi_ui.charts import chart
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.prior_predictive_view import prior_predictive
 from sbi_ui.resources import simulator
@@ -47,7 +48,7 @@ def gallery(choice: ModelChoice) -> None:
             selected = name == choice.simulator
             with col.container(border=True, height=455):
                 st.markdown(f"**{sim.title}**" + ("  :blue-badge[:material/check: selected]" if selected else ""))
-                st.plotly_chart(_thumbnail(name), key=f"thumb_{name}", config={"displayModeBar": False})
+                chart(_thumbnail(name), key=f"thumb_{name}", config={"displayModeBar": False})
                 st.button(
                     "Selected" if selected else "Use this model",
                     key=K.w_model_pick(name),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["HOME", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "CHECK", "RUNS", "PAGE_CONFIG", "navigation_pages"]
+__all__ = ["HOME", "LESSONS", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "CHECK", "RUNS", "PAGE_CONFIG", "navigation_pages"]
 
 # ---- page files (st.navigation registers them in app.py) --------------------
 HOME = "pages/home.py"
@@ -13,6 +13,7 @@ TRAIN = "pages/train.py"
 ROUNDS = "pages/rounds.py"
 EXPLORE = "pages/explore.py"
 CHECK = "pages/check.py"
+LESSONS = "pages/lessons.py"
 RUNS = "pages/runs.py"
 DATA = "pages/data.py"
 
@@ -29,6 +30,7 @@ def navigation_pages() -> dict:
     return {
         "Learn": [
             st.Page(HOME, title="Home", icon=":material/home:", default=True),
+            st.Page(LESSONS, title="Lessons", icon=":material/school:", url_path="lessons"),
         ],
         "Infer": [
             st.Page(MODEL, title="Model", icon=":material/tune:", url_path="model"),

@@ -24,6 +24,7 @@ from sbi_core import Prior, PriorSpecError, plots
 from sbi_core.priors import FAMILIES, Marginal
 
 from sbi_ui import keys as K
+from sbi_ui.charts import chart
 
 FAMILY_HELP = {
     "uniform": "Every value between low and high is equally likely.",
@@ -186,7 +187,7 @@ def prior_editor(model: str, default: Prior, labels: Optional[Sequence[str]] = N
                 c_numbers.caption(_lognormal_caption(row_marg))
             shown = row_marg or valid.marginals[i]
             with c_plot:
-                st.plotly_chart(
+                chart(
                     plots.marginal_figure(shown, labels[i], title=f"Prior of {labels[i]}"
                                           + ("" if row_marg else " (last valid)"), height=plot_height),
                     key=f"prior_plot_{model}_{i}", config={"displayModeBar": False},

@@ -13,6 +13,7 @@ from sbi_core import Prior, plots
 from sbi_core.plots.simulations import shares_one_axis
 from sbi_core.prior_predictive import check_observation
 
+from sbi_ui.charts import chart
 from sbi_ui.messages import show_error
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.navigation import TRAIN
@@ -73,7 +74,7 @@ def observation_view(sim, choice: ModelChoice, obs: np.ndarray) -> None:
     panels = sim.x_dim >= 3 and len(x) > 1 and not shares_one_axis(x)
     left, right = (st.container(), st.columns([1.6, 1])[0]) if panels else st.columns([1.6, 1])
     with left:
-        st.plotly_chart(
+        chart(
             plots.simulations_figure(x, sim.obs_labels(), x_obs=obs, title="The observation among simulations "
                                      "at prior draws", height=340),
             key="model_observation_plot",

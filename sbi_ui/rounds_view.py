@@ -14,10 +14,12 @@ from sbi_core.concentration import HDR_MASS, format_intervals, hdr_intervals, sa
 from sbi_core.store import RunInfo
 
 from sbi_ui import keys as K
+from sbi_ui.charts import chart
 from sbi_ui.reference_view import C2ST_HELP, reference_c2st_view
 from sbi_ui.resources import store
 from sbi_ui.run_context import RunContext
 from sbi_ui.tracker import RunTracker
+from sbi_ui.view_state import sync_round, write_round
 
 __all__ = ["PROPOSALS_TITLE", "proposals_view", "round_tables", "round_detail"]
 
@@ -143,7 +145,7 @@ def proposals_view(info: RunInfo, tr: RunTracker, ctx: RunContext, ix: int, iy: 
                                         else f"from posterior {k}")
                 for k in range(len(drawn))
             ]
-            st.plotly_chart(
+            chart(
                 plots.small_multiples_figure(drawn, titles, ix, iy, labels, ctx.bounds, title=PROPOSALS_TITLE,
                                              columns=min(5, len(drawn)), name="simulated parameters",
                                              color=plots.COLORS["prior"]),
@@ -191,8 +193,10 @@ def round_detail(info: RunInfo, tr: RunTracker, ctx: RunContext, labels: list, t
     """One round chosen by a select box: its corner plot (PNG, downloadable) and its pair plot."""
     st.subheader("One round in detail")
     n_rounds = len(tr.samples)
-    r = st.selectbox("Round", range(n_rounds), index=n_rounds - 1, format_func=lambda k: f"round {k + 1}",
-                     key=K.W_CORNER_ROUND, help="Which round's posterior the corner and pair plots show.")
+    sync_round(n_rounds)  # ?round= in the URL; the default (the last round) only for a fresh box
+    r = st.selectbox("Round", range(n_rounds), index=0 if K.W_CORNER_ROUND in st.session_state else n_rounds - 1,
+                     format_func=lambda k: f"round {k + 1}", key=K.W_CORNER_ROUND, on_change=write_round,
+                     help="Which round's posterior the corner and pair plots show.")
     r = min(r, n_rounds - 1)
     samples = tr.samples[r]
     left, right = st.columns([1, 1.15])
@@ -208,7 +212,7 @@ def round_detail(info: RunInfo, tr: RunTracker, ctx: RunContext, labels: list, t
             help="Save this corner plot as a PNG image.",
         )
     with right:
-        st.plotly_chart(
+        chart(
             plots.pair_plot_figure(samples, labels, truth, title=f"Pair plot, round {r + 1} (interactive)"),
             key="rounds_pair_plot",
         )

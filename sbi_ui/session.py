@@ -22,7 +22,8 @@ from sbi_ui.resources import jobs, store
 from sbi_ui.tracker import RunTracker
 
 __all__ = ["POLL_S", "WATCH_S", "sync_current_run", "current_run_id", "current_run", "set_current_run",
-           "forget_current_run", "open_run", "start_run", "reveal_true", "sync_reveal_true", "url_params",
+           "forget_current_run", "open_run", "start_run", "reveal_true", "sync_reveal_true", "reveal_toggled",
+           "hide_truth_for_class", "url_params",
            "tracker", "drop_tracker", "pick_run", "watch_run"]
 
 POLL_S = 0.75  # live view refresh while a run is active
@@ -83,7 +84,7 @@ def start_run(spec: RunSpec, title: str = "", page: Optional[str] = TRAIN) -> st
 # ---- the true parameter: shown or hidden, in the URL as ?truth=hidden -------------
 def reveal_true() -> bool:
     """Whether plots and the Model page show the true parameter (sidebar toggle)."""
-    return bool(st.session_state.get(K.W_REVEAL_TRUE, True))
+    return bool(st.session_state.get(K.S_REVEAL_TRUE, True))
 
 
 def sync_reveal_true() -> None:
@@ -93,14 +94,38 @@ def sync_reveal_true() -> None:
     the URL; within a session the toggle wins and the URL follows it, also
     after a page change, which starts the new page with only the parameters
     its link gave. So a refresh on the projector never reveals a quiz's answer.
+
+    The setting lives in a plain key (:data:`keys.S_REVEAL_TRUE`): the toggle is
+    set from it before it is drawn and writes back to it (:func:`reveal_toggled`),
+    so it never depends on the widget surviving a rerun.
     """
-    if K.W_REVEAL_TRUE not in st.session_state:
-        st.session_state[K.W_REVEAL_TRUE] = st.query_params.get(K.QP_TRUTH) != K.QP_TRUTH_HIDDEN
-    if st.session_state[K.W_REVEAL_TRUE]:
+    pending = st.session_state.pop(K.S_REVEAL_PENDING, None)
+    if pending is not None:  # a page asked for it before the toggle was drawn (see hide_truth_for_class)
+        st.session_state[K.S_REVEAL_TRUE] = pending
+    if K.S_REVEAL_TRUE not in st.session_state:
+        st.session_state[K.S_REVEAL_TRUE] = st.query_params.get(K.QP_TRUTH) != K.QP_TRUTH_HIDDEN
+    if st.session_state[K.S_REVEAL_TRUE]:
         if K.QP_TRUTH in st.query_params:
             del st.query_params[K.QP_TRUTH]
     elif st.query_params.get(K.QP_TRUTH) != K.QP_TRUTH_HIDDEN:
         st.query_params[K.QP_TRUTH] = K.QP_TRUTH_HIDDEN
+
+
+def reveal_toggled() -> None:
+    """The sidebar toggle's callback: keep its new value and the URL in step."""
+    st.session_state[K.S_REVEAL_TRUE] = bool(st.session_state[K.W_REVEAL_TRUE])
+    sync_reveal_true()
+
+
+def hide_truth_for_class() -> None:
+    """The first time a session opens a lesson, the true parameter starts hidden (the teacher reveals it
+    with the sidebar toggle); reruns once so the toggle is drawn hidden."""
+    if st.session_state.get(K.S_LESSONS_SEEN):
+        return
+    st.session_state[K.S_LESSONS_SEEN] = True
+    if reveal_true():
+        st.session_state[K.S_REVEAL_PENDING] = False
+        st.rerun()
 
 
 def url_params(run_id: Optional[str] = None) -> dict:

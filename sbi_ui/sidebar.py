@@ -9,8 +9,10 @@ import streamlit as st
 from sbi_ui import keys as K
 from sbi_ui.naming import method_title, model_title_of, run_title, status_badge
 from sbi_ui.navigation import CHECK, ROUNDS, TRAIN
+from sbi_ui.projector import projector_toggle
 from sbi_ui.resources import jobs, store_root
-from sbi_ui.session import WATCH_S, current_run_id, forget_current_run, tracker, url_params
+from sbi_ui.session import (WATCH_S, current_run_id, forget_current_run, reveal_toggled, reveal_true, tracker,
+                             url_params)
 
 __all__ = ["sidebar"]
 
@@ -22,13 +24,17 @@ def sidebar() -> None:
         info = jobs().status(rid) if rid else None
         _sidebar_run(rid, info is not None and info.is_active)
         st.divider()
+        st.session_state[K.W_REVEAL_TRUE] = reveal_true()  # from ?truth= or this session (sync_reveal_true)
         st.toggle(
             "Show the true parameter",
-            key=K.W_REVEAL_TRUE,  # its value starts from ?truth= (sync_reveal_true)
+            key=K.W_REVEAL_TRUE,
+            on_change=reveal_toggled,
             help="Mark the parameter the observation was simulated from (when it is known) in the plots. "
             "Turn off to keep it hidden, e.g. for a classroom quiz.",
         )
-        st.caption(f"Runs are kept in `{store_root()}`.")
+        projector_toggle()
+        with st.container(key="sidebar_store_note"):
+            st.caption(f"Runs are kept in `{store_root()}`.")
 
 
 def _sidebar_run(rid: Optional[str], was_active: bool) -> None:

@@ -15,6 +15,7 @@ survives the round trip link -> form -> link.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
 
@@ -46,12 +47,29 @@ _FORM = {  # Train form widget key -> RunSpec field
 }
 
 
+def _upload_choice(spec: RunSpec, ref: dict) -> ModelChoice:
+    """The choice for an upload of this server (admitted): the link must carry its prior and observation."""
+    if spec.prior is None or spec.observation is None:
+        raise SBIError("This link names an uploaded simulator but not its prior and observation, which live in "
+                       "the file and are not read from a link. Share the run's RunSpec file (Runs page) instead.")
+    path = Path(ref["path"])
+    names = [m["name"] for m in spec.prior]
+    key = f"upload_{path.parent.name}_link"
+    pe.set_prior(key, spec.prior)
+    return ModelChoice(simulator=f"upload:{path.name}", simulator_ref=ref, title=str(ref.get("name") or path.stem),
+                       param_names=names, obs_names=[f"x{k + 1}" for k in range(len(spec.observation))],
+                       prior=spec.prior, observation=spec.observation, true_theta=spec.true_theta,
+                       obs_source="upload", prior_key=key, prior_text="the link's prior")
+
+
 def _model_choice(spec: RunSpec) -> ModelChoice:
-    """The Model page's choice for a built-in model of ``spec`` (its prior and observation kept)."""
+    """The Model page's choice for ``spec``'s model (a built-in, or an upload of this server), prior and observation."""
     ref = spec.simulator_ref
+    if ref["kind"] == "upload":
+        return _upload_choice(spec, ref)
     if ref["kind"] != "builtin":
-        raise SBIError("This link names an uploaded file. Links carry the built-in models; for your own model, "
-                       "download the run's RunSpec on Runs and import it on Your model & data.")
+        raise SBIError("This link names a table of simulations; a table travels in the run's RunSpec file "
+                       "(download it on Runs and import it on Your model & data).")
     name = ref["name"]
     if spec.prior is not None:
         pe.set_prior(name, spec.prior)
@@ -90,7 +108,7 @@ def sync_spec_link() -> None:
         return
     if K.QP_RUN not in st.query_params:
         forget_current_run()  # the page shows the new setup, not a run this session followed before
-    what = spec.title or f"{spec.simulator_ref['name']} with {spec.method.upper()}"
+    what = spec.title or f"{spec.simulator_ref.get('name', 'the model')} with {spec.method.upper()}"
     st.session_state[K.S_LINK_NOTICE] = ("success", f"Set up from the link: {what}. Check it and press Start.")
 
 
@@ -126,14 +144,17 @@ def setup_link(spec: RunSpec, base_url: Optional[str] = None) -> str:
 
 def share_setup(spec: RunSpec) -> None:
     """A "Share this setup" popover: the link that puts anyone on this exact setup, with a copy button."""
-    if spec.simulator_ref["kind"] != "builtin":
-        return  # an upload lives on this server only: share its RunSpec file instead (Your model & data)
+    if spec.simulator_ref["kind"] == "table":
+        return  # a table travels in the RunSpec file (Your model & data), not in a link
     with st.popover("Share this setup", icon=":material/link:", help="A link that opens this model, prior, "
                     "observation and these settings on this server, for students or for later."):
         link = setup_link(spec)
-        st.markdown("Anyone opening this link gets this setup on the Train page (nothing starts by itself):")
+        where = (" on this server (the link names its uploaded simulator)" if spec.simulator_ref["kind"] == "upload"
+                 else "")
+        st.markdown(f"Anyone opening this link{where} gets this setup on the Train page (nothing starts by itself):")
         st.code(link, language=None, wrap_lines=True)
-        st.html(f"<div class='sbi-qr' title='Scan for the link'>{qr_svg(link)}</div>")
+        # st.html strips SVG; the markup is ours (segno's QR code of our own link), so markdown may keep it
+        st.markdown(f"<div class='sbi-qr' title='Scan for the link'>{qr_svg(link)}</div>", unsafe_allow_html=True)
         st.caption("Students can scan the code with a phone on the same network.")
 
 

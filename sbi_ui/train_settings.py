@@ -88,7 +88,7 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
                      "Sequential rounds: each one simulates where the previous posterior points. "
                      "Amortized NPE always uses one round.", disabled=not get_method(method).sequential)
     seed = _number(c4, "Seed", K.W_SEED, _DEFAULTS.seed, 1, "Same settings and seed give the same result.")
-    with st.expander("Advanced", icon=":material/settings:"):
+    with st.expander("Advanced", icon=":material/settings:", key="train_advanced"):
         a1, a2, a3, a4, a5 = st.columns(5)
         estimator = a1.selectbox(
             "Estimator", list(ESTIMATORS), format_func=ESTIMATORS.get, key=K.W_ESTIMATOR,

@@ -49,6 +49,7 @@ def test_rounds_page_offers_csv_netcdf_and_the_code(finished):
     assert at.get("download_button"), "no download buttons"
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Round 2 samples (CSV)" in labels and "Every round (ArviZ NetCDF)" in labels
+    assert "Report (HTML, opens offline)" in labels and "Figure (PNG)" in labels and "Figure (SVG)" in labels
     scripts = [c for c in _codes(at) if "import sbi_core" in c or "from sbi_core" in c]
     assert scripts, _codes(at)
     compile(scripts[0], "run_sbi_core.py", "exec")
@@ -81,3 +82,11 @@ def test_the_netcdf_button_builds_an_arviz_file_of_every_round(finished, tmp_pat
     idata = az.from_netcdf(str(path))
     np.testing.assert_allclose(idata.posterior["theta1"].values[0], store.round_samples(rid)[-1][:, 0], rtol=1e-6)
     assert idata.posterior_rounds.sizes["round"] == 2
+
+
+def test_the_report_button_builds_the_runs_html_report(finished):
+    from sbi_ui import export_view
+
+    store, rid = finished
+    html = export_view._report(rid).decode()
+    assert html.lstrip().lower().startswith("<!doctype html") and "export" in html and "posterior_samples.csv" in html

@@ -109,3 +109,23 @@ def test_setup_link_keeps_the_page_and_drops_its_old_query():
     svg = qr_svg(link)
     assert svg.startswith("<svg") and "<path" in svg and 'stroke="#000"' in svg
     assert qr_svg(link + "x") != svg  # the code encodes the link, not a fixed picture
+
+
+def test_a_link_may_name_an_upload_of_this_server(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from sbi_core.uploads import save_upload
+
+    root = tmp_path / "store"
+    monkeypatch.setenv("SBI_STORE_DIR", str(root))
+    source = Path(__file__).resolve().parents[1] / "assets" / "examples" / "pendulum.py"
+    path = save_upload(root, source.read_bytes(), "pendulum.py")
+    spec = RunSpec(simulator={"kind": "upload", "path": str(path), "name": "Pendulum"},
+                   prior=[{"name": "length", "dist": "uniform", "low": 0.5, "high": 2.0},
+                          {"name": "damping", "dist": "uniform", "low": 0.0, "high": 0.5}],
+                   observation=[0.1, 0.2, 0.3], method="npe", num_rounds=1, title="Upload link")
+    at = _open(spec.to_query())
+    assert [s.value for s in at.success if "Set up from the link" in s.value], [e.value for e in at.error]
+    choice = at.session_state[K.S_MODEL_CFG]
+    assert choice.is_upload and choice.simulator_ref["path"] == str(path) and choice.prior == spec.prior
+    assert _form_spec(at) == spec

@@ -1,4 +1,5 @@
-"""Taking a run away: a script that reproduces it (:mod:`.script`) and an ArviZ InferenceData (:mod:`.inference_data`).
+"""Taking a run away: a script that reproduces it (:mod:`.script`), an ArviZ InferenceData
+(:mod:`.inference_data`), a one-file HTML report (:mod:`.report`) and figures as PNG/SVG (:mod:`.figures`).
 
 The submodules are imported on first use, so ``import sbi_core`` stays fast and never imports ArviZ.
 """
@@ -14,6 +15,11 @@ _WHERE = {
     "inference_data_from_store": ".inference_data",
     "to_netcdf_bytes": ".inference_data",
     "InferenceDataError": ".inference_data",
+    "run_report_html": ".report",
+    "ReportError": ".report",
+    "figure_png": ".figures",
+    "figure_svg": ".figures",
+    "FigureExportError": ".figures",
 }
 
 __all__ = list(_WHERE)

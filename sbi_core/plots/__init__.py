@@ -58,12 +58,13 @@ from .overview import overview_figure
 from .priors import marginal_figure
 from .rounds import ANIMATION_TITLE, CLOUD_TITLE, posterior_rounds_figure, rounds_animation_figure
 from .simulations import predictive_figure, simulations_figure
-from .style import COLORS, round_colors
+from .style import COLORS, round_colors, scaled_fonts
 from .training import LOSS_TITLE, loss_figure
 
 __all__ = [
     "COLORS",
     "round_colors",
+    "scaled_fonts",
     "loss_figure",
     "posterior_rounds_figure",
     "rounds_animation_figure",

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 # The underscored helpers are package-private: the sibling modules import them by name.
-__all__ = ["COLORS", "round_colors"]
+__all__ = ["COLORS", "round_colors", "scaled_fonts"]
 
 COLORS = {
     "primary": "#3B5BDB",
@@ -100,3 +100,33 @@ def _truth_trace(x: float, y: float, name: str = "true parameter") -> go.Scatter
         marker=dict(symbol="star", size=17, color=COLORS["truth"], line=dict(color="white", width=1.5)),
         hovertemplate=f"{name}: (%{{x:.3g}}, %{{y:.3g}})<extra></extra>",
     )
+
+
+def _scale_fonts(node, factor: float):
+    """``node`` (a layout's plain JSON) with every ``font.size`` / ``tickfont.size`` multiplied by ``factor``."""
+    if isinstance(node, list):
+        return [_scale_fonts(v, factor) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for k, v in node.items():
+        if k in ("font", "tickfont") and isinstance(v, dict) and isinstance(v.get("size"), (int, float)):
+            v = {**v, "size": v["size"] * factor}
+        out[k] = _scale_fonts(v, factor)
+    return out
+
+
+def scaled_fonts(fig: go.Figure, factor: float = 1.4) -> go.Figure:
+    """A copy of ``fig`` with all its text ``factor`` times larger (projector mode): the global font, titles,
+    ticks, legends and annotations, and the top margin and height grown to hold them."""
+    out = go.Figure(fig)
+    layout = _scale_fonts(out.layout.to_plotly_json(), factor)
+    layout.setdefault("font", {}).setdefault("size", 12 * factor)  # plotly's default is 12
+    margin = layout.get("margin") or {}
+    if isinstance(margin.get("t"), (int, float)):
+        margin["t"] = margin["t"] * factor
+    layout["margin"] = margin
+    if isinstance(layout.get("height"), (int, float)):
+        layout["height"] = layout["height"] * min(factor, 1.25)
+    out.update_layout(layout)
+    return out

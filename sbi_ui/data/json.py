@@ -28,6 +28,7 @@ from sbi_core.uploads import admit_spec, portable_spec
 from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe
 from sbi_ui.axes import axis_pickers
+from sbi_ui.charts import chart
 from sbi_ui.data.common import (
     MAX_PANELS, PANEL_COLUMNS, PANEL_SAMPLES, fmt, fmt_names, json_import, last_valid_upload, panel_samples, reject,
     show_rejection,
@@ -108,7 +109,7 @@ def observations_section() -> None:
     with st.spinner(f"Sampling the posterior for {len(shown)} observations..."):
         samples = panel_samples(store_root(), info.id, tuple(tuple(r) for r in shown), PANEL_SAMPLES)
     titles = [f"row {r + 1}: x = ({fmt(row, 3)})" if k <= 4 else f"row {r + 1}" for r, row in enumerate(shown)]
-    st.plotly_chart(plots.small_multiples_figure(samples, titles, ix, iy, labels, ctx.bounds,
+    chart(plots.small_multiples_figure(samples, titles, ix, iy, labels, ctx.bounds,
                                                 columns=PANEL_COLUMNS), key="data_small_multiples")
     failed = [r + 1 for r, s in enumerate(samples) if s is None]
     if failed:

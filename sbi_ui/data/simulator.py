@@ -17,6 +17,7 @@ from sbi_core.uploads import UploadError, save_upload
 
 from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe
+from sbi_ui.charts import chart
 from sbi_ui.data.common import (
     OBS_SOURCES,
     SIM_TIMEOUT_S,
@@ -241,7 +242,7 @@ def _simulations_preview(state: dict, prior: Prior, obs: list, obs_names: list) 
         st.error(f"With this prior the simulator fails: {err}", icon=":material/error:")
         return False
     bad = int((~np.isfinite(x).all(1)).sum())
-    st.plotly_chart(plots.simulations_figure(x[np.isfinite(x).all(1)], obs_names, x_obs=np.asarray(obs),
+    chart(plots.simulations_figure(x[np.isfinite(x).all(1)], obs_names, x_obs=np.asarray(obs),
                                              title="Your simulator at prior draws", height=320),
                     key="data_sim_thumbnail")
     if bad:
