@@ -11,7 +11,7 @@ from sbi_ui.glossary import GLOSSARY
 from sbi_ui.live_view import live_view, run_header
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.session import current_run
-from sbi_ui.spec_link import share_setup
+from sbi_ui.spec_link import keep_in_url, share_setup
 from sbi_ui.train_settings import settings_form
 from sbi_ui.train_start import start_controls
 
@@ -30,6 +30,7 @@ with st.expander("Set up a new run", expanded=info is None, icon=":material/add_
     spec = settings_form(choice)
     start_controls(spec, choice)
     if spec is not None:
+        keep_in_url(spec)
         share_setup(spec)
 
 if run_id is None:

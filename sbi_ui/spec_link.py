@@ -1,7 +1,8 @@
 """Links that rebuild a setup: ``?spec=<RunSpec.to_query()>`` read into the Model choice and the Train form.
 
 A link is read once per session and string (the forms stay the user's to change
-afterwards) and is then removed from the URL. What it holds is validated by the
+afterwards); the Train page then keeps the form's current setup in ``?spec=``
+(:func:`keep_in_url`), so the address bar always holds the setup on screen. What it holds is validated by the
 one RunSpec validation and admitted like any spec from elsewhere
 (:func:`sbi_core.uploads.admit_spec`): built-in models, or this server's
 uploads; never another file path. A link that cannot be used says why and the
@@ -30,7 +31,8 @@ from sbi_ui.model_choice import ModelChoice
 from sbi_ui.resources import store_root
 from sbi_ui.session import forget_current_run
 
-__all__ = ["EXTRA_FIELDS", "sync_spec_link", "show_link_notice", "link_extras", "setup_link", "share_setup", "qr_svg"]
+__all__ = ["EXTRA_FIELDS", "sync_spec_link", "show_link_notice", "link_extras", "setup_link", "share_setup", "qr_svg",
+           "keep_in_url"]
 
 EXTRA_FIELDS = ("batch_size", "learning_rate", "validation_fraction", "num_posterior_samples", "num_threads")
 _FORM = {  # Train form widget key -> RunSpec field
@@ -93,16 +95,14 @@ def _apply(spec: RunSpec) -> None:
 def sync_spec_link() -> None:
     """Read a new ``?spec=`` into this session (called first on every run, by the frame)."""
     query = st.query_params.get(K.QP_SPEC)
-    if query is None:
-        return
-    del st.query_params[K.QP_SPEC]
-    if st.session_state.get(K.S_LINK_SEEN) == query:
-        return
+    if query is None or st.session_state.get(K.S_LINK_SEEN) == query:
+        return  # no link, or the one this session wrote or read already
     st.session_state[K.S_LINK_SEEN] = query
     try:
         spec = admit_spec(RunSpec.from_query(query), store_root())
         _apply(spec)
     except SBIError as err:
+        del st.query_params[K.QP_SPEC]
         st.session_state[K.S_LINK_NOTICE] = ("error", f"This link's setup could not be used: {err} "
                                                       "The page starts from the defaults instead.")
         return
@@ -123,6 +123,17 @@ def show_link_notice() -> None:
     if close.button("Dismiss", key=K.W_LINK_DISMISS, help="Hide this message."):
         st.session_state[K.S_LINK_NOTICE] = None
         st.rerun()
+
+
+def keep_in_url(spec: RunSpec) -> None:
+    """The Train form's setup, kept in the URL as ``?spec=`` as it changes: a reload, a bookmark or a copied
+    address rebuilds it (marked as read, so this session does not apply it back onto its own form)."""
+    if spec.simulator_ref["kind"] == "table":
+        return  # a table travels in its RunSpec file, not in a link
+    query = spec.to_query()
+    st.session_state[K.S_LINK_SEEN] = query
+    if st.query_params.get(K.QP_SPEC) != query:
+        st.query_params[K.QP_SPEC] = query
 
 
 def link_extras() -> dict:

@@ -48,12 +48,11 @@ def test_snpe_shrinks_over_rounds_on_two_moons():
     areas = [area90(r.posterior_samples, bounds) for r in run.rounds]
     assert areas[0] < prior_area / 2
     assert areas[-1] < 0.5 * areas[0], areas
-    # the last round is clearly closer to the exact posterior than the first. (The exact values
-    # differ between CPUs, whose float kernels differ: 0.91 -> 0.73 on one machine, below 0.7 on
-    # another; a method that learned nothing from its rounds stays near the first value.)
-    ref = sim.reference_posterior(sim.default_observation, 2000, seed=0)
-    first, last = (sbi_core.c2st(ref, r.posterior_samples) for r in (run.rounds[0], run.rounds[-1]))
-    assert last < first - 0.1 and last < 0.8, (first, last)
+    # the last round is clearly closer to the exact posterior than the first, by the C2ST against it that
+    # the loop computes after every round (0.72 -> 0.58 here; its scatter is about 0.016, the exact
+    # values differ a little between CPUs; a method that learned nothing stays near the first value)
+    first, last = run.rounds[0].reference_c2st, run.rounds[-1].reference_c2st
+    assert last < first - 0.05 and last < 0.7, (first, last)
     # events: simulation and epoch events before each round event, rounds in order
     types = [e["type"] for e in events]
     round_pos = [i for i, t in enumerate(types) if t == "round"]

@@ -68,7 +68,12 @@ def test_a_link_rebuilds_the_form_and_the_model_and_round_trips(store_env):
     assert [s.value for s in at.success if "Set up from the link" in s.value]
     assert not [w.value for w in at.warning if "Session State" in str(w.value)]
     assert not at.button(key=K.W_START).disabled
-    assert K.QP_SPEC not in at.query_params  # read once, then gone from the URL
+    assert at.query_params[K.QP_SPEC] in (LINKED.to_query(), [LINKED.to_query()])  # the URL holds the setup
+    at.number_input(key=K.W_SEED).set_value(7).run()  # a change to the form is written back to the URL
+    seeded = RunSpec.from_query(at.query_params[K.QP_SPEC] if isinstance(at.query_params[K.QP_SPEC], str)
+                                else at.query_params[K.QP_SPEC][0])
+    assert seeded.seed == 7 and seeded.method == "tsnpe"
+    at.number_input(key=K.W_SEED).set_value(42).run()
     again = _form_spec(at)
     assert again == LINKED  # every field, those the form does not show included
     choice = at.session_state[K.S_MODEL_CFG]
