@@ -77,7 +77,7 @@ st.subheader("Take it away")
 shown = min(int(st.session_state.get(K.W_CORNER_ROUND, len(tr.samples) - 1)), len(tr.samples) - 1)
 downloads(info, tr.samples[shown], labels, shown)
 st.caption("Every round's cloud in one picture, for a slide or a paper:")
-figure_downloads(plots.posterior_rounds_figure(tr.samples, ix, iy, labels, ctx.bounds, truth),
+figure_downloads(lambda: plots.posterior_rounds_figure(tr.samples, ix, iy, labels, ctx.bounds, truth),
                  f"rounds_{info.id}", K.W_ROUNDS_FIGURE)
 with st.expander("Show code: rerun this in Python", icon=":material/code:"):
     show_code(info.spec, K.W_CODE_ROUNDS)

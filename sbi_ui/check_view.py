@@ -11,8 +11,8 @@ from typing import Optional, Sequence
 
 import streamlit as st
 
-from sbi_core import plots
 from sbi_core.checks import CheckPlan, CheckResults, checks_dir, load_results
+from sbi_core.checks.figures import check_figure
 
 from sbi_ui import keys as K
 from sbi_ui.charts import chart
@@ -62,30 +62,6 @@ def _labels(results: CheckResults, names_to_labels: dict) -> list[str]:
     return [names_to_labels.get(n, n) for n in results.summary.get("checked_names", [])]
 
 
-def _figure(name: str, results: CheckResults, labels: list, obs_labels: list):
-    """The figure ``name`` of ``results``, or ``None`` when that check did not run."""
-    a, s = results.arrays, results.summary
-    if name in ("sbc_ranks", "sbc_ecdf") and results.has("sbc"):
-        build = plots.sbc_rank_figure if name == "sbc_ranks" else plots.sbc_ecdf_figure
-        return build(a["ranks"], s["sbc"]["num_posterior_samples"], labels)
-    if name == "coverage" and results.has("coverage"):
-        return plots.coverage_figure(a["coverage_levels"], a["coverage_hpd"], a["coverage_hpd_se"],
-                                     a["coverage_central"], labels)
-    if name == "tarp" and results.has("tarp"):
-        return plots.tarp_figure(a["tarp_alpha"], a["tarp_ecp"], len(a["theta"]))
-    if name == "zscore" and results.has("zscore"):
-        return plots.zscore_contraction_figure(a["zscore"], a["contraction"], labels)
-    if name == "recovery" and results.has("recovery"):
-        return plots.recovery_figure(a["theta"], a["post_mean"], a["post_std"], labels)
-    if name == "predictive" and results.has("predictive"):
-        names = obs_labels if len(obs_labels) == len(a["x_obs"]) else s.get("obs_names")
-        return plots.predictive_check_figure(a["x_obs"], a["ppc_lower"], a["ppc_upper"], names,
-                                             a["ppc_simulations"], s["predictive"]["level"])
-    if name == "reference_c2st" and results.has("reference_c2st"):
-        return plots.reference_c2st_figure(a["reference_c2st"])
-    return None
-
-
 # (chart name, check key whose verdicts go under it, section title)
 _SECTIONS = (
     ("sbc_ranks", "sbc", "Simulation-based calibration: rank histograms"),
@@ -133,7 +109,7 @@ def results_view(columns: Sequence[tuple[str, Optional[CheckResults]]], names_to
             if results is not None:
                 _header(results)
     for name, key, title in _SECTIONS:
-        figs = [(_figure(name, r, _labels(r, names_to_labels), obs_labels) if r is not None else None)
+        figs = [(check_figure(name, r, _labels(r, names_to_labels), obs_labels) if r is not None else None)
                 for _, r in columns]
         if all(f is None for f in figs):
             continue

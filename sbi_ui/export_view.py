@@ -7,9 +7,10 @@ callable), so a page that shows the buttons pays nothing for them.
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from sbi_core import RunSpec, SBIError
@@ -57,18 +58,19 @@ def report_download(info: RunInfo, key: str) -> None:
              "that reruns it; it needs no internet to open.")
 
 
-def figure_downloads(fig, name: str, key: str) -> None:
-    """Buttons: ``fig`` as PNG and as SVG (plotly's static export through kaleido and the system Chromium)."""
+def figure_downloads(make_figure: Callable[[], go.Figure], name: str, key: str) -> None:
+    """Buttons: the figure ``make_figure()`` builds, as PNG and as SVG (plotly's static export through kaleido
+    and the system Chromium). The figure is built only when a button is pressed, not on every rerun."""
     c1, c2 = st.columns(2)
-    c1.download_button("Figure (PNG)", data=lambda: _figure(figure_png, fig), file_name=f"{name}.png",
+    c1.download_button("Figure (PNG)", data=lambda: _figure(figure_png, make_figure), file_name=f"{name}.png",
                        mime="image/png", key=f"{key}_png", icon=":material/image:", on_click="ignore")
-    c2.download_button("Figure (SVG)", data=lambda: _figure(figure_svg, fig), file_name=f"{name}.svg",
+    c2.download_button("Figure (SVG)", data=lambda: _figure(figure_svg, make_figure), file_name=f"{name}.svg",
                        mime="image/svg+xml", key=f"{key}_svg", icon=":material/image:", on_click="ignore")
 
 
-def _figure(export, fig) -> bytes:
+def _figure(export, make_figure) -> bytes:
     try:
-        return export(fig)
+        return export(make_figure())
     except SBIError as err:  # no browser for the export: the file says why instead of a broken image
         return f"This figure could not be exported: {err}".encode()
 
@@ -77,7 +79,7 @@ def downloads(info: RunInfo, samples: np.ndarray, labels: Sequence[str], round_i
     """Buttons: this round's samples (CSV), the whole run as ArviZ InferenceData (NetCDF), the report."""
     c1, c2, c3 = st.columns(3)
     c1.download_button(
-        f"Round {round_index + 1} samples (CSV)", data=samples_csv(samples, labels),
+        f"Round {round_index + 1} samples (CSV)", data=lambda: samples_csv(samples, labels),
         file_name=f"posterior_{info.id}_round{round_index + 1}.csv", mime="text/csv", key=K.W_ROUND_CSV,
         icon=":material/download:", on_click="ignore",
         help="This round's posterior samples at the observation, one row per sample, a column per parameter.")

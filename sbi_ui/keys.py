@@ -35,7 +35,6 @@ S_LINK_EXTRAS = "link_extras"  # dict: the link's RunSpec settings the Train for
 W_LINK_DISMISS = "link_dismiss"
 S_LESSONS_SEEN = "lessons_seen"  # True once this session opened a lesson (the truth then starts hidden)
 S_REVEAL_TRUE = "reveal_true_on"  # bool: show the true parameter (the sidebar toggle is drawn from it)
-S_REVEAL_PENDING = "reveal_pending"  # bool: a value for the truth toggle, applied before it is drawn
 S_LESSON_RUNS = "lesson_runs"  # {lesson run name: run id} the runs lessons started in this session
 W_LESSON_PICK = "lesson_pick"  # select box: which lesson
 W_LESSON_REVEAL = "lesson_reveal"  # toggle: show the answer to the step's question

@@ -10,7 +10,7 @@ import streamlit as st
 
 from sbi_ui import keys as K
 from sbi_ui.lessons import LESSONS, Lesson, get_lesson
-from sbi_ui.spec_link import qr_svg
+from sbi_ui.spec_link import page_url, qr_svg
 
 __all__ = ["current_step", "lesson_picker", "step_view", "step_link"]
 
@@ -47,12 +47,7 @@ def step_link(lesson: Lesson, step: int, base_url: Optional[str] = None) -> str:
     params = {K.QP_LESSON: lesson.slug, K.QP_STEP: step + 1}
     if st.query_params.get(K.QP_PROJECTOR) == K.QP_PROJECTOR_ON:
         params[K.QP_PROJECTOR] = K.QP_PROJECTOR_ON
-    if base_url is None:
-        try:
-            base_url = st.context.url
-        except Exception:  # noqa: BLE001 - no browser context (AppTest)
-            base_url = ""
-    return f"{(base_url or '').split('?')[0]}?{urlencode(params)}"
+    return f"{page_url(base_url)}?{urlencode(params)}"
 
 
 def _question(lesson: Lesson, step: int) -> None:

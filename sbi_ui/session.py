@@ -99,9 +99,6 @@ def sync_reveal_true() -> None:
     set from it before it is drawn and writes back to it (:func:`reveal_toggled`),
     so it never depends on the widget surviving a rerun.
     """
-    pending = st.session_state.pop(K.S_REVEAL_PENDING, None)
-    if pending is not None:  # a page asked for it before the toggle was drawn (see hide_truth_for_class)
-        st.session_state[K.S_REVEAL_TRUE] = pending
     if K.S_REVEAL_TRUE not in st.session_state:
         st.session_state[K.S_REVEAL_TRUE] = st.query_params.get(K.QP_TRUTH) != K.QP_TRUTH_HIDDEN
     if st.session_state[K.S_REVEAL_TRUE]:
@@ -124,8 +121,8 @@ def hide_truth_for_class() -> None:
         return
     st.session_state[K.S_LESSONS_SEEN] = True
     if reveal_true():
-        st.session_state[K.S_REVEAL_PENDING] = False
-        st.rerun()
+        st.session_state[K.S_REVEAL_TRUE] = False
+        st.rerun()  # the sidebar toggle, already drawn in this run, is drawn again from the new value
 
 
 def url_params(run_id: Optional[str] = None) -> dict:

@@ -32,7 +32,7 @@ from sbi_ui.resources import store_root
 from sbi_ui.session import forget_current_run
 
 __all__ = ["EXTRA_FIELDS", "sync_spec_link", "show_link_notice", "link_extras", "setup_link", "share_setup", "qr_svg",
-           "keep_in_url"]
+           "keep_in_url", "page_url"]
 
 EXTRA_FIELDS = ("batch_size", "learning_rate", "validation_fraction", "num_posterior_samples", "num_threads")
 _FORM = {  # Train form widget key -> RunSpec field
@@ -144,13 +144,17 @@ def link_extras() -> dict:
 def setup_link(spec: RunSpec, base_url: Optional[str] = None) -> str:
     """The link that rebuilds ``spec`` here: ``<this page>?spec=...`` (a relative one without ``base_url``)."""
     query = "spec=" + quote(spec.to_query(), safe="")
+    return f"{page_url(base_url)}?{query}"
+
+
+def page_url(base_url: Optional[str] = None) -> str:
+    """This page's address without its query (``""`` where there is no browser, as under AppTest)."""
     if base_url is None:
         try:
             base_url = st.context.url
         except Exception:  # noqa: BLE001 - no browser context (AppTest)
             base_url = None
-    base = (base_url or "").split("?")[0]
-    return f"{base}?{query}" if base else f"?{query}"
+    return (base_url or "").split("?")[0]
 
 
 def share_setup(spec: RunSpec) -> None:

@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 import numpy as np
 
 from ..errors import SBIError
+from ..simulators.registry import builtin_of
 from ..spec import RunSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -144,7 +145,7 @@ def inference_data_from_store(store: "RunStore", run_id: str, *, all_rounds: boo
     if not rounds or last is None:
         raise ArtifactMissing("This run has no finished round yet: export it once a round has finished.")
     spec = info.spec
-    simulator = _builtin_simulator(spec)
+    simulator = builtin_of(spec.simulator_ref)
     epochs: dict[int, list[dict]] = {}
     for _, event in store.events(run_id, types=("epoch",)):
         epochs.setdefault(event.get("round"), []).append(event)
@@ -158,16 +159,6 @@ def inference_data_from_store(store: "RunStore", run_id: str, *, all_rounds: boo
         extra_attrs={"run_id": run_id},
     )
     return _build(record, all_rounds)
-
-
-def _builtin_simulator(spec: RunSpec):
-    """The built-in :class:`~sbi_core.simulators.Simulator` of ``spec``, or ``None`` (upload, table)."""
-    from ..simulators import get_simulator, list_simulators
-
-    ref = spec.simulator_ref
-    if ref.get("kind") == "builtin" and ref.get("name") in list_simulators():
-        return get_simulator(ref["name"])
-    return None
 
 
 def _stored_observation(spec: RunSpec, simulator) -> np.ndarray:

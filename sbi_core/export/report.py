@@ -34,10 +34,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .. import plots
+from ..checks.figures import CHECK_CHARTS, charts_of, check_figure
 from ..checks.plan import CHECK_TITLES
 from ..checks.results import CheckResults, checks_dir, load_results
 from ..errors import SBIError
 from ..priors import Prior
+from ..simulators.registry import builtin_of
 from ..spec import RunSpec
 from .script import spec_to_script
 
@@ -88,18 +90,9 @@ class _RunData:
     checks: Optional[CheckResults]
 
 
-def _builtin(spec: RunSpec):
-    """The spec's built-in simulator, or ``None`` (an upload or a table: never loaded here)."""
-    from ..simulators import get_simulator, list_simulators
-
-    ref = spec.simulator_ref
-    name = ref.get("name")
-    return get_simulator(name) if ref.get("kind") == "builtin" and name in list_simulators() else None
-
-
 def _axes(spec: RunSpec, names: list):
     """``(labels, bounds (D, 2) or None, truth (D,) or None, obs_labels or None, model)`` of a run."""
-    sim = _builtin(spec)
+    sim = builtin_of(spec.simulator_ref)
     prior = Prior.from_spec(spec.prior) if spec.prior is not None else (sim.prior if sim is not None else None)
     labels = sim.param_labels() if sim is not None and sim.param_names == names else list(names)
     bounds = None if prior is None else prior.bounds.numpy().astype(float)
@@ -151,31 +144,14 @@ def _posterior_figures(data: _RunData) -> list:
     ]
 
 
-# check key -> the figures drawn from its saved arrays ``a`` and summary ``s``; ``lab``: parameter labels,
-# ``obs``: observation labels. The same builders and arrays the Check page uses.
-_CHECK_FIGURES = {
-    "sbc": lambda a, s, lab, obs: [plots.sbc_rank_figure(a["ranks"], s["sbc"]["num_posterior_samples"], lab),
-                                   plots.sbc_ecdf_figure(a["ranks"], s["sbc"]["num_posterior_samples"], lab)],
-    "coverage": lambda a, s, lab, obs: [plots.coverage_figure(a["coverage_levels"], a["coverage_hpd"],
-                                                              a["coverage_hpd_se"], a["coverage_central"], lab)],
-    "tarp": lambda a, s, lab, obs: [plots.tarp_figure(a["tarp_alpha"], a["tarp_ecp"], len(a["theta"]))],
-    "zscore": lambda a, s, lab, obs: [plots.zscore_contraction_figure(a["zscore"], a["contraction"], lab)],
-    "recovery": lambda a, s, lab, obs: [plots.recovery_figure(a["theta"], a["post_mean"], a["post_std"], lab)],
-    "predictive": lambda a, s, lab, obs: [plots.predictive_check_figure(
-        a["x_obs"], a["ppc_lower"], a["ppc_upper"],
-        obs if obs and len(obs) == len(a["x_obs"]) else s.get("obs_names"),
-        a["ppc_simulations"], s["predictive"]["level"])],
-    "reference_c2st": lambda a, s, lab, obs: [plots.reference_c2st_figure(a["reference_c2st"])],
-}
-
-
 def _check_sections(data: _RunData) -> list[tuple[str, list, list[dict]]]:
     """``(title, figures, verdicts)`` of every check that ran, in the Check page's order."""
     res = data.checks
     to_label = dict(zip(list(data.rounds[-1].get("param_names") or []), data.labels))
     labels = [to_label.get(n, n) for n in res.summary.get("checked_names", [])]
-    return [(CHECK_TITLES[key], build(res.arrays, res.summary, labels, data.obs_labels), res.verdicts(key))
-            for key, build in _CHECK_FIGURES.items() if res.has(key)]
+    checks = dict.fromkeys(key for _, key in CHECK_CHARTS)  # in the Check page's order
+    return [(CHECK_TITLES[key], [check_figure(n, res, labels, data.obs_labels) for n in charts_of(key)],
+             res.verdicts(key)) for key in checks if res.has(key)]
 
 
 # ---------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Built-in simulators (one module per family) and the registry that lists them."""
 
 from .base import Simulator, make_generator
-from .registry import get_simulator, list_simulators, register
+from .registry import builtin_of, get_simulator, list_simulators, register
 
 # Importing the family modules registers them, in gallery order.
 from . import teaching, benchmark, science  # noqa: E402,F401
 
-__all__ = ["Simulator", "make_generator", "get_simulator", "list_simulators", "register"]
+__all__ = ["Simulator", "make_generator", "get_simulator", "list_simulators", "register", "builtin_of"]

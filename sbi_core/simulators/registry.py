@@ -7,11 +7,11 @@ cheap; :func:`get_simulator` builds a fresh instance every call.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 from .base import Simulator
 
-__all__ = ["register", "list_simulators", "get_simulator"]
+__all__ = ["register", "list_simulators", "get_simulator", "builtin_of"]
 
 _FACTORIES: dict[str, Callable[[], Simulator]] = {}
 
@@ -45,3 +45,10 @@ def get_simulator(name: str) -> Simulator:
     if sim.name != name:
         raise RuntimeError(f"factory for '{name}' built '{sim.name}'")
     return sim
+
+
+def builtin_of(ref: dict) -> Optional[Simulator]:
+    """The built-in simulator a RunSpec's ``simulator_ref`` names, or ``None`` (an upload, a table, an unknown
+    name): for code that reads a stored run and must never load uploaded code."""
+    name = ref.get("name")
+    return get_simulator(name) if ref.get("kind") == "builtin" and name in _FACTORIES else None

@@ -39,8 +39,8 @@ def _start(name: str, spec: RunSpec) -> None:
     set_current_run(rid)
 
 
-def _status(run_id: str) -> None:
-    @st.fragment(run_every=POLL_S)
+def _status(run_id: str, active: bool) -> None:
+    @st.fragment(run_every=POLL_S if active else None)  # a finished run is not polled
     def line() -> None:
         info = jobs().status(run_id)
         if info is None:
@@ -65,5 +65,5 @@ def lesson_run(name: str, spec: RunSpec, label: str, key: str) -> Optional[RunIn
         st.button(label, key=f"{key}_start", type="primary", icon=":material/play_arrow:",
                   on_click=_start, args=(name, spec))
         return None
-    _status(rid)
+    _status(rid, info.is_active)
     return info
