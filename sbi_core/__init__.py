@@ -19,7 +19,7 @@ from .errors import SBIError
 from .events import TERMINAL_TYPES
 from .export.inference_data import to_inference_data
 from .export.script import spec_to_script
-from .methods import NPE, SNPE
+from .methods import NLE, NPE, NRE, SNPE
 from .posterior import Posterior, PosteriorSamplingError
 from .priors import Prior, PriorSpecError
 from .runs import RoundResult, RunResult, execute, run_sequential
@@ -44,6 +44,8 @@ __all__ = [
     "TERMINAL_TYPES",
     "NPE",
     "SNPE",
+    "NLE",
+    "NRE",
     "Posterior",
     "PosteriorSamplingError",
     "Prior",

@@ -107,9 +107,9 @@ class RunArtifacts:
 
     def load_posterior(self, run_id: str, round: int = -1) -> Any:
         """The :class:`~sbi_core.posterior.Posterior` of a round (default: the last saved one)."""
-        from .posterior import Posterior  # torch only when needed
+        from .posterior_files import load_posterior  # torch only when needed
 
-        return Posterior.load(self.posterior_path(run_id, round))
+        return load_posterior(self.posterior_path(run_id, round))
 
     def round_samples(self, run_id: str) -> list[np.ndarray]:
         """Posterior samples at the observation, one ``(m, D)`` array per finished round, in order.

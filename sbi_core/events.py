@@ -7,6 +7,7 @@ event as it happens; the run store appends them in order. The types:
 ``simulation``   ``round``, ``done``, ``total``, ``invalid`` (simulations so far in this round)
 ``epoch``        ``round``, ``epoch`` (1-based), ``max_epochs``, ``train_loss``, ``val_loss``,
                  ``best_epoch``, ``best_val_loss``, ``elapsed`` (seconds in this round's training)
+``sampling``     ``round``, ``done``, ``total`` (steps of a slow posterior sampler, MCMC, so far)
 ``round``        ``round``, ``num_simulations``, ``num_invalid``, ``epochs``, ``best_epoch``,
                  ``stopped_early``, ``stopped_by_request`` (training cut short by "stop and
                  keep what is trained": the best network so far is the posterior), ``seconds`` ({propose, simulate, train, sample}, and ``reference`` when measured),
@@ -19,7 +20,10 @@ event as it happens; the run store appends them in order. The types:
                  :mod:`sbi_core.concentration`), ``reference_c2st`` (C2ST of the samples
                  against the exact posterior: 0.5 = indistinguishable, 1.0 = disjoint;
                  ``None`` where it does not apply, and ``reference_c2st_reason`` says why in
-                 plain words; :mod:`sbi_core.diagnostics.reference`)
+                 plain words; :mod:`sbi_core.diagnostics.reference`), ``sampling`` (how the
+                 posterior was sampled, or ``None`` for a flow sampled directly: MCMC
+                 ``{kind: "mcmc", num_chains, num_draws, ess, rhat, seconds, warning}``,
+                 ABC ``{kind: "abc", epsilon, acceptance_rate, ess, num_particles, warning}``)
 ``done``         ``seconds`` (total), ``stopped_by_request`` (the run ended early at a
                  "stop and keep" request, keeping the rounds it has)
 ``failed``       ``message`` (plain words), ``detail`` (technical detail, may be a traceback)
@@ -35,14 +39,14 @@ from typing import Any, Callable, Optional
 
 __all__ = [
     "Event", "EventCallback", "make_event", "EVENT_TYPES", "TERMINAL_TYPES",
-    "run_started_event", "simulation_event", "epoch_event", "round_event",
+    "run_started_event", "simulation_event", "sampling_event", "epoch_event", "round_event",
     "done_event", "failed_event", "cancelled_event",
 ]
 
 Event = dict[str, Any]
 EventCallback = Callable[[Event], None]
 
-EVENT_TYPES = ("run_started", "simulation", "epoch", "round", "done", "failed", "cancelled")
+EVENT_TYPES = ("run_started", "simulation", "epoch", "sampling", "round", "done", "failed", "cancelled")
 # How a run can end: the terminal event types are also the terminal run statuses of the store.
 TERMINAL_TYPES = ("done", "failed", "cancelled")
 
@@ -61,6 +65,10 @@ def run_started_event(spec: dict, num_rounds: int, param_names: list[str]) -> Ev
 
 def simulation_event(round: int, done: int, total: int, invalid: int) -> Event:
     return make_event("simulation", round=int(round), done=int(done), total=int(total), invalid=int(invalid))
+
+
+def sampling_event(round: int, done: int, total: int) -> Event:
+    return make_event("sampling", round=int(round), done=int(done), total=int(total))
 
 
 def epoch_event(record: dict) -> Event:

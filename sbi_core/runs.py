@@ -47,7 +47,7 @@ from torch import Tensor
 from .concentration import posterior_hdr_size
 from .diagnostics.reference import ReferenceC2ST
 from .errors import SBIError
-from .events import EventCallback, cancelled_event, round_event, run_started_event
+from .events import EventCallback, cancelled_event, round_event, run_started_event, sampling_event
 from .methods import Estimator, Method, TruncatedPrior, get_method
 from .posterior import Posterior
 from .priors import Prior
@@ -90,6 +90,7 @@ class RoundResult:
     stopped_by_request: bool = False  # training ended early at a stop-and-keep request
     reference_c2st: Optional[float] = None
     reference_c2st_reason: Optional[str] = None
+    sampling: Optional[dict] = None  # how the posterior was sampled: MCMC's ESS and R-hat, ABC's epsilon
 
     @property
     def num_simulations(self) -> int:
@@ -188,12 +189,24 @@ def _propose(loop: _Loop, r: int, last: Optional[RoundResult]):
     return proposal, proposal.sample((loop.simulations_per_round,), x=loop.x_obs, generator=loop.g_theta)
 
 
-def _snapshot(loop: _Loop) -> tuple[Posterior, Tensor, float]:
-    """The current network as the posterior at ``x_o``, its samples, and the seconds sampling took."""
+def _sample_kwargs(loop: _Loop, posterior, r: int) -> dict:
+    """Progress and cancel hooks for a posterior sampled by a slow method (MCMC), none for the others."""
+    if not getattr(posterior, "reports_progress", False):
+        return {}
+    def on_progress(done: int, total: int) -> None:
+        loop.emit(sampling_event(r, done, total))
+    return {"on_progress": on_progress, "cancel": loop.cancel}
+
+
+def _snapshot(loop: _Loop, r: int) -> tuple[Posterior, Tensor, Tensor, float]:
+    """The current estimate as the posterior at ``x_o``; its samples (what checks score), the round's
+    cloud (the samples, or what the method shows instead: ABC's accepted particles) and the seconds."""
     posterior = loop.estimator.build_posterior(default_x=loop.x_obs)
     t = time.perf_counter()
-    samples = posterior.sample((loop.num_posterior_samples,), x=loop.x_obs, generator=loop.g_post)
-    return posterior, samples, time.perf_counter() - t
+    samples = posterior.sample((loop.num_posterior_samples,), x=loop.x_obs, generator=loop.g_post,
+                               **_sample_kwargs(loop, posterior, r))
+    cloud = getattr(posterior, "cloud", None)
+    return posterior, samples, samples if cloud is None else cloud, time.perf_counter() - t
 
 
 def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> RoundResult:
@@ -206,12 +219,12 @@ def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> RoundResult:
         raise SBIError(
             f"The observation has {loop.x_obs.shape[0]} numbers but the simulator returns {x.shape[1]} per run."
         )
-    invalid = check_invalid(x, r)
+    invalid = check_invalid(x, r, biased_by_dropping=loop.method.learns in ("likelihood", "ratio"))
     t2 = time.perf_counter()
     loop.estimator.append_simulations(theta, x)
     fit: TrainResult = loop.estimator.fit(on_event=loop.on_event, cancel=loop.cancel)
     t3 = time.perf_counter()
-    posterior, samples, sample_s = _snapshot(loop)
+    posterior, samples, cloud, sample_s = _snapshot(loop, r)
     ref = loop.reference.score(samples) if loop.reference is not None else None
     ok = torch.isfinite(x).all(1)
     seconds = {"propose": t1 - t0, "simulate": t2 - t1, "train": t3 - t2, "sample": sample_s}
@@ -220,8 +233,9 @@ def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> RoundResult:
     return RoundResult(
         index=r, proposal=proposal, theta=theta[ok], x=x[ok], num_invalid=invalid, history=fit.history,
         best_epoch=fit.best_epoch, stopped_early=fit.stopped_early, posterior=posterior,
-        posterior_samples=samples, acceptance_rate=float(posterior.last_acceptance_rate or 1.0),
+        posterior_samples=cloud, acceptance_rate=float(posterior.last_acceptance_rate or 1.0),
         seconds=seconds, stopped_by_request=fit.stopped_by_request,
+        sampling=getattr(posterior, "sampling_report", None),
         reference_c2st=ref.value if ref is not None else None,
         reference_c2st_reason=ref.reason if ref is not None else None,
     )
@@ -242,6 +256,7 @@ def _round_event(loop: _Loop, rr: RoundResult) -> dict:
         prior_mean=loop.prior.mean.tolist(), prior_std=loop.prior.stddev.tolist(),
         posterior_samples=samples.tolist(), hdr_size=hdr.to_dict(),
         reference_c2st=rr.reference_c2st, reference_c2st_reason=rr.reference_c2st_reason,
+        sampling=rr.sampling,
     )
 
 
@@ -310,6 +325,8 @@ def run_sequential(
     seeds = SeedPlan(int(seed))
     estimator = m.build(prior, density_estimator=density_estimator, hidden_features=hidden_features,
                         num_transforms=num_transforms, seed=seed, **options, **settings)
+    if hasattr(estimator, "set_observation"):  # ABC measures distances to the observation
+        estimator.set_observation(x_obs)
     source = (TableSource(*simulations) if simulations is not None
               else SimulatorSource(simulator, seeds.generator("simulate"), simulation_batch_size))
     loop = _Loop(m, estimator, source, prior, x_obs, m.rounds(num_rounds), int(simulations_per_round),

@@ -31,10 +31,12 @@ from .simulators import Simulator
 from .training import Cancelled, keep_requested
 
 __all__ = ["SimulationSource", "SimulatorSource", "TableSource", "SimulatorLike", "MAX_INVALID_FRACTION",
+           "MAX_INVALID_FRACTION_LIKELIHOOD",
            "count_invalid", "check_invalid"]
 
 SimulatorLike = Union[Simulator, Callable[[Tensor], Tensor]]
 MAX_INVALID_FRACTION = 0.5
+MAX_INVALID_FRACTION_LIKELIHOOD = 0.02  # likelihood and ratio methods: see check_invalid
 
 
 def count_invalid(x: Tensor) -> int:
@@ -42,12 +44,28 @@ def count_invalid(x: Tensor) -> int:
     return int((~torch.isfinite(x).all(1)).sum())
 
 
-def check_invalid(x: Tensor, round_index: int) -> int:
-    """The invalid-row count of a round's ``x``, or an :class:`SBIError` when more than half are invalid."""
+def check_invalid(x: Tensor, round_index: int, biased_by_dropping: bool = False) -> int:
+    """The invalid-row count of a round's ``x``, or an :class:`SBIError` when too many are invalid.
+
+    A posterior estimator (NPE and its sequential forms) learns ``p(theta | x, valid)``, which is the
+    posterior at a valid observation, so dropping invalid rows is harmless up to
+    :data:`MAX_INVALID_FRACTION`. A likelihood or ratio estimator is not: it learns ``p(x | theta, valid)``
+    and loses the factor ``P(valid | theta)``, so its posterior over-weights parameters where the
+    simulator often fails. For those (``biased_by_dropping``) more than
+    :data:`MAX_INVALID_FRACTION_LIKELIHOOD` invalid rows stop the run with a message.
+    """
     invalid = count_invalid(x)
-    if invalid > MAX_INVALID_FRACTION * x.shape[0]:
+    n = x.shape[0]
+    if biased_by_dropping and invalid > MAX_INVALID_FRACTION_LIKELIHOOD * n:
         raise SBIError(
-            f"{invalid} of {x.shape[0]} simulations in round {round_index + 1} returned NaN or infinity. "
+            f"{invalid} of {n} simulations in round {round_index + 1} returned NaN or infinity. A method that "
+            "learns the likelihood or a ratio would be biased by dropping them (it would favour parameters "
+            "where the simulator fails). Narrow the prior to where the simulator works, or use NPE, SNPE or "
+            "ABC, which handle failed simulations without bias."
+        )
+    if invalid > MAX_INVALID_FRACTION * n:
+        raise SBIError(
+            f"{invalid} of {n} simulations in round {round_index + 1} returned NaN or infinity. "
             "Check the simulator for parameter values in the prior's range, or narrow the prior."
         )
     return invalid

@@ -229,3 +229,22 @@ def s_lesson_seen(run_id: str) -> str:
 def w_lesson(slug: str, step: int) -> str:
     """Key prefix of the widgets of step ``step`` (0-based) of lesson ``slug``."""
     return f"lesson_{slug}_{step}"
+
+
+# ---- Compare (pages/compare.py, sbi_ui/compare_*.py) --------------------------------
+QP_COMPARE = "compare"  # ?compare=<id1>,<id2>,...: the runs of the comparison shown; survives refresh
+S_COMPARE = "compare_run_ids"  # list[str]: this session's comparison (the URL wins on a reload)
+W_COMPARE_METHODS = "compare_methods"  # multiselect: the methods to race
+W_COMPARE_BUDGETS = "compare_budgets"  # text: total simulations per method, comma-separated
+W_COMPARE_ROUNDS = "compare_rounds"  # number: rounds of a sequential method
+W_COMPARE_EPOCHS = "compare_max_epochs"
+W_COMPARE_SEED = "compare_seed"
+W_COMPARE_START = "compare_start"  # button "Start comparison"
+W_COMPARE_CANCEL = "compare_cancel"  # button: cancel the comparison's queued and running runs
+W_COMPARE_AXIS_X = "compare_axis_x"
+W_COMPARE_AXIS_Y = "compare_axis_y"
+C_COMPARE_STATUS = "compare_status"  # container: one row per run (status, round, simulations, time, link)
+C_COMPARE_CLOUDS = "compare_clouds_chart"  # chart: the final clouds side by side
+C_COMPARE_C2ST = "compare_c2st_chart"  # chart: C2ST against simulations
+C_COMPARE_TABLE = "compare_table"  # the results table
+W_COMPARE_FORGET = "compare_forget"  # button "Clear this comparison" (its runs stay in the store)

@@ -13,10 +13,11 @@ from sbi_ui.charts import chart
 from sbi_ui.estimate import calibration
 from sbi_ui.format import fmt_duration, fmt_time, plural
 from sbi_ui.messages import flash, show_run_failure
-from sbi_ui.naming import is_amortized, method_title, model_title_of, rounds_text, run_title, status_badge
+from sbi_ui.naming import is_abc, is_amortized, method_title, model_title_of, rounds_text, run_title, status_badge
 from sbi_ui.navigation import CHECK, EXPLORE, ROUNDS
 from sbi_ui.ood_view import ood_warning
 from sbi_ui.reference_view import reference_c2st_view
+from sbi_ui.sampling_view import abc_series, sampling_notes
 from sbi_ui.resources import jobs, store
 from sbi_ui.run_context import run_context, shown_truth
 from sbi_ui.session import POLL_S, tracker, url_params
@@ -123,10 +124,13 @@ def live_view(run_id: str, was_status: str) -> None:
             ood_warning(run_id, ctx.x_obs, ctx.obs_labels)  # before the posterior it concerns
         left, right = st.columns([1, 1])
         with left:
-            chart(
-                plots.loss_figure(tr.ep_round, tr.ep_epoch, tr.ep_train, tr.ep_val, tr.best_epochs()),
-                key="train_loss_chart",
-            )
+            if is_abc(info.spec):
+                chart(plots.epsilon_figure(*abc_series(tr)), key="train_epsilon_chart")
+            else:
+                chart(
+                    plots.loss_figure(tr.ep_round, tr.ep_epoch, tr.ep_train, tr.ep_val, tr.best_epochs()),
+                    key="train_loss_chart",
+                )
         with right:
             if info.is_terminal and not len(tr.samples):
                 st.info("No round finished, so there is no posterior cloud to show.", icon=":material/info:")
@@ -138,6 +142,7 @@ def live_view(run_id: str, was_status: str) -> None:
                     key="train_cloud_chart",
                 )
                 reference_c2st_view(tr, ctx, key="train_c2st_chart")
+                sampling_notes(tr)
         stopped = [int(r["round"]) + 1 for r in tr.rounds if r.get("stopped_by_request")]
         st.caption(
             "Left: the loss on training and held-out validation data after every epoch; a star marks the "

@@ -16,7 +16,7 @@ from sbi_core.store import RunInfo
 from sbi_ui.format import fmt_time, plural
 from sbi_ui.resources import simulator
 
-__all__ = ["STATUS_BADGE", "METHODS", "method_title", "is_amortized", "model_name_of", "model_title_of",
+__all__ = ["STATUS_BADGE", "METHODS", "method_title", "is_abc", "is_amortized", "model_name_of", "model_title_of",
            "run_title", "run_label", "status_badge", "status_word", "rounds_text"]
 
 STATUS_BADGE = {
@@ -34,6 +34,14 @@ def method_title(name: str) -> str:
         return get_method(name).title
     except SBIError:
         return str(name)
+
+
+def is_abc(spec: RunSpec) -> bool:
+    """Whether the run's method trains no network (ABC: it keeps the simulations closest to the observation)."""
+    try:
+        return get_method(spec.method).learns == "nothing"
+    except SBIError:
+        return False
 
 
 def is_amortized(spec: RunSpec) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["HOME", "LESSONS", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "CHECK", "RUNS", "PAGE_CONFIG", "navigation_pages"]
+__all__ = ["HOME", "LESSONS", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "CHECK", "COMPARE", "RUNS", "PAGE_CONFIG", "navigation_pages"]
 
 # ---- page files (st.navigation registers them in app.py) --------------------
 HOME = "pages/home.py"
@@ -13,6 +13,7 @@ TRAIN = "pages/train.py"
 ROUNDS = "pages/rounds.py"
 EXPLORE = "pages/explore.py"
 CHECK = "pages/check.py"
+COMPARE = "pages/compare.py"
 LESSONS = "pages/lessons.py"
 RUNS = "pages/runs.py"
 DATA = "pages/data.py"
@@ -39,6 +40,7 @@ def navigation_pages() -> dict:
             st.Page(ROUNDS, title="Rounds", icon=":material/animation:", url_path="rounds"),
             st.Page(EXPLORE, title="Explore", icon=":material/explore:", url_path="explore"),
             st.Page(CHECK, title="Check", icon=":material/fact_check:", url_path="check"),
+            st.Page(COMPARE, title="Compare", icon=":material/compare:", url_path="compare"),
         ],
         "Manage": [
             st.Page(RUNS, title="Runs", icon=":material/list_alt:", url_path="runs"),

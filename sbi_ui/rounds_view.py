@@ -16,6 +16,7 @@ from sbi_core.store import RunInfo
 from sbi_ui import keys as K
 from sbi_ui.charts import chart
 from sbi_ui.reference_view import C2ST_HELP, reference_c2st_view
+from sbi_ui.sampling_view import sampling_line, sampling_notes
 from sbi_ui.resources import store
 from sbi_ui.run_context import RunContext
 from sbi_ui.tracker import RunTracker
@@ -101,6 +102,7 @@ def _tables(tr, ctx, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
             "acceptance": float(ev.get("acceptance_rate") or 1.0),
             "drawn from": ev.get("proposal_fraction"),
             "vs exact (C2ST)": ev.get("reference_c2st"),
+            "sampling": sampling_line(ev.get("sampling")),
         })
         if k < len(tr.samples):
             for j, text in enumerate(_intervals(run_id, k, tr.samples[k])):
@@ -114,6 +116,8 @@ def _tables(tr, ctx, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
     overview = pd.DataFrame(overview)
     if overview["drawn from"].iloc[1:].isna().all():  # APT and amortized runs: no region after round 1
         overview = overview.drop(columns="drawn from")
+    if overview["sampling"].isna().all():  # flow posteriors: sampled directly, nothing to report
+        overview = overview.drop(columns="sampling")
     if overview["vs exact (C2ST)"].isna().all():  # models without an exact posterior, custom priors
         overview = overview.drop(columns="vs exact (C2ST)")
     return overview, pd.DataFrame(params), estimated
@@ -163,6 +167,7 @@ def round_tables(info: RunInfo, tr: RunTracker, ctx: RunContext) -> None:
     """The per-round table (90 % region, simulations, epochs, timings) and the per-parameter one."""
     st.subheader("Round by round")
     reference_c2st_view(tr, ctx, key="rounds_c2st_chart")
+    sampling_notes(tr)
     overview, params, estimated = _tables(tr, ctx, info.id)
     st.markdown(
         "**90 % region**: the smallest set of parameter values that holds 90 % of the posterior covers this "

@@ -16,6 +16,7 @@ from sbi_core.cost import CostModel, seconds_left, timings_from_events
 from sbi_core.store import RunInfo, RunStore
 
 from sbi_ui.format import fmt_duration, plural
+from sbi_ui.naming import is_abc
 
 __all__ = ["RunTracker"]
 
@@ -29,6 +30,7 @@ class RunTracker:
     num_rounds: Optional[int] = None
     param_names: list = field(default_factory=list)
     sims: dict = field(default_factory=dict)  # round -> (done, total, invalid)
+    sampling: dict = field(default_factory=dict)  # round -> (done, total) steps of an MCMC sampler
     ep_round: list = field(default_factory=list)
     ep_epoch: list = field(default_factory=list)
     ep_train: list = field(default_factory=list)
@@ -57,6 +59,8 @@ class RunTracker:
             self.started_at = ev.get("time")
         elif t == "simulation":
             self.sims[int(ev["round"])] = (int(ev["done"]), int(ev["total"]), int(ev.get("invalid", 0)))
+        elif t == "sampling":
+            self.sampling[int(ev["round"])] = (int(ev["done"]), int(ev["total"]))
         elif t == "epoch":
             r = int(ev["round"])
             self.ep_round.append(r)
@@ -140,16 +144,19 @@ class RunTracker:
         eta = self.seconds_left(info, base)
         elapsed = info.seconds or 0.0
         frac = float(np.clip(elapsed / (elapsed + eta), 0.0, 0.99)) if eta is not None and elapsed + eta > 0 else 0.0
-        parts = [f"Round {min(r + 1, total_rounds)} of {total_rounds}",
-                 f"simulations {done:,}/{total:,}",
-                 f"epoch {self.epochs_in(r)} (at most {max_ep})"]
+        parts = [f"Round {min(r + 1, total_rounds)} of {total_rounds}", f"simulations {done:,}/{total:,}"]
+        if _trains_network(spec):
+            parts.append(f"epoch {self.epochs_in(r)} (at most {max_ep})")
+        if r in self.sampling and len(self.rounds) <= r:
+            s_done, s_total = self.sampling[r]
+            parts.append(f"MCMC sampling {100 * s_done // max(s_total, 1)}%")
         parts.append(f"about {fmt_duration(eta)} left" if eta is not None else "estimating time left...")
         return frac, " · ".join(parts), eta
 
     def finished_text(self, info: RunInfo, total_rounds: int) -> str:
         """The one line that sums up a finished run, in plain words."""
-        work = (f"{self.simulations_done:,} simulations and {plural(self.epochs_done, 'epoch')} of training "
-                f"in {fmt_duration(info.seconds)}")
+        training = f" and {plural(self.epochs_done, 'epoch')} of training" if _trains_network(info.spec) else ""
+        work = f"{self.simulations_done:,} simulations{training} in {fmt_duration(info.seconds)}"
         if self.stopped_by_request and self.rounds:
             last = self.rounds[-1]
             k = int(last["round"]) + 1
@@ -159,10 +166,16 @@ class RunTracker:
                    if last.get("stopped_by_request") else f"round {k} had finished")
             return (f"Stopped at your request after {k} of {plural(total_rounds, 'planned round')}: "
                     f"{kept} kept; {how}. {work[0].upper()}{work[1:]}.")
-        return f"Finished: {plural(total_rounds, 'round')} of simulating and training, {work}."
+        what = "simulating and training" if _trains_network(info.spec) else "simulating and accepting"
+        return f"Finished: {plural(total_rounds, 'round')} of {what}, {work}."
 
     def best_epochs(self) -> dict:
         return dict(self.best_so_far)
+
+
+def _trains_network(spec) -> bool:
+    """Whether the spec's method trains a network (ABC does not: it accepts close simulations)."""
+    return not is_abc(spec)
 
 
 def _float(v: Any) -> float:

@@ -56,6 +56,13 @@ def _number(col, label: str, key: str, default: int, step: int, help: str, disab
     return int(value)
 
 
+METHOD_HELP = (
+    "Sequential methods refine the posterior for this one observation, round by round; the others simulate "
+    "once from the prior. " + " ".join(f"**{m.title}**: {m.summary}" for m in METHODS.values())
+    + " The Compare page runs several side by side."
+)
+
+
 def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
     """The form for a new run on ``choice``: its RunSpec, or None (and red messages) while a
     setting is out of range or the spec is invalid."""
@@ -73,13 +80,7 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
         format_func=method_title,
         key=K.W_METHOD,
         horizontal=True,
-        help="Sequential methods refine the posterior for this one observation, round by round. "
-        "SNPE (APT) simulates at parameters drawn from the last posterior; because those are not the prior's, "
-        "it trains by a guessing game (which of 10 candidate parameters made this simulation?), the "
-        "'contrastive' loss. TSNPE simulates from the prior cut down to where the last posterior lives and "
-        "trains with the plain loss: about 2-3x less computing per round, equally accurate on two moons "
-        "(bench/RESULTS.md). Amortized NPE trains once on the prior and then answers any observation "
-        "instantly (see Explore).",
+        help=METHOD_HELP,
         persist_state="session",
     )
     sims = _number(c2, "Simulations per round", K.W_SIMS, _DEFAULTS.simulations_per_round, 100,
@@ -88,6 +89,9 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
                      "Sequential rounds: each one simulates where the previous posterior points. "
                      "Amortized NPE always uses one round.", disabled=not get_method(method).sequential)
     seed = _number(c4, "Seed", K.W_SEED, _DEFAULTS.seed, 1, "Same settings and seed give the same result.")
+    no_network = get_method(method).learns == "nothing"
+    if no_network:
+        st.caption("ABC trains no network: the network settings under Advanced do not apply to it.")
     with st.expander("Advanced", icon=":material/settings:", key="train_advanced"):
         a1, a2, a3, a4, a5 = st.columns(5)
         estimator = a1.selectbox(
@@ -95,18 +99,18 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
             help="The normalizing flow that learns the posterior: a stack of learned bends that turn a bell "
             "curve into the posterior. NSF bends with smooth curves (more flexible); MAF with shifts and "
             "stretches (simpler, faster).",
-            persist_state="session",
+            persist_state="session", disabled=no_network,
         )
         hidden = _number(a2, "Hidden units", K.W_HIDDEN, _DEFAULTS.hidden_features, 8,
                          "How wide the small neural network inside each layer is. Wider can learn finer "
-                         "shapes and trains more slowly.")
+                         "shapes and trains more slowly.", disabled=no_network)
         transforms = _number(a3, "Flow layers", K.W_TRANSFORMS, _DEFAULTS.num_transforms, 1,
-                             "How many learned bends are stacked in the flow (its depth).")
+                             "How many learned bends are stacked in the flow (its depth).", disabled=no_network)
         max_epochs = _number(a4, "Max epochs", K.W_MAX_EPOCHS, _DEFAULTS.max_epochs, 5,
-                             "Upper limit on training passes over the data per round.")
+                             "Upper limit on training passes over the data per round.", disabled=no_network)
         patience = _number(a5, "Patience", K.W_PATIENCE, _DEFAULTS.patience, 1,
                            "Early stopping: stop a round after this many epochs without a better validation "
-                           "loss and keep the best network.")
+                           "loss and keep the best network.", disabled=no_network)
         title = st.text_input(
             "Run title (optional)", key=K.W_TITLE, placeholder=f"{sim.title}, {method_title(method)}",
             help="A name for this run in the lists.",

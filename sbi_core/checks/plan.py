@@ -21,6 +21,9 @@ meant to be right:
   posterior's high-density region, and its network is approximately the
   posterior for data simulated there: SBC, coverage, TARP and recovery are
   computed with test parameters from that region (said so on every plot);
+* **ABC** (rejection or SMC): the posterior is the simulations closest to
+  ``x_o``, so it exists at ``x_o`` only: as for sequential runs, only the
+  predictive check and the C2ST against an exact posterior apply;
 * **a table of simulations** (no simulator): there is no fresh data, so the
   checks use the table's validation rows, which the network never took a
   gradient step on (they only chose when training stopped); the predictive
@@ -32,6 +35,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from ..methods.registry import get_method
 from ..priors import Prior
 from ..spec import RunSpec
 
@@ -64,7 +68,7 @@ class CheckItem:
 class CheckPlan:
     """What the checks of one run do.
 
-    kind: ``"amortized"``, ``"sequential"``, ``"truncated"`` (TSNPE) or ``"table"``.
+    kind: ``"amortized"``, ``"sequential"``, ``"truncated"`` (TSNPE), ``"abc"`` or ``"table"``.
     test_data: where the test datasets come from: ``"prior"``, ``"truncated"``
         (the last TSNPE region), ``"table"`` (validation rows) or ``"none"``.
     summary: a paragraph for people.
@@ -118,6 +122,19 @@ def _items(applies: dict, reasons: dict) -> tuple[CheckItem, ...]:
     return tuple(CheckItem(k, CHECK_TITLES[k], bool(applies[k]), reasons[k]) for k in CHECK_KEYS)
 
 
+def _abc_plan(exact: bool, base_reasons: dict) -> CheckPlan:
+    """ABC keeps the simulations closest to the observation: its posterior exists at ``x_o`` only."""
+    applies = {k: False for k in _PRIOR_WIDE} | {"predictive": True, "reference_c2st": exact}
+    reasons = {k: ("Not applicable: ABC's posterior is made of the simulations closest to this observation, so "
+                   "there is no posterior for other data to test across the prior (that needs an amortized "
+                   "method such as NPE, NLE or NRE).") for k in _PRIOR_WIDE}
+    return CheckPlan("abc", "none", (
+        "This run used ABC: it kept the simulations closest to the observation, so its posterior answers this "
+        "observation only. Prior-wide calibration checks (SBC, coverage, TARP) need a posterior for every "
+        "dataset and do not apply. What applies: the predictive check at the observation"
+        + (", and the distance to the exact posterior." if exact else ".")), _items(applies, reasons | base_reasons))
+
+
 def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
     """The checks that apply to a run of ``spec`` with ``rounds_done`` finished rounds (default: all)."""
     rounds = spec.rounds if rounds_done is None else int(rounds_done)
@@ -136,6 +153,8 @@ def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
             "predictive check needs a simulator and is skipped."), _items(applies, reasons))
     base_reasons = {"predictive": "Simulates data from the posterior at the observation and compares them with it.",
                     "reference_c2st": exact_why}
+    if get_method(spec.method).learns == "nothing":
+        return _abc_plan(exact, base_reasons)
     if not spec.is_sequential or rounds <= 1:
         applies = {k: True for k in _PRIOR_WIDE} | {"predictive": True, "reference_c2st": exact}
         reasons = {k: "Test parameters drawn from the prior, data simulated from them." for k in _PRIOR_WIDE}

@@ -8,12 +8,16 @@ titles, "is it sequential" and what it learns only from here.
 from __future__ import annotations
 
 from ..errors import SBIError
-from . import npe, snpe, tsnpe
+from . import nle, npe, nre, rejection_abc, smc_abc, snpe, tsnpe
 from .base import Method
 
 __all__ = ["METHODS", "get_method", "method_names"]
 
-METHODS: dict[str, Method] = {m.name: m for m in (snpe.METHOD, tsnpe.METHOD, npe.METHOD)}
+METHODS: dict[str, Method] = {m.name: m for m in (
+    snpe.METHOD, tsnpe.METHOD, npe.METHOD,
+    nle.METHOD_SNLE, nle.METHOD_NLE, nre.METHOD_SNRE, nre.METHOD_NRE,
+    smc_abc.METHOD, rejection_abc.METHOD,
+)}
 
 
 def method_names() -> tuple[str, ...]:

@@ -34,6 +34,7 @@ and ``plots.X`` work):
 
 from __future__ import annotations
 
+from .abc import EPSILON_TITLE, epsilon_figure
 from .calibration import (
     COVERAGE_TITLE,
     PREDICTIVE_CHECK_TITLE,
@@ -66,6 +67,8 @@ __all__ = [
     "round_colors",
     "scaled_fonts",
     "loss_figure",
+    "epsilon_figure",
+    "EPSILON_TITLE",
     "posterior_rounds_figure",
     "rounds_animation_figure",
     "posterior_figure",

@@ -1,0 +1,206 @@
+"""Neural ratio estimation (NRE): a classifier that learns ``log p(x | theta) / p(x)``.
+
+A classifier ``d_phi(theta, x)`` (:class:`~sbi_core.ratio_net.RatioNet`) learns
+to tell pairs simulated together, ``(theta_i, x_i) ~ p(theta, x)``, from
+pairs put together at random, ``(theta_j, x_i) ~ p(theta) p(x)``; the best
+classifier's logit is the log ratio
+
+    log r(theta, x) = log p(theta, x) / (p(theta) p(x)) = log p(x | theta) / p(x),
+
+so ``log p(theta | x_o) = d_phi(theta, x_o) + log p(theta) + const``,
+sampled by MCMC (:class:`~sbi_core.mcmc_posterior.MCMCPosterior`).
+
+**Contrastive NRE (NRE-C; Miller et al., 2022, "Contrastive neural ratio
+estimation")**, the default. For each ``x_i`` take ``K`` parameters. Class
+``y = k`` (``1 <= k <= K``): ``theta_k`` is ``x_i``'s own, the others are
+drawn independently of it; class ``y = 0``: all ``K`` are independent of
+``x_i``. With prior class odds ``gamma = p(y != 0) / p(y = 0)`` the Bayes
+classifier is
+
+    p(y = k | x, theta_1..K) = (gamma / K) r_k / (1 + (gamma / K) sum_j r_j),
+    p(y = 0 | x, theta_1..K) = 1 / (1 + (gamma / K) sum_j r_j),
+
+and the loss is the cross-entropy
+
+    l_i = -gamma/(1+gamma) log p(y=1 | x_i, theta_i, theta'_1..K-1)
+          - 1/(1+gamma) log p(y=0 | x_i, theta''_1..K),
+
+whose minimiser is ``d = log r`` exactly (not up to a constant, unlike
+NRE-B's multi-class loss, which is the limit ``gamma -> inf``; ``K = 1``,
+``gamma = 1`` is the binary NRE-A). The independent parameters are the
+other rows of the batch. ``num_atoms = K + 1`` (sbi's name and default 10;
+``gamma = 1`` is sbi's default too).
+
+**Balanced NRE (BNRE; Delaunoy et al., 2022)**, ``loss="bnre"``: the binary
+cross-entropy of NRE-A plus ``lambda (E_joint sigma(d) + E_marg sigma(d) - 1)^2``,
+which pushes the classifier towards conservative (wider, not overconfident)
+posteriors.
+
+**Sequential rounds (SNRE).** Later rounds propose from the last posterior at
+``x_o``, and every loss is computed on the pooled pairs of all rounds, whose
+parameters follow the mixture ``p~(theta)`` of the proposals. Both losses
+stay valid: the jointly drawn pairs follow ``p~(theta) p(x | theta)`` and the
+contrasting parameters (other rows of the pooled batch) follow ``p~(theta)``,
+so the classifier learns ``p~(theta) p(x | theta) / (p~(theta) p~(x)) =
+p(x | theta) / p~(x)``. The denominator depends on ``x`` only, so
+``d(theta, x_o) + log p(theta)`` is still the log posterior up to a constant;
+and since round 0 draws from the prior, ``p~`` covers the whole prior support.
+
+NRE-C or BNRE? NRE-C is the default because it measured far better: on two
+moons at 10,000 prior simulations (the default observation, seed 0, one
+thread) C2ST 0.685 for NRE-C (``num_atoms=10``, ``gamma=1``) against 0.909
+for BNRE (``lambda=100``), whose posterior is much wider, as designed
+(sbibm's NRE mean there: 0.76).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from ..errors import SBIError
+from ..mcmc_posterior import MCMCSettings
+from ..priors import Prior
+from ..ratio_net import RatioNet, build_ratio_net
+from .base import Method
+from .mcmc_estimator import MCMCEstimator
+from .snpe import PosteriorProposal
+
+__all__ = ["NRE", "SNRE", "contrastive_loss", "balanced_loss", "METHOD_NRE", "METHOD_SNRE"]
+
+LOSSES = ("nrec", "bnre")
+
+
+def _others(batch: int, k: int, generator: torch.Generator) -> Tensor:
+    """``(B, k)`` row indices, each different from its own row (uniform over the other rows)."""
+    offset = torch.randint(1, batch, (batch, k), generator=generator)
+    return (torch.arange(batch)[:, None] + offset) % batch
+
+
+def contrastive_loss(net: RatioNet, theta: Tensor, x: Tensor, num_atoms: int, gamma: float,
+                     generator: torch.Generator) -> Tensor:
+    """Per-sample NRE-C loss: ``theta (B, D)``, ``x (B, K)`` -> ``(B,)`` (see the module docstring)."""
+    B, D = theta.shape
+    k = min(int(num_atoms) - 1, B - 1)
+    if k < 1:
+        return torch.zeros(B)  # a lone pair has nothing to contrast with
+    idx = _others(B, k, generator)
+    d_own = net(theta, x)  # (B,)
+    d_other = net(theta[idx].reshape(B * k, D), x.repeat_interleave(k, dim=0)).reshape(B, k)
+    log_gamma, log_k = math.log(gamma), torch.full((B, 1), math.log(k))
+    joint = torch.cat([d_own[:, None], d_other[:, : k - 1]], dim=1)  # own parameter first
+    log_p_joint = log_gamma + d_own - torch.logsumexp(torch.cat([log_gamma + joint, log_k], 1), 1)
+    log_p_marginal = log_k[:, 0] - torch.logsumexp(torch.cat([log_gamma + d_other, log_k], 1), 1)
+    return -(gamma * log_p_joint + log_p_marginal) / (1.0 + gamma)
+
+
+def balanced_loss(net: RatioNet, theta: Tensor, x: Tensor, regularization: float,
+                  generator: torch.Generator) -> Tensor:
+    """Per-sample BNRE loss (binary cross-entropy plus the batch's balance penalty): ``(B,)``."""
+    B = theta.shape[0]
+    if B < 2:
+        return torch.zeros(B)
+    d_joint = net(theta, x)
+    d_marginal = net(theta[_others(B, 1, generator)[:, 0]], x)
+    bce = -0.5 * (F.logsigmoid(d_joint) + F.logsigmoid(-d_marginal))
+    balance = (torch.sigmoid(d_joint).mean() + torch.sigmoid(d_marginal).mean() - 1.0) ** 2
+    return bce + regularization * balance
+
+
+def _ratio_loss(loss: str, num_atoms: int, gamma: float, regularization: float):
+    if loss not in LOSSES:
+        raise SBIError(f"The ratio loss must be one of {', '.join(LOSSES)}; got {loss!r}.")
+    if num_atoms < 2 or gamma <= 0:
+        raise SBIError("num_atoms must be at least 2 and gamma positive.")
+    if loss == "nrec":
+        return lambda net, theta, x, g, r: contrastive_loss(net, theta, x, num_atoms, gamma, g)
+    return lambda net, theta, x, g, r: balanced_loss(net, theta, x, regularization, g)
+
+
+class NRE(MCMCEstimator):
+    """Neural ratio estimation: a classifier ``d(theta, x) ~ log r`` and MCMC on ``d(theta, x_o) + log p(theta)``.
+
+    Args:
+        prior: the prior over ``D`` parameters.
+        classifier: ``"resnet"`` (default) or ``"mlp"``.
+        hidden_features, num_blocks: classifier size.
+        seed: seeds the initial weights and all training randomness.
+        loss: ``"nrec"`` (contrastive, default) or ``"bnre"`` (balanced).
+        num_atoms, gamma: NRE-C's ``K + 1`` and class odds.
+        regularization: BNRE's ``lambda``.
+        sequential: True for SNRE (later rounds propose from the last posterior at ``x_o``).
+        num_chains, warmup, thin: MCMC settings of the posterior.
+        **training: any :class:`~sbi_core.training.TrainConfig` field.
+
+    >>> import sbi_core
+    >>> sim = sbi_core.get_simulator("linear_regression")
+    >>> theta = sim.prior.sample((200,)); x = sim.simulate(theta, seed=0)
+    >>> post = NRE(sim.prior, hidden_features=8, max_epochs=2).train(theta, x)
+    >>> post.sample((5,), x=x[0], seed=0).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(self, prior: Prior, classifier: str = "resnet", hidden_features: int = 50, num_blocks: int = 2,
+                 seed: int = 0, *, loss: str = "nrec", num_atoms: int = 10, gamma: float = 1.0,
+                 regularization: float = 100.0, sequential: bool = False, num_chains: Optional[int] = None,
+                 warmup: Optional[int] = None, thin: Optional[int] = None, **training):
+        self.classifier = classifier
+        self.loss_name = loss
+
+        def build_net(theta: Tensor, x: Tensor) -> RatioNet:
+            return build_ratio_net(theta, x, kind=classifier, hidden_features=hidden_features, num_blocks=num_blocks)
+
+        super().__init__(prior, learns="ratio", build_net=build_net,
+                         loss=_ratio_loss(loss, int(num_atoms), float(gamma), float(regularization)), seed=seed,
+                         proposal=PosteriorProposal() if sequential else None,
+                         mcmc=MCMCSettings(num_chains=num_chains, warmup=warmup, thin=thin), **training)
+
+
+def SNRE(prior: Prior, *args, **kwargs) -> NRE:
+    """Sequential NRE: ``NRE(prior, ..., sequential=True)``."""
+    return NRE(prior, *args, sequential=True, **kwargs)
+
+
+def _build(prior: Prior, *, density_estimator: str = "resnet", hidden_features: int = 50,
+           num_transforms: int = 5, seed: int = 0, sequential: bool = False, **settings) -> NRE:
+    """The registry's ``build``: a flow's ``density_estimator`` / ``num_transforms`` mean nothing to a classifier."""
+    classifier = density_estimator if density_estimator in ("resnet", "mlp") else "resnet"
+    return NRE(prior, classifier=classifier, hidden_features=hidden_features, seed=seed, sequential=sequential,
+               **settings)
+
+
+def _build_snre(prior: Prior, **settings) -> NRE:
+    return _build(prior, sequential=True, **settings)
+
+
+_OPTIONS = ("num_atoms", "gamma", "loss", "regularization", "num_chains", "warmup", "thin")
+
+METHOD_NRE = Method(
+    name="nre",
+    title="Amortized NRE",
+    summary=(
+        "Simulates once from the prior and trains a classifier to tell matching (parameter, data) pairs from "
+        "shuffled ones; its score is a likelihood ratio, which MCMC chains turn into posterior samples."
+    ),
+    sequential=False,
+    learns="ratio",
+    build=_build,
+    options=_OPTIONS,
+)
+
+METHOD_SNRE = Method(
+    name="snre",
+    title="Sequential SNRE",
+    summary=(
+        "The ratio classifier of NRE, trained round by round on simulations where the last posterior puts "
+        "its mass; MCMC chains sample the posterior each round."
+    ),
+    sequential=True,
+    learns="ratio",
+    build=_build_snre,
+    options=_OPTIONS,
+)

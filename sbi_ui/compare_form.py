@@ -1,0 +1,109 @@
+"""The Compare page's form: the methods to race, their budgets, rounds, epochs and seed, and Start.
+
+The runs are built by :func:`sbi_core.compare.comparison_specs` (one per method
+and budget, everything else shared) and started through the job manager in
+order: its queue runs them one after another on a small machine.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import streamlit as st
+
+from sbi_core import SBIError
+from sbi_core.compare import (DEFAULT_BUDGET, DEFAULT_MAX_EPOCHS, DEFAULT_ROUNDS, comparison_base,
+                              comparison_specs, parse_budgets)
+from sbi_core.methods.registry import METHODS, get_method
+
+from sbi_ui import keys as K
+from sbi_ui.compare_state import set_comparison
+from sbi_ui.estimate import estimate
+from sbi_ui.format import fmt_duration, plural
+from sbi_ui.messages import flash, show_error
+from sbi_ui.model_choice import ModelChoice
+from sbi_ui.naming import method_title
+from sbi_ui.navigation import MODEL
+from sbi_ui.resources import jobs
+from sbi_ui.train_settings import OBS_TEXT
+
+__all__ = ["DEFAULT_METHODS", "compare_form"]
+
+DEFAULT_METHODS = ("npe", "snpe")
+
+
+def _plan(specs: list) -> str:
+    """``"NPE: 1 round of 2,000 · SNPE: 4 rounds of 500"``."""
+    return " · ".join(f"{method_title(s.method)}: {plural(s.num_rounds, 'round')} of {s.simulations_per_round:,}"
+                      for s in specs)
+
+
+def _specs(choice: ModelChoice, methods: list, budgets_text: str, rounds: int, epochs: int, seed: int):
+    """The comparison's RunSpecs, or None after showing what to change."""
+    if not methods:
+        return None
+    try:
+        base = comparison_base(choice.to_spec_fields(), max_epochs=epochs, seed=seed)
+        return comparison_specs(base, methods, parse_budgets(budgets_text), rounds)
+    except SBIError as err:
+        st.error(str(err), icon=":material/error:")
+        return None
+
+
+def _settings(choice: ModelChoice) -> tuple[list, str, int, int, int]:
+    sim = choice.view
+    st.markdown(f"**Model:** {sim.title} · **prior:** {'your edited prior' if choice.prior else 'the model default'} "
+                f"· **observation:** {OBS_TEXT.get(choice.obs_source, 'default')}")
+    st.page_link(MODEL, label="Change the model, prior or observation", icon=":material/tune:")
+    options = list(METHODS)
+    methods = st.multiselect(
+        "Methods to compare", options, default=[m for m in DEFAULT_METHODS if m in options],
+        format_func=method_title, key=K.W_COMPARE_METHODS, placeholder="Pick two or more methods",
+        help="Each method runs once per budget, on the same model, prior, observation and seed.")
+    c1, c2, c3, c4 = st.columns([1.4, 1, 1, 1])
+    budgets = c1.text_input(
+        "Budgets: total simulations per method", value=str(DEFAULT_BUDGET), key=K.W_COMPARE_BUDGETS,
+        help="One number, or several separated by commas (e.g. 1000, 4000) to see how each method improves "
+        "with more simulations. A sequential method splits its budget into rounds.")
+    any_seq = any(get_method(m).sequential for m in methods)
+    rounds = c2.number_input("Rounds (sequential methods)", 1, 20, DEFAULT_ROUNDS, key=K.W_COMPARE_ROUNDS,
+                             disabled=not any_seq,
+                             help="A sequential method spends budget / rounds simulations per round; SMC-ABC's "
+                             "rounds are its generations. One-round methods spend the whole budget at once.")
+    epochs = c3.number_input("Max epochs per round", 5, 2000, DEFAULT_MAX_EPOCHS, key=K.W_COMPARE_EPOCHS,
+                             help="Caps each round's training (early stopping may end it sooner).")
+    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=K.W_COMPARE_SEED,
+                           help="The same seed for every method: the same settings give the same race.")
+    return methods, budgets, int(rounds), int(epochs), int(seed)
+
+
+def compare_form(choice: ModelChoice) -> None:
+    """The form and Start; a started comparison becomes the session's (and the URL's)."""
+    methods, budgets, rounds, epochs, seed = _settings(choice)
+    specs = _specs(choice, methods, budgets, rounds, epochs, seed)
+    if specs:
+        try:
+            total = sum(estimate(s, choice)[0] for s in specs)
+            when = f", about {fmt_duration(total)} in total" if total > 0 else ""
+        except Exception:  # an estimate must never block starting
+            when = ""
+        st.caption(f":material/schedule: {plural(len(specs), 'run')}, one after another{when}: {_plan(specs)}.")
+    elif not methods:
+        st.caption(":material/info: Pick at least one method (two or more to compare) to start.")
+    if st.button("Start comparison", key=K.W_COMPARE_START, type="primary", icon=":material/play_arrow:",
+                 disabled=not specs, help="Queue one run per method and budget; they run one after another."):
+        _start(specs)
+
+
+def _start(specs: Optional[list]) -> None:
+    try:
+        ids = [jobs().start(s, title=s.title) for s in specs or []]
+    except SBIError as err:
+        st.error(str(err), icon=":material/error:")
+        return
+    except Exception as err:
+        show_error(err, "starting the comparison")
+        return
+    set_comparison(ids)
+    flash("success", f"Started a comparison of {plural(len(ids), 'run')}: they run one after another.")
+    st.rerun()
