@@ -326,15 +326,23 @@ def test_reap_stale(store: RunStore) -> None:
 
 # ---- artifacts --------------------------------------------------------------------
 class _FakePosterior:
+    """A posterior that saves a tag in a torch file of its own format."""
+
+    FORMAT = "tests.fake_posterior/1"
+
     def __init__(self, tag: str) -> None:
         self.tag = tag
 
     def save(self, path) -> None:
-        Path(path).write_text(self.tag)
+        import torch
+
+        torch.save({"format": self.FORMAT, "tag": self.tag}, path)
 
     @classmethod
     def load(cls, path) -> "_FakePosterior":
-        return cls(Path(path).read_text())
+        import torch
+
+        return cls(torch.load(path, weights_only=True)["tag"])
 
 
 def _fake_round(i: int, m: int = 5, d: int = 2):
@@ -356,6 +364,9 @@ def test_artifacts_round_trip_with_fakes(store: RunStore, monkeypatch: pytest.Mo
     fake_module.Posterior = _FakePosterior
     monkeypatch.setitem(sys.modules, "sbi_core.posterior", fake_module)
     monkeypatch.setattr(sbi_core, "posterior", fake_module, raising=False)
+    from sbi_core import posterior_files
+
+    monkeypatch.setitem(posterior_files.FORMATS, _FakePosterior.FORMAT, ("sbi_core.posterior", "Posterior"))
 
     rid = store.create_run(tiny_spec())
     assert store.artifact_dir(rid).is_dir()
