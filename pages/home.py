@@ -1,4 +1,8 @@
-"""Home: what simulation-based inference is, the one-click demo, and recent runs."""
+"""Home: what simulation-based inference is, the one-click demo, and this browser's recent runs.
+
+"Recent runs" lists the runs this browser started and runs without an owner (everyone's), or every
+run for a teacher (:mod:`sbi_ui.owner`); someone else's run opens only through its link.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from sbi_ui.frame import page_guard
 from sbi_ui.messages import show_error
 from sbi_ui.naming import method_title, model_title_of, run_title, status_badge
 from sbi_ui.navigation import TRAIN
+from sbi_ui.owner import listing_owner
 from sbi_ui.resources import jobs, simulator
 from sbi_ui.session import reveal_true, start_run, watch_run
 
@@ -102,12 +107,12 @@ st.caption(
     "(a schematic built on the exact two-moons posterior)."
 )
 
-st.subheader("Recent runs")
-runs = jobs().list(limit=8)
+st.subheader("Your recent runs")
+runs = jobs().list(limit=8, owner=listing_owner())
 if not runs:
     st.caption("No runs yet. Start the demo above, or set up your own on **Model** and **Train**.")
 else:
-    st.caption("Click a run to open its live view; the **Runs** page lists them all.")
+    st.caption("Click a run to open its live view; the **Runs** page lists all the runs this browser started.")
     for info in runs:
         c1, c2, c3, c4 = st.columns([3.2, 1, 1.6, 1.4], vertical_alignment="center")
         c1.page_link(

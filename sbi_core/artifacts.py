@@ -21,6 +21,15 @@ from .errors import SBIError
 __all__ = ["ArtifactMissing", "RunArtifacts"]
 
 
+
+def _checked(run_id: str) -> str:
+    """``run_id`` if it is one (:func:`~sbi_core.store.is_run_id`): no client text names another folder."""
+    from .store import is_run_id
+
+    if not isinstance(run_id, str) or not is_run_id(run_id):
+        raise ValueError(f"not a run id: {run_id!r}")
+    return run_id
+
 class ArtifactMissing(SBIError, LookupError):
     """A run has no saved artifact of the kind asked for (e.g. no finished round yet)."""
 
@@ -45,15 +54,13 @@ class RunArtifacts:
 
     def artifact_dir(self, run_id: str) -> Path:
         """``<root>/artifacts/<run_id>/``, created if needed."""
-        if not run_id or "/" in run_id or "\\" in run_id or run_id in (".", ".."):
-            raise ValueError(f"not a run id: {run_id!r}")
-        path = self.artifacts_root / run_id
+        path = self.artifacts_root / _checked(run_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def round_dir(self, run_id: str, index: int) -> Path:
         """``artifacts/<run_id>/round_<index>/`` (not created)."""
-        return self.artifacts_root / run_id / f"round_{int(index)}"
+        return self.artifacts_root / _checked(run_id) / f"round_{int(index)}"
 
     def save_round(self, run_id: str, round_result: Any) -> Path:
         """Save one finished round: ``posterior.pt`` and ``posterior_samples``/``theta``/``x`` ``.npy``.

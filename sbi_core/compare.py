@@ -45,6 +45,7 @@ import numpy as np
 from .errors import SBIError
 from .methods.registry import get_method
 from .spec import RunSpec
+from .store import is_run_id
 
 __all__ = [
     "DEFAULT_BUDGET", "DEFAULT_ROUNDS", "DEFAULT_MAX_EPOCHS", "MAX_RUNS", "BUDGET_RANGE",
@@ -59,7 +60,6 @@ DEFAULT_MAX_EPOCHS = 60  # per round: caps the slowest round of a class demo
 MAX_RUNS = 12  # methods x budgets in one comparison
 BUDGET_RANGE = (100, 100_000)
 _MIN_PER_ROUND = 20  # RunSpec's smallest simulations_per_round
-_RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
 # ---- building a comparison ----------------------------------------------------------
@@ -150,7 +150,7 @@ def comparison_specs(base: RunSpec, methods: Sequence[str], budgets: Sequence[in
 def parse_run_ids(text: Optional[str]) -> list[str]:
     """The run ids of a ``?compare=<id1>,<id2>`` value: well-formed ids only, in order, at most :data:`MAX_RUNS`."""
     ids = [p.strip().lower() for p in str(text or "").split(",")]
-    return list(dict.fromkeys(i for i in ids if _RUN_ID.match(i)))[:MAX_RUNS]
+    return list(dict.fromkeys(i for i in ids if is_run_id(i)))[:MAX_RUNS]
 
 
 # ---- one row per run -------------------------------------------------------------------

@@ -115,10 +115,11 @@ class JobManager:
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
-    def start(self, spec: RunSpec, title: str = "") -> str:
-        """Queue a run of ``spec`` and start its worker; returns the run id at once."""
+    def start(self, spec: RunSpec, title: str = "", owner: Optional[str] = None) -> str:
+        """Queue a run of ``spec`` (owned by ``owner``, see :class:`RunStore`) and start its worker;
+        returns the run id at once."""
         self._reap_children()
-        run_id = self.store.create_run(spec, title)
+        run_id = self.store.create_run(spec, title, owner=owner)
         log_path = self.store.artifact_dir(run_id) / "worker.log"
         threads = self._threads_for(spec)
         try:
@@ -176,11 +177,13 @@ class JobManager:
         """The run's current record (a run whose worker died is marked failed first)."""
         return self._check(self.store.get_run(run_id))
 
-    def list(self, limit: Optional[int] = 50, status: str | Sequence[str] | None = None) -> list[RunInfo]:
-        """Runs, newest first (stale active runs are marked failed first)."""
+    def list(self, limit: Optional[int] = 50, status: str | Sequence[str] | None = None,
+             owner: Optional[str] = None) -> list[RunInfo]:
+        """Runs, newest first (stale active runs are marked failed first); ``owner``: that owner's
+        runs and everyone's (:meth:`RunStore.list_runs`)."""
         self._reap_children()
         self.store.reap_stale()
-        return self.store.list_runs(limit=limit, status=status)
+        return self.store.list_runs(limit=limit, status=status, owner=owner)
 
     def queue_position(self, run_id: str) -> Optional[int]:
         """1-based place in the queue, or None if the run is not queued."""

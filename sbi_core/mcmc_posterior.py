@@ -32,7 +32,8 @@ parameters at one ``x``, such as highest-density regions, are exact).
 A posterior is an immutable snapshot: the network is deep-copied and frozen,
 and :meth:`MCMCPosterior.with_default_x` returns a new posterior. Fixed prior
 parameters are not sampled: chains move in the free parameters and every
-sample gets the fixed values inserted.
+sample gets the fixed values inserted (the observation's shape rules and
+that insertion are :class:`~sbi_core.posterior_base.PosteriorBase`'s).
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ from torch import Tensor, nn
 from .errors import SBIError
 from .flows import ConditionalFlow
 from .mcmc import mcmc_report, sample_mcmc
+from .posterior_base import PosteriorBase
 from .priors import Prior
 from .ratio_net import RatioNet
+from .simulators.base import make_generator
 
 __all__ = ["MCMCPosterior", "MCMCSettings", "FORMAT"]
 
@@ -90,15 +93,7 @@ _TERMS = {
 }
 
 
-def _generator(seed: Optional[int], generator: Optional[torch.Generator]) -> torch.Generator:
-    if generator is not None:
-        return generator
-    g = torch.Generator()
-    g.manual_seed(seed) if seed is not None else g.seed()
-    return g
-
-
-class MCMCPosterior:
+class MCMCPosterior(PosteriorBase):
     """``p(theta | x)`` from a learned likelihood or ratio, sampled by MCMC; an immutable snapshot.
 
     Args:
@@ -119,6 +114,7 @@ class MCMCPosterior:
 
     reports_progress = True  # sample() takes on_progress / cancel (the run loop passes them)
     cloud = None  # the round's cloud is the samples themselves
+    _call_diagnostics = ("last_acceptance_rate", "sampling_report")
 
     def __init__(self, net: nn.Module, learns: str, prior: Prior, default_x: Optional[Tensor] = None,
                  mcmc: Optional[MCMCSettings] = None, init_pool: Optional[Tensor] = None):
@@ -129,23 +125,16 @@ class MCMCPosterior:
             p.requires_grad_(False)
         self.learns = learns
         self._term = _TERMS[learns]
-        self.prior = prior
+        self._init_fixed(prior)
         self.mcmc = mcmc or MCMCSettings()
-        self._free = prior.free_mask
-        self._fixed_values = prior.fixed_values
         self._free_prior = Prior([m for m in prior.marginals if not m.is_fixed])
         self._pool = None if init_pool is None or len(init_pool) == 0 else torch.as_tensor(
             init_pool, dtype=torch.float32).clone()
-        self._default_x: Optional[Tensor] = None
-        self._default_x = None if default_x is None else self._check_x(default_x)
+        self._init_default_x(default_x)
         self.last_acceptance_rate: Optional[float] = None
         self.sampling_report: Optional[dict] = None
 
-    # ---- shapes -------------------------------------------------------------
-    @property
-    def theta_dim(self) -> int:
-        return self.prior.dim
-
+    # ---- shapes (theta_dim, default_x, with_default_x: PosteriorBase) -------
     @property
     def x_dim(self) -> int:
         return self._term.x_dim(self._net)
@@ -158,47 +147,6 @@ class MCMCPosterior:
     def init_pool(self) -> Optional[Tensor]:
         """The ``(m, Df)`` starting candidates offered besides prior draws (a copy), or None."""
         return None if self._pool is None else self._pool.clone()
-
-    @property
-    def default_x(self) -> Optional[Tensor]:
-        """The ``(K,)`` observation used when ``x`` is not given (a copy), or None."""
-        return None if self._default_x is None else self._default_x.clone()
-
-    def with_default_x(self, x: Tensor) -> "MCMCPosterior":
-        """A new posterior equal to this one with ``x`` as its default (this one is unchanged)."""
-        x = self._check_x(x)
-        if self._default_x is not None and torch.equal(x, self._default_x):
-            return self
-        other = copy.copy(self)
-        other._default_x = x
-        other.last_acceptance_rate, other.sampling_report = None, None
-        return other
-
-    def _check_x(self, x: Optional[Tensor]) -> Tensor:
-        if x is None:
-            if self._default_x is None:
-                raise ValueError("Pass an observation x, or make a posterior with one: with_default_x(x).")
-            return self._default_x
-        x = torch.as_tensor(x, dtype=torch.float32).reshape(-1)
-        if x.shape[0] != self.x_dim:
-            raise SBIError(f"The observation has {x.shape[0]} numbers but the model produces {self.x_dim}.")
-        if not torch.isfinite(x).all():
-            raise SBIError("The observation contains NaN or infinite values; give finite numbers.")
-        return x
-
-    def _check_xs(self, xs: Tensor) -> Tensor:
-        xs = torch.as_tensor(xs, dtype=torch.float32)
-        if xs.ndim != 2 or xs.shape[1] != self.x_dim:
-            raise SBIError(f"xs must have shape (N, {self.x_dim}), one observation per row; got {tuple(xs.shape)}.")
-        if not torch.isfinite(xs).all():
-            raise SBIError("Some observations contain NaN or infinite values; remove those rows first.")
-        return xs
-
-    def _full(self, theta_free: Tensor) -> Tensor:
-        """``(N, Df)`` free parameters -> ``(N, D)`` with the fixed ones at their values."""
-        out = self._fixed_values.expand(theta_free.shape[0], -1).clone()
-        out[:, self._free] = theta_free
-        return out
 
     # ---- the potential ----------------------------------------------------------
     def _potential_free(self, theta_free: Tensor, x: Tensor) -> Tensor:
@@ -250,10 +198,9 @@ class MCMCPosterior:
         ``cancel()`` returning True raises :class:`sbi_core.training.Cancelled`.
         Sets :attr:`sampling_report` (chains, draws, ESS and R-hat per free parameter).
         """
-        shape = tuple(torch.Size(sample_shape))
-        n = math.prod(shape) if shape else 1
+        shape, n = self._draw_count(sample_shape)
         x = self._check_x(x)
-        result = self._run(n, x[None], _generator(seed, generator), on_progress, cancel)
+        result = self._run(n, x[None], make_generator(seed, generator), on_progress, cancel)
         names = [m.name for m in self._free_prior.marginals]
         self.sampling_report = mcmc_report(result.draws[0], names, seconds=result.seconds)
         self.last_acceptance_rate = None
@@ -269,7 +216,7 @@ class MCMCPosterior:
         xs = self._check_xs(xs)
         if int(num_samples) < 1:
             raise SBIError(f"num_samples must be at least 1, got {num_samples}.")
-        result = self._run(int(num_samples), xs, _generator(seed, generator), None, None)
+        result = self._run(int(num_samples), xs, make_generator(seed, generator), None, None)
         G, n, Df = result.samples.shape
         return self._full(result.samples.reshape(G * n, Df)).reshape(G, n, self.theta_dim)
 
@@ -282,9 +229,7 @@ class MCMCPosterior:
         Fixed parameters must equal their values (else ``-inf``).
         """
         x = self._check_x(x)
-        theta = torch.as_tensor(theta, dtype=torch.float32)
-        if theta.ndim == 1:
-            theta = theta.unsqueeze(0)
+        theta = self._theta_rows(theta)
         fixed_ok = (theta[:, ~self._free] == self._fixed_values[~self._free]).all(-1)
         u = self._potential_free(theta[:, self._free], x.expand(theta.shape[0], -1))
         return torch.where(fixed_ok, u, torch.tensor(-math.inf))

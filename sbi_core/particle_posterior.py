@@ -25,12 +25,12 @@ it is a function of the particles alone.
 An ABC posterior answers only the observation it was run for: ``x`` may be
 omitted or equal to that observation, anything else is an :class:`SBIError`,
 and :meth:`ParticlePosterior.sample_batched` always refuses. Fixed prior
-parameters are inserted at their values.
+parameters are inserted at their values (by
+:class:`~sbi_core.posterior_base.PosteriorBase`, as for every posterior).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -40,8 +40,10 @@ from torch import Tensor
 
 from .errors import SBIError
 from .posterior import PosteriorSamplingError
+from .posterior_base import PosteriorBase
 from .priors import Prior
 from .rejection import RejectionTooSlow, rejection_sample
+from .simulators.base import make_generator
 
 __all__ = ["ParticlePosterior", "effective_sample_size", "kde_bandwidth", "weighted_covariance", "cv_bandwidth", "DEFAULT_BANDWIDTH", "FORMAT"]
 
@@ -108,7 +110,7 @@ def weighted_covariance(particles: Tensor, weights: Tensor) -> Tensor:
     return cov + jitter * torch.eye(p.shape[1], dtype=torch.float64)
 
 
-class ParticlePosterior:
+class ParticlePosterior(PosteriorBase):
     """``p_eps(theta | x_o)`` of an ABC run as a truncated weighted Gaussian KDE; an immutable snapshot.
 
     Args:
@@ -131,9 +133,7 @@ class ParticlePosterior:
     def __init__(self, prior: Prior, particles: Tensor, weights: Optional[Tensor], x_obs: Tensor, *,
                  epsilon: float, acceptance_rate: float, bandwidth: Union[str, float] = DEFAULT_BANDWIDTH,
                  default_x: Optional[Tensor] = None):
-        self.prior = prior
-        self._free = prior.free_mask
-        self._fixed_values = prior.fixed_values
+        self._init_fixed(prior)
         particles = torch.as_tensor(particles, dtype=torch.float32)
         self._all_particles = particles.clone()
         self._particles = particles[:, self._free].clone()  # (m, d)
@@ -151,15 +151,11 @@ class ParticlePosterior:
         self.bandwidth_factor = h
         self._kernel_cov = h * h * weighted_covariance(self._particles, self._weights)
         self._chol = torch.linalg.cholesky(self._kernel_cov)
-        self._default_x = None if default_x is None else self._check_x(default_x)
+        self._init_default_x(default_x)
         self.last_acceptance_rate: Optional[float] = None
         self._log_z: Optional[float] = None
 
-    # ---- shapes and observation --------------------------------------------
-    @property
-    def theta_dim(self) -> int:
-        return self.prior.dim
-
+    # ---- shapes and observation (theta_dim, default_x, with_default_x: PosteriorBase)
     @property
     def x_dim(self) -> int:
         return self._x_obs.shape[0]
@@ -168,10 +164,6 @@ class ParticlePosterior:
     def x_obs(self) -> Tensor:
         """The ``(K,)`` observation this posterior answers (a copy)."""
         return self._x_obs.clone()
-
-    @property
-    def default_x(self) -> Optional[Tensor]:
-        return None if self._default_x is None else self._default_x.clone()
 
     @property
     def particles(self) -> Tensor:
@@ -189,6 +181,7 @@ class ParticlePosterior:
         return self._kernel_cov.clone()
 
     def _check_x(self, x: Optional[Tensor]) -> Tensor:
+        """The run's observation, for ``x`` omitted or equal to it; anything else is an :class:`SBIError`."""
         if x is None:
             return self._x_obs
         x = torch.as_tensor(x, dtype=torch.float32).reshape(-1)
@@ -196,30 +189,12 @@ class ParticlePosterior:
             raise SBIError("This ABC posterior was run for another observation. " + ONLY_ITS_OBSERVATION)
         return self._x_obs
 
-    def with_default_x(self, x: Tensor) -> "ParticlePosterior":
-        """This posterior with ``x`` as default: only its own observation is accepted."""
-        x = self._check_x(x)
-        if self._default_x is not None:
-            return self
-        other = copy.copy(self)
-        other._default_x = x
-        other.last_acceptance_rate = None
-        return other
-
-    def _full(self, free: Tensor) -> Tensor:
-        out = self._fixed_values.expand(free.shape[0], -1).clone()
-        out[:, self._free] = free
-        return out
-
     # ---- sampling -------------------------------------------------------------
     def _kernel_draws(self, m: int, generator: torch.Generator) -> Tensor:
         """``(m, D)`` draws from the untruncated KDE ``q``."""
         idx = torch.multinomial(self._weights, m, replacement=True, generator=generator)
         z = torch.randn(m, self._particles.shape[1], generator=generator, dtype=torch.float64)
         return self._full((self._particles[idx].double() + z @ self._chol.T).float())
-
-    def _inside(self, theta: Tensor) -> Tensor:
-        return self.prior.support_contains(theta) & torch.isfinite(theta).all(1)
 
     def sample(self, sample_shape: tuple[int, ...] = (1,), x: Optional[Tensor] = None, seed: Optional[int] = None,
                generator: Optional[torch.Generator] = None, max_sampling_time: float = 30.0,
@@ -230,13 +205,9 @@ class ParticlePosterior:
         ``on_progress`` / ``cancel`` are accepted for the common posterior
         surface; sampling takes milliseconds, so progress is reported once at the end.
         """
-        shape = tuple(torch.Size(sample_shape))
-        n = math.prod(shape) if shape else 1
+        shape, n = self._draw_count(sample_shape)
         self._check_x(x)
-        g = generator
-        if g is None:
-            g = torch.Generator()
-            g.manual_seed(seed) if seed is not None else g.seed()
+        g = make_generator(seed, generator)
         try:
             samples, self.last_acceptance_rate = rejection_sample(
                 lambda m: self._kernel_draws(m, g), self._inside, n,
@@ -264,9 +235,7 @@ class ParticlePosterior:
         (untruncated) log density.
         """
         self._check_x(x)
-        theta = torch.as_tensor(theta, dtype=torch.float32)
-        if theta.ndim == 1:
-            theta = theta.unsqueeze(0)
+        theta = self._theta_rows(theta)
         inside = self.prior.support_contains(theta)
         free = theta[:, self._free].double()
         lp = torch.cat([self._kde_log_density(chunk) for chunk in free.split(2048)]) if len(free) else free[:, 0]

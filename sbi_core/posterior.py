@@ -23,7 +23,8 @@ posterior (sharing the frozen network) instead of changing this one.
 
 Fixed parameters of the prior are not modelled: they are inserted at their
 value in every sample, and ``log_prob`` ignores them (after checking they
-equal their value).
+equal their value). The observation's shape rules and that insertion are
+:class:`~sbi_core.posterior_base.PosteriorBase`'s.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ from torch import Tensor
 
 from .errors import SBIError
 from .flows import ConditionalFlow
+from .posterior_base import PosteriorBase
 from .priors import Prior
 from .rejection import RejectionTooSlow, rejection_sample
+from .simulators.base import make_generator
 
 __all__ = ["Posterior", "PosteriorSamplingError"]
 
@@ -53,7 +56,7 @@ NORMALIZER_DRAWS = 10_000  # M in Z_hat(x): flow draws per observation
 NORMALIZER_SEED = 0  # seed of the base noise behind Z_hat(x), the same for every x
 
 
-class Posterior:
+class Posterior(PosteriorBase):
     """``p(theta | x)`` from a trained conditional flow; an immutable snapshot.
 
     Args:
@@ -70,19 +73,12 @@ class Posterior:
         self._flow = copy.deepcopy(flow).eval()
         for p in self._flow.parameters():
             p.requires_grad_(False)
-        self.prior = prior
-        self._free = prior.free_mask
-        self._fixed_values = prior.fixed_values
-        self._default_x: Optional[Tensor] = None
-        self._default_x = None if default_x is None else self._check_x(default_x)
+        self._init_fixed(prior)
+        self._init_default_x(default_x)
         self.last_acceptance_rate: Optional[float] = None
         self._log_z: dict[bytes, float] = {}  # memo of the pure function x -> log Z_hat(x)
 
-    # ---- shapes -------------------------------------------------------------
-    @property
-    def theta_dim(self) -> int:
-        return self.prior.dim
-
+    # ---- shapes (theta_dim, default_x, with_default_x: PosteriorBase) -------
     @property
     def x_dim(self) -> int:
         return self._flow.cfg.x_dim
@@ -90,45 +86,6 @@ class Posterior:
     @property
     def flow(self) -> ConditionalFlow:
         return self._flow
-
-    @property
-    def default_x(self) -> Optional[Tensor]:
-        """The ``(K,)`` observation used when ``x`` is not given (a copy), or None."""
-        return None if self._default_x is None else self._default_x.clone()
-
-    def with_default_x(self, x: Tensor) -> "Posterior":
-        """A new posterior equal to this one with ``x`` as its default observation.
-
-        This one is left as it was. The copy shares the frozen network and the
-        memo of ``Z_hat`` (both depend on the network only), so it is cheap.
-        When ``x`` already is the default, this very posterior is returned.
-        """
-        x = self._check_x(x)
-        if self._default_x is not None and torch.equal(x, self._default_x):
-            return self
-        other = copy.copy(self)
-        other._default_x = x
-        other.last_acceptance_rate = None
-        return other
-
-    def _check_x(self, x: Optional[Tensor]) -> Tensor:
-        if x is None:
-            if self._default_x is None:
-                raise ValueError("Pass an observation x, or make a posterior with one: with_default_x(x).")
-            return self._default_x
-        x = torch.as_tensor(x, dtype=torch.float32).reshape(-1)
-        if x.shape[0] != self.x_dim:
-            raise SBIError(
-                f"The observation has {x.shape[0]} numbers but the model produces {self.x_dim}."
-            )
-        if not torch.isfinite(x).all():
-            raise SBIError("The observation contains NaN or infinite values; give finite numbers.")
-        return x
-
-    def _full(self, theta_free: Tensor) -> Tensor:
-        out = self._fixed_values.expand(theta_free.shape[0], -1).clone()
-        out[:, self._free] = theta_free
-        return out
 
     # ---- sampling -------------------------------------------------------------
     def sample(
@@ -141,23 +98,16 @@ class Posterior:
         min_acceptance: float = 1e-4,
     ) -> Tensor:
         """``(*sample_shape, D)`` samples of ``p(theta | x)`` inside the prior's support."""
-        shape = tuple(torch.Size(sample_shape))
-        n = math.prod(shape) if shape else 1
+        shape, n = self._draw_count(sample_shape)
         x = self._check_x(x)
-        g = generator
-        if g is None:
-            g = torch.Generator()
-            g.manual_seed(seed) if seed is not None else g.seed()
+        g = make_generator(seed, generator)
 
         def propose(m: int) -> Tensor:
             return self._full(self._flow.sample(m, x, generator=g))
 
-        def inside(theta: Tensor) -> Tensor:
-            return self.prior.support_contains(theta) & torch.isfinite(theta).all(1)
-
         try:
             samples, self.last_acceptance_rate = rejection_sample(
-                propose, inside, n, max_seconds=max_sampling_time, min_acceptance=min_acceptance
+                propose, self._inside, n, max_seconds=max_sampling_time, min_acceptance=min_acceptance
             )
         except RejectionTooSlow as slow:
             raise PosteriorSamplingError(
@@ -194,10 +144,7 @@ class Posterior:
         n, want, dim = xs.shape[0], int(num_samples), self.theta_dim
         if want < 1:
             raise SBIError(f"num_samples must be at least 1, got {num_samples}.")
-        g = generator
-        if g is None:
-            g = torch.Generator()
-            g.manual_seed(seed) if seed is not None else g.seed()
+        g = make_generator(seed, generator)
         out = torch.empty(n, want, dim)
         have = torch.zeros(n, dtype=torch.long)  # kept so far (at most want)
         accepted = torch.zeros(n, dtype=torch.long)  # inside the support, kept or not
@@ -212,7 +159,7 @@ class Posterior:
                 for chunk in pending.split(max(1, max_rows // m)):
                     free = self._flow.sample_batched(m, xs[chunk], generator=g)
                     theta = self._full(free.reshape(-1, free.shape[-1])).reshape(len(chunk), m, dim)
-                    ok = self.prior.support_contains(theta) & torch.isfinite(theta).all(-1)
+                    ok = self._inside(theta)
                     slot = have[chunk, None] + ok.cumsum(1) - 1
                     keep = ok & (slot < want)
                     out[chunk[:, None].expand(-1, m)[keep], slot[keep]] = theta[keep]
@@ -239,21 +186,6 @@ class Posterior:
                 "implausible under the prior, or the estimator needs more simulations or training."
             )
 
-    def _check_xs(self, xs: Tensor) -> Tensor:
-        """``xs`` as a finite ``(N, K)`` float tensor, or an :class:`SBIError` saying what is wrong."""
-        xs = torch.as_tensor(xs, dtype=torch.float32)
-        if xs.ndim != 2 or xs.shape[1] != self.x_dim:
-            raise SBIError(
-                f"xs must have shape (N, {self.x_dim}), one observation per row; got {tuple(xs.shape)}."
-            )
-        bad = ~torch.isfinite(xs).all(1)
-        if bool(bad.any()):
-            raise SBIError(
-                f"{int(bad.sum())} of the {xs.shape[0]} observations contain NaN or infinite values; "
-                "remove those rows first (sbi_core.diagnostics.drop_invalid does)."
-            )
-        return xs
-
     # ---- density --------------------------------------------------------------
     def log_prob(self, theta: Tensor, x: Optional[Tensor] = None, normalize: bool = True) -> Tensor:
         """``log p(theta | x)``: ``theta (N, D) -> (N,)``; ``-inf`` outside the prior's support.
@@ -262,9 +194,7 @@ class Posterior:
         (see the module docstring): the same value whatever was called before.
         """
         x = self._check_x(x)
-        theta = torch.as_tensor(theta, dtype=torch.float32)
-        if theta.ndim == 1:
-            theta = theta.unsqueeze(0)
+        theta = self._theta_rows(theta)
         inside = self.prior.support_contains(theta)
         with torch.no_grad():
             free = theta[:, self._free]

@@ -18,6 +18,18 @@ its methods), calibration-check jobs by :mod:`sbi_core.check_records` (table
 ``checks``; results in ``artifacts/<run_id>/checks/``), process liveness by
 :mod:`sbi_core.processes`.
 
+Every run may have an **owner**: an opaque token of the browser that started
+it (:mod:`sbi_ui.owner`), or NULL. A run without an owner (every run made
+before owners existed, and runs started outside the app) belongs to everyone:
+:meth:`RunStore.list_runs` lists it for every owner, and the app lets anyone
+control it. The store keeps the token and filters by it; what a token may do
+is the app's business.
+
+Run ids are 25 lower-case letters and digits drawn with :mod:`secrets` (about
+129 bits): unguessable, safe in a URL, a file name and a command line (never a
+leading ``-``), and the same read aloud in any case. Ids of older stores
+(12 hex digits) still open; :func:`is_run_id` accepts both.
+
 Statuses: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled``
 (a queued run may also go straight to ``cancelled`` or ``failed``). Times are
 Unix seconds (floats).
@@ -28,7 +40,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
+import string
 import shutil
 import sqlite3
 import threading
@@ -49,6 +63,9 @@ from .spec import RunSpec
 __all__ = [
     "RunStore",
     "RunInfo",
+    "RUN_ID_LENGTH",
+    "is_run_id",
+    "new_run_id",
     "ArtifactMissing",
     "STATUSES",
     "ACTIVE_STATUSES",
@@ -72,6 +89,25 @@ STALE_MESSAGE = (
 _PIDLESS_GRACE_S = 60.0
 _BUSY_TIMEOUT_MS = 30_000
 
+RUN_ID_LENGTH = 25  # 36 ** 25 is about 2 ** 129
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+_RUN_ID_RE = re.compile(r"[a-z0-9]{12,32}")  # new ids, and the 12 hex digits of older stores
+
+
+def new_run_id() -> str:
+    """A fresh unguessable run id: :data:`RUN_ID_LENGTH` lower-case letters and digits from :mod:`secrets`."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(RUN_ID_LENGTH))
+
+
+def is_run_id(text: Any) -> bool:
+    """Whether ``text`` is shaped like a run id (a new one, or an older store's 12 hex digits).
+
+    Only the shape is checked (lower-case letters and digits, 12 to 32 of them), so an id from
+    a URL can never name a folder outside ``artifacts/``; whether the run exists is
+    :meth:`RunStore.get_run`'s answer.
+    """
+    return isinstance(text, str) and _RUN_ID_RE.fullmatch(text) is not None
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -86,7 +122,8 @@ CREATE TABLE IF NOT EXISTS runs (
     message TEXT,
     detail TEXT,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    stop_requested INTEGER NOT NULL DEFAULT 0
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs(status, created);
 CREATE INDEX IF NOT EXISTS runs_created ON runs(created);
@@ -127,6 +164,7 @@ class RunInfo:
     message: Optional[str]
     detail: Optional[str]
     cancel_requested: bool
+    owner: Optional[str] = None  # the starting browser's token; None: everyone's (see the module docstring)
 
     @property
     def is_active(self) -> bool:
@@ -185,12 +223,12 @@ def _dumps(event: dict) -> str:
 
 
 _RUN_COLUMNS = (
-    "id, title, spec_json, status, created, started, finished, pid, message, detail, cancel_requested"
+    "id, title, spec_json, status, created, started, finished, pid, message, detail, cancel_requested, owner"
 )
 
 
 def _row_to_info(row: tuple) -> RunInfo:
-    (rid, title, spec_json, status, created, started, finished, pid, message, detail, cancel) = row
+    (rid, title, spec_json, status, created, started, finished, pid, message, detail, cancel, owner) = row
     return RunInfo(
         id=rid,
         title=title or "",
@@ -203,6 +241,7 @@ def _row_to_info(row: tuple) -> RunInfo:
         message=message,
         detail=detail,
         cancel_requested=bool(cancel),
+        owner=owner or None,
     )
 
 
@@ -282,6 +321,9 @@ class RunStore(RunArtifacts, CheckRecords):
                 c.execute("ALTER TABLE runs ADD COLUMN pid_start TEXT")
             if "stop_requested" not in cols:  # stores made before "stop and keep what is trained"
                 c.execute("ALTER TABLE runs ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0")
+            if "owner" not in cols:  # stores made before private runs: their runs stay everyone's
+                c.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+            c.execute("CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, created)")
 
     def journal_mode(self) -> str:
         """The database's journal mode (``"wal"`` normally)."""
@@ -295,19 +337,23 @@ class RunStore(RunArtifacts, CheckRecords):
         self._local = threading.local()
 
     # ---- runs -------------------------------------------------------------
-    def create_run(self, spec: RunSpec, title: str = "") -> str:
-        """Add a queued run for ``spec``; returns its id (12 hex characters)."""
+    def create_run(self, spec: RunSpec, title: str = "", owner: Optional[str] = None) -> str:
+        """Add a queued run for ``spec``; returns its id (:func:`new_run_id`).
+
+        ``owner``: the token of whoever starts it (None or "": a run of everyone).
+        """
         spec_json = json.dumps(spec.to_dict(), default=_json_default)
         title = title or getattr(spec, "title", "") or ""
+        owner = str(owner) if owner else None
         now = time.time()
         while True:
-            run_id = secrets.token_hex(6)
+            run_id = new_run_id()
             try:
                 with self._write() as c:
                     c.execute(
-                        "INSERT INTO runs (id, title, spec_json, status, created, cancel_requested)"
-                        " VALUES (?, ?, ?, 'queued', ?, 0)",
-                        (run_id, title, spec_json, now),
+                        "INSERT INTO runs (id, title, spec_json, status, created, cancel_requested, owner)"
+                        " VALUES (?, ?, ?, 'queued', ?, 0, ?)",
+                        (run_id, title, spec_json, now, owner),
                     )
                 return run_id
             except sqlite3.IntegrityError:  # id collision: astronomically rare
@@ -322,14 +368,25 @@ class RunStore(RunArtifacts, CheckRecords):
         )
         return _row_to_info(row) if row else None
 
-    def list_runs(self, limit: Optional[int] = 50, status: str | Sequence[str] | None = None) -> list[RunInfo]:
-        """Runs, newest first (at most ``limit``; None: all); ``status`` filters by one status or several."""
+    def list_runs(self, limit: Optional[int] = 50, status: str | Sequence[str] | None = None,
+                  owner: Optional[str] = None, include_unowned: bool = True) -> list[RunInfo]:
+        """Runs, newest first (at most ``limit``; None: all); ``status`` filters by one status or several.
+
+        ``owner`` (a token) keeps that owner's runs and, unless ``include_unowned``
+        is False, the runs without an owner (everyone's); None: every run.
+        """
         sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        where: list[str] = []
         params: list[Any] = []
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
-            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
             params += statuses
+        if owner is not None:
+            where.append("(owner = ? OR owner IS NULL)" if include_unowned else "owner = ?")
+            params.append(str(owner))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created DESC, rowid DESC"
         if limit is not None:
             sql += " LIMIT ?"

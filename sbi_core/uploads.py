@@ -8,7 +8,9 @@ The same bytes uploaded twice (by any session) land in the same file; a
 RunSpec then refers to that path (``{"kind": "upload", "path": ...}`` or
 ``{"kind": "table", "path": ...}``), and a worker reads it from there. File
 names are reduced to letters, digits, ``.``, ``_`` and ``-`` (no folders, no
-leading dot), so an upload can never be written outside its folder.
+leading dot), so an upload can never be written outside its folder; and a
+path is only ever *read* when :func:`is_upload_path` says it is one of these
+files (after resolving ``..`` and symbolic links).
 
 **How a RunSpec with an upload travels.** A path means something on one
 machine only, so a spec that leaves the server carries its file instead
@@ -54,6 +56,7 @@ FILE_KINDS = ("upload", "table")  # simulator references that name a file
 _EMBED_KEYS = ("file_name", "sha256", "source", "source_base64")
 UPLOADS_DIR = "uploads"
 _MAX_NAME = 80
+_DIGEST_DIR = re.compile(r"[0-9a-f]{16}")  # an upload's folder: the first 16 hex digits of its sha256
 
 
 class UploadError(SBIError, ValueError):
@@ -128,13 +131,20 @@ def is_upload_path(store_root: Union[str, os.PathLike], path: Union[str, os.Path
     """Whether ``path`` is a file saved by :func:`save_upload` under ``store_root``.
 
     A RunSpec imported from elsewhere may name any path; the app only runs or
-    reads files from its own uploads folder.
+    reads files from its own uploads folder. The path is resolved first (``..``
+    and symbolic links followed), then it must be exactly
+    ``<uploads>/<16 hex digits>/<a name safe_filename keeps>``: no other folder, no
+    file in the middle of being written (``.part-*``), nothing a link points to
+    outside.
     """
     try:
+        if not isinstance(path, (str, os.PathLike)) or "\0" in os.fspath(path):
+            return False
         p = Path(path).expanduser().resolve()
         root = uploads_root(store_root)
-        return p.is_file() and p.parent.parent == root
-    except (OSError, ValueError, RuntimeError):
+        return (p.parent.parent == root and _DIGEST_DIR.fullmatch(p.parent.name) is not None
+                and safe_filename(p.name) == p.name and p.is_file())
+    except (OSError, ValueError, RuntimeError, TypeError):
         return False
 
 

@@ -9,6 +9,7 @@ from here:
 * :mod:`.resources`: the store, the job manager, built-in simulators, loaded posteriors;
 * :mod:`.session`: the current run and the URL (``?run=``, ``?truth=``), starting
   and following runs; :mod:`.tracker`: a run's events folded;
+* :mod:`.owner`: which browser owns a run (a cookie, no accounts) and teacher mode;
 * :mod:`.messages`: toasts and errors in plain words; :mod:`.naming` and
   :mod:`.format`: how runs, models, methods, times are named;
 * :mod:`.model_choice`: the typed model the next run uses (:class:`~.model_choice.ModelChoice`);
@@ -16,7 +17,8 @@ from here:
 * widget groups and views of one page each: :mod:`.prior_editor`, :mod:`.model_gallery`,
   :mod:`.observation_input`, :mod:`.prior_predictive_view`, :mod:`.train_settings`,
   :mod:`.train_start`, :mod:`.estimate`, :mod:`.live_view`, :mod:`.rounds_view`,
-  :mod:`.explorer`, :mod:`.spec_view`, :mod:`.axes`, and the tabs of *Your model & data*
+  :mod:`.explorer`, :mod:`.spec_view`, :mod:`.axes`, :mod:`.gallery_view` (the teacher's class
+  gallery), the Compare page's :mod:`.compare_form` / :mod:`.compare_view`, and the tabs of *Your model & data*
   in :mod:`.data`.
 
 Nothing here does maths: that is :mod:`sbi_core`'s.

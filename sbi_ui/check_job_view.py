@@ -23,6 +23,7 @@ from sbi_ui.check_texts import BREAK_IT
 from sbi_ui.format import fmt_duration
 from sbi_ui.messages import flash, show_failure
 from sbi_ui.naming import run_title
+from sbi_ui.owner import can_control
 from sbi_ui.resources import jobs, store
 from sbi_ui.session import POLL_S, tracker
 
@@ -85,7 +86,9 @@ def check_controls(info: RunInfo, has_results: bool) -> Optional[CheckInfo]:
             st.caption(":material/hourglass_top: This run is still training. The checks need its final posterior: "
                        "start them now and they begin by themselves when training ends.")
         b1, b2, _ = st.columns([1, 1, 2])
-        if b1.button(label, key=K.W_CHECK_START, type="primary", icon=":material/fact_check:", disabled=active,
+        if not can_control(info):
+            st.caption(":material/visibility: Only the browser that started this run can start or cancel its checks.")
+        elif b1.button(label, key=K.W_CHECK_START, type="primary", icon=":material/fact_check:", disabled=active,
                      width="stretch", help="Simulate test datasets and run every check that applies, in the "
                      "background. You can leave the page; the results are kept with the run."):
             try:
@@ -95,7 +98,7 @@ def check_controls(info: RunInfo, has_results: bool) -> Optional[CheckInfo]:
             else:
                 flash("success", "Checks started. Their progress appears below.")
                 st.rerun()
-        if active and b2.button("Cancel the checks", key=K.W_CHECK_CANCEL, icon=":material/stop_circle:",
+        if active and can_control(info) and b2.button("Cancel the checks", key=K.W_CHECK_CANCEL, icon=":material/stop_circle:",
                                 width="stretch"):
             jobs().cancel_checks(info.id)
             flash("info", "Cancel requested: the checks stop within a step.")
@@ -139,7 +142,7 @@ def twin_status(twin: str) -> None:
             show_failure(now.message, now.detail)
 
     line()
-    if was_active and st.button("Cancel the broken run", key=K.W_CHECK_TWIN_CANCEL, icon=":material/stop_circle:"):
+    if was_active and run is not None and can_control(run) and st.button("Cancel the broken run", key=K.W_CHECK_TWIN_CANCEL, icon=":material/stop_circle:"):
         jobs().cancel(twin)
         jobs().cancel_checks(twin)
         st.rerun()
@@ -148,6 +151,8 @@ def twin_status(twin: str) -> None:
 def break_it_button(info: RunInfo) -> None:
     """The "break it" button: train the same spec badly, check it with the same options, show it beside this run."""
     st.markdown(BREAK_IT)
+    if not can_control(info):
+        return
     if st.button("Break it: train it badly and compare", key=K.W_CHECK_BREAK, icon=":material/science:",
                  help=f"Starts a new run of {run_title(info)} with a tiny budget and a few epochs, then checks it."):
         try:

@@ -24,6 +24,7 @@ from sbi_ui.messages import flash, show_error
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.naming import method_title
 from sbi_ui.navigation import MODEL
+from sbi_ui.owner import owner_token
 from sbi_ui.resources import jobs
 from sbi_ui.train_settings import OBS_TEXT
 
@@ -97,7 +98,7 @@ def compare_form(choice: ModelChoice) -> None:
 
 def _start(specs: Optional[list]) -> None:
     try:
-        ids = [jobs().start(s, title=s.title) for s in specs or []]
+        ids = [jobs().start(s, title=s.title, owner=owner_token()) for s in specs or []]
     except SBIError as err:
         st.error(str(err), icon=":material/error:")
         return

@@ -25,6 +25,7 @@ from sbi_ui.format import fmt_duration, plural
 from sbi_ui.messages import flash
 from sbi_ui.naming import status_badge
 from sbi_ui.navigation import ROUNDS
+from sbi_ui.owner import can_control
 from sbi_ui.resources import jobs
 from sbi_ui.run_context import run_context, shown_truth
 from sbi_ui.session import WATCH_S, tracker, url_params
@@ -156,7 +157,9 @@ def comparison_methods(ids: list) -> list:
 
 def _cancel(ids: list) -> None:
     for rid in ids:
-        jobs().cancel(rid)
+        info = jobs().status(rid)
+        if info is not None and can_control(info):  # checked again on click: only this browser's runs
+            jobs().cancel(rid)
     flash("info", "Cancel requested for the comparison's queued and running runs.")
 
 
@@ -169,6 +172,7 @@ def compare_view(ids: list) -> None:
             st.caption("The runs of the comparison in the link are no longer in this run store.")
         return
     active = [r.run_id for r in rows if r.status in ("queued", "running")]
+    mine = [rid for rid in active if infos.get(rid) is not None and can_control(infos[rid])]
     ctx = run_context(next(iter(infos.values())))
     axes = axis_pickers(ctx.prior.dim, ctx.labels, K.W_COMPARE_AXIS_X, K.W_COMPARE_AXIS_Y)
     seen = tuple(r.status for r in rows)
@@ -185,9 +189,9 @@ def compare_view(ids: list) -> None:
 
     live()
     buttons = iter(st.columns([1, 1, 2]))
-    if active:
+    if mine:
         next(buttons).button("Cancel the comparison", key=K.W_COMPARE_CANCEL, icon=":material/stop_circle:",
-                  on_click=_cancel, args=(active,), help="Stop its queued and running runs; finished ones are kept.")
+                  on_click=_cancel, args=(mine,), help="Stop its queued and running runs; finished ones are kept.")
     if next(buttons).button("Clear this comparison", icon=":material/close:", key=K.W_COMPARE_FORGET,
                  help="Stop showing it here (its runs stay in the store, on the Runs page)."):
         forget_comparison()

@@ -10,6 +10,7 @@ import streamlit as st
 from sbi_ui import keys as K
 from sbi_ui.messages import show_error, show_flash
 from sbi_ui.navigation import PAGE_CONFIG, navigation_pages
+from sbi_ui.owner import remember_owner
 from sbi_ui.session import sync_current_run, sync_reveal_true
 from sbi_ui.projector import apply_projector, sync_projector
 from sbi_ui.sidebar import sidebar
@@ -31,6 +32,7 @@ def frame() -> None:
     # a little less empty space above each page's title
     st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>")
     sync_current_run()
+    remember_owner()
     sync_spec_link()
     sync_reveal_true()
     sync_projector()

@@ -248,3 +248,16 @@ C_COMPARE_CLOUDS = "compare_clouds_chart"  # chart: the final clouds side by sid
 C_COMPARE_C2ST = "compare_c2st_chart"  # chart: C2ST against simulations
 C_COMPARE_TABLE = "compare_table"  # the results table
 W_COMPARE_FORGET = "compare_forget"  # button "Clear this comparison" (its runs stay in the store)
+
+
+# ---- owners and teacher mode (sbi_ui/owner.py, pages/gallery.py) ----------------------
+S_OWNER = "owner_token"  # str: this browser's owner token (also in the cookie sbi_owner)
+S_TEACHER = "teacher_mode"  # bool: the teacher key was entered in this session (never in the URL)
+W_TEACHER_KEY = "teacher_key"  # password box in the sidebar of Runs and Class gallery
+W_TEACHER_LEAVE = "teacher_leave"  # button "Leave teacher mode"
+C_OWNER_COOKIE = "owner_cookie"  # container of the script that writes the cookie (takes no room)
+C_READ_ONLY = "run_read_only"  # container: "You are viewing someone else's run (read-only)"
+W_GALLERY_MODEL = "gallery_model"  # select box: the built-in model of the class gallery
+W_GALLERY_AXIS_X = "gallery_axis_x"
+W_GALLERY_AXIS_Y = "gallery_axis_y"
+C_GALLERY_CHART = "gallery_chart"  # chart: everyone's latest posterior, one panel per owner

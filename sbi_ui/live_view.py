@@ -16,6 +16,7 @@ from sbi_ui.messages import flash, show_run_failure
 from sbi_ui.naming import is_abc, is_amortized, method_title, model_title_of, rounds_text, run_title, status_badge
 from sbi_ui.navigation import CHECK, EXPLORE, ROUNDS
 from sbi_ui.ood_view import ood_warning
+from sbi_ui.owner import read_only_notice
 from sbi_ui.reference_view import reference_c2st_view
 from sbi_ui.sampling_view import abc_series, sampling_notes
 from sbi_ui.resources import jobs, store
@@ -197,4 +198,5 @@ def run_header(run_id: str, info: RunInfo) -> None:
             status_badge(info)
         st.caption(f"{_spec_line(info)} · id `{run_id}` · created {fmt_time(info.created)}")
         if info.is_active:
-            _actions(run_id, info)
+            if not read_only_notice(info):
+                _actions(run_id, info)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["HOME", "LESSONS", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "CHECK", "COMPARE", "RUNS", "PAGE_CONFIG", "navigation_pages"]
+from sbi_ui.owner import teacher_mode_available
+
+__all__ = ["HOME", "LESSONS", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "CHECK", "COMPARE", "RUNS", "GALLERY",
+           "PAGE_CONFIG", "navigation_pages"]
 
 # ---- page files (st.navigation registers them in app.py) --------------------
 HOME = "pages/home.py"
@@ -17,6 +20,7 @@ COMPARE = "pages/compare.py"
 LESSONS = "pages/lessons.py"
 RUNS = "pages/runs.py"
 DATA = "pages/data.py"
+GALLERY = "pages/gallery.py"
 
 PAGE_CONFIG = dict(
     page_title="SBI dashboard",
@@ -27,7 +31,12 @@ PAGE_CONFIG = dict(
 
 
 def navigation_pages() -> dict:
-    """The app's pages for ``st.navigation``, in sections."""
+    """The app's pages for ``st.navigation``, in sections.
+
+    The Class gallery is always routed (its link works) but listed only where the operator set a
+    teacher key (:mod:`sbi_ui.owner`); it asks for the key itself.
+    """
+    gallery_shown = "visible" if teacher_mode_available() else "hidden"
     return {
         "Learn": [
             st.Page(HOME, title="Home", icon=":material/home:", default=True),
@@ -44,5 +53,7 @@ def navigation_pages() -> dict:
         ],
         "Manage": [
             st.Page(RUNS, title="Runs", icon=":material/list_alt:", url_path="runs"),
+            st.Page(GALLERY, title="Class gallery", icon=":material/grid_view:", url_path="gallery",
+                    visibility=gallery_shown),
         ],
     }

@@ -18,6 +18,7 @@ from sbi_ui import keys as K
 from sbi_ui.messages import flash
 from sbi_ui.naming import run_label
 from sbi_ui.navigation import TRAIN
+from sbi_ui.owner import owner_token
 from sbi_ui.resources import jobs, store
 from sbi_ui.tracker import RunTracker
 
@@ -72,7 +73,7 @@ def open_run(run_id: str, page: str = TRAIN) -> None:
 
 def start_run(spec: RunSpec, title: str = "", page: Optional[str] = TRAIN) -> str:
     """Start ``spec`` in a background worker, make it current, and open ``page`` (if given)."""
-    run_id = jobs().start(spec, title=title or spec.title)
+    run_id = jobs().start(spec, title=title or spec.title, owner=owner_token())
     flash("success", f"Started run `{run_id}`. Its progress appears below as it happens.")
     if page is None:
         set_current_run(run_id)
@@ -154,12 +155,18 @@ def pick_run(key: str, label: str = "Run", filter_fn: Optional[Callable[[RunInfo
              help: str = "Which run to show. The current run (in the sidebar and the URL) is chosen first.",
              ) -> Optional[RunInfo]:
     """A select box of runs (the current one first); choosing one makes it current."""
-    runs = [r for r in jobs().list(limit=200) if filter_fn is None or filter_fn(r)]
+    from sbi_ui.owner import listing_owner  # owner imports this module's neighbours
+
+    runs = jobs().list(limit=200, owner=listing_owner())
+    cur = current_run_id()
+    if cur and cur not in {r.id for r in runs}:  # a shared link's run (read-only) stays pickable
+        shared = jobs().status(cur)
+        runs = ([shared] if shared is not None else []) + runs
+    runs = [r for r in runs if filter_fn is None or filter_fn(r)]
     if not runs:
         return None
     ids = [r.id for r in runs]
     by_id = {r.id: r for r in runs}
-    cur = current_run_id()
     if cur in ids:
         st.session_state[key] = cur  # follow the current run (set elsewhere: sidebar, URL, Runs)
     elif st.session_state.get(key) not in ids:

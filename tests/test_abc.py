@@ -8,7 +8,7 @@ import torch
 from sbi_core.abc_distance import robust_scale, scaled_distances
 from sbi_core.errors import SBIError
 from sbi_core.methods.rejection_abc import METHOD as REJECTION, RejectionABC
-from sbi_core.methods.smc_abc import METHOD as SMC, ParticleProposal, SMCABC
+from sbi_core.methods.smc_abc import METHOD as SMC, ParticleProposal, SMCABC, kernel_covariances
 from sbi_core.priors import Prior
 
 SIGMA = 0.5  # x ~ N(theta, SIGMA^2)
@@ -107,6 +107,37 @@ def test_smc_weights_correct_for_the_proposal():
     s = math.sqrt(float((w * (th - m) ** 2).sum()))
     assert abs(m - mean) < 0.08 and abs(s / sd - 1) < 0.2
     assert est.history[-1]["ess"] < est.history[-1]["num_particles"]  # unequal weights
+
+
+def test_recycling_keeps_every_simulation_within_the_tolerance_and_stays_unbiased():
+    """Recycled particles of all generations, weighted against the mixture of proposals, give the posterior."""
+    est = SMCABC(NORMAL, quantile=0.3)  # the default kNN kernel, recycling on
+    run(est, NORMAL, X_OBS, 4, 1500)
+    eps = est.epsilon
+    within = sum(int((g.distances <= eps).sum()) for g in est._generations)
+    assert len(est.particles) == within > 0.3 * 1500 * 1.5  # more than the last generation alone
+    assert bool((est.particle_distances <= eps).all())
+    mean, sd = gaussian_posterior(0.8)
+    w, th = est.weights, est.particles[:, 0].double()
+    m = float((w * th).sum())
+    s = math.sqrt(float((w * (th - m) ** 2).sum()))
+    assert abs(m - mean) < 0.08 and abs(s / sd - 1) < 0.2
+    alone = SMCABC(NORMAL, quantile=0.3, recycle=False)
+    run(alone, NORMAL, X_OBS, 4, 1500)
+    assert len(alone.particles) == alone.history[-1]["num_particles"] <= 450
+
+
+def test_the_knn_kernel_is_local_to_each_cluster():
+    """Two far clusters: each particle's kernel spans its own cluster, not the gap between them."""
+    g = torch.Generator().manual_seed(0)
+    pts = torch.cat([0.1 * torch.randn(50, 2, generator=g) - 3, 0.1 * torch.randn(50, 2, generator=g) + 3])
+    w = torch.full((100,), 0.01, dtype=torch.float64)
+    local = kernel_covariances(pts, w, "knn", neighbours=10)
+    wide = kernel_covariances(pts, w, 1.0)
+    assert local.shape == (100, 2, 2)
+    assert float(local.diagonal(dim1=1, dim2=2).max()) < 0.1 and float(wide[0].diagonal().min()) > 5
+    with pytest.raises(SBIError, match="kernel must be 'knn'"):
+        SMCABC(NORMAL, kernel="nearest")
 
 
 def test_proposal_samples_inside_the_support_and_its_density_is_a_mixture():

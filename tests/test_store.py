@@ -15,9 +15,11 @@ import pytest
 
 from sbi_core.spec import RunSpec
 from sbi_core.store import (
+    RUN_ID_LENGTH,
     STALE_MESSAGE,
     ArtifactMissing,
     RunInfo,
+    is_run_id,
     RunStore,
     pid_alive,
     process_start_time,
@@ -67,7 +69,7 @@ def test_create_get_list(store: RunStore) -> None:
     b = store.create_run(tiny_spec(seed=2, title="from spec"))
     c = store.create_run(tiny_spec(seed=3))
     for rid in (a, b, c):
-        assert len(rid) == 12 and int(rid, 16) >= 0
+        assert is_run_id(rid) and len(rid) == RUN_ID_LENGTH  # unguessable: see tests/test_owner_store.py
     info = store.get_run(a)
     assert isinstance(info, RunInfo)
     assert info.title == "first" and info.status == "queued" and info.spec == tiny_spec(seed=1)

@@ -55,7 +55,7 @@ def start_broken_twin(jobs: Any, run_id: str, options: Optional[dict] = None) ->
 
         raise SBIError(f"There is no run {run_id} in this run store.")
     spec = broken_spec(info.spec)
-    twin = jobs.start(spec, title=spec.title)
+    twin = jobs.start(spec, title=spec.title, owner=info.owner)  # the twin belongs to the run's owner
     jobs.start_checks(twin, options)
     link_broken_twin(jobs.store, run_id, twin)
     return twin

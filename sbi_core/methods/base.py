@@ -20,12 +20,14 @@ The run loop (:mod:`sbi_core.runs`) only talks to an :class:`Estimator`, and
 the registry (:mod:`.registry`) maps a method's name onto a
 :class:`Method`: its words for people and a ``build`` function that composes
 the estimator. Adding a method is its own module plus one line in the
-registry.
+registry; a family with an amortized and a sequential variant (NLE / SNLE,
+NRE / SNRE) declares both at once with :func:`method_pair`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Optional, Protocol, Union, runtime_checkable
 
 import torch
@@ -36,7 +38,7 @@ from ..posterior import Posterior
 from ..priors import Prior
 from ..training import TrainResult
 
-__all__ = ["Method", "Estimator", "ProposalRule", "PosteriorLoss", "Proposal", "PriorProposal"]
+__all__ = ["Method", "method_pair", "Estimator", "ProposalRule", "PosteriorLoss", "Proposal", "PriorProposal"]
 
 
 @runtime_checkable
@@ -134,6 +136,30 @@ class Method:
     def rounds(self, num_rounds: int) -> int:
         """How many rounds a run of this method has when ``num_rounds`` are asked for."""
         return int(num_rounds) if self.sequential else 1
+
+
+def method_pair(name: str, *, learns: str, build: Callable[..., Estimator], options: tuple[str, ...] = (),
+                amortized: str, sequential: str) -> tuple[Method, Method]:
+    """The amortized (one round) and sequential :class:`Method` of one estimator family.
+
+    name: the amortized method's name (``"nle"``); the sequential one is
+        ``"s" + name`` (``"snle"``), titled ``"Amortized NLE"`` and ``"Sequential SNLE"``.
+    learns, options: as in :class:`Method`, the same for both.
+    build: ``build(prior, *, sequential, **settings) -> Estimator``; each method's
+        ``build`` passes its own ``sequential`` (False, then True).
+    amortized, sequential: the two summaries for people.
+
+    >>> one, rounds = method_pair("nle", learns="likelihood", build=dict, amortized="...", sequential="...")
+    >>> (one.name, one.title, one.sequential), (rounds.name, rounds.title, rounds.sequential)
+    (('nle', 'Amortized NLE', False), ('snle', 'Sequential SNLE', True))
+    """
+    label = name.upper()
+    return (
+        Method(name=name, title=f"Amortized {label}", summary=amortized, sequential=False, learns=learns,
+               build=partial(build, sequential=False), options=options),
+        Method(name=f"s{name}", title=f"Sequential S{label}", summary=sequential, sequential=True, learns=learns,
+               build=partial(build, sequential=True), options=options),
+    )
 
 
 ProposalLike = Union[Prior, Posterior, Proposal]

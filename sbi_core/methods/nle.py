@@ -39,7 +39,7 @@ from torch import Tensor
 from ..flows import ConditionalFlow, build_flow
 from ..mcmc_posterior import MCMCSettings
 from ..priors import Prior
-from .base import Method
+from .base import method_pair
 from .mcmc_estimator import MCMCEstimator
 from .snpe import PosteriorProposal
 
@@ -95,34 +95,17 @@ def SNLE(prior: Prior, *args, **kwargs) -> NLE:
     return NLE(prior, *args, sequential=True, **kwargs)
 
 
-def _build_nle(prior: Prior, **settings) -> NLE:
-    return NLE(prior, **settings)
-
-
-_OPTIONS = ("num_chains", "warmup", "thin")
-
-METHOD_NLE = Method(
-    name="nle",
-    title="Amortized NLE",
-    summary=(
+METHOD_NLE, METHOD_SNLE = method_pair(
+    "nle",
+    learns="likelihood",
+    build=NLE,
+    options=("num_chains", "warmup", "thin"),
+    amortized=(
         "Simulates once from the prior and learns the likelihood, how the data come out for each parameter "
         "value; the posterior is then explored by MCMC chains for any observation."
     ),
-    sequential=False,
-    learns="likelihood",
-    build=_build_nle,
-    options=_OPTIONS,
-)
-
-METHOD_SNLE = Method(
-    name="snle",
-    title="Sequential SNLE",
-    summary=(
+    sequential=(
         "Learns the likelihood round by round, each round simulating where the last posterior puts its mass; "
         "MCMC chains turn likelihood times prior into posterior samples. Often the most accurate per simulation."
     ),
-    sequential=True,
-    learns="likelihood",
-    build=SNLE,
-    options=_OPTIONS,
 )

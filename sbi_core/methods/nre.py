@@ -66,7 +66,7 @@ from ..errors import SBIError
 from ..mcmc_posterior import MCMCSettings
 from ..priors import Prior
 from ..ratio_net import RatioNet, build_ratio_net
-from .base import Method
+from .base import method_pair
 from .mcmc_estimator import MCMCEstimator
 from .snpe import PosteriorProposal
 
@@ -173,34 +173,17 @@ def _build(prior: Prior, *, density_estimator: str = "resnet", hidden_features: 
                **settings)
 
 
-def _build_snre(prior: Prior, **settings) -> NRE:
-    return _build(prior, sequential=True, **settings)
-
-
-_OPTIONS = ("num_atoms", "gamma", "loss", "regularization", "num_chains", "warmup", "thin")
-
-METHOD_NRE = Method(
-    name="nre",
-    title="Amortized NRE",
-    summary=(
+METHOD_NRE, METHOD_SNRE = method_pair(
+    "nre",
+    learns="ratio",
+    build=_build,
+    options=("num_atoms", "gamma", "loss", "regularization", "num_chains", "warmup", "thin"),
+    amortized=(
         "Simulates once from the prior and trains a classifier to tell matching (parameter, data) pairs from "
         "shuffled ones; its score is a likelihood ratio, which MCMC chains turn into posterior samples."
     ),
-    sequential=False,
-    learns="ratio",
-    build=_build,
-    options=_OPTIONS,
-)
-
-METHOD_SNRE = Method(
-    name="snre",
-    title="Sequential SNRE",
-    summary=(
+    sequential=(
         "The ratio classifier of NRE, trained round by round on simulations where the last posterior puts "
         "its mass; MCMC chains sample the posterior each round."
     ),
-    sequential=True,
-    learns="ratio",
-    build=_build_snre,
-    options=_OPTIONS,
 )

@@ -19,6 +19,7 @@ from sbi_core.store import RunInfo
 from sbi_ui import keys as K
 from sbi_ui.messages import flash
 from sbi_ui.naming import status_badge
+from sbi_ui.owner import owner_token
 from sbi_ui.resources import jobs
 from sbi_ui.session import POLL_S, set_current_run, tracker
 
@@ -31,7 +32,7 @@ def _runs() -> dict:
 
 def _start(name: str, spec: RunSpec) -> None:
     try:
-        rid = jobs().start(spec, title=spec.title)
+        rid = jobs().start(spec, title=spec.title, owner=owner_token())
     except SBIError as err:
         flash("error", str(err))
         return
