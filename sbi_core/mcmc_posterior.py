@@ -49,31 +49,50 @@ from torch import Tensor, nn
 
 from .errors import SBIError
 from .flows import ConditionalFlow
-from .mcmc import mcmc_report, sample_mcmc
+from .mcmc import DEFAULTS as MCMC_DEFAULTS, mcmc_report, sample_mcmc
 from .posterior_base import PosteriorBase
 from .priors import Prior
 from .ratio_net import RatioNet
 from .simulators.base import make_generator
 
-__all__ = ["MCMCPosterior", "MCMCSettings", "FORMAT"]
+__all__ = ["MCMCPosterior", "MCMCSettings", "FORMAT", "chains_for"]
 
 FORMAT = "sbi_core.mcmc_posterior/1"
+DRAWS_PER_CHAIN = 20  # 1,000 draws: the default 50 chains
+MAX_CHAINS = 1000
 
 
 @dataclass(frozen=True)
 class MCMCSettings:
     """How the chains run (``None``: :func:`sbi_core.mcmc.sample_mcmc`'s default).
 
-    num_chains: chains per observation. warmup: steps discarded per chain.
-    thin: keep every ``thin``-th step.
+    num_chains: chains per observation; ``None`` scales them with the draws asked for
+    (:func:`chains_for`). warmup: steps discarded per chain. thin: keep every ``thin``-th step.
     """
 
     num_chains: Optional[int] = None
     warmup: Optional[int] = None
     thin: Optional[int] = None
 
-    def kwargs(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+    def kwargs(self, num_samples: int = 1) -> dict:
+        """Keyword arguments of :func:`~sbi_core.mcmc.sample_mcmc` for ``num_samples`` draws per observation."""
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.num_chains is None:
+            out["num_chains"] = chains_for(num_samples)
+            out["num_init_candidates"] = max(MCMC_DEFAULTS["num_init_candidates"], 4 * out["num_chains"])
+        return out
+
+
+def chains_for(num_samples: int) -> int:
+    """Chains per observation for ``num_samples`` draws: about :data:`DRAWS_PER_CHAIN` draws each,
+    between the default 50 and :data:`MAX_CHAINS`.
+
+    A sweep evaluates all chains in one batch, and a batch of 500 points costs little more than one
+    of 50, so many short chains are faster than a few long ones for a large draw, and their draws
+    are closer to independent (bench: 10,000 draws from an SNLE posterior on two moons in 1.6 s
+    with 500 chains, 7.4 s with 50).
+    """
+    return int(min(MAX_CHAINS, max(MCMC_DEFAULTS["num_chains"], math.ceil(int(num_samples) / DRAWS_PER_CHAIN))))
 
 
 @dataclass(frozen=True)
@@ -114,7 +133,7 @@ class MCMCPosterior(PosteriorBase):
 
     reports_progress = True  # sample() takes on_progress / cancel (the run loop passes them)
     cloud = None  # the round's cloud is the samples themselves
-    _call_diagnostics = ("last_acceptance_rate", "sampling_report")
+    _call_diagnostics = ("last_acceptance_rate", "sampling_report", "last_draws")
 
     def __init__(self, net: nn.Module, learns: str, prior: Prior, default_x: Optional[Tensor] = None,
                  mcmc: Optional[MCMCSettings] = None, init_pool: Optional[Tensor] = None):
@@ -133,6 +152,7 @@ class MCMCPosterior(PosteriorBase):
         self._init_default_x(default_x)
         self.last_acceptance_rate: Optional[float] = None
         self.sampling_report: Optional[dict] = None
+        self.last_draws: Optional[tuple[Tensor, Tensor]] = None  # (x (K,), draws (n, D)) of the last sample()
 
     # ---- shapes (theta_dim, default_x, with_default_x: PosteriorBase) -------
     @property
@@ -178,7 +198,7 @@ class MCMCPosterior(PosteriorBase):
         def init(m: int) -> Tensor:
             return self._candidates(m, g)
         return sample_mcmc(self._grouped_potential(xs), init, num_samples, num_groups=xs.shape[0],
-                           generator=g, on_progress=on_progress, cancel=cancel, **self.mcmc.kwargs())
+                           generator=g, on_progress=on_progress, cancel=cancel, **self.mcmc.kwargs(num_samples))
 
     # ---- sampling -------------------------------------------------------------
     def sample(
@@ -204,7 +224,17 @@ class MCMCPosterior(PosteriorBase):
         names = [m.name for m in self._free_prior.marginals]
         self.sampling_report = mcmc_report(result.draws[0], names, seconds=result.seconds)
         self.last_acceptance_rate = None
-        return self._full(result.samples[0]).reshape(*shape, self.theta_dim)
+        samples = self._full(result.samples[0])
+        self.last_draws = (x.clone(), samples)
+        return samples.reshape(*shape, self.theta_dim)
+
+    def drawn_at(self, x: Tensor) -> Optional[Tensor]:
+        """The ``(n, D)`` draws of the last :meth:`sample` call if it was at observation ``x (K,)``, else None."""
+        if self.last_draws is None:
+            return None
+        at, draws = self.last_draws
+        x = torch.as_tensor(x, dtype=at.dtype).reshape(-1)
+        return draws if x.shape == at.shape and bool(torch.equal(x, at)) else None
 
     def sample_batched(self, num_samples: int, xs: Tensor, seed: Optional[int] = None,
                        generator: Optional[torch.Generator] = None, **_ignored) -> Tensor:

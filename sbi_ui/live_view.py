@@ -30,11 +30,11 @@ ESTIMATOR_WORDS = {"nsf": "neural spline flow (NSF)", "maf": "masked autoregress
 
 def _spec_line(info) -> str:
     s = info.spec
-    return (
-        f"{model_title_of(s)} · {method_title(s.method)} · {rounds_text(s)} × "
-        f"{s.simulations_per_round:,} simulations · {ESTIMATOR_WORDS.get(s.density_estimator, s.density_estimator)} "
-        f"of {plural(s.num_transforms, 'layer')}, {s.hidden_features} units wide · seed {s.seed}"
-    )
+    network = ("no network (keeps the closest simulations)" if is_abc(s) else
+               f"{ESTIMATOR_WORDS.get(s.density_estimator, s.density_estimator)} "
+               f"of {plural(s.num_transforms, 'layer')}, {s.hidden_features} units wide")
+    return (f"{model_title_of(s)} · {method_title(s.method)} · {rounds_text(s)} × "
+            f"{s.simulations_per_round:,} simulations · {network} · seed {s.seed}")
 
 
 def _cancelled_text(info, tr, total: int) -> str:
@@ -90,9 +90,10 @@ def _status(info, tr, total: int) -> None:
 
 def _summary(info, tr, total: int) -> str:
     """The run's numbers on one line (four tiles cut their values off on a 1024-pixel projector)."""
+    epochs = ("" if is_abc(info.spec)  # ABC trains nothing: no epochs to count
+              else f" &nbsp;·&nbsp; :material/model_training: **{tr.epochs_done:,}** epochs trained")
     return (f":material/replay: **{tr.rounds_done} / {total}** rounds finished"
-            f" &nbsp;·&nbsp; :material/casino: **{tr.simulations_done:,}** simulations"
-            f" &nbsp;·&nbsp; :material/model_training: **{tr.epochs_done:,}** epochs trained"
+            f" &nbsp;·&nbsp; :material/casino: **{tr.simulations_done:,}** simulations{epochs}"
             f" &nbsp;·&nbsp; :material/timer: **{fmt_duration(info.seconds).replace(' ', '&nbsp;')}**")
 
 

@@ -181,3 +181,38 @@ def test_init_pool_starts_chains_and_is_saved(ratio_post, tmp_path):
     back = MCMCPosterior.load(tmp_path / "pooled.pt")
     assert torch.equal(back.init_pool, pool)
     assert torch.equal(back.sample((200,), seed=0), s)
+
+
+def test_chains_scale_with_the_draws_asked_for():
+    from sbi_core.mcmc_posterior import chains_for
+
+    assert [chains_for(n) for n in (10, 1000, 10_000, 10**6)] == [50, 50, 500, 1000]
+    kw = MCMCSettings().kwargs(10_000)
+    assert kw["num_chains"] == 500 and kw["num_init_candidates"] >= 2000
+    assert MCMCSettings(num_chains=20).kwargs(10_000)["num_chains"] == 20  # a setting wins
+
+
+def test_a_sequential_round_proposes_the_draws_its_snapshot_made_first(ratio_post):
+    """The next round's parameters reuse the cloud's draws at x_o; more than that runs new chains."""
+    from sbi_core.methods.mcmc_estimator import DrawsFirst
+    from sbi_core.methods.snpe import PosteriorProposal
+
+    sim, post = ratio_post
+    xo = sim.default_observation
+    post = post.with_default_x(xo)
+    est = NRE(sim.prior, sequential=True, **SMALL)
+    assert est.next_proposal(post, xo, torch.Generator()) is post  # nothing drawn yet: the posterior itself
+    assert isinstance(est.proposal_rule, PosteriorProposal)
+    cloud = post.sample((300,), seed=0)
+    assert torch.equal(post.drawn_at(xo), cloud) and post.drawn_at(xo + 1.0) is None
+    proposal = est.next_proposal(post, xo, torch.Generator())
+    assert isinstance(proposal, DrawsFirst)
+    g = torch.Generator().manual_seed(1)
+    some = proposal.sample((200,), x=xo, generator=g)
+    rows = {tuple(r) for r in cloud.tolist()}
+    assert some.shape == (200, cloud.shape[1]) and all(tuple(r) in rows for r in some.tolist())
+    assert len({tuple(r) for r in some.tolist()}) == 200  # without replacement
+    more = proposal.sample((400,), x=xo, generator=g)
+    assert more.shape == (400, cloud.shape[1])
+    assert sum(tuple(r) in rows for r in more.tolist()) == 300  # all 300 reused, 100 new draws
+    assert post.with_default_x(xo + 1.0).drawn_at(xo) is None  # a copy forgets the last call's draws

@@ -50,6 +50,8 @@ def test_snle_two_rounds_through_the_class():
     est.append_simulations(theta1, sim.simulate(theta1, seed=1))
     result = est.fit()
     assert result.history[0]["round"] == 1 and est.num_simulations == 2000
+    assert result.stopped_early  # a warm round waits half the patience (10 -> 5) for a better loss
+    assert result.epochs - result.best_epoch == 5
     post = est.build_posterior(default_x=xo)
     assert torch.equal(post.init_pool, theta1)  # chains may start where the last posterior was
     s = post.sample((1000,), seed=0)

@@ -9,7 +9,8 @@ sampled by MCMC; ``rejection_abc`` and ``smc_abc`` train no network.
 
 from .base import Estimator, Method, PriorProposal, ProposalRule, PosteriorLoss
 from .nle import NLE
-from .npe import NPE, MaximumLikelihood, drop_invalid
+from .npe import NPE, MaximumLikelihood
+from .pooled import drop_invalid
 from .nre import NRE
 from .registry import METHODS, get_method, method_names
 from .snpe import SNPE, AtomicLoss, PosteriorProposal, atomic_loss

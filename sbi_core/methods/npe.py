@@ -36,36 +36,9 @@ from ..priors import Prior
 from ..seeds import SeedPlan
 from ..training import TrainConfig, TrainResult, train
 from .base import Method, PosteriorLoss, PriorProposal, ProposalRule
+from .pooled import PooledPairs, drop_invalid
 
-__all__ = ["NPE", "MaximumLikelihood", "drop_invalid", "METHOD"]
-
-MIN_PAIRS = 10  # fewer valid pairs than this cannot be split into training and validation sensibly
-
-
-def drop_invalid(theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor, int]:
-    """Remove rows where ``x (N, K)`` or ``theta (N, D)`` is not finite; return the count removed."""
-    ok = torch.isfinite(x).all(1) & torch.isfinite(theta).all(1)
-    return theta[ok], x[ok], int((~ok).sum())
-
-
-def as_pairs(theta: Tensor, x: Tensor, prior: Prior) -> tuple[Tensor, Tensor]:
-    """``theta`` as ``(N, D)`` and ``x`` as ``(N, K)`` float tensors, or an :class:`SBIError` saying what is wrong."""
-    theta = torch.as_tensor(theta, dtype=torch.float32)
-    x = torch.as_tensor(x, dtype=torch.float32)
-    if theta.ndim == 1 and prior.dim == 1:
-        theta = theta[:, None]
-    if x.ndim == 1:
-        x = x[:, None]
-    if theta.ndim != 2 or theta.shape[1] != prior.dim:
-        raise SBIError(
-            f"theta must have shape (N, {prior.dim}) for parameters {', '.join(prior.names)}; "
-            f"got {tuple(theta.shape)}."
-        )
-    if x.ndim != 2 or x.shape[0] != theta.shape[0]:
-        raise SBIError(
-            f"x must have one row per theta row ({theta.shape[0]}); got shape {tuple(x.shape)}."
-        )
-    return theta, x
+__all__ = ["NPE", "MaximumLikelihood", "drop_invalid", "METHOD"]  # drop_invalid: from .pooled
 
 
 @dataclass(frozen=True)
@@ -139,10 +112,8 @@ class NPE:
         self._generator = self._seeds.generator("training")
         self._free_prior = Prior([m for m in self.prior.marginals if not m.is_fixed])
         self._flow: Optional[ConditionalFlow] = None
-        self._theta: list[Tensor] = []
-        self._x: list[Tensor] = []
+        self._pairs = PooledPairs(self.prior)
         self.last_result: Optional[TrainResult] = None
-        self.num_invalid = 0
 
     # ---- data ---------------------------------------------------------------
     @property
@@ -156,20 +127,19 @@ class NPE:
     @property
     def round(self) -> int:
         """0-based index of the last round appended (-1 before any)."""
-        return len(self._theta) - 1
+        return self._pairs.round
 
     @property
     def num_simulations(self) -> int:
-        return sum(t.shape[0] for t in self._theta)
+        return self._pairs.num_simulations
+
+    @property
+    def num_invalid(self) -> int:
+        return self._pairs.num_invalid
 
     def append_simulations(self, theta: Tensor, x: Tensor) -> int:
         """Add one round's pairs ``theta (N, D)``, ``x (N, K)``; returns how many were invalid."""
-        theta, x = as_pairs(theta, x, self.prior)
-        theta, x, invalid = drop_invalid(theta, x)
-        self._theta.append(theta[:, self.free_mask])
-        self._x.append(x)
-        self.num_invalid += invalid
-        return invalid
+        return self._pairs.append(theta, x)
 
     # ---- training -----------------------------------------------------------
     def _ensure_flow(self) -> ConditionalFlow:
@@ -177,7 +147,7 @@ class NPE:
         if self._flow is None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self._seeds.seed_of("network"))
-                self._flow = build_flow(self.density_estimator, self._theta[0], self._x[0], **self.flow_kwargs)
+                self._flow = build_flow(self.density_estimator, *self._pairs.first(), **self.flow_kwargs)
         return self._flow
 
     def _loss(self, round_index: int) -> Callable[[Tensor, Tensor, torch.Generator], Tensor]:
@@ -193,17 +163,11 @@ class NPE:
         **training,
     ) -> TrainResult:
         """Train on every pair appended so far (continuing from the current weights)."""
-        if not self._theta:
-            raise RuntimeError("append_simulations() first")
-        if self.num_simulations < MIN_PAIRS:
-            raise SBIError(
-                f"Only {self.num_simulations} valid simulations to train on ({self.num_invalid} returned NaN or "
-                f"infinity); at least {MIN_PAIRS} are needed."
-            )
+        theta, x = self._pairs.training_set()
         self._ensure_flow()
         r = self.round if round_index is None else int(round_index)
         self.last_result = train(
-            self._flow, torch.cat(self._theta), torch.cat(self._x), self._loss(self.round),
+            self._flow, theta, x, self._loss(self.round),
             config=training_config(training, self.train_config), generator=self._generator,
             on_event=on_event, cancel=cancel, round_index=r,
         )

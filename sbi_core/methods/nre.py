@@ -72,6 +72,11 @@ from .snpe import PosteriorProposal
 
 __all__ = ["NRE", "SNRE", "contrastive_loss", "balanced_loss", "METHOD_NRE", "METHOD_SNRE"]
 
+# Later rounds keep the full early-stopping patience: a classifier continued from trained weights
+# still gains (SNRE 10 x 1,000, two moons, one observation: patience 5 after round 1 30 s, C2ST
+# 0.555; 10: 41 s, 0.533), unlike NLE's flow (MCMCEstimator's warm_patience, 0.5).
+RATIO_WARM_PATIENCE = 1.0
+
 LOSSES = ("nrec", "bnre")
 
 
@@ -157,7 +162,8 @@ class NRE(MCMCEstimator):
         super().__init__(prior, learns="ratio", build_net=build_net,
                          loss=_ratio_loss(loss, int(num_atoms), float(gamma), float(regularization)), seed=seed,
                          proposal=PosteriorProposal() if sequential else None,
-                         mcmc=MCMCSettings(num_chains=num_chains, warmup=warmup, thin=thin), **training)
+                         mcmc=MCMCSettings(num_chains=num_chains, warmup=warmup, thin=thin),
+                         warm_patience=RATIO_WARM_PATIENCE, **training)
 
 
 def SNRE(prior: Prior, *args, **kwargs) -> NRE:

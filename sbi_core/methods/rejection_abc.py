@@ -42,7 +42,7 @@ from ..particle_posterior import DEFAULT_BANDWIDTH, ParticlePosterior
 from ..priors import Prior
 from ..training import TrainResult
 from .base import Method
-from .npe import as_pairs
+from .pooled import as_pairs
 
 __all__ = ["RejectionABC", "closest", "regression_adjust", "check_quantile", "observation_of", "DEFAULT_QUANTILE", "MIN_PARTICLES", "METHOD"]
 

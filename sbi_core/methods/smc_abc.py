@@ -95,7 +95,7 @@ from ..priors import Prior
 from ..rejection import RejectionTooSlow, rejection_sample
 from ..training import TrainResult
 from .base import Method
-from .npe import as_pairs
+from .pooled import as_pairs
 from .rejection_abc import MIN_PARTICLES, check_quantile, closest, observation_of, regression_adjust
 
 __all__ = ["SMCABC", "ParticleProposal", "kernel_covariances", "DEFAULT_QUANTILE", "DEFAULT_KERNEL",

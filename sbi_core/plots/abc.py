@@ -41,6 +41,17 @@ def epsilon_figure(epsilon: Sequence[Optional[float]], acceptance: Sequence[Opti
     fig.update_layout(
         xaxis=dict(title_text="generation", tickmode="array", tickvals=gen, range=[0.5, len(gen) + 0.5]),
         yaxis=dict(title_text="tolerance ε (z-scored distance)", rangemode="tozero"),
-        yaxis2=dict(title_text="accepted (%)", overlaying="y", side="right", rangemode="tozero", showgrid=False),
+        yaxis2=dict(title_text="accepted (%)", overlaying="y", side="right", showgrid=False,
+                    **_percent_ticks(float(np.nanmax(100 * acc)) if np.isfinite(acc).any() else 1.0)),
     )
     return fig
+
+
+def _percent_ticks(top: float) -> dict:
+    """Round ticks from 0 for the acceptance axis (1, 2 or 5 times a power of ten apart, about four of them);
+    left to itself, the overlaid axis lines its ticks up with the tolerance axis at values like 4.72."""
+    top = max(top, 1e-3) * 1.15
+    raw = top / 4
+    power = 10 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    return dict(range=[0, top], tickmode="linear", tick0=0, dtick=float(step))

@@ -1,0 +1,101 @@
+"""The training set of a neural method: the valid pairs of every round so far.
+
+A neural estimator (NPE and its sequential forms, NLE, NRE) trains on the
+pooled pairs ``{(theta_i, x_i)}`` of rounds ``0..r``. :class:`PooledPairs`
+keeps them per round: pairs whose ``x`` or ``theta`` is not finite are
+dropped and counted (a flow cannot learn from NaN), fixed prior parameters
+are left out (only the ``Df`` free columns are learnt), and the first round's
+pairs stay at hand (networks take their z-scoring from them: the prior round).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from ..errors import SBIError
+from ..priors import Prior
+
+__all__ = ["PooledPairs", "MIN_PAIRS", "as_pairs", "drop_invalid"]
+
+MIN_PAIRS = 10  # fewer valid pairs than this cannot be split into training and validation sensibly
+
+
+def drop_invalid(theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor, int]:
+    """Remove rows where ``x (N, K)`` or ``theta (N, D)`` is not finite; return the count removed."""
+    ok = torch.isfinite(x).all(1) & torch.isfinite(theta).all(1)
+    return theta[ok], x[ok], int((~ok).sum())
+
+
+def as_pairs(theta: Tensor, x: Tensor, prior: Prior) -> tuple[Tensor, Tensor]:
+    """``theta`` as ``(N, D)`` and ``x`` as ``(N, K)`` float tensors, or an :class:`SBIError` saying what is wrong."""
+    theta = torch.as_tensor(theta, dtype=torch.float32)
+    x = torch.as_tensor(x, dtype=torch.float32)
+    if theta.ndim == 1 and prior.dim == 1:
+        theta = theta[:, None]
+    if x.ndim == 1:
+        x = x[:, None]
+    if theta.ndim != 2 or theta.shape[1] != prior.dim:
+        raise SBIError(
+            f"theta must have shape (N, {prior.dim}) for parameters {', '.join(prior.names)}; "
+            f"got {tuple(theta.shape)}."
+        )
+    if x.ndim != 2 or x.shape[0] != theta.shape[0]:
+        raise SBIError(
+            f"x must have one row per theta row ({theta.shape[0]}); got shape {tuple(x.shape)}."
+        )
+    return theta, x
+
+
+class PooledPairs:
+    """Every round's valid pairs, free parameters only.
+
+    Args:
+        prior: the prior over ``D`` parameters (its fixed ones are left out).
+    """
+
+    def __init__(self, prior: Prior):
+        self.prior = prior
+        self._theta: list[Tensor] = []  # per round: (N_r, Df)
+        self._x: list[Tensor] = []  # per round: (N_r, K)
+        self.num_invalid = 0
+
+    @property
+    def round(self) -> int:
+        """0-based index of the last round appended (-1 before any)."""
+        return len(self._theta) - 1
+
+    @property
+    def num_simulations(self) -> int:
+        """Valid pairs pooled over all rounds."""
+        return sum(t.shape[0] for t in self._theta)
+
+    def append(self, theta: Tensor, x: Tensor) -> int:
+        """Add one round's ``theta (N, D)``, ``x (N, K)``; returns how many pairs were invalid (dropped)."""
+        theta, x = as_pairs(theta, x, self.prior)
+        theta, x, invalid = drop_invalid(theta, x)
+        self._theta.append(theta[:, self.prior.free_mask])
+        self._x.append(x)
+        self.num_invalid += invalid
+        return invalid
+
+    def first(self) -> tuple[Tensor, Tensor]:
+        """Round 0's ``theta (N_0, Df)`` and ``x (N_0, K)``."""
+        return self._theta[0], self._x[0]
+
+    def last_theta(self) -> Optional[Tensor]:
+        """The last round's ``(N_r, Df)`` parameters, or None before any round."""
+        return self._theta[-1] if self._theta else None
+
+    def training_set(self) -> tuple[Tensor, Tensor]:
+        """All pooled ``theta (N, Df)`` and ``x (N, K)``, or an :class:`SBIError` when too few are valid."""
+        if not self._theta:
+            raise RuntimeError("append_simulations() first")
+        if self.num_simulations < MIN_PAIRS:
+            raise SBIError(
+                f"Only {self.num_simulations} valid simulations to train on ({self.num_invalid} returned NaN or "
+                f"infinity); at least {MIN_PAIRS} are needed."
+            )
+        return torch.cat(self._theta), torch.cat(self._x)
