@@ -16,6 +16,10 @@ With ``--checks`` it carries out the run's calibration checks instead
 (:func:`sbi_core.checks.job.run_check_job`), recording their status in the
 store's ``checks`` table, never in the run's own record.
 
+The body of one run (events, artifacts, the cancel and stop flags, how it
+ended) is :func:`carry_out`: this process calls it once its run holds a slot,
+and a Dask task calls it too (:mod:`sbi_core.dask_executor`).
+
 ``--execute MODULE:FUNCTION`` swaps in another executor with the signature of
 ``execute`` (for tests and debugging); one without a ``stop`` argument treats a
 stop-and-keep request as a cancel.
@@ -37,7 +41,7 @@ from typing import Any, Callable, Optional, Sequence
 from .events import cancelled_event, done_event, failed_event
 from .threads import set_threads
 
-__all__ = ["main", "run_worker", "bug_message", "POLL_S", "CANCEL_CHECK_S"]
+__all__ = ["main", "run_worker", "carry_out", "load_execute", "bug_message", "POLL_S", "CANCEL_CHECK_S"]
 
 POLL_S = 0.2  # queue polling interval
 CANCEL_CHECK_S = 0.2  # read the cancel flag at most this often
@@ -71,7 +75,8 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _load_callable(ref: str) -> Callable:
+def load_execute(ref: str) -> Callable:
+    """The run function named ``"module:function"`` (``"module"`` alone: its ``execute``)."""
     import importlib
 
     module, _, name = ref.partition(":")
@@ -192,7 +197,19 @@ def run_worker(
     ended = _wait_for_slot(store, run_id, pid, max_running, poll_s)
     if ended is not None:
         return ended
+    return carry_out(store, run_id, execute)
 
+
+def carry_out(store: Any, run_id: str, execute: Optional[Callable] = None) -> str:
+    """Carry out a run that holds its slot (status ``running``); record how it ended; returns that status.
+
+    The body of every executor: this worker process after its queue, and a Dask
+    task (:mod:`sbi_core.dask_executor`). Appends the run's events, saves each
+    round's artifacts, hands it the cancel and stop-and-keep flags read from the
+    store, and ends it ``done``, ``cancelled`` or ``failed`` (plain message). Never
+    raises for a failure of the run itself; installs no signal handler (a Dask
+    task runs in a worker thread).
+    """
     started = time.perf_counter()
     on_event = _EventRecorder(store, run_id)
     cancel = _flag(store.cancel_requested, run_id)
@@ -294,7 +311,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             info = store.get_run(args.run_id)
             threads = getattr(info.spec, "num_threads", None) if info is not None else None
         set_threads(threads)
-        execute = None if args.execute == "sbi_core.runs:execute" else _load_callable(args.execute)
+        execute = None if args.execute == "sbi_core.runs:execute" else load_execute(args.execute)
         status = run_worker(store, args.run_id, max_running=args.max_running, execute=execute)
     except BaseException as err:  # noqa: BLE001 - e.g. torch or runs failing to import
         try:

@@ -3,6 +3,8 @@ built-in simulators and trained posteriors (each built once, by ``st.cache_resou
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 import torch
 
@@ -26,7 +28,21 @@ def store_root() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _job_manager(root: str) -> JobManager:
-    return JobManager(RunStore(root))
+    """One job manager per store and server process. Its Dask cluster (the process's one,
+    :func:`sbi_core.dask_executor.shared_executor`; none with ``SBI_EXECUTOR=process``) starts
+    now, in the background, so that the first run does not wait for it."""
+    manager = JobManager(RunStore(root))
+    executor = manager.dask()
+    if executor is not None:
+        threading.Thread(target=_connect, args=(executor,), name="dask-connect", daemon=True).start()
+    return manager
+
+
+def _connect(executor) -> None:
+    try:
+        executor.client  # noqa: B018 - connecting (or starting the local cluster) is the point
+    except Exception:  # a cluster that cannot be reached: the first run records why
+        pass
 
 
 def jobs() -> JobManager:

@@ -199,6 +199,7 @@ def _choose(page, key: str, option: str) -> None:
     box = page.locator(f".st-key-{key} input[role='combobox']").first
     wanted = page.get_by_role("option", name=option, exact=True)
     for _ in range(3):
+        box.evaluate("e => e.scrollIntoView({block: 'center'})")  # room below the box for its list
         box.click()
         box.fill(option)  # typing opens the list, filtered to the option
         try:
@@ -207,7 +208,8 @@ def _choose(page, key: str, option: str) -> None:
             continue
         try:
             wanted.click(timeout=5_000)
-        except PlaywrightTimeout:  # the list drew off-screen: the filtered option has the focus, Enter picks it
+        except PlaywrightTimeout:  # the list drew off-screen: pick the filtered option from the keyboard
+            box.press("ArrowDown")
             box.press("Enter")
         return
     raise AssertionError(f"the list of {key} never offered {option!r}")
