@@ -89,7 +89,7 @@ with right:
             "and takes you to its live view. You can leave the page: the run keeps going.",
         ):
             try:
-                start_run(RunSpec.demo(), page=TRAIN)
+                start_run(RunSpec.demo(), page=TRAIN, reuse=True)
             except Exception as err:  # st.switch_page's rerun is not an Exception: it passes
                 show_error(err, "starting the demo")
         st.caption("Or bring your own: choose a simulator and prior on **Model**, then start on **Train**.")

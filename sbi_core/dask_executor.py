@@ -55,7 +55,7 @@ import logging
 import os
 import signal
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .errors import SBIError
 from .events import cancelled_event, failed_event
@@ -211,16 +211,20 @@ class DaskExecutor:
                 f"(`dask scheduler`), or unset {SCHEDULER_ENV} to use the built-in local cluster."
             ) from err
 
-    def submit(self, store: Any, run_id: str, execute_ref: Optional[str] = None) -> Any:
-        """Submit the run's task; returns its future (held here until it is done)."""
+    def submit(self, store: Any, run_id: str, execute_ref: Optional[str] = None,
+               on_done: Optional[Callable[[str], None]] = None) -> Any:
+        """Submit the run's task; returns its future (held here until it is done).
+
+        ``on_done(run_id)`` is called (in a client thread) once the task has ended, however it ended.
+        """
         future = self.client.submit(run_task, str(store.root), run_id, execute_ref,
                                     key=task_key(run_id), pure=False)
         with self._lock:
             self._futures[run_id] = future
-        future.add_done_callback(lambda fut: self._on_done(store, run_id, fut))
+        future.add_done_callback(lambda fut: self._on_done(store, run_id, fut, on_done))
         return future
 
-    def _on_done(self, store: Any, run_id: str, future: Any) -> None:
+    def _on_done(self, store: Any, run_id: str, future: Any, on_done: Optional[Callable[[str], None]]) -> None:
         with self._lock:
             self._futures.pop(run_id, None)
         try:
@@ -230,6 +234,11 @@ class DaskExecutor:
             record_lost(store, run_id, detail)
         except Exception:  # noqa: BLE001 - a callback must not raise; the pid check remains
             _log.exception("could not record the end of run %s", run_id)
+        if on_done is not None:
+            try:
+                on_done(run_id)
+            except Exception:  # noqa: BLE001
+                _log.exception("the end-of-run hook of %s failed", run_id)
 
     def forget(self, run_id: str) -> None:
         """Cancel the run's task if it has not started (a queued run cancelled in the store)."""

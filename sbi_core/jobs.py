@@ -113,6 +113,8 @@ class JobManager:
         self.executor, self.execute, self._dask = _executor_choice(executor, execute)
         self.cancel_grace_s = float(cancel_grace_s)
         self._procs: dict[str, subprocess.Popen] = {}
+        self._owner_active: dict[str, str] = {}  # owner -> their run on the Dask cluster
+        self._owner_held: dict[str, list[str]] = {}  # owner -> their runs waiting for it
         self._lock = threading.Lock()
         try:  # runs left behind by a previous server are failed, not "running" forever
             self.store.reap_stale()
@@ -150,11 +152,21 @@ class JobManager:
         env.setdefault("PYTHONUNBUFFERED", "1")
         return env
 
+    def start_or_reuse(self, spec: RunSpec, title: str = "", owner: Optional[str] = None) -> tuple[str, bool]:
+        """``(run_id, reused)``: an identical run (same spec and seed) that is queued, running or
+        done (:meth:`RunStore.create_or_reuse`), or a new one, started like :meth:`start`."""
+        self._reap_children()
+        run_id, reused = self.store.create_or_reuse(spec, title, owner=owner)
+        return (run_id, True) if reused else (self._launch(run_id, spec), False)
+
     def start(self, spec: RunSpec, title: str = "", owner: Optional[str] = None) -> str:
         """Queue a run of ``spec`` (owned by ``owner``, see :class:`RunStore`) and start its worker;
         returns the run id at once."""
         self._reap_children()
-        run_id = self.store.create_run(spec, title, owner=owner)
+        return self._launch(self.store.create_run(spec, title, owner=owner), spec)
+
+    def _launch(self, run_id: str, spec: RunSpec) -> str:
+        """Hand the queued run ``run_id`` to the executor; returns ``run_id``."""
         if self.executor == "dask":
             return self._submit_to_dask(run_id)
         log_path = self.store.artifact_dir(run_id) / "worker.log"
@@ -193,15 +205,54 @@ class JobManager:
         return self._dask
 
     def _submit_to_dask(self, run_id: str) -> str:
+        """Submit the run's task, or hold it here while its owner has a run on the cluster.
+
+        At most one run per owner is on the cluster at a time (one student cannot fill every
+        worker); the owner's later runs stay queued in the store, with their place in the
+        queue, and the next is submitted when the last one's task ends. Runs without an
+        owner are never held.
+        """
         # while queued the run is held by this process (its future lives here): set before the
         # task can claim it, which records the worker's pid
         self.store.set_pid(run_id, os.getpid())
+        info = self.store.get_run(run_id)
+        owner = info.owner if info is not None else None
+        with self._lock:
+            if owner and owner in self._owner_active:
+                self._owner_held.setdefault(owner, []).append(run_id)
+                return run_id
+            if owner:
+                self._owner_active[owner] = run_id
         try:
-            self.dask().submit(self.store, run_id, self.execute)
+            self.dask().submit(self.store, run_id, self.execute, on_done=lambda rid: self._owner_done(owner, rid))
         except Exception as err:  # noqa: BLE001 - no cluster: the run fails with a plain message
             message = f"The run could not be started: the Dask cluster is not available ({err})."
             self.store.finish_run(run_id, "failed", message=message, event=failed_event(message, repr(err)))
+            self._owner_done(owner, run_id)
         return run_id
+
+    def _owner_done(self, owner: Optional[str], run_id: str) -> None:
+        """The owner's run ``run_id`` left the cluster: submit their next held run still queued."""
+        if not owner:
+            return
+        with self._lock:
+            if self._owner_active.get(owner) == run_id:
+                del self._owner_active[owner]
+            held = self._owner_held.get(owner, [])
+        while held:
+            with self._lock:
+                nxt = held.pop(0) if held else None
+            if nxt is None:
+                return
+            info = self.store.get_run(nxt)
+            if info is not None and info.status == "queued" and not self.store.cancel_requested(nxt):
+                self._submit_to_dask(nxt)
+                return
+
+    def held(self) -> list[str]:
+        """Run ids held back because their owner already has a run on the cluster (dask only)."""
+        with self._lock:
+            return [rid for runs in self._owner_held.values() for rid in runs]
 
     def _kill_worker(self, pid: int, start: Optional[str]) -> None:
         """Stop the process carrying out a run: a Dask worker alone, a worker process with its group."""

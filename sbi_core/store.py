@@ -203,6 +203,26 @@ def _spec_from_json(text: str) -> RunSpec:
         return spec
 
 
+def _insert_run(c: sqlite3.Connection, spec: RunSpec, title: str, owner: Optional[str]) -> str:
+    """Insert a queued run for ``spec`` inside the write transaction ``c``; returns its new id."""
+    spec_json = json.dumps(spec.to_dict(), default=_json_default)
+    title = title or getattr(spec, "title", "") or ""
+    owner = str(owner) if owner else None
+    while True:
+        run_id = new_run_id()
+        if c.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:  # a collision: astronomically rare
+            break
+    c.execute("INSERT INTO runs (id, title, spec_json, status, created, cancel_requested, owner)"
+              " VALUES (?, ?, ?, 'queued', ?, 0, ?)", (run_id, title, spec_json, time.time(), owner))
+    return run_id
+
+
+def _identity(spec: dict) -> str:
+    """What makes two runs compute the same thing: the spec without its title and thread count."""
+    return json.dumps({k: v for k, v in spec.items() if k not in ("title", "num_threads")},
+                      sort_keys=True, default=_json_default)
+
+
 def _json_default(obj: Any) -> Any:
     """Make numpy/torch values JSON-serialisable."""
     if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # torch tensor
@@ -342,22 +362,29 @@ class RunStore(RunArtifacts, CheckRecords):
 
         ``owner``: the token of whoever starts it (None or "": a run of everyone).
         """
-        spec_json = json.dumps(spec.to_dict(), default=_json_default)
-        title = title or getattr(spec, "title", "") or ""
-        owner = str(owner) if owner else None
-        now = time.time()
-        while True:
-            run_id = new_run_id()
-            try:
-                with self._write() as c:
-                    c.execute(
-                        "INSERT INTO runs (id, title, spec_json, status, created, cancel_requested, owner)"
-                        " VALUES (?, ?, ?, 'queued', ?, 0, ?)",
-                        (run_id, title, spec_json, now, owner),
-                    )
-                return run_id
-            except sqlite3.IntegrityError:  # id collision: astronomically rare
-                continue
+        with self._write() as c:
+            return _insert_run(c, spec, title, owner)
+
+    def create_or_reuse(self, spec: RunSpec, title: str = "", owner: Optional[str] = None) -> tuple[str, bool]:
+        """``(run_id, reused)``: an identical run that is queued, running or done, else a new queued run.
+
+        Identical means the same RunSpec apart from its title and thread count, seed included: the
+        run would compute exactly the same posterior (thirty students pressing *Start demo*). The
+        look-up and the insert are one write transaction, so two requests arriving together
+        still make one run.
+        """
+        key = _identity(spec.to_dict())
+        with self._write() as c:
+            rows = c.execute("SELECT id, spec_json FROM runs WHERE status IN ('queued', 'running', 'done')"
+                             " ORDER BY created DESC LIMIT 500").fetchall()
+            for run_id, text in rows:
+                try:
+                    same = _identity(json.loads(text)) == key
+                except ValueError:
+                    continue
+                if same:
+                    return run_id, True
+            return _insert_run(c, spec, title, owner), False
 
     def get_run(self, run_id: str) -> Optional[RunInfo]:
         """The run, or None if there is no such run."""

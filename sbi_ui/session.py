@@ -71,10 +71,22 @@ def open_run(run_id: str, page: str = TRAIN) -> None:
     st.switch_page(page, query_params=url_params(run_id))
 
 
-def start_run(spec: RunSpec, title: str = "", page: Optional[str] = TRAIN) -> str:
-    """Start ``spec`` in a background worker, make it current, and open ``page`` (if given)."""
-    run_id = jobs().start(spec, title=title or spec.title, owner=owner_token())
-    flash("success", f"Started run `{run_id}`. Its progress appears below as it happens.")
+def start_run(spec: RunSpec, title: str = "", page: Optional[str] = TRAIN, reuse: bool = False) -> str:
+    """Start ``spec`` in a background worker, make it current, and open ``page`` (if given).
+
+    ``reuse``: show an identical run (same setup and seed) that is queued, running or done
+    instead of computing it again (the demo that a whole class starts at once).
+    """
+    title = title or spec.title
+    if reuse:
+        run_id, reused = jobs().start_or_reuse(spec, title=title, owner=owner_token())
+    else:
+        run_id, reused = jobs().start(spec, title=title, owner=owner_token()), False
+    if reused:
+        flash("info", f"This exact setup (same seed) was already started, so you see run `{run_id}` "
+              "instead of computing it again: the same simulations would give the same posterior.")
+    else:
+        flash("success", f"Started run `{run_id}`. Its progress appears below as it happens.")
     if page is None:
         set_current_run(run_id)
         return run_id

@@ -316,6 +316,12 @@ def test_start_demo_button(fresh_store):
         assert runs[0].spec.to_dict() == demo.to_dict()
         assert at.query_params[K.QP_RUN] == rid
         assert [t.value for t in at.title] == ["Train"]
+        other = app()  # a second browser presses Start demo too: the same run, not a second one
+        other.run()
+        other.button(key=K.W_START_DEMO).click()
+        other.run()
+        assert_ok(other, "after a second Start demo")
+        assert [r.id for r in fresh_store.list_runs()] == [rid] and other.query_params[K.QP_RUN] == rid
     finally:
         _jobs().cancel(rid)
         info = _jobs().wait(rid, timeout=30)

@@ -109,6 +109,22 @@ def test_queued_runs_cost_no_process_and_all_finish(store: RunStore, local_dask:
 
 
 @pytest.mark.slow
+def test_one_run_per_owner_on_the_cluster_the_next_waits_its_turn(store: RunStore, local_dask: DaskExecutor) -> None:
+    """Owner a's second run is held back (queued, with its place) until a's first run ends."""
+    jm = JobManager(store, executor=local_dask)
+    a1 = jm.start(small_spec(num_rounds=1, seed=1), owner="a")
+    a2 = jm.start(small_spec(num_rounds=1, seed=2), owner="a")
+    b1 = jm.start(small_spec(num_rounds=1, seed=3), owner="b")
+    assert jm.held() == [a2] and store.get_run(a2).status == "queued"
+    assert jm.queue_position(a2) is not None
+    for rid in (a1, a2, b1):
+        assert jm.wait(rid, timeout=90).status == "done"
+    first, second = store.get_run(a1), store.get_run(a2)
+    assert second.started >= first.finished  # never both on the cluster at once
+    assert jm.held() == []
+
+
+@pytest.mark.slow
 def test_cancel_stops_a_dask_run_between_epochs(store: RunStore, local_dask: DaskExecutor) -> None:
     jm = JobManager(store, executor=local_dask)
     run_id = jm.start(small_spec(max_epochs=40, patience=40, simulations_per_round=300))

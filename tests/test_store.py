@@ -440,3 +440,17 @@ def test_artifacts_round_trip_real_run(store: RunStore) -> None:
     np.testing.assert_allclose(np.asarray(round_event["posterior_samples"]), samples[0], rtol=1e-5, atol=1e-6)
     types_seen = [e["type"] for _, e in store.events(rid)]
     assert types_seen[0] == "run_started" and "epoch" in types_seen and types_seen[-1] == "done"
+
+
+def test_an_identical_setup_reuses_its_run_and_a_different_one_does_not(store: RunStore) -> None:
+    spec = tiny_spec()
+    first, reused = store.create_or_reuse(spec, owner="a")
+    assert not reused
+    again, reused = store.create_or_reuse(RunSpec.from_dict({**spec.to_dict(), "title": "mine", "num_threads": 1}),
+                                          owner="b")
+    assert (again, reused) == (first, True)  # title and threads do not change what is computed
+    other, reused = store.create_or_reuse(RunSpec.from_dict({**spec.to_dict(), "seed": spec.seed + 1}))
+    assert other != first and not reused
+    store.set_status(first, "failed")  # a failed run is computed anew
+    fresh, reused = store.create_or_reuse(spec)
+    assert fresh not in (first, other) and not reused

@@ -575,3 +575,14 @@ def test_closed_simulator_raises():
 ])
 def test_broken_examples(name, words):
     fails(EXAMPLES / name, *words, within=10)
+
+
+def test_the_server_refuses_uploads_over_the_store_limit():
+    """Streamlit's own upload limit (MB, checked before the app sees a file) equals the store's."""
+    import tomllib
+    from pathlib import Path
+
+    from sbi_core.uploads import MAX_UPLOAD_BYTES
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 1024 * 1024 == MAX_UPLOAD_BYTES
