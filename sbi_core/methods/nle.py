@@ -27,6 +27,9 @@ first round). Its default is a MAF, as in sbi, by measurement: on two moons
 5,000 samples scored against the exact posterior) a MAF gave
 C2ST 0.538 against 0.561 for an NSF, trained in 14 s against 47 s and drew
 5,000 MCMC samples in 6.5 s against 29 s (sbibm's NLE mean there: 0.71).
+A run from the app takes the RunSpec's flow (NSF unless changed); over three
+observations (``bench/accuracy.py``'s two-moons set, 10,000 simulations) both
+score a mean C2ST of 0.527, the NSF in 171 s against the MAF's 109 s.
 """
 
 from __future__ import annotations
