@@ -96,7 +96,7 @@ async def student(browser, base: str, i: int, delay: float, scenario: str, out: 
             button = page.get_by_role("button", name=DEMO_LABEL)
         else:
             await page.goto(small_spec_link(i), wait_until="domcontentloaded")
-            button = page.locator(".st-key-train_start button")
+            button = page.locator(".st-key-train_start button:not([disabled])").first
         await button.wait_for()
         await asyncio.sleep(delay)
         t0 = time.monotonic()
