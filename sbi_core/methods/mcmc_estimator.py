@@ -162,7 +162,7 @@ class MCMCEstimator:
         proposal = self.proposal_rule.next_proposal(self.prior, posterior, x_obs, generator)
         drawn = posterior.drawn_at(x_obs) if isinstance(posterior, MCMCPosterior) else None
         if isinstance(proposal, MCMCPosterior) and drawn is not None:
-            return DrawsFirst(proposal, drawn)
+            return DrawsFirst(proposal, drawn, x_obs)
         return proposal
 
 
@@ -178,20 +178,21 @@ class DrawsFirst:
     Args:
         posterior: the last round's posterior (its default observation is ``x_o``).
         draws: ``(m, D)`` its draws at ``x_o``.
+        x_obs: ``(K,)`` the observation ``x_o``.
     """
 
-    def __init__(self, posterior: MCMCPosterior, draws: Tensor):
+    def __init__(self, posterior: MCMCPosterior, draws: Tensor, x_obs: Tensor):
         self.posterior = posterior
         self.draws = draws
+        self.x_obs = torch.as_tensor(x_obs, dtype=torch.float32).reshape(-1)
 
     def sample(self, sample_shape: tuple[int, ...] = (1,), x: Optional[Tensor] = None,
                generator: Optional[torch.Generator] = None, **kwargs) -> Tensor:
         """``(*sample_shape, D)`` parameters: reused draws first (``x`` must be ``x_o`` or None)."""
         shape = tuple(torch.Size(sample_shape))
         n = math.prod(shape) if shape else 1
-        if x is not None and self.posterior.drawn_at(x) is None and not torch.equal(
-                torch.as_tensor(x, dtype=torch.float32).reshape(-1), self.posterior.default_x):
-            return self.posterior.sample(sample_shape, x=x, generator=generator, **kwargs)
+        if x is not None and not torch.equal(torch.as_tensor(x, dtype=torch.float32).reshape(-1), self.x_obs):
+            return self.posterior.sample(sample_shape, x=x, generator=generator, **kwargs)  # another x: fresh chains
         order = torch.randperm(len(self.draws), generator=generator)[:n]
         out = self.draws[order]
         if n > len(out):
