@@ -241,9 +241,10 @@ class TestInTheBrowser:
                 assert RunSpec.from_query(_query(page)["spec"][0]) == LINKED
                 tsnpe = method_title("tsnpe")
                 assert _settled(lambda: _checked_radio(page, K.W_METHOD), tsnpe) == tsnpe
-                assert _field(page, K.W_SIMS) == "600"
-                assert _field(page, K.W_SEED) == "42"
-                assert _field(page, K.W_ROUNDS) == "3"
+                # the fields take the link's values on the redraw after the method's (a moment late when busy)
+                assert _settled(lambda: _field(page, K.W_SIMS), "600") == "600"
+                assert _settled(lambda: _field(page, K.W_SEED), "42") == "42"
+                assert _settled(lambda: _field(page, K.W_ROUNDS), "3") == "3"
                 assert not page_problems(page), page_problems(page)
 
                 page.get_by_role("button", name="Share this setup").click()
