@@ -18,13 +18,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from sbi_core import RunSpec
+from sbi_core import RunSpec, SBIError
 
 from sbi_ui import keys as K
 from sbi_ui.export_view import report_download
 from sbi_ui.format import fmt_duration, fmt_time
 from sbi_ui.frame import page_guard
 from sbi_ui.messages import flash, show_error, show_run_failure
+from sbi_ui.resume_view import resume_button, resumed_note
 from sbi_ui.naming import is_amortized, method_title, model_title_of, run_title, status_badge, status_word
 from sbi_ui.navigation import CHECK, EXPLORE, ROUNDS, TRAIN
 from sbi_ui.owner import can_control, listing_owner, read_only_notice, teacher_key_box
@@ -52,7 +53,11 @@ def _delete(run_id: str) -> None:
     if not st.session_state.pop(confirm, False):  # a tick for this run, and this action only
         flash("info", "Tick \"Yes, delete this run\" first to delete it.")
         return
-    jobs().delete(run_id)
+    try:
+        jobs().delete(run_id)
+    except SBIError as err:  # a callback's exception would show as a traceback: say it plainly
+        flash("error", str(err))
+        return
     drop_tracker(run_id)
     if current_run_id() == run_id:
         forget_current_run()
@@ -63,7 +68,11 @@ def _delete(run_id: str) -> None:
 def _cancel(run_id: str) -> None:
     if not _allowed(run_id):
         return
-    jobs().cancel(run_id)
+    try:
+        jobs().cancel(run_id)
+    except SBIError as err:
+        flash("error", str(err))
+        return
     flash("info", f"Cancel requested for run `{run_id}`: it stops within an epoch.")
 
 
@@ -121,8 +130,11 @@ with st.container(border=True):
                   f"ran {fmt_duration(info.seconds)}")
     with badge:
         status_badge(info)
+    resumed_note(info)
     if info.status == "failed":
         show_run_failure(info, tracker(info.id))
+    if info.status in ("failed", "cancelled"):
+        resume_button(info, K.W_RUNS_RESUME, where=st.columns([1.3, 3])[0])
     elif info.status == "queued":
         st.caption(f"Position {jobs().queue_position(info.id) or 1} in the queue.")
 

@@ -26,6 +26,7 @@ from .runs import RoundResult, RunResult, execute, run_sequential
 from .simulators import Simulator, get_simulator, list_simulators
 from .simulators.uploaded import SimulatorError, load_simulator
 from .spec import RunSpec, RunSpecError
+from .store_errors import StoreUnavailable
 from .training import Cancelled, CancelToken
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "spec_to_script",
     "to_inference_data",
     "SBIError",
+    "StoreUnavailable",
     "TERMINAL_TYPES",
     "NPE",
     "SNPE",

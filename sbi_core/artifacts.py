@@ -5,18 +5,27 @@ Layout: ``round_<i>/posterior.pt`` (the trained network), and
 written to a temporary name and renamed, so a reader never sees half a file.
 :class:`RunArtifacts` is the part of :class:`~sbi_core.store.RunStore` that
 handles them.
+
+A write that the disk refuses (full: ``ENOSPC``/``EDQUOT``; read-only or
+forbidden: ``EROFS``/``EACCES``/``EPERM``) raises
+:class:`~sbi_core.store_errors.StoreUnavailable` with the store's plain
+message, and leaves no temporary file behind (a full disk gets back the space
+of the half-written file). Reading never needs the disk to have room.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from .errors import SBIError
+from .store_errors import FULL, StoreUnavailable, translate_store_errors
 
 __all__ = ["ArtifactMissing", "RunArtifacts"]
 
@@ -40,11 +49,38 @@ def _to_numpy(value: Any) -> np.ndarray:
     return np.asarray(value)
 
 
+# Below this much free space, a posterior file that failed to write is taken to have met a full disk
+# (torch reports a full disk as a RuntimeError "file write failed", without the errno).
+_FULL_BELOW_BYTES = 16 * 2**20
+
+
+@contextmanager
+def _removed_on_failure(tmp: Path) -> Iterator[None]:
+    """Delete the temporary file ``tmp`` if the block fails (a half-written file never stays behind)."""
+    try:
+        yield
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
+
+
 def _save_npy_atomic(path: Path, array: np.ndarray) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
+    with _removed_on_failure(tmp):
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+        os.replace(tmp, path)
+
+
+def _free_bytes(folder: Path) -> float:
+    """Free space for this user on ``folder``'s disk (infinite if it cannot be told)."""
+    try:
+        return float(shutil.disk_usage(folder).free)
+    except OSError:
+        return math.inf
 
 
 class RunArtifacts:
@@ -52,10 +88,15 @@ class RunArtifacts:
 
     artifacts_root: Path
 
+    def _store_folder(self) -> Path:
+        """The store's folder, as its messages name it (the store's ``root``, else the one above ``artifacts/``)."""
+        return Path(getattr(self, "root", self.artifacts_root.parent))
+
     def artifact_dir(self, run_id: str) -> Path:
-        """``<root>/artifacts/<run_id>/``, created if needed."""
+        """``<root>/artifacts/<run_id>/``, created if needed (StoreUnavailable if the disk refuses)."""
         path = self.artifacts_root / _checked(run_id)
-        path.mkdir(parents=True, exist_ok=True)
+        with translate_store_errors(self._store_folder()):
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
     def round_dir(self, run_id: str, index: int) -> Path:
@@ -67,21 +108,40 @@ class RunArtifacts:
 
         ``round_result`` has ``index``, ``posterior`` (with ``save(path)``),
         ``theta``, ``x`` and ``posterior_samples``. Returns the round's folder.
+        A disk that is full or may not be written raises
+        :class:`~sbi_core.store_errors.StoreUnavailable`.
         """
         index = int(round_result.index)
         final = self.round_dir(run_id, index)
         self.artifact_dir(run_id)
-        final.mkdir(exist_ok=True)
-        posterior = getattr(round_result, "posterior", None)
-        if posterior is not None:
-            tmp = final / f"posterior.pt.tmp{os.getpid()}"
-            posterior.save(tmp)
-            os.replace(tmp, final / "posterior.pt")
-        for name in ("posterior_samples", "theta", "x"):
-            value = getattr(round_result, name, None)
-            if value is not None:
-                _save_npy_atomic(final / f"{name}.npy", _to_numpy(value))
+        with translate_store_errors(self._store_folder()):
+            final.mkdir(exist_ok=True)
+            posterior = getattr(round_result, "posterior", None)
+            if posterior is not None:
+                self._save_posterior(posterior, final)
+            for name in ("posterior_samples", "theta", "x"):
+                value = getattr(round_result, name, None)
+                if value is not None:
+                    _save_npy_atomic(final / f"{name}.npy", _to_numpy(value))
         return final
+
+    def _save_posterior(self, posterior: Any, folder: Path) -> None:
+        """``posterior.save`` to ``folder/posterior.pt`` through a temporary name.
+
+        torch reports a full disk as a RuntimeError without an errno: a failed save
+        with (almost) no free space left on the disk is taken as a full disk.
+        """
+        tmp = folder / f"posterior.pt.tmp{os.getpid()}"
+        with _removed_on_failure(tmp):
+            try:
+                posterior.save(tmp)
+            except OSError:
+                raise  # translated by the caller, errno and all
+            except Exception as err:
+                if _free_bytes(folder) < _FULL_BELOW_BYTES:  # measured before the half-written file goes
+                    raise StoreUnavailable(self._store_folder(), FULL) from err
+                raise
+            os.replace(tmp, folder / "posterior.pt")
 
     def rounds_saved(self, run_id: str) -> list[int]:
         """Indices of the rounds with saved artifacts, ascending."""

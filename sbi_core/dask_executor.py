@@ -83,7 +83,7 @@ _CONNECT_TIMEOUT_S = 30
 
 LOST_MESSAGE = (
     "The worker carrying out this run stopped before the run ended (it was killed or ran out "
-    "of memory). The rounds it finished are kept; start the run again to redo the rest."
+    "of memory). The rounds it finished are kept: press Resume to go on from the last one."
 )
 
 _log = logging.getLogger(__name__)

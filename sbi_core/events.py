@@ -28,6 +28,12 @@ event as it happens; the run store appends them in order. The types:
                  "stop and keep" request, keeping the rounds it has)
 ``failed``       ``message`` (plain words), ``detail`` (technical detail, may be a traceback)
 ``cancelled``    ``round`` (the round that was running)
+``resumed``      ``from_round`` (0-based: the first round carried out again), ``reason``
+                 (``"resume"``: asked by the user; ``"restart"``: the app server restarted
+                 while the run was active), ``previous`` (the status it had), ``message``
+                 (why it had ended, if it had). The store drops the unfinished round's
+                 events (and the ending) when it appends this one, so the log reads as
+                 one run; :mod:`sbi_core.checkpoint` is where it goes on from.
 
 Losses are the estimator's negative log-likelihood per sample (lower is better).
 """
@@ -40,13 +46,13 @@ from typing import Any, Callable, Optional
 __all__ = [
     "Event", "EventCallback", "make_event", "EVENT_TYPES", "TERMINAL_TYPES",
     "run_started_event", "simulation_event", "sampling_event", "epoch_event", "round_event",
-    "done_event", "failed_event", "cancelled_event",
+    "done_event", "failed_event", "cancelled_event", "resumed_event",
 ]
 
 Event = dict[str, Any]
 EventCallback = Callable[[Event], None]
 
-EVENT_TYPES = ("run_started", "simulation", "epoch", "sampling", "round", "done", "failed", "cancelled")
+EVENT_TYPES = ("run_started", "simulation", "epoch", "sampling", "round", "done", "failed", "cancelled", "resumed")
 # How a run can end: the terminal event types are also the terminal run statuses of the store.
 TERMINAL_TYPES = ("done", "failed", "cancelled")
 
@@ -91,3 +97,7 @@ def failed_event(message: str, detail: Optional[str] = None) -> Event:
 
 def cancelled_event(round: Optional[int] = None) -> Event:
     return make_event("cancelled", round=round)
+
+
+def resumed_event(from_round: int, reason: str, previous: str, message: Optional[str] = None) -> Event:
+    return make_event("resumed", from_round=int(from_round), reason=reason, previous=previous, message=message)

@@ -40,6 +40,7 @@ from .check_records import CheckInfo
 from .errors import SBIError
 from .spec import RunSpec
 from .store import RunInfo, RunStore, pid_alive
+from .store_errors import StoreUnavailable
 from .events import cancelled_event, failed_event
 from .threads import thread_env
 
@@ -94,12 +95,15 @@ class JobManager:
         executor: Any = None,
         cancel_grace_s: float = CANCEL_GRACE_S,
         execute: Optional[str] = None,
+        recover: bool = False,
     ) -> None:
         """Args:
             executor: ``"process"`` or ``"dask"`` (default ``$SBI_EXECUTOR``, else ``"dask"``),
                 or a :class:`~sbi_core.dask_executor.DaskExecutor` (dask, on that cluster). A
                 ``"module:function"`` string keeps its older meaning: ``execute`` for processes.
             execute: ``"module:function"`` that replaces :func:`sbi_core.runs.execute` (tests).
+            recover: carry on the runs a previous server left active (:func:`sbi_core.resume.recover_runs`;
+                the app's one manager does) instead of marking them failed.
 
         ``max_running`` and ``threads_per_run`` hold for worker processes (and checks); on
         Dask the cluster's worker threads are the slots and each worker has one torch thread.
@@ -116,7 +120,12 @@ class JobManager:
         self._owner_active: dict[str, str] = {}  # owner -> their run on the Dask cluster
         self._owner_held: dict[str, list[str]] = {}  # owner -> their runs waiting for it
         self._lock = threading.Lock()
-        try:  # runs left behind by a previous server are failed, not "running" forever
+        self.recovered: dict[str, str] = {}
+        try:  # runs left behind by a previous server go on, or are failed (not "running" forever)
+            if recover:
+                from .resume import recover_runs
+
+                self.recovered = recover_runs(self)
             self.store.reap_stale()
         except Exception:
             pass
@@ -294,14 +303,18 @@ class JobManager:
 
     def _reap(self) -> None:
         """Mark active runs whose worker is gone: a Dask worker's with
-        :data:`~sbi_core.dask_executor.LOST_MESSAGE`, any other with the store's own message."""
-        if self.executor == "dask":
-            from .dask_executor import record_lost
+        :data:`~sbi_core.dask_executor.LOST_MESSAGE`, any other with the store's own message.
+        A store that cannot be written (full, read-only) keeps them as they are: reading goes on."""
+        try:
+            if self.executor == "dask":
+                from .dask_executor import record_lost
 
-            for info in self.store.list_runs(limit=None, status="running"):
-                if not self.store.worker_alive(info.id):
-                    record_lost(self.store, info.id)
-        self.store.reap_stale()
+                for info in self.store.list_runs(limit=None, status="running"):
+                    if not self.store.worker_alive(info.id):
+                        record_lost(self.store, info.id)
+            self.store.reap_stale()
+        except StoreUnavailable:
+            pass
 
     def status(self, run_id: str) -> Optional[RunInfo]:
         """The run's current record (a run whose worker died is marked failed first)."""
@@ -332,6 +345,15 @@ class JobManager:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {info.status} after {timeout} s")
             time.sleep(poll_s)
+
+    def resume(self, run_id: str) -> int:
+        """Carry on a failed or cancelled run from its last finished round, under the same id
+        (:func:`sbi_core.resume.resume_run`); returns that round (0-based). Raises
+        :class:`~sbi_core.errors.SBIError` saying why when it cannot."""
+        from .resume import resume_run
+
+        self._reap_children()
+        return resume_run(self, run_id)
 
     # ---- stopping ---------------------------------------------------------
     def cancel(self, run_id: str) -> Optional[RunInfo]:

@@ -104,11 +104,26 @@ class _Term:
     load: Callable[[dict], nn.Module]
 
 
+def _log_likelihood(net: nn.Module, theta: Tensor, x: Tensor) -> Tensor:
+    return net.log_prob(x, theta)  # the likelihood flow models x given theta: its context is theta
+
+
+def _log_ratio(net: nn.Module, theta: Tensor, x: Tensor) -> Tensor:
+    return net(theta, x)
+
+
+def _flow_x_dim(net: nn.Module) -> int:
+    return net.cfg.theta_dim  # the flow's "theta" side is x
+
+
+def _ratio_x_dim(net: nn.Module) -> int:
+    return net.cfg.x_dim
+
+
+# module-level functions, not lambdas: a posterior pickles into a run's checkpoint
 _TERMS = {
-    # the likelihood flow models x given theta: its "theta" side is x, its context is theta
-    "likelihood": _Term(lambda net, theta, x: net.log_prob(x, theta), lambda net: net.cfg.theta_dim,
-                        ConditionalFlow.from_payload),
-    "ratio": _Term(lambda net, theta, x: net(theta, x), lambda net: net.cfg.x_dim, RatioNet.from_payload),
+    "likelihood": _Term(_log_likelihood, _flow_x_dim, ConditionalFlow.from_payload),
+    "ratio": _Term(_log_ratio, _ratio_x_dim, RatioNet.from_payload),
 }
 
 

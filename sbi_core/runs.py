@@ -44,6 +44,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 from torch import Tensor
 
+from .checkpoint import Checkpoint
 from .concentration import posterior_hdr_size
 from .diagnostics.reference import ReferenceC2ST
 from .errors import SBIError
@@ -91,6 +92,7 @@ class RoundResult:
     reference_c2st: Optional[float] = None
     reference_c2st_reason: Optional[str] = None
     sampling: Optional[dict] = None  # how the posterior was sampled: MCMC's ESS and R-hat, ABC's epsilon
+    checkpoint: Optional[bytes] = field(default=None, repr=False)  # the loop after this round (checkpoints=True)
 
     @property
     def num_simulations(self) -> int:
@@ -160,6 +162,7 @@ class _Loop:
     on_event: EventCallback | None
     cancel: Callable[[], bool] | None
     reference: Optional[ReferenceC2ST] = None  # the exact posterior, where the run has one
+    checkpoints: bool = False  # capture a Checkpoint after every round
     g_theta: torch.Generator = field(init=False)
     g_post: torch.Generator = field(init=False)
     g_proposal: torch.Generator = field(init=False)
@@ -293,6 +296,8 @@ def run_sequential(
     simulation_batch_size: Optional[int] = None,
     num_threads: Optional[int] = None,
     simulations: Optional[tuple[Tensor, Tensor]] = None,
+    checkpoints: bool = False,
+    resume: Optional[Checkpoint] = None,
     **settings,
 ) -> RunResult:
     """Run ``method`` at ``x_obs``: ``num_rounds`` rounds for a sequential method, one otherwise.
@@ -313,6 +318,12 @@ def run_sequential(
         simulations: ``(theta (N, D), x (N, K))`` already simulated (a table
             of simulations): trains a one-round method on them; ``simulator``
             may then be ``None``.
+        checkpoints: give every :class:`RoundResult` the loop's state after it
+            (``checkpoint``, bytes of a :class:`~sbi_core.checkpoint.Checkpoint`).
+        resume: a checkpoint of an earlier run of the same arguments: go on from
+            the round after it, drawing exactly what that run would have drawn.
+            The result's rounds then start with the checkpoint's round (its
+            ``on_round`` and ``round`` event are not repeated).
         **settings: the method's options (``num_atoms`` for ``"snpe"``) and
             :class:`~sbi_core.training.TrainConfig` fields.
 
@@ -333,15 +344,21 @@ def run_sequential(
                  int(num_posterior_samples), seeds, on_event, RunControl(cancel, stop) if stop is not None else cancel,
                  reference=ReferenceC2ST(None if simulations is not None else simulator, prior, x_obs, seeds))
     result = RunResult(rounds=[], x_obs=x_obs, prior=prior, param_names=prior.names, simulator=simulator)
+    if resume is not None:
+        resume.restore(loop)
+        result.rounds.append(resume.last)
+    loop.checkpoints = bool(checkpoints)
     start = time.perf_counter()
-    _run_rounds(loop, result, on_round)
+    _run_rounds(loop, result, on_round, first=0 if resume is None else resume.round + 1)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _run_rounds(loop: _Loop, result: RunResult, on_round: Callable[[RoundResult], None] | None) -> None:
-    """Run the rounds into ``result``, stopping early (keeping what is finished) at a stop-and-keep request."""
-    for r in range(loop.num_rounds):
+def _run_rounds(loop: _Loop, result: RunResult, on_round: Callable[[RoundResult], None] | None,
+                first: int = 0) -> None:
+    """Run rounds ``first, ...`` into ``result``, stopping early (keeping what is finished) at a
+    stop-and-keep request."""
+    for r in range(first, loop.num_rounds):
         if r > 0 and keep_requested(loop.cancel):
             result.stopped_by_request = True  # asked between rounds: keep the finished ones
             return
@@ -349,6 +366,8 @@ def _run_rounds(loop: _Loop, result: RunResult, on_round: Callable[[RoundResult]
         if rr is None:
             result.stopped_by_request = True
             return
+        if loop.checkpoints:
+            rr.checkpoint = Checkpoint.of(loop, rr).to_bytes()
         result.rounds.append(rr)
         if on_round is not None:
             on_round(rr)
@@ -435,18 +454,21 @@ def execute(
     cancel: Callable[[], bool] | None = None,
     on_round: Callable[[RoundResult], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    resume: Optional[Checkpoint] = None,
 ) -> RunResult:
     """Run a :class:`RunSpec` end to end (what a worker process and the CLI call).
 
-    Emits ``run_started``, then the loop's events; on cancel, emits
+    Emits ``run_started`` (not when it resumes from a checkpoint of this spec's
+    run: that run started long ago), then the loop's events; on cancel, emits
     ``cancelled`` and re-raises :class:`Cancelled`. Does not emit ``done`` or
-    ``failed``: the caller decides how to record the outcome.
+    ``failed``: the caller decides how to record the outcome. Every round
+    carries its checkpoint (:mod:`sbi_core.checkpoint`).
     """
     inputs = spec_to_run(spec)
     set_threads(spec.num_threads)
-    if on_event is not None:
+    if on_event is not None and resume is None:
         on_event(run_started_event(spec.to_dict(), inputs.num_rounds, inputs.prior.names))
-    current = {"round": 0}
+    current = {"round": 0 if resume is None else resume.round + 1}
 
     def track(event: dict) -> None:
         if "round" in event:
@@ -456,7 +478,7 @@ def execute(
 
     try:
         result = run_sequential(inputs.simulator, inputs.prior, inputs.x_obs, on_event=track, cancel=cancel,
-                                stop=stop, on_round=on_round, **inputs.settings)
+                                stop=stop, on_round=on_round, checkpoints=True, resume=resume, **inputs.settings)
     except Cancelled:
         if on_event is not None:
             on_event(cancelled_event(current["round"]))

@@ -10,8 +10,21 @@ The store is safe to share between threads and processes: every thread of
 every process opens its own SQLite connection lazily (a connection never
 crosses a ``fork``), writers take the database lock up front
 (``BEGIN IMMEDIATE``) and wait for it (``busy_timeout``), and readers never
-block writers (WAL). A :class:`RunStore` pickles as just its root, so it can be
-handed to ``multiprocessing`` children.
+block writers (WAL). A statement SQLite still refuses as busy ("database is
+locked": it can give up at once, e.g. while another connection recovers or
+checkpoints the WAL) is tried again with jittered backoff, for at most
+:data:`_BUSY_WINDOW_S` in all, before the store gives up with a plain
+:class:`~sbi_core.store_errors.StoreUnavailable` ("The run store ... is busy").
+A :class:`RunStore` pickles as just its root, so it can be handed to
+``multiprocessing`` children.
+
+Faults of the disk become :class:`~sbi_core.store_errors.StoreUnavailable`
+too, with a message that names the folder and what to do: a full disk
+(``SQLITE_FULL``, ``ENOSPC``), a read-only or forbidden folder
+(``SQLITE_READONLY``, ``EROFS``, ``EACCES``). A failed write changes nothing
+(its transaction is rolled back) and reads keep working, so the app keeps
+showing the runs it has. Opening a store writes nothing when its schema is
+already up to date, so a full or read-only store still opens.
 
 Artifact files are handled by :mod:`sbi_core.artifacts` (``RunStore`` inherits
 its methods), calibration-check jobs by :mod:`sbi_core.check_records` (table
@@ -40,6 +53,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import re
 import secrets
 import string
@@ -47,6 +61,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import urllib.parse
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from contextlib import contextmanager
@@ -59,6 +74,7 @@ from .check_records import CHECKS_SCHEMA, CheckRecords
 from .events import TERMINAL_TYPES, cancelled_event, failed_event
 from .processes import pid_alive, process_start_time
 from .spec import RunSpec
+from .store_errors import BUSY, StoreUnavailable, is_busy, store_unavailable, translate_store_errors
 
 __all__ = [
     "RunStore",
@@ -81,13 +97,19 @@ ACTIVE_STATUSES = ("queued", "running")
 TERMINAL_STATUSES = TERMINAL_TYPES  # a run ends exactly as its terminal event says
 
 STALE_MESSAGE = (
-    "The worker process stopped unexpectedly (the server may have restarted). Start the run again."
+    "The worker process stopped unexpectedly (it was killed, or the server restarted). The rounds it "
+    "finished are kept: press Resume to go on from the last one."
 )
 
 # A queued run without a pid is being started right now (create_run, then the
 # spawn stores the pid); only after this many seconds is it considered lost.
 _PIDLESS_GRACE_S = 60.0
+# How long one statement waits for a lock inside SQLite (its busy handler), and how long the store
+# keeps trying a statement that SQLite still refuses as busy before raising StoreUnavailable.
 _BUSY_TIMEOUT_MS = 30_000
+_BUSY_WINDOW_S = 30.0
+_BACKOFF_FIRST_S = 0.005  # the first retry waits up to this; each later one up to twice as long ...
+_BACKOFF_MAX_S = 0.25  # ... but never more than this (full jitter: a uniform draw below the cap)
 
 RUN_ID_LENGTH = 25  # 36 ** 25 is about 2 ** 129
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -265,9 +287,79 @@ def _row_to_info(row: tuple) -> RunInfo:
     )
 
 
+# Columns added to a table after stores with that table existed: (table, column, declaration).
+# _ensure_schema adds those an older store lacks.
+_ADDED_COLUMNS = (
+    ("runs", "pid_start", "TEXT"),  # stores made before the pid-reuse guard
+    ("runs", "stop_requested", "INTEGER NOT NULL DEFAULT 0"),  # before "stop and keep what is trained"
+    ("runs", "owner", "TEXT"),  # before private runs: their runs stay everyone's
+)
+# made once the added columns exist
+_LATE_SCHEMA = "CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, created)"
+_SCHEMA_NAME = re.compile(r"CREATE\s+(?:TABLE|INDEX)\s+IF\s+NOT\s+EXISTS\s+(\w+)", re.IGNORECASE)
+
 # connections made in a parent process are never closed (or used) in a forked
 # child: closing them there could disturb the parent's locks. They are parked here.
 _ABANDONED: list = []
+
+
+class _StoreConnection(sqlite3.Connection):
+    """A connection of the run store: waits out a busy database, and reports disk faults plainly.
+
+    :meth:`execute` runs a statement; one that SQLite refuses as busy is tried
+    again with jittered backoff, for at most :data:`_BUSY_WINDOW_S`, where that
+    is safe: outside a transaction (a read, ``BEGIN IMMEDIATE``) and for
+    ``COMMIT``. A busy statement inside a transaction, a busy statement past
+    the window, and every disk fault are raised as
+    :class:`~sbi_core.store_errors.StoreUnavailable` (from SQLite's error);
+    other errors pass unchanged.
+    """
+
+    store_root: Path  # the store's folder, named in the messages
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:  # type: ignore[override]
+        started = time.monotonic()
+        cap = _BACKOFF_FIRST_S
+        while True:
+            try:
+                return super().execute(sql, parameters)
+            except sqlite3.Error as err:
+                waited = time.monotonic() - started
+                retry = (is_busy(err) and (not self.in_transaction or sql.strip().upper() == "COMMIT")
+                         and waited < _BUSY_WINDOW_S)
+                if not retry:
+                    translated = store_unavailable(err, self.store_root, waited_s=waited)
+                    if translated is None:
+                        raise
+                    raise translated from err
+            time.sleep(min(random.uniform(0.0, cap), max(0.0, _BUSY_WINDOW_S - waited)))
+            cap = min(_BACKOFF_MAX_S, cap * 2)
+
+
+def _open_connection(db_path: Path, root: Path, read_only: bool = False) -> _StoreConnection:
+    """A new :class:`_StoreConnection` to the database ``db_path`` of the store at ``root``.
+
+    ``read_only`` opens it with SQLite's ``mode=ro`` (every write then fails with
+    SQLite's own "attempt to write a readonly database"). Failing to open at
+    all (e.g. a folder that may not be written) raises StoreUnavailable.
+    """
+    uri = "file:" + urllib.parse.quote(str(db_path)) + ("?mode=ro" if read_only else "")
+    try:
+        conn = sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+            isolation_level=None,  # autocommit; transactions are explicit
+            check_same_thread=True,
+            factory=_StoreConnection,
+        )
+    except sqlite3.Error as err:
+        translated = store_unavailable(err, root)
+        if translated is None:
+            raise
+        raise translated from err
+    conn.store_root = root
+    return conn
 
 
 class RunStore(RunArtifacts, CheckRecords):
@@ -276,10 +368,11 @@ class RunStore(RunArtifacts, CheckRecords):
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_root()
         self.root = self.root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / "runs.sqlite3"
         self.artifacts_root = self.root / "artifacts"
-        self.artifacts_root.mkdir(exist_ok=True)
+        with translate_store_errors(self.root):  # a folder that cannot be made: the store's plain message
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.artifacts_root.mkdir(exist_ok=True)
         self._local = threading.local()
         self._ensure_schema()
 
@@ -295,55 +388,104 @@ class RunStore(RunArtifacts, CheckRecords):
 
     # ---- connections ------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        """This thread's connection in this process (opened on first use)."""
+        """This thread's connection in this process (opened on first use; see :class:`_StoreConnection`)."""
         local = self._local
         conn = getattr(local, "conn", None)
         if conn is not None and local.pid == os.getpid():
             return conn
         if conn is not None:  # inherited through fork: leave it alone
             _ABANDONED.append(conn)
-        conn = sqlite3.connect(
-            str(self.db_path),
-            timeout=_BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,  # autocommit; transactions are explicit
-            check_same_thread=True,
-        )
-        conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA synchronous=NORMAL")  # durable enough in WAL mode, and fast
+            local.conn = None
+        conn = _open_connection(self.db_path, self.root)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA synchronous=NORMAL")  # durable enough in WAL mode, and fast
+        except BaseException:
+            conn.close()
+            raise
         local.conn = conn
         local.pid = os.getpid()
         return conn
 
+    def _drop_conn(self) -> None:
+        """Close and forget this thread's connection (one left in an unknown state); the next use opens anew."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local.conn = None
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding the database lock from its start."""
+        """A write transaction holding the database lock from its start; all of it, or nothing, is stored.
+
+        Waiting for the lock and a busy ``COMMIT`` are retried (:class:`_StoreConnection`);
+        a full or unwritable store raises :class:`~sbi_core.store_errors.StoreUnavailable`.
+        Whatever fails, the transaction is rolled back, so the lock is never left held.
+        """
         c = self._conn()
         c.execute("BEGIN IMMEDIATE")
         try:
             yield c
-        except BaseException:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
-        else:
             c.execute("COMMIT")
+        except BaseException:
+            self._rollback(c)
+            raise
+
+    def _rollback(self, c: sqlite3.Connection) -> None:
+        """End ``c``'s open transaction, if any (SQLite may have rolled it back already, e.g. on a full disk)."""
+        if not c.in_transaction:
+            return
+        try:
+            sqlite3.Connection.execute(c, "ROLLBACK")  # no retries: never wait while unwinding
+        except sqlite3.Error:
+            self._drop_conn()  # closing a connection rolls its transaction back
 
     def _ensure_schema(self) -> None:
-        # WAL is a property of the database file: set once, kept by every connection
-        self._conn().execute("PRAGMA journal_mode=WAL")
+        """Create or upgrade the tables, in WAL mode; writes nothing when all is in place.
+
+        The tables and indexes are those of ``_SCHEMA``, ``CHECKS_SCHEMA`` and
+        :data:`_LATE_SCHEMA`; a column added to a table after stores with it
+        existed belongs in :data:`_ADDED_COLUMNS`. Only a missing table, index or
+        column takes the write lock, so a store that is full or read-only still
+        opens (for reading) as long as its schema is current.
+        """
+        c = self._conn()
+        # WAL is a property of the database file: set once, kept by every connection. Switching a new
+        # file needs its lock; a store opened by many processes at once may find it taken.
+        started = time.monotonic()
+        while str(c.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            if str(c.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() == "wal":
+                break
+            if time.monotonic() - started > _BUSY_WINDOW_S:
+                raise StoreUnavailable(self.root, BUSY, "could not switch the database to WAL mode")
+            time.sleep(random.uniform(0.0, _BACKOFF_MAX_S))
+        if self._schema_current(c):
+            return
         with self._write() as c:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
             c.execute(CHECKS_SCHEMA)  # calibration-check jobs (sbi_core.check_records)
-            cols = {r[1] for r in c.execute("PRAGMA table_info(runs)")}
-            if "pid_start" not in cols:  # stores made before the pid-reuse guard
-                c.execute("ALTER TABLE runs ADD COLUMN pid_start TEXT")
-            if "stop_requested" not in cols:  # stores made before "stop and keep what is trained"
-                c.execute("ALTER TABLE runs ADD COLUMN stop_requested INTEGER NOT NULL DEFAULT 0")
-            if "owner" not in cols:  # stores made before private runs: their runs stay everyone's
-                c.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
-            c.execute("CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, created)")
+            for table, column, declaration in _ADDED_COLUMNS:
+                if column not in {r[1] for r in c.execute(f"PRAGMA table_info({table})")}:
+                    c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            for statement in _LATE_SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+
+    @staticmethod
+    def _schema_current(c: sqlite3.Connection) -> bool:
+        """Whether every table, index and column :meth:`_ensure_schema` makes is already there (reads only)."""
+        names = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        if not set(_SCHEMA_NAME.findall(";".join((_SCHEMA, CHECKS_SCHEMA, _LATE_SCHEMA)))) <= names:
+            return False
+        for table, column, _ in _ADDED_COLUMNS:
+            if column not in {r[1] for r in c.execute(f"PRAGMA table_info({table})")}:
+                return False
+        return True
 
     def journal_mode(self) -> str:
         """The database's journal mode (``"wal"`` normally)."""
@@ -573,29 +715,28 @@ class RunStore(RunArtifacts, CheckRecords):
             c.execute("DELETE FROM checks WHERE run_id = ?", (run_id,))
         shutil.rmtree(self.artifacts_root / run_id, ignore_errors=True)
 
-    def reap_stale(self) -> list[str]:
-        """Mark queued/running runs whose worker process is gone as failed; returns their ids.
-
-        A run whose cancel had been requested is marked cancelled instead. A queued
-        run without a pid is left alone for a minute (its worker is being started).
-        """
+    def orphaned_runs(self) -> list[RunInfo]:
+        """Queued or running runs whose worker (or, for a queued Dask run, holding app) process is
+        gone, oldest first. A queued run without a pid is left out for a minute (its worker is
+        being started)."""
         now = time.time()
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT id, status, pid, pid_start, created, cancel_requested FROM runs"
-                " WHERE status IN ('queued', 'running')"
-            )
-            .fetchall()
-        )
-        reaped = []
-        for rid, status, pid, pid_start, created, cancel in rows:
+        orphans = []
+        for info in reversed(self.list_runs(limit=None, status=list(ACTIVE_STATUSES))):
+            pid, pid_start = self.worker_process(info.id)
             if pid is None:
-                if status == "queued" and now - created < _PIDLESS_GRACE_S:
+                if info.status == "queued" and now - info.created < _PIDLESS_GRACE_S:
                     continue
             elif pid_alive(pid, pid_start):
                 continue
-            if cancel:
+            orphans.append(info)
+        return orphans
+
+    def reap_stale(self) -> list[str]:
+        """Mark :meth:`orphaned_runs` failed (cancelled if a cancel was asked); returns their ids."""
+        reaped = []
+        for info in self.orphaned_runs():
+            rid = info.id
+            if self.cancel_requested(rid):
                 ok = self.finish_run(rid, "cancelled", event=cancelled_event())
             else:
                 detail = self._log_tail(rid)
@@ -681,3 +822,45 @@ class RunStore(RunArtifacts, CheckRecords):
             params += types
         row = self._conn().execute(sql + " ORDER BY seq DESC LIMIT 1", params).fetchone()
         return (int(row[0]), json.loads(row[1])) if row else None
+
+    # ---- resuming ---------------------------------------------------------
+    def reopen_run(self, run_id: str, from_round: int, reason: str = "resume") -> bool:
+        """Queue an ended (``failed``/``cancelled``) or orphaned active run again, to go on from
+        round ``from_round`` (0-based); returns whether it was reopened.
+
+        In one transaction: the events after the last finished round before
+        ``from_round`` (the unfinished round's progress and the ending) are dropped,
+        a ``resumed`` event is appended with the next sequence number (so followers
+        that had read the dropped events still see everything new), and the run is
+        ``queued`` again with its cancel and stop flags, ending and pid cleared. Its
+        finished rounds' events and artifacts stay as they are.
+        """
+        from .events import resumed_event
+
+        with self._write() as c:
+            row = c.execute("SELECT status, message FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return False
+            status, message = row
+            if status not in ("failed", "cancelled") and not (reason == "restart" and status in ACTIVE_STATUSES):
+                return False
+            last_seq = c.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?", (run_id,)).fetchone()[0]
+            keep = 0
+            for seq, text in c.execute("SELECT seq, json FROM events WHERE run_id = ? AND type IN ('run_started', 'round')"
+                                       " ORDER BY seq", (run_id,)).fetchall():
+                event = json.loads(text)
+                if event.get("type") == "run_started" or int(event.get("round", -1)) < int(from_round):
+                    keep = int(seq)
+            c.execute("DELETE FROM events WHERE run_id = ? AND seq > ?", (run_id, keep))
+            event = resumed_event(from_round, reason, status, message)
+            c.execute("INSERT INTO events (run_id, seq, type, json, time) VALUES (?, ?, ?, ?, ?)",
+                      (run_id, int(last_seq) + 1, event["type"], _dumps(event), event["time"]))
+            c.execute("UPDATE runs SET status = 'queued', finished = NULL, message = NULL, detail = NULL,"
+                      " cancel_requested = 0, stop_requested = 0, pid = NULL, pid_start = NULL WHERE id = ?",
+                      (run_id,))
+        return True
+
+    def resume_point(self, run_id: str) -> int:
+        """The round a ``resumed`` run goes on from (0: from the start; also for a run never resumed)."""
+        last = self.last_event(run_id, types=["resumed"])
+        return int(last[1].get("from_round") or 0) if last else 0

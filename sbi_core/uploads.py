@@ -31,24 +31,32 @@ one check of what it refers to: a built-in model by name, an embedded file
 above), or a path into this store's own uploads. Any other path is refused
 without being opened, so a spec cannot make the server read ``/etc/passwd``
 and quote it back in an error message.
+
+**Owners, quota, clean-up.** ``save_upload(..., owner=token)`` records which
+browser saved a file (a claim beside it), refuses a file that would take that
+owner past its quota (``$SBI_UPLOAD_QUOTA_MB``) once its old unused uploads are
+released, and now and then removes the uploads no run refers to: see
+:mod:`sbi_core.upload_quota`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Iterable, Optional, Union
 
 from .errors import SBIError
 from .spec import RunSpec, RunSpecError
 
 __all__ = ["UploadError", "MAX_UPLOAD_BYTES", "MAX_EMBED_BYTES", "UPLOADS_DIR", "FILE_KINDS", "save_upload",
-           "safe_filename", "uploads_root", "is_upload_path", "portable_spec", "admit_spec"]
+           "safe_filename", "uploads_root", "is_upload_folder_name", "is_upload_path", "portable_spec",
+           "admit_spec"]
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_EMBED_BYTES = 8 * 1024 * 1024  # the largest file a portable RunSpec carries inside
@@ -60,7 +68,7 @@ _DIGEST_DIR = re.compile(r"[0-9a-f]{16}")  # an upload's folder: the first 16 he
 
 
 class UploadError(SBIError, ValueError):
-    """An upload that cannot be stored (empty, too large); the message says what to do."""
+    """An upload that cannot be stored (empty, too large, over its owner's quota); the message says what to do."""
 
 
 def safe_filename(filename: str, default: str = "upload") -> str:
@@ -84,16 +92,33 @@ def uploads_root(store_root: Union[str, os.PathLike]) -> Path:
     return Path(store_root).expanduser().resolve() / UPLOADS_DIR
 
 
+def is_upload_folder_name(name: str) -> bool:
+    """Whether ``name`` is shaped like an upload's folder: the first 16 hex digits of a sha256."""
+    return isinstance(name, str) and _DIGEST_DIR.fullmatch(name) is not None
+
+
 def save_upload(store_root: Union[str, os.PathLike], data: bytes, filename: str,
-                max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
+                max_bytes: int = MAX_UPLOAD_BYTES, *, owner: Optional[str] = None,
+                quota_bytes: Optional[int] = None) -> Path:
     """Store ``data`` under ``<store_root>/uploads/<sha256[:16]>/<safe filename>``; returns the path.
 
     Writing is atomic (a temporary file renamed into place), and a file that
-    is already there with the same content is left alone.
+    is already there with the same content is left alone (its age renewed).
+
+    ``owner`` (a browser's token) records who saved it and puts it under that
+    owner's quota: ``quota_bytes``, default ``$SBI_UPLOAD_QUOTA_MB``
+    (:func:`sbi_core.upload_quota.quota_bytes`). A file that would take the
+    owner past it first releases the owner's old uploads that no run uses, and
+    is refused if it still does not fit. Without an owner (the CLI, tests, an
+    older caller) there is no quota. After saving, uploads no run refers to are
+    collected, at most once every few minutes
+    (:func:`sbi_core.upload_quota.maybe_collect_garbage`).
 
     Raises:
-        UploadError: the data is empty or larger than ``max_bytes``.
+        UploadError: the data is empty, larger than ``max_bytes``, or over the owner's quota.
     """
+    from . import upload_quota as uq
+
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
     if not isinstance(data, bytes):
@@ -106,12 +131,28 @@ def save_upload(store_root: Union[str, os.PathLike], data: bytes, filename: str,
             f"The file {shown} is {len(data) / 1024 / 1024:.1f} MB; uploads may be at most "
             f"{max_bytes / 1024 / 1024:.0f} MB."
         )
+    owner = owner if isinstance(owner, str) and owner else None
     digest = hashlib.sha256(data).hexdigest()[:16]
-    folder = uploads_root(store_root) / digest
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / shown
-    if path.is_file() and path.stat().st_size == len(data):
-        return path
+    with uq.upload_lock(store_root) as uploads:
+        folder = uploads / digest
+        path = folder / shown
+        if owner is not None:
+            uq.check_quota(store_root, path, len(data), owner,
+                           uq.quota_bytes() if quota_bytes is None else quota_bytes)
+        folder.mkdir(exist_ok=True)
+        if owner is not None:
+            uq.claim_upload(folder, owner)
+        if path.is_file() and not path.is_symlink() and path.stat().st_size == len(data):
+            with contextlib.suppress(OSError):
+                os.utime(path)  # saved again: a fresh start of its grace period
+        else:
+            _write_atomically(folder, path, data)
+    uq.maybe_collect_garbage(store_root)
+    return path
+
+
+def _write_atomically(folder: Path, path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in ``folder`` renamed into place."""
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part-")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -124,7 +165,6 @@ def save_upload(store_root: Union[str, os.PathLike], data: bytes, filename: str,
         except OSError:
             pass
         raise
-    return path
 
 
 def is_upload_path(store_root: Union[str, os.PathLike], path: Union[str, os.PathLike]) -> bool:
@@ -142,7 +182,7 @@ def is_upload_path(store_root: Union[str, os.PathLike], path: Union[str, os.Path
             return False
         p = Path(path).expanduser().resolve()
         root = uploads_root(store_root)
-        return (p.parent.parent == root and _DIGEST_DIR.fullmatch(p.parent.name) is not None
+        return (p.parent.parent == root and is_upload_folder_name(p.parent.name)
                 and safe_filename(p.name) == p.name and p.is_file())
     except (OSError, ValueError, RuntimeError, TypeError):
         return False
@@ -223,13 +263,14 @@ def _embedded_bytes(ref: dict) -> bytes:
 
 
 def admit_spec(spec: RunSpec, store_root: Union[str, os.PathLike],
-               known_roots: Iterable[Union[str, os.PathLike]] = ()) -> RunSpec:
+               known_roots: Iterable[Union[str, os.PathLike]] = (), *, owner: Optional[str] = None) -> RunSpec:
     """The one check of a RunSpec from outside, before anything of it is run or read.
 
     - a built-in model must exist;
     - an embedded file (``source`` or ``source_base64``) is hash-checked and
-      stored as an upload of ``store_root``; the returned spec names that path
-      (and no longer carries the file);
+      stored as an upload of ``store_root`` (saved by ``owner``, under its
+      quota: :func:`save_upload`); the returned spec names that path (and no
+      longer carries the file);
     - a ``path`` is accepted only into the uploads of ``store_root`` or of
       ``known_roots``; any other path is refused without being opened.
 
@@ -256,7 +297,7 @@ def admit_spec(spec: RunSpec, store_root: Union[str, os.PathLike],
 
         try:
             path = save_upload(store_root, raw, ref["file_name"],
-                               max_bytes=MAX_CODE_BYTES if kind == "upload" else MAX_UPLOAD_BYTES)
+                               max_bytes=MAX_CODE_BYTES if kind == "upload" else MAX_UPLOAD_BYTES, owner=owner)
         except UploadError as err:
             raise RunSpecError(f"The {what} inside this RunSpec cannot be stored: {err}") from None
         for key in _EMBED_KEYS:

@@ -83,13 +83,17 @@ def load_execute(ref: str) -> Callable:
     return getattr(importlib.import_module(module), name or "execute")
 
 
-def _takes_stop(execute: Callable) -> bool:
-    """Whether an executor accepts the ``stop`` check (the default one does)."""
+def _takes(name: str, execute: Callable) -> bool:
+    """Whether an executor accepts the keyword ``name`` (the default one accepts ``stop`` and ``resume``)."""
     try:
         params = inspect.signature(execute).parameters
     except (TypeError, ValueError):
         return False
-    return "stop" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _takes_stop(execute: Callable) -> bool:
+    return _takes("stop", execute)
 
 
 def _is_cancelled_error(err: BaseException) -> bool:
@@ -159,19 +163,46 @@ class _EventRecorder:
 def _execute_run(store: Any, run_id: str, execute: Optional[Callable], on_event: Callable,
                  cancel: Callable[[], bool], stop: Callable[[], bool]) -> Any:
     """Load the run's spec and call ``execute`` (default :func:`sbi_core.runs.execute`) with the
-    cancel and stop-and-keep checks; an executor without ``stop`` gets a stop as a cancel."""
+    cancel and stop-and-keep checks; an executor without ``stop`` gets a stop as a cancel.
+
+    Each finished round is saved with its checkpoint (:mod:`sbi_core.checkpoint`). A resumed
+    run (:meth:`~sbi_core.store.RunStore.reopen_run`) goes on from the checkpoint of the round
+    before its ``from_round``."""
+    from .checkpoint import save_checkpoint
+
     def on_round(round_result: Any) -> None:
         store.save_round(run_id, round_result)
+        data = getattr(round_result, "checkpoint", None)
+        if data:
+            save_checkpoint(store.round_dir(run_id, round_result.index), data)
 
     if execute is None:
         from .runs import execute as _execute
 
         execute = _execute
     info = store.get_run(run_id)
+    extra = _resume_argument(store, run_id, execute)
     if _takes_stop(execute):
-        return execute(info.spec, on_event=on_event, cancel=cancel, on_round=on_round, stop=stop)
+        return execute(info.spec, on_event=on_event, cancel=cancel, on_round=on_round, stop=stop, **extra)
     # an executor that cannot keep a partial round: a stop request cancels it
-    return execute(info.spec, on_event=on_event, cancel=lambda: cancel() or stop(), on_round=on_round)
+    return execute(info.spec, on_event=on_event, cancel=lambda: cancel() or stop(), on_round=on_round, **extra)
+
+
+def _resume_argument(store: Any, run_id: str, execute: Callable) -> dict:
+    """``{"resume": checkpoint}`` for a run resumed after a finished round, else ``{}``."""
+    from_round = store.resume_point(run_id) if hasattr(store, "resume_point") else 0
+    if from_round <= 0:
+        return {}
+    from .checkpoint import load_checkpoint
+    from .errors import SBIError
+
+    checkpoint = load_checkpoint(store.round_dir(run_id, from_round - 1))
+    if checkpoint is None:
+        raise SBIError(f"Round {from_round} cannot be resumed: the saved state of round {from_round - 1} "
+                       "is missing or damaged. Start the run again.")
+    if not _takes("resume", execute):
+        raise SBIError("This run's executor cannot resume a run; start the run again.")
+    return {"resume": checkpoint}
 
 
 def run_worker(
@@ -243,17 +274,20 @@ def _record_failure(store: Any, run_id: str, err: BaseException, saw_cancelled: 
     if isinstance(err, SBIError):
         message = str(err) or type(err).__name__
     elif isinstance(err, (_Terminated, KeyboardInterrupt)):
-        message = "The run was stopped from outside (its worker process was terminated). Start the run again."
+        message = ("The run was stopped from outside (its worker process was terminated). The rounds it "
+                   "finished are kept: press Resume to go on from the last one.")
     else:
         message = bug_message(err)
-    store.finish_run(
-        run_id,
-        "failed",
-        message=message,
-        detail=detail,
-        event=failed_event(message, detail),
-    )
-    sys.stderr.write(detail)
+    from .store_errors import StoreUnavailable
+
+    try:
+        store.finish_run(run_id, "failed", message=message, detail=detail, event=failed_event(message, detail))
+    except StoreUnavailable:  # a nearly full disk may still take the short record without the traceback
+        store.finish_run(run_id, "failed", message=message, event=failed_event(message, None))
+    try:
+        sys.stderr.write(detail)
+    except OSError:  # worker.log lives on the same (full) disk
+        pass
     return "failed"
 
 
@@ -262,9 +296,14 @@ def _record_failure_raw(store_dir: str, run_id: str, err: BaseException) -> None
     import json
     import sqlite3
 
+    from .errors import SBIError
+
     detail = "".join(traceback.format_exception(type(err), err, err.__traceback__))
-    sys.stderr.write(detail)
-    message = bug_message(err)
+    try:
+        sys.stderr.write(detail)
+    except OSError:
+        pass
+    message = str(err) if isinstance(err, SBIError) and str(err) else bug_message(err)
     try:
         conn = sqlite3.connect(os.path.join(store_dir, "runs.sqlite3"), timeout=30, isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")

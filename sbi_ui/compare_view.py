@@ -13,6 +13,7 @@ from typing import Optional
 import pandas as pd
 import streamlit as st
 
+from sbi_core import SBIError
 from sbi_core.compare import CompareRow, c2st_curves, compare_row, fallback_c2st, reference_run
 from sbi_core.plots.compare import compare_c2st_figure, compare_clouds_figure, method_colors
 
@@ -159,7 +160,11 @@ def _cancel(ids: list) -> None:
     for rid in ids:
         info = jobs().status(rid)
         if info is not None and can_control(info):  # checked again on click: only this browser's runs
-            jobs().cancel(rid)
+            try:
+                jobs().cancel(rid)
+            except SBIError as err:  # a callback's exception would show as a traceback
+                flash("error", str(err))
+                return
     flash("info", "Cancel requested for the comparison's queued and running runs.")
 
 

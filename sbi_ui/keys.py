@@ -261,3 +261,5 @@ W_GALLERY_MODEL = "gallery_model"  # select box: the built-in model of the class
 W_GALLERY_AXIS_X = "gallery_axis_x"
 W_GALLERY_AXIS_Y = "gallery_axis_y"
 C_GALLERY_CHART = "gallery_chart"  # chart: everyone's latest posterior, one panel per owner
+W_RESUME = "run_resume"  # button "Resume from round k" of a failed or cancelled run (live view)
+W_RUNS_RESUME = "runs_resume"  # the same button on the Runs page

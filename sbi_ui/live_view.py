@@ -20,6 +20,7 @@ from sbi_ui.owner import read_only_notice
 from sbi_ui.reference_view import reference_c2st_view
 from sbi_ui.sampling_view import abc_series, sampling_notes
 from sbi_ui.resources import jobs, store
+from sbi_ui.resume_view import resume_button, resumed_note
 from sbi_ui.run_context import run_context, shown_truth
 from sbi_ui.session import POLL_S, tracker, url_params
 
@@ -198,6 +199,10 @@ def run_header(run_id: str, info: RunInfo) -> None:
         with badge:
             status_badge(info)
         st.caption(f"{_spec_line(info)} · id `{run_id}` · created {fmt_time(info.created)}")
+        resumed_note(info)
         if info.is_active:
             if not read_only_notice(info):
                 _actions(run_id, info)
+        elif info.status in ("failed", "cancelled"):
+            b1, _, _ = st.columns([1.3, 1, 1])
+            resume_button(info, K.W_RESUME, where=b1)

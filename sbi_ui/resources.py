@@ -30,8 +30,9 @@ def store_root() -> str:
 def _job_manager(root: str) -> JobManager:
     """One job manager per store and server process. Its Dask cluster (the process's one,
     :func:`sbi_core.dask_executor.shared_executor`; none with ``SBI_EXECUTOR=process``) starts
-    now, in the background, so that the first run does not wait for it."""
-    manager = JobManager(RunStore(root))
+    now, in the background, so that the first run does not wait for it. Runs a previous server
+    left queued or running go on (:func:`sbi_core.resume.recover_runs`)."""
+    manager = JobManager(RunStore(root), recover=True)
     executor = manager.dask()
     if executor is not None:
         threading.Thread(target=_connect, args=(executor,), name="dask-connect", daemon=True).start()

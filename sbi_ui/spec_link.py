@@ -28,6 +28,7 @@ from sbi_core.uploads import admit_spec
 from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe
 from sbi_ui.model_choice import ModelChoice
+from sbi_ui.owner import owner_token
 from sbi_ui.resources import store_root
 from sbi_ui.session import forget_current_run
 
@@ -99,7 +100,7 @@ def sync_spec_link() -> None:
         return  # no link, or the one this session wrote or read already
     st.session_state[K.S_LINK_SEEN] = query
     try:
-        spec = admit_spec(RunSpec.from_query(query), store_root())
+        spec = admit_spec(RunSpec.from_query(query), store_root(), owner=owner_token())
         _apply(spec)
     except SBIError as err:
         del st.query_params[K.QP_SPEC]

@@ -82,6 +82,21 @@ class RunTracker:
                 self.num_rounds = int(info["num_rounds"])
         elif t in ("done", "failed", "cancelled"):
             self.terminal = ev
+        elif t == "resumed":
+            self._forget_from(int(ev.get("from_round") or 0))
+
+    def _forget_from(self, r0: int) -> None:
+        """A resumed run: drop what was folded of rounds ``r0, ...`` (redone now) and the ending."""
+        keep = [i for i, r in enumerate(self.ep_round) if r < r0]
+        for name in ("ep_round", "ep_epoch", "ep_train", "ep_val"):
+            values = getattr(self, name)
+            setattr(self, name, [values[i] for i in keep])
+        for name in ("sims", "sampling", "max_epochs", "best_so_far", "epoch_elapsed"):
+            setattr(self, name, {r: v for r, v in getattr(self, name).items() if r < r0})
+        kept = [i for i, info in enumerate(self.rounds) if int(info["round"]) < r0]
+        self.rounds = [self.rounds[i] for i in kept]
+        self.samples = [self.samples[i] for i in kept]
+        self.terminal = None
 
     # ---- summaries ----------------------------------------------------------
     @property

@@ -181,7 +181,7 @@ def test_a_dask_run_that_ignores_its_cancel_has_its_worker_killed(store: RunStor
 
 
 @pytest.mark.slow
-def test_a_killed_worker_fails_its_run_plainly_and_keeps_its_rounds(store: RunStore,
+def test_a_killed_worker_fails_its_run_plainly_keeps_its_rounds_and_resumes(store: RunStore,
                                                                    local_dask: DaskExecutor) -> None:
     jm = JobManager(store, executor=local_dask)
     run_id = jm.start(small_spec(max_epochs=40, patience=40, simulations_per_round=300))
@@ -202,6 +202,13 @@ def test_a_killed_worker_fails_its_run_plainly_and_keeps_its_rounds(store: RunSt
     time.sleep(1.0)  # the scheduler hears of the death too: the task is not run again
     assert store.get_run(run_id).status == "failed"
     assert [e["type"] for _, e in store.events(run_id)].count("failed") == 1
+    # Resume: the same run goes on from round 2 on the nanny's fresh worker
+    local_dask.client.wait_for_workers(1, timeout=60)
+    assert jm.resume(run_id) == 1
+    info = jm.wait(run_id, timeout=90)
+    assert info.status == "done", info.message
+    assert [e["round"] for _, e in store.events(run_id, types=["round"])] == [0, 1]
+    assert [e["type"] for _, e in store.events(run_id)].count("failed") == 0
 
 
 # ---- cluster mode: real `dask scheduler` and `dask worker` processes -------------------------

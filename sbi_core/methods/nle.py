@@ -34,6 +34,8 @@ score a mean C2ST of 0.527, the NSF in 171 s against the MAF's 109 s.
 
 from __future__ import annotations
 
+from functools import partial
+
 from typing import Optional
 
 import torch
@@ -85,12 +87,15 @@ class NLE(MCMCEstimator):
         self.density_estimator = density_estimator
         self.flow_kwargs = dict(hidden_features=hidden_features, num_transforms=num_transforms, num_bins=num_bins)
 
-        def build_net(theta: Tensor, x: Tensor) -> ConditionalFlow:
-            return build_flow(density_estimator, x, theta, **self.flow_kwargs)  # a density over x given theta
-
+        build_net = partial(_likelihood_flow, density_estimator, dict(self.flow_kwargs))  # picklable: resumable
         super().__init__(prior, learns="likelihood", build_net=build_net, loss=likelihood_loss, seed=seed,
                          proposal=PosteriorProposal() if sequential else None,
                          mcmc=MCMCSettings(num_chains=num_chains, warmup=warmup, thin=thin), **training)
+
+
+def _likelihood_flow(density_estimator: str, flow_kwargs: dict, theta: Tensor, x: Tensor) -> ConditionalFlow:
+    """A new flow: a density over ``x (N, K)`` given ``theta (N, D)``."""
+    return build_flow(density_estimator, x, theta, **flow_kwargs)
 
 
 def SNLE(prior: Prior, *args, **kwargs) -> NLE:

@@ -55,6 +55,8 @@ for BNRE (``lambda=100``), whose posterior is much wider, as designed
 
 from __future__ import annotations
 
+from functools import partial
+
 import math
 from typing import Optional
 
@@ -122,8 +124,21 @@ def _ratio_loss(loss: str, num_atoms: int, gamma: float, regularization: float):
     if num_atoms < 2 or gamma <= 0:
         raise SBIError("num_atoms must be at least 2 and gamma positive.")
     if loss == "nrec":
-        return lambda net, theta, x, g, r: contrastive_loss(net, theta, x, num_atoms, gamma, g)
-    return lambda net, theta, x, g, r: balanced_loss(net, theta, x, regularization, g)
+        return partial(_nrec_loss, num_atoms, gamma)
+    return partial(_bnre_loss, regularization)
+
+
+def _nrec_loss(num_atoms: int, gamma: float, net, theta: Tensor, x: Tensor, g, r) -> Tensor:
+    return contrastive_loss(net, theta, x, num_atoms, gamma, g)
+
+
+def _bnre_loss(regularization: float, net, theta: Tensor, x: Tensor, g, r) -> Tensor:
+    return balanced_loss(net, theta, x, regularization, g)
+
+
+def _classifier(kind: str, hidden_features: int, num_blocks: int, theta: Tensor, x: Tensor) -> RatioNet:
+    """A new classifier ``d(theta (N, D), x (N, K))``."""
+    return build_ratio_net(theta, x, kind=kind, hidden_features=hidden_features, num_blocks=num_blocks)
 
 
 class NRE(MCMCEstimator):
@@ -156,9 +171,7 @@ class NRE(MCMCEstimator):
         self.classifier = classifier
         self.loss_name = loss
 
-        def build_net(theta: Tensor, x: Tensor) -> RatioNet:
-            return build_ratio_net(theta, x, kind=classifier, hidden_features=hidden_features, num_blocks=num_blocks)
-
+        build_net = partial(_classifier, classifier, hidden_features, num_blocks)  # picklable: resumable
         super().__init__(prior, learns="ratio", build_net=build_net,
                          loss=_ratio_loss(loss, int(num_atoms), float(gamma), float(regularization)), seed=seed,
                          proposal=PosteriorProposal() if sequential else None,

@@ -36,6 +36,7 @@ from sbi_ui.data.common import (
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.naming import is_amortized, method_title, model_title_of, rounds_text, run_title
 from sbi_ui.navigation import TRAIN
+from sbi_ui.owner import owner_token
 from sbi_ui.resources import posterior as load_posterior
 from sbi_ui.resources import simulator, store_root
 from sbi_ui.run_context import run_context
@@ -181,7 +182,7 @@ def prior_section() -> None:
 
 def _import_spec(text, source: str) -> None:
     try:
-        spec = admit_spec(runspec_from_json(text), store_root())
+        spec = admit_spec(runspec_from_json(text), store_root(), owner=owner_token())
     except RunSpecError as err:
         reject(K.S_DATA_SPEC_ERROR, source, err)
         return

@@ -34,6 +34,7 @@ from sbi_ui.data.common import (
 from sbi_ui.messages import flash
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.navigation import TRAIN
+from sbi_ui.owner import owner_token
 from sbi_ui.resources import store_root
 
 
@@ -42,7 +43,7 @@ def _accept_simulator(uploaded) -> None:
     data = uploaded.getvalue()
     name = uploaded.name
     try:
-        path = save_upload(store_root(), data, name, max_bytes=MAX_CODE_BYTES)
+        path = save_upload(store_root(), data, name, max_bytes=MAX_CODE_BYTES, owner=owner_token())
         with st.spinner(f"Running {name} in the sandbox and trying a few simulations..."):
             try:
                 sim, _ = loaded_simulator(str(path), "")

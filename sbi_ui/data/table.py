@@ -28,6 +28,7 @@ from sbi_ui.data.common import (
 )
 from sbi_ui.messages import flash
 from sbi_ui.navigation import TRAIN
+from sbi_ui.owner import owner_token
 from sbi_ui.resources import store_root
 from sbi_ui.session import start_run
 
@@ -41,7 +42,7 @@ def _accept_table(uploaded) -> None:
             if len(df) < MIN_ROWS:
                 raise TableError(f"{name} has only {len(df)} row{'s' if len(df) != 1 else ''} of simulations; "
                                  f"training needs at least {MIN_ROWS}.")
-            path = save_upload(store_root(), data, name, max_bytes=MAX_TABLE_BYTES)
+            path = save_upload(store_root(), data, name, max_bytes=MAX_TABLE_BYTES, owner=owner_token())
     except (TableError, UploadError) as err:
         reject(K.S_DATA_TABLE_ERROR, name, err)
         return

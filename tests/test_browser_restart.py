@@ -1,0 +1,93 @@
+"""The app server killed mid-class and started again: queued runs still run, the running one goes on.
+
+Two students in two browser contexts: A presses Start demo (a 4-round run), B starts a small run
+from a setup link, which waits in the queue behind A's on the one local worker. While A's run is
+in its second round the server's whole process group (Streamlit and its local Dask cluster) is
+SIGKILLed. A new server on the same store, once a page is opened, carries both on
+(:func:`sbi_core.resume.recover_runs`): A's run resumes from its last finished round under the
+same id, B's runs from its queue; nothing finished is lost and A's page says it was resumed.
+
+    python -m pytest tests/test_browser_restart.py -q
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+from sbi_core.spec import RunSpec
+from sbi_core.store import RunStore
+
+from browser_support import (DEMO_LABEL, AppServer, browser_test_marks, drawn_round_points, goto, launch_browser,
+                             new_page, wait_idle)
+
+pytestmark = browser_test_marks(420)
+
+SMALL = RunSpec(simulator="two_moons", method="npe", num_rounds=1, simulations_per_round=200, max_epochs=15, seed=7)
+
+
+def _run_id(page) -> str:
+    page.wait_for_url(re.compile(r".*[?&]run=[a-z0-9]+"), timeout=60_000)
+    return re.search(r"[?&]run=([a-z0-9]+)", page.url).group(1)
+
+
+def _wait(predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not reached in {timeout} s")
+
+
+def test_a_killed_server_restarted_carries_on_the_queued_and_the_running_run(tmp_path) -> None:
+    store_dir = tmp_path / "store"
+    store = RunStore(store_dir)
+    first = AppServer(store_dir, log_path=tmp_path / "first.log").start()
+    try:
+        with launch_browser() as browser:
+            a = new_page(browser, first.url, timeout_ms=60_000)
+            goto(a, "/")
+            a.get_by_role("button", name=DEMO_LABEL).click()
+            demo = _run_id(a)
+            b = new_page(browser, first.url, timeout_ms=60_000)
+            goto(b, "/train?spec=" + SMALL.to_query())
+            b.locator(".st-key-train_start button:not([disabled])").first.click()
+            small = _run_id(b)
+            assert small != demo
+            _wait(lambda: store.events(demo, types=["round"]), 150, "the demo's first round")
+            assert store.get_run(small).status == "queued"  # behind the demo on the one worker
+            os.killpg(first.proc.pid, signal.SIGKILL)  # the server and its cluster, at once
+            first.proc.wait(10)
+    finally:
+        first.stop()
+    assert store.get_run(demo).status == "running"  # nobody was left to record anything
+    assert store.get_run(small).status == "queued"
+    finished_before = [e["round"] for _, e in store.events(demo, types=["round"])]
+
+    with AppServer(store_dir, log_path=tmp_path / "second.log") as second:
+        with launch_browser() as browser:
+            page = new_page(browser, second.url, timeout_ms=60_000)
+            goto(page, "/")  # the first session makes the job manager, which recovers the runs
+            done = _wait(lambda: all(store.get_run(r).status in ("done", "failed") for r in (demo, small)),
+                         240, "both runs ending")
+            assert done
+            for rid in (demo, small):
+                info = store.get_run(rid)
+                assert info.status == "done", (rid, info.message)
+            resumed = store.last_event(demo, types=["resumed"])[1]
+            assert resumed["reason"] == "restart" and resumed["previous"] == "running"
+            assert resumed["from_round"] >= 1 and resumed["from_round"] >= len(finished_before) - 1
+            assert [e["round"] for _, e in store.events(demo, types=["round"])] == [0, 1, 2, 3]
+            assert [e["round"] for _, e in store.events(small, types=["round"])] == [0]
+            goto(page, f"/train?run={demo}")
+            page.get_by_text(re.compile(r"Resumed from round \d \(the app server restarted")).wait_for()
+            page.get_by_text("Finished:").first.wait_for()
+            wait_idle(page)
+            page.locator(".st-key-train_cloud_chart .scatterlayer path.point").first.wait_for()
+            drawn = drawn_round_points(page, "train_cloud_chart")
+            assert sorted(drawn) == ["round 1", "round 2", "round 3", "round 4"], drawn
+            assert all(n > 0 for n in drawn.values()), drawn
