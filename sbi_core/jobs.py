@@ -20,10 +20,15 @@ processes live in their own session, so they outlive the script (or Streamlit
 rerun) that started them; anything that can read the store can follow them.
 
 A run's calibration checks (:mod:`sbi_core.checks`) are a job of the same kind:
-:meth:`JobManager.start_checks` starts ``python -m sbi_core.worker --checks``,
-which waits for the run to finish training, then for a slot (checks and runs
-share the ``max_running`` slots), and records its status and progress in the
-store (:mod:`sbi_core.check_records`); :meth:`~JobManager.cancel_checks` stops it.
+on Dask, a task submitted once the run has trained (:mod:`sbi_core.dask_checks`);
+with processes, :meth:`JobManager.start_checks` starts ``python -m sbi_core.worker
+--checks``, which waits for the run to finish training, then for a slot (checks and
+runs share the ``max_running`` slots). Both record status and progress in the store
+(:mod:`sbi_core.check_records`); :meth:`~JobManager.cancel_checks` stops them.
+
+A failed or cancelled run goes on from its last finished round with
+:meth:`JobManager.resume`; a manager made with ``recover=True`` (the app's) carries
+on the runs a previous server left active (:mod:`sbi_core.resume`).
 """
 
 from __future__ import annotations
@@ -442,7 +447,7 @@ class JobManager:
             self.store.request_check_cancel(run_id)
             pid, start = self.store.check_worker_process(run_id)
             if pid is not None:
-                self._kill_group(pid, start)
+                self._kill_worker(pid, start)
         info = self.store.get_run(run_id)
         if info is not None and info.is_active:
             self.store.request_cancel(run_id)
@@ -474,6 +479,11 @@ class JobManager:
             raise SBIError(f"This run ended {info.status} before it finished training: it has no posterior to check.")
         opts = CheckOptions.from_dict(options).resolved(info.spec.seed)
         self.store.create_check(run_id, opts.to_dict())
+        if self.executor == "dask":  # a task on the cluster once the run has trained, no process of its own
+            from .dask_checks import submit_checks_when_trained
+
+            submit_checks_when_trained(self.dask(), self.store, run_id)
+            return self.store.get_check(run_id)
         cmd = self._command(run_id, self.threads_per_run) + ["--checks"]
         try:
             with open(self.store.artifact_dir(run_id) / "checks_worker.log", "ab", buffering=0) as log:
@@ -505,8 +515,8 @@ class JobManager:
         self.store.request_check_cancel(run_id)
         if self.store.finish_check(run_id, "cancelled", only_from=("queued",)):
             pid, start = self.store.check_worker_process(run_id)
-            if pid is not None:
-                threading.Thread(target=self._kill_group, args=(pid, start), daemon=True).start()
+            if pid is not None:  # a queued Dask check's pid is this process: kill_worker leaves it alone
+                threading.Thread(target=self._kill_worker, args=(pid, start), daemon=True).start()
             return self.store.get_check(run_id)
         pid, start = self.store.check_worker_process(run_id)
         if pid is not None:
@@ -522,7 +532,7 @@ class JobManager:
                 break
             time.sleep(0.2)
         else:
-            self._kill_group(pid, start)
+            self._kill_worker(pid, start)
         if not pid_alive(pid, start):
             self.store.finish_check(run_id, "cancelled")
 

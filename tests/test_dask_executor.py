@@ -109,6 +109,22 @@ def test_queued_runs_cost_no_process_and_all_finish(store: RunStore, local_dask:
 
 
 @pytest.mark.slow
+def test_checks_wait_for_their_run_then_run_on_the_cluster_without_a_process(store: RunStore,
+                                                                             local_dask: DaskExecutor) -> None:
+    """Checks started while their run is queued do not hold the one worker the run needs."""
+    jm = JobManager(store, executor=local_dask)
+    before = descendants()
+    rid = jm.start(small_spec(num_rounds=1, method="npe"))
+    check = jm.start_checks(rid, {"num_datasets": 40, "num_posterior_samples": 30})
+    assert check.status == "queued" and store.check_worker_process(rid)[0] == os.getpid()
+    assert jm.wait(rid, timeout=60).status == "done"
+    done = jm.wait_checks(rid, timeout=120)
+    assert done.status == "done", (done.message, done.detail)
+    assert store.check_worker_process(rid)[0] in set(local_dask.worker_pids().values())
+    assert descendants() <= before  # no check worker process was started
+
+
+@pytest.mark.slow
 def test_one_run_per_owner_on_the_cluster_the_next_waits_its_turn(store: RunStore, local_dask: DaskExecutor) -> None:
     """Owner a's second run is held back (queued, with its place) until a's first run ends."""
     jm = JobManager(store, executor=local_dask)

@@ -1,7 +1,8 @@
 """The real runs a lesson starts: one per lesson step that needs one, kept for the session.
 
 A step calls :func:`lesson_run` with a RunSpec: before the run exists it draws
-a Start button (a real background run through the job manager, the same one
+a Start button (an identical run already queued, running or done on the server
+is reused rather than computed again) (a real background run through the job manager, the same one
 the Train page uses); after, the run's status and progress, refreshed while
 it trains. The run is also the session's current run, so every page of the
 app (Train, Rounds, Explore, Check) opens on it.
@@ -31,11 +32,16 @@ def _runs() -> dict:
 
 
 def _start(name: str, spec: RunSpec) -> None:
+    """Start the step's run, or reuse an identical one (same spec and seed) that a classmate started:
+    a class doing the lesson together computes each step's run once."""
     try:
-        rid = jobs().start(spec, title=spec.title, owner=owner_token())
+        rid, reused = jobs().start_or_reuse(spec, title=spec.title, owner=owner_token())
     except SBIError as err:
         flash("error", str(err))
         return
+    if reused:
+        flash("info", "Someone on this server already started this step's run (same setup and seed), so you "
+                      "follow that one: the same simulations would give the same posterior.")
     _runs()[name] = rid
     set_current_run(rid)
 
