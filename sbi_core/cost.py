@@ -179,7 +179,8 @@ def timings_from_events(spec, round_events: Sequence[Mapping]) -> list[RoundTimi
             num_simulations=int(ev.get("num_simulations") or 0),
             simulate_s=float(secs.get("simulate", 0.0)),
             train_s=float(secs.get("train", 0.0)),
-            other_s=float(secs.get("propose", 0.0)) + float(secs.get("sample", 0.0)),
+            # everything between training and the round event: proposing, sampling and the C2ST score
+            other_s=sum(float(secs.get(k, 0.0)) for k in ("propose", "sample", "reference")),
             epochs=epochs,
             best_epoch=int(ev.get("best_epoch") or 0),
             capped=bool(ev.get("stopped_by_request")) or epochs >= int(spec.max_epochs),

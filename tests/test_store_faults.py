@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import sbi_core.store as store_module
+import sbi_core.store_db as store_module
 from sbi_core.errors import SBIError
 from sbi_core.spec import RunSpec
 from sbi_core.store import RunStore
