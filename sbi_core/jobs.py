@@ -13,8 +13,8 @@ A run can be stopped two ways: :meth:`JobManager.cancel` (at once, the round
 in progress is dropped) and :meth:`JobManager.stop` (after the epoch in
 progress, keeping its best network as that round's posterior).
 
-:class:`JobManager` starts ``python -m sbi_core.worker`` for a run and returns
-at once; the worker queues for a slot (at most ``max_running`` runs at a time),
+:class:`JobManager` starts ``python -m sbi_core.worker`` for a run
+(:mod:`sbi_core.process_executor`) and returns at once; the worker queues for a slot (at most ``max_running`` runs at a time),
 runs, and records every event and the outcome in the :class:`RunStore`. Worker
 processes live in their own session, so they outlive the script (or Streamlit
 rerun) that started them; anything that can read the store can follow them.
@@ -34,9 +34,6 @@ on the runs a previous server left active (:mod:`sbi_core.resume`).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from typing import Any, Optional, Sequence
@@ -47,7 +44,7 @@ from .spec import RunSpec
 from .store import RunInfo, RunStore, pid_alive
 from .store_errors import StoreUnavailable
 from .events import cancelled_event, failed_event
-from .threads import thread_env
+from .process_executor import WorkerProcesses, worker_command
 
 __all__ = ["JobManager", "default_max_running", "EXECUTOR_ENV", "EXECUTORS", "CANCEL_GRACE_S"]
 
@@ -56,7 +53,6 @@ EXECUTORS = ("process", "dask")
 DEFAULT_EXECUTOR = "dask"  # measured: ~2 s less per run to its first epoch, ~15 MB instead of ~100 MB per queued run
 
 CANCEL_GRACE_S = 10.0  # a running run that ignores its cancel this long is killed
-_TERM_GRACE_S = 3.0  # between SIGTERM and SIGKILL
 
 
 def default_max_running(cpu_count: Optional[int] = None) -> int:
@@ -121,7 +117,7 @@ class JobManager:
         )
         self.executor, self.execute, self._dask = _executor_choice(executor, execute)
         self.cancel_grace_s = float(cancel_grace_s)
-        self._procs: dict[str, subprocess.Popen] = {}
+        self._workers = WorkerProcesses()
         self._owner_active: dict[str, str] = {}  # owner -> their run on the Dask cluster
         self._owner_held: dict[str, list[str]] = {}  # owner -> their runs waiting for it
         self._lock = threading.Lock()
@@ -140,32 +136,6 @@ class JobManager:
         wanted = getattr(spec, "num_threads", None)
         return max(1, int(wanted)) if wanted else self.threads_per_run
 
-    def _command(self, run_id: str, threads: int) -> list[str]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "sbi_core.worker",
-            "--store",
-            str(self.store.root),
-            run_id,
-            "--max-running",
-            str(self.max_running),
-            "--threads",
-            str(threads),
-        ]
-        if self.execute:
-            cmd += ["--execute", self.execute]
-        return cmd
-
-    @staticmethod
-    def _env(threads: int) -> dict[str, str]:
-        env = dict(os.environ)  # passes everything through, SBI_TRUSTED_UPLOADS included
-        # importing sbi_core imports torch, before the worker's own code runs: the
-        # thread limits must already be in the environment the interpreter starts with
-        env.update(thread_env(threads))
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        return env
-
     def start_or_reuse(self, spec: RunSpec, title: str = "", owner: Optional[str] = None) -> tuple[str, bool]:
         """``(run_id, reused)``: an identical run (same spec and seed) that is queued, running or
         done (:meth:`RunStore.create_or_reuse`), or a new one, started like :meth:`start`."""
@@ -183,28 +153,17 @@ class JobManager:
         """Hand the queued run ``run_id`` to the executor; returns ``run_id``."""
         if self.executor == "dask":
             return self._submit_to_dask(run_id)
-        log_path = self.store.artifact_dir(run_id) / "worker.log"
         threads = self._threads_for(spec)
+        cmd = worker_command(self.store.root, run_id, self.max_running, threads, self.execute)
         try:
-            with open(log_path, "ab", buffering=0) as log:
-                proc = subprocess.Popen(
-                    self._command(run_id, threads),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=self._env(threads),
-                    start_new_session=True,  # own process group: survives reruns, killable as a group
-                    close_fds=True,
-                )
+            pid = self._workers.spawn(run_id, cmd, threads, self.store.artifact_dir(run_id) / "worker.log")
         except OSError as err:
             message = f"The run could not be started: the worker process failed to launch ({err})."
             self.store.finish_run(
                 run_id, "failed", message=message, event=failed_event(message, repr(err))
             )
             return run_id
-        with self._lock:
-            self._procs[run_id] = proc
-        self.store.set_pid(run_id, proc.pid)
+        self.store.set_pid(run_id, pid)
         return run_id
 
     def dask(self) -> Any:
@@ -275,15 +234,12 @@ class JobManager:
 
             kill_worker(pid, start)
         else:
-            self._kill_group(pid, start)
+            self._workers.kill_group(pid, start)
 
     # ---- following --------------------------------------------------------
     def _reap_children(self) -> None:
-        """Collect exited workers started here (no zombies), forget them."""
-        with self._lock:
-            for rid, proc in list(self._procs.items()):
-                if proc.poll() is not None:
-                    del self._procs[rid]
+        """Collect exited worker processes started here (no zombies), forget them."""
+        self._workers.reap()
 
     def _check(self, info: Optional[RunInfo]) -> Optional[RunInfo]:
         """If an active run's worker has died without recording an ending, record it now."""
@@ -419,27 +375,6 @@ class JobManager:
         if info is not None and info.is_active and not pid_alive(pid, start):
             self.store.finish_run(run_id, "cancelled", event=cancelled_event())
 
-    def _kill_group(self, pid: int, start: Optional[str]) -> None:
-        """SIGTERM, then SIGKILL, the worker's process group (only if it is still our worker)."""
-        for sig, grace in ((signal.SIGTERM, _TERM_GRACE_S), (signal.SIGKILL, 1.0)):
-            if not pid_alive(pid, start):
-                return
-            try:
-                os.killpg(pid, sig)  # start_new_session: the group id is the worker's pid
-            except ProcessLookupError:
-                return
-            except PermissionError:
-                try:
-                    os.kill(pid, sig)
-                except OSError:
-                    return
-            end = time.monotonic() + grace
-            while time.monotonic() < end:
-                self._reap_children()
-                if not pid_alive(pid, start):
-                    return
-                time.sleep(0.1)
-
     def delete(self, run_id: str) -> None:
         """Stop the run if active (killing its worker), then remove it and its artifacts."""
         check = self.store.get_check(run_id)
@@ -458,8 +393,7 @@ class JobManager:
             if pid is not None and (self.executor == "process" or info.status == "running"):
                 self._kill_worker(pid, start)
         self.store.delete_run(run_id)
-        with self._lock:
-            self._procs.pop(run_id, None)
+        self._workers.forget(run_id)
 
     # ---- calibration checks (sbi_core.checks) ------------------------------------
     def start_checks(self, run_id: str, options: Optional[dict] = None) -> CheckInfo:
@@ -484,18 +418,16 @@ class JobManager:
 
             submit_checks_when_trained(self.dask(), self.store, run_id)
             return self.store.get_check(run_id)
-        cmd = self._command(run_id, self.threads_per_run) + ["--checks"]
+        cmd = worker_command(self.store.root, run_id, self.max_running, self.threads_per_run, self.execute,
+                             checks=True)
         try:
-            with open(self.store.artifact_dir(run_id) / "checks_worker.log", "ab", buffering=0) as log:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                        env=self._env(self.threads_per_run), start_new_session=True, close_fds=True)
+            pid = self._workers.spawn(f"checks:{run_id}", cmd, self.threads_per_run,
+                                      self.store.artifact_dir(run_id) / "checks_worker.log")
         except OSError as err:
             self.store.finish_check(run_id, "failed", message=f"The checks could not be started: the worker process "
                                     f"failed to launch ({err}).", detail=repr(err))
             return self.store.get_check(run_id)
-        with self._lock:
-            self._procs[f"checks:{run_id}"] = proc
-        self.store.set_check_pid(run_id, proc.pid)
+        self.store.set_check_pid(run_id, pid)
         return self.store.get_check(run_id)
 
     def check_status(self, run_id: str) -> Optional[CheckInfo]:
