@@ -28,6 +28,12 @@ event as it happens; the run store appends them in order. The types:
                  "stop and keep" request, keeping the rounds it has)
 ``failed``       ``message`` (plain words), ``detail`` (technical detail, may be a traceback)
 ``cancelled``    ``round`` (the round that was running)
+``reference``    ``round``, ``reference_c2st``, ``reference_c2st_reason``, ``seconds`` (of the
+                 score): the C2ST against the exact posterior, measured right *after* the
+                 round's event went out (so the cloud is shown a second sooner); until it
+                 comes, that round event's reason is :data:`REFERENCE_PENDING`. The store
+                 folds it into the round's event (:func:`fold_reference`), so a round
+                 event read back from the store carries its value.
 ``resumed``      ``from_round`` (0-based: the first round carried out again), ``reason``
                  (``"resume"``: asked by the user; ``"restart"``: the app server restarted
                  while the run was active), ``previous`` (the status it had), ``message``
@@ -46,13 +52,16 @@ from typing import Any, Callable, Optional
 __all__ = [
     "Event", "EventCallback", "make_event", "EVENT_TYPES", "TERMINAL_TYPES",
     "run_started_event", "simulation_event", "sampling_event", "epoch_event", "round_event",
-    "done_event", "failed_event", "cancelled_event", "resumed_event",
+    "done_event", "failed_event", "cancelled_event", "resumed_event", "reference_event", "fold_reference",
+    "REFERENCE_PENDING",
 ]
 
 Event = dict[str, Any]
 EventCallback = Callable[[Event], None]
 
-EVENT_TYPES = ("run_started", "simulation", "epoch", "sampling", "round", "done", "failed", "cancelled", "resumed")
+EVENT_TYPES = ("run_started", "simulation", "epoch", "sampling", "round", "done", "failed", "cancelled", "resumed",
+               "reference")
+REFERENCE_PENDING = "being measured"  # a round event's reference_c2st_reason until its reference event
 # How a run can end: the terminal event types are also the terminal run statuses of the store.
 TERMINAL_TYPES = ("done", "failed", "cancelled")
 
@@ -101,3 +110,17 @@ def cancelled_event(round: Optional[int] = None) -> Event:
 
 def resumed_event(from_round: int, reason: str, previous: str, message: Optional[str] = None) -> Event:
     return make_event("resumed", from_round=int(from_round), reason=reason, previous=previous, message=message)
+
+
+def reference_event(round: int, value: Optional[float], reason: Optional[str], seconds: Optional[float]) -> Event:
+    return make_event("reference", round=int(round), reference_c2st=value, reference_c2st_reason=reason,
+                      seconds=seconds)
+
+
+def fold_reference(round_ev: dict, reference: dict) -> dict:
+    """``round_ev`` (a ``round`` event) with the C2ST of its ``reference`` event filled in (a new dict)."""
+    seconds = dict(round_ev.get("seconds") or {})
+    if reference.get("seconds") is not None and reference.get("reference_c2st") is not None:
+        seconds["reference"] = float(reference["seconds"])
+    return {**round_ev, "reference_c2st": reference.get("reference_c2st"),
+            "reference_c2st_reason": reference.get("reference_c2st_reason"), "seconds": seconds}

@@ -16,7 +16,8 @@ Round ``r`` (0-based) of a run at observation ``x_o``:
    how much of the prior its 90 % region still covers (:mod:`sbi_core.concentration`)
    and, for a built-in with an exact posterior under its default prior, how well
    a classifier tells those samples from exact ones (C2ST,
-   :mod:`sbi_core.diagnostics.reference`).
+   :mod:`sbi_core.diagnostics.reference`; measured after the round's event has
+   gone out, and sent as a ``reference`` event, so the cloud is not held up).
 
 Each step emits its events as it happens (constructors in
 :mod:`sbi_core.events`); every random choice comes from a named stream of the
@@ -48,7 +49,8 @@ from .checkpoint import Checkpoint
 from .concentration import posterior_hdr_size
 from .diagnostics.reference import ReferenceC2ST
 from .errors import SBIError
-from .events import EventCallback, cancelled_event, round_event, run_started_event, sampling_event
+from .events import (REFERENCE_PENDING, EventCallback, cancelled_event, reference_event, round_event,
+                     run_started_event, sampling_event)
 from .methods import Estimator, Method, TruncatedPrior, get_method
 from .posterior import Posterior
 from .priors import Prior
@@ -212,8 +214,10 @@ def _snapshot(loop: _Loop, r: int) -> tuple[Posterior, Tensor, Tensor, float]:
     return posterior, samples, samples if cloud is None else cloud, time.perf_counter() - t
 
 
-def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> RoundResult:
-    """Propose, simulate, train and snapshot round ``r`` (raises :class:`Cancelled` when asked)."""
+def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> tuple[RoundResult, Tensor]:
+    """Propose, simulate, train and snapshot round ``r`` (raises :class:`Cancelled` when asked);
+    returns the round and the ``(m, D)`` samples its C2ST scores. A C2ST that has to be measured
+    is left :data:`REFERENCE_PENDING` (:func:`_score_reference`, after the round's event)."""
     t0 = time.perf_counter()
     proposal, theta = _propose(loop, r, last)
     t1 = time.perf_counter()
@@ -228,20 +232,28 @@ def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> RoundResult:
     fit: TrainResult = loop.estimator.fit(on_event=loop.on_event, cancel=loop.cancel)
     t3 = time.perf_counter()
     posterior, samples, cloud, sample_s = _snapshot(loop, r)
-    ref = loop.reference.score(samples) if loop.reference is not None else None
+    measure = loop.reference is not None and loop.reference.applies
+    ref = loop.reference.score(samples) if loop.reference is not None and not measure else None  # says why not
     ok = torch.isfinite(x).all(1)
     seconds = {"propose": t1 - t0, "simulate": t2 - t1, "train": t3 - t2, "sample": sample_s}
-    if ref is not None and ref.value is not None:
-        seconds["reference"] = ref.seconds
     return RoundResult(
         index=r, proposal=proposal, theta=theta[ok], x=x[ok], num_invalid=invalid, history=fit.history,
         best_epoch=fit.best_epoch, stopped_early=fit.stopped_early, posterior=posterior,
         posterior_samples=cloud, acceptance_rate=float(posterior.last_acceptance_rate or 1.0),
         seconds=seconds, stopped_by_request=fit.stopped_by_request,
         sampling=getattr(posterior, "sampling_report", None),
-        reference_c2st=ref.value if ref is not None else None,
-        reference_c2st_reason=ref.reason if ref is not None else None,
-    )
+        reference_c2st=None,
+        reference_c2st_reason=REFERENCE_PENDING if measure else (ref.reason if ref is not None else None),
+    ), samples
+
+
+def _score_reference(loop: _Loop, rr: RoundResult, samples: Tensor) -> None:
+    """Measure round ``rr``'s pending C2ST against the exact posterior and emit its ``reference`` event."""
+    ref = loop.reference.score(samples)
+    rr.reference_c2st, rr.reference_c2st_reason = ref.value, ref.reason
+    if ref.value is not None:
+        rr.seconds = {**rr.seconds, "reference": ref.seconds}  # a new dict: the round event keeps its own
+    loop.emit(reference_event(rr.index, ref.value, ref.reason, ref.seconds if ref.value is not None else None))
 
 
 def _round_event(loop: _Loop, rr: RoundResult) -> dict:
@@ -263,8 +275,9 @@ def _round_event(loop: _Loop, rr: RoundResult) -> dict:
     )
 
 
-def _keep_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> Optional[RoundResult]:
-    """Round ``r``, or ``None`` when a stop-and-keep request arrived before it trained anything."""
+def _keep_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> Optional[tuple[RoundResult, Tensor]]:
+    """Round ``r`` (:func:`_one_round`), or ``None`` when a stop-and-keep request arrived before it
+    trained anything."""
     try:
         return _one_round(loop, r, last)
     except Cancelled:
@@ -362,16 +375,19 @@ def _run_rounds(loop: _Loop, result: RunResult, on_round: Callable[[RoundResult]
         if r > 0 and keep_requested(loop.cancel):
             result.stopped_by_request = True  # asked between rounds: keep the finished ones
             return
-        rr = _keep_round(loop, r, result.rounds[-1] if result.rounds else None)
-        if rr is None:
+        kept = _keep_round(loop, r, result.rounds[-1] if result.rounds else None)
+        if kept is None:
             result.stopped_by_request = True
             return
+        rr, samples = kept
         if loop.checkpoints:
             rr.checkpoint = Checkpoint.of(loop, rr).to_bytes()
         result.rounds.append(rr)
         if on_round is not None:
             on_round(rr)
-        loop.emit(_round_event(loop, rr))
+        loop.emit(_round_event(loop, rr))  # the cloud goes out first ...
+        if rr.reference_c2st_reason == REFERENCE_PENDING:
+            _score_reference(loop, rr, samples)  # ... then its C2ST against the exact posterior
         if rr.stopped_by_request:
             result.stopped_by_request = True
             return

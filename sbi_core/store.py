@@ -68,7 +68,7 @@ import numpy as np
 
 from .artifacts import ArtifactMissing, RunArtifacts
 from .check_records import CHECKS_SCHEMA, CheckRecords
-from .events import TERMINAL_TYPES, cancelled_event, failed_event
+from .events import TERMINAL_TYPES, cancelled_event, failed_event, fold_reference
 from .processes import pid_alive, process_start_time
 from .spec import RunSpec
 from .store_db import SQLiteStore
@@ -608,6 +608,13 @@ class RunStore(SQLiteStore, RunArtifacts, CheckRecords):
             "INSERT INTO events (run_id, seq, type, json, time) VALUES (?, ?, ?, ?, ?)",
             (run_id, seq, str(event["type"]), _dumps(event), t),
         )
+        if event["type"] == "reference":  # the C2ST measured after its round's event: fold it in there
+            row = c.execute("SELECT seq, json FROM events WHERE run_id = ? AND type = 'round' AND"
+                            " json_extract(json, '$.round') = ? ORDER BY seq DESC LIMIT 1",
+                            (run_id, int(event.get("round", -1)))).fetchone()
+            if row is not None:
+                c.execute("UPDATE events SET json = ? WHERE run_id = ? AND seq = ?",
+                          (_dumps(fold_reference(json.loads(row[1]), event)), run_id, row[0]))
         return int(seq)
 
     def append_event(self, run_id: str, event: dict) -> int:

@@ -8,6 +8,7 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import plots
+from sbi_core.events import REFERENCE_PENDING
 
 from sbi_ui.charts import chart
 from sbi_ui.run_context import RunContext
@@ -52,5 +53,9 @@ def reference_c2st_view(tr: RunTracker, ctx: RunContext, key: str) -> None:
                             key=key)
         return
     reasons = [ev.get("reference_c2st_reason") for ev in tr.rounds if ev.get("reference_c2st_reason")]
+    if reasons and reasons[-1] == REFERENCE_PENDING:
+        st.caption(":material/hourglass_top: Measuring how close round "
+                   f"{int(tr.rounds[-1]['round']) + 1}'s posterior is to the exact one...")
+        return
     if reasons and getattr(ctx.simulator, "has_reference_posterior", False):
         st.caption(f":material/info: No comparison with the exact posterior: {reasons[-1]}")

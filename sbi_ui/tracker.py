@@ -13,6 +13,7 @@ from typing import Any, Optional
 import numpy as np
 
 from sbi_core.cost import CostModel, seconds_left, timings_from_events
+from sbi_core.events import fold_reference
 from sbi_core.store import RunInfo, RunStore
 
 from sbi_ui.format import fmt_duration, plural
@@ -84,6 +85,10 @@ class RunTracker:
             self.terminal = ev
         elif t == "resumed":
             self._forget_from(int(ev.get("from_round") or 0))
+        elif t == "reference":  # the C2ST of a round already drawn
+            for i, info in enumerate(self.rounds):
+                if int(info["round"]) == int(ev.get("round", -1)):
+                    self.rounds[i] = fold_reference(info, ev)
 
     def _forget_from(self, r0: int) -> None:
         """A resumed run: drop what was folded of rounds ``r0, ...`` (redone now) and the ending."""

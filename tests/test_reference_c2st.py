@@ -12,6 +12,7 @@ import torch
 from sbi_core import get_simulator, plots, run_sequential
 from sbi_core.diagnostics import ReferenceC2ST, ReferenceScore, reference_unavailable
 from sbi_core.diagnostics.reference import MIN_SAMPLES, reference_sample_size
+from sbi_core.events import REFERENCE_PENDING, fold_reference
 from sbi_core.spec import RunSpec
 from sbi_core.store import RunStore
 from sbi_core.worker import run_worker
@@ -97,7 +98,21 @@ def _run(prior=None, method="snpe", rounds=2, **kw):
     events = []
     run = run_sequential(sim, prior if prior is not None else sim.prior, sim.default_observation, method=method,
                          num_rounds=rounds, on_event=events.append, **{**TINY, **kw})
-    return run, [e for e in events if e["type"] == "round"]
+    return run, _folded(events)
+
+
+def _folded(events: list) -> list:
+    """The round events with their C2ST, as the store keeps them: each ``reference`` event follows its
+    round's event (the cloud goes out first) and is folded into it."""
+    rounds = []
+    for e in events:
+        if e["type"] == "round":
+            rounds.append(e)
+        elif e["type"] == "reference":
+            assert rounds and rounds[-1]["round"] == e["round"]  # right after the round it measures
+            assert rounds[-1]["reference_c2st_reason"] == REFERENCE_PENDING
+            rounds[-1] = fold_reference(rounds[-1], e)
+    return rounds
 
 
 def test_each_round_event_of_a_two_moons_run_carries_its_c2st():
@@ -134,6 +149,31 @@ def test_the_c2st_changes_nothing_else_in_the_run(monkeypatch):
     assert events[0]["reference_c2st_reason"] == "switched off"
     for a, b in zip(with_it.rounds, without.rounds):
         assert torch.equal(a.posterior_samples, b.posterior_samples) and torch.equal(a.theta, b.theta)
+
+
+def test_the_cloud_is_sent_before_its_c2st_and_the_store_folds_it_in(tmp_path):
+    """The round event goes out as soon as the round has trained; its C2ST follows in a ``reference``
+    event, and a round event read back from the store carries the value."""
+    sim = get_simulator("two_moons")
+    raw = []
+    run_sequential(sim, sim.prior, sim.default_observation, method="npe", num_rounds=1, on_event=raw.append, **TINY)
+    kinds = [e["type"] for e in raw]
+    assert kinds.index("round") + 1 == kinds.index("reference")
+    assert raw[kinds.index("round")]["reference_c2st"] is None
+    store = RunStore(tmp_path / "store")
+    rid = store.create_run(RunSpec(simulator="two_moons", method="npe", num_rounds=1, **TINY))
+    for e in raw:
+        store.append_event(rid, e)
+    (_, stored), = store.events(rid, types=("round",))
+    assert stored["reference_c2st"] == raw[kinds.index("reference")]["reference_c2st"]
+    assert stored["reference_c2st_reason"] is None and stored["seconds"]["reference"] > 0
+    from sbi_ui.tracker import RunTracker
+
+    follower = RunTracker(rid)  # a page that read the round before its C2ST came
+    follower._fold(raw[kinds.index("round")])
+    assert follower.rounds[0]["reference_c2st_reason"] == REFERENCE_PENDING
+    follower._fold(raw[kinds.index("reference")])
+    assert follower.rounds[0]["reference_c2st"] == stored["reference_c2st"]
 
 
 def test_the_per_round_chart_draws_the_values():
