@@ -29,6 +29,16 @@ A run
     holds its future (the app): if that process dies, its futures die with it and
     the store reaps its queued runs like those of any dead worker.
 
+Simulations fan out
+    Inside its task a run simulates through :class:`sbi_core.fanout.DaskFanOut`:
+    with two or more workers, a round's batches of a built-in simulator become
+    tasks of their own (key ``sbi-run-<id>-batch-...``), spread over the cluster
+    while the run's thread secedes from its worker's pool, and are gathered in
+    order. Each batch is seeded from the run's ``"simulate"`` stream
+    (:mod:`sbi_core.simulation`), so the run draws exactly what it draws locally.
+    Uploaded simulators and single batches stay in the run's task;
+    ``SBI_FANOUT=0`` keeps every batch there.
+
 Faults
     The embedded scheduler retries nothing (``allowed-failures`` 0; for a scheduler
     of your own set ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0`` -- a retried
@@ -114,6 +124,7 @@ def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None) ->
     A run that is no longer queued (cancelled meanwhile, or claimed by a task whose
     worker died) is left alone: its current status is returned.
     """
+    from . import fanout
     from .store import RunStore
     from .threads import set_threads
     from .worker import carry_out, load_execute
@@ -125,7 +136,8 @@ def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None) ->
             info = store.get_run(run_id)
             return "missing" if info is None else info.status
         execute = load_execute(execute_ref) if execute_ref else None
-        return carry_out(store, run_id, execute)
+        with fanout.use(fanout.DaskFanOut(name=task_key(run_id))):
+            return carry_out(store, run_id, execute)
     finally:
         set_threads(WORKER_THREADS)  # a spec's num_threads holds for its own run only
         store.close()

@@ -5,12 +5,25 @@ x (N, K)`` for the run loop, emitting a ``simulation`` event after every
 batch and consulting the cancel check between batches. Two sources exist:
 
 * :class:`SimulatorSource`: calls a :class:`~sbi_core.simulators.Simulator`
-  (seeded through the run's ``"simulate"`` stream) or any callable
-  ``theta (n, D) -> x (n, K)`` (which owns its randomness), in batches of
-  ``max(100, N / 10)`` by default, and checks it returns one row per
-  parameter set;
+  or any callable ``theta (n, D) -> x (n, K)`` (which owns its randomness), in
+  batches of ``s = max(100, ceil(N / 10))`` rows by default, and checks it
+  returns one row per parameter set;
 * :class:`TableSource`: a table of simulations already made; its pairs *are*
   round 0, and it proposes nothing (``fixed_theta``).
+
+Seeding, per batch
+    A round of ``N`` simulations has ``B = ceil(N / s)`` batches. At the start of
+    the round ``B`` seeds are drawn from the run's ``"simulate"`` stream ``g``::
+
+        seeds = torch.randint(0, 2**62, (B,), generator=g)
+
+    and batch ``b`` (rows ``b*s .. min(N, (b+1)*s) - 1``) is simulated with its own
+    ``torch.Generator().manual_seed(seeds[b])``. So a round's ``x`` depends only on
+    ``theta``, ``s`` and the stream's state, not on where or in what order its
+    batches run (:mod:`sbi_core.fanout` may spread them across Dask workers), and
+    ``g`` advances by exactly those ``B`` draws whatever the simulator draws: the
+    state a checkpoint saves (``SimulatorSource.generator``) resumes bit for bit.
+    A plain callable ignores its seed, but the seeds are drawn all the same.
 
 Rows with NaN or infinite output are kept here and counted (the estimator
 drops them); a round with more than :data:`MAX_INVALID_FRACTION` of them
@@ -19,23 +32,27 @@ fails with a message saying what to check.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Callable, Optional, Union
 
 import torch
 from torch import Tensor
 
+from . import fanout
 from .errors import SBIError
 from .events import EventCallback, simulation_event
+from .fanout import Batch
 from .simulators import Simulator
 from .training import Cancelled, keep_requested
 
 __all__ = ["SimulationSource", "SimulatorSource", "TableSource", "SimulatorLike", "MAX_INVALID_FRACTION",
            "MAX_INVALID_FRACTION_LIKELIHOOD",
-           "count_invalid", "check_invalid"]
+           "count_invalid", "check_invalid", "SEED_HIGH"]
 
 SimulatorLike = Union[Simulator, Callable[[Tensor], Tensor]]
 MAX_INVALID_FRACTION = 0.5
+SEED_HIGH = 2**62  # batch seeds are drawn from [0, SEED_HIGH)
 MAX_INVALID_FRACTION_LIKELIHOOD = 0.02  # likelihood and ratio methods: see check_invalid
 
 
@@ -82,12 +99,15 @@ class SimulationSource:
 
 
 class SimulatorSource(SimulationSource):
-    """A simulator called in batches.
+    """A simulator called in batches, each with a seed of its own (see the module docstring).
 
     Args:
         simulator: a :class:`Simulator` or a callable ``theta (n, D) -> x (n, K)``.
-        generator: the run's ``"simulate"`` stream (used by a :class:`Simulator` only).
-        batch_size: simulations per call (``None``: ``max(100, ceil(N / 10))``).
+        generator: the run's ``"simulate"`` stream: one seed per batch is drawn from it.
+        batch_size: simulations per batch ``s`` (``None``: ``max(100, ceil(N / 10))``).
+
+    The batches run on the context's :func:`sbi_core.fanout.current` mapper (here,
+    unless a Dask run task fans them out).
     """
 
     def __init__(self, simulator: SimulatorLike, generator: torch.Generator, batch_size: Optional[int] = None):
@@ -95,11 +115,17 @@ class SimulatorSource(SimulationSource):
         self.generator = generator
         self.batch_size = batch_size
 
-    def _call(self, chunk: Tensor) -> Tensor:
-        if isinstance(self.simulator, Simulator):
-            x = self.simulator.simulate(chunk, generator=self.generator)
-        else:
-            x = torch.as_tensor(self.simulator(chunk), dtype=torch.float32)
+    def batches(self, theta: Tensor) -> list[Batch]:
+        """The round's batches ``(simulator, theta_b (n_b, D), seed_b)``, drawing ``B`` seeds from the stream."""
+        n = theta.shape[0]
+        size = self.batch_size or max(100, math.ceil(n / 10))
+        count = math.ceil(n / size)
+        seeds = torch.randint(0, SEED_HIGH, (count,), generator=self.generator).tolist()
+        return [Batch(self.simulator, theta[b * size : (b + 1) * size], seed) for b, seed in enumerate(seeds)]
+
+    @staticmethod
+    def _checked(x: Tensor, chunk: Tensor) -> Tensor:
+        x = torch.as_tensor(x, dtype=torch.float32)
         if x.ndim == 1:
             x = x[:, None]
         if x.shape[0] != chunk.shape[0]:
@@ -112,17 +138,19 @@ class SimulatorSource(SimulationSource):
     def simulate(self, theta: Tensor, round_index: int, on_event: EventCallback | None,
                  cancel: Callable[[], bool] | None) -> Tensor:
         n = theta.shape[0]
-        batch = self.batch_size or max(100, math.ceil(n / 10))
+        batches = self.batches(theta)
         parts: list[Tensor] = []
-        invalid = 0
-        for start in range(0, n, batch):
-            x = self._call(theta[start : start + batch])
-            parts.append(x)
-            invalid += count_invalid(x)
-            if on_event is not None:
-                on_event(simulation_event(round_index, start + x.shape[0], n, invalid))
-            if cancel is not None and (cancel() or keep_requested(cancel)):
-                raise Cancelled(f"cancelled while simulating round {round_index + 1}")
+        invalid = done = 0
+        with contextlib.closing(fanout.current().map(batches)) as results:
+            for batch, x in zip(batches, results, strict=True):
+                x = self._checked(x, batch.theta)
+                parts.append(x)
+                done += x.shape[0]
+                invalid += count_invalid(x)
+                if on_event is not None:
+                    on_event(simulation_event(round_index, done, n, invalid))
+                if cancel is not None and (cancel() or keep_requested(cancel)):
+                    raise Cancelled(f"cancelled while simulating round {round_index + 1}")
         return torch.cat(parts)
 
 

@@ -53,7 +53,9 @@ def test_npe_train_and_method_npe_are_one_path():
                          seed=seed, simulation_batch_size=n, **TINY)
     plan = SeedPlan(seed)
     theta = sim.prior.sample((n,), generator=plan.generator("theta"))
-    x = sim.simulate(theta, generator=plan.generator("simulate"))
+    # one batch: its seed is the simulate stream's first draw (sbi_core.simulation's seeding rule)
+    seed_b = int(torch.randint(0, 2**62, (1,), generator=plan.generator("simulate")))
+    x = sim.simulate(theta, generator=torch.Generator().manual_seed(seed_b))
     settings = {k: v for k, v in TINY.items() if k != "num_posterior_samples"}
     post = NPE(sim.prior, seed=seed, **settings).train(theta, x)
     samples = post.sample((50,), x=sim.default_observation, generator=plan.generator("posterior"))

@@ -46,8 +46,11 @@ def test_snpe_shrinks_over_rounds_on_two_moons():
     bounds = sim.prior.bounds
     prior_area = area90(sim.prior.sample((2000,), generator=torch.Generator().manual_seed(0)), bounds)
     areas = [area90(r.posterior_samples, bounds) for r in run.rounds]
+    exact_area = area90(sim.reference_posterior(sim.default_observation, 2000, seed=0), bounds)  # 9 cells
     assert areas[0] < prior_area / 2
-    assert areas[-1] < 0.5 * areas[0], areas
+    # the last cloud is about as tight as the exact posterior; the first one's spread depends on the noise
+    # of 150 simulations (16 to 154 cells over seeds 0-9, the exact posterior 9, the prior 308)
+    assert areas[-1] <= min(areas[0], 2 * exact_area), (areas, exact_area)
     # the last round is clearly closer to the exact posterior than the first, by the C2ST against it that
     # the loop computes after every round (0.72 -> 0.58 here; its scatter is about 0.016, the exact
     # values differ a little between CPUs; a method that learned nothing stays near the first value)
