@@ -1,7 +1,12 @@
-"""Classroom load: N students with real browsers press Start demo, or start N different small runs.
+"""Classroom load: N students press Start demo, or start N different small runs.
 
-Every student is a headless Chromium context (Playwright, Debian's Chromium) on
-the app started with ``streamlit run app.py`` on a fresh store, the embedded
+Every student is a real client of the app started with ``streamlit run app.py``
+on a fresh store: with ``--client ws`` (the default) a session that speaks
+Streamlit's websocket protocol (:mod:`streamlit_ws`: the frontend's messages,
+fragment auto-reruns and message cache, without rendering, so the load generator
+does not take the server's cores), with ``--client browser`` a headless Chromium
+context (Playwright, Debian's Chromium). Each student has its own ``sbi_owner``
+cookie, as distinct browsers do. The app runs with the embedded
 defaults (runs on the app's own local Dask cluster) or, with ``--cluster``, a
 ``dask scheduler`` and two ``dask worker`` processes started on 127.0.0.1.
 The students act within ``--spread`` seconds of each other.
@@ -15,19 +20,26 @@ Scenarios:
   simulations, 20 epochs, seed = the student's number) and presses **Start**.
 
 Reported: p50 / p95 time from the click to the first posterior cloud drawn on
-the student's own Train page (SVG markers counted), time until the last run
+the student's own Train page (browser: SVG markers counted; ws: the delta of the
+``train_cloud_chart`` plotly chart whose figure has a "round k" trace), time until the last run
 finished, failures, peak memory (RSS) of the app's whole process tree (server,
 cluster, workers), and p95 load time of the Runs page opened by a prober
 while runs are queued or running.
 
-    python bench/classroom.py [--students 30] [--scenario demo|different] [--cluster] [--no-write]
+    python bench/classroom.py [--students 30] [--scenario demo|different] [--client ws|browser] [--cluster]
+                              [--py-spy OUT.txt] [--no-write]
+
+``--py-spy OUT``: sample the app's server process (``py-spy record``, its threads
+and subprocesses) for the whole run and write the flat profile to ``OUT``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -45,9 +57,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from browser_support import CHROMIUM, CHROMIUM_ARGS, AppServer, DEMO_LABEL  # noqa: E402
 from common import machine, write_section  # noqa: E402
+from streamlit_ws import StreamlitClient, widget_key_matches  # noqa: E402
 
 CLOUD = ".st-key-train_cloud_chart .scatterlayer path.point"
 RUNS_H1 = "h1"
+CLOUD_KEY = "train_cloud_chart"
+_ROUND_TRACE = re.compile(r"round \d+$")
 
 
 def free_port() -> int:
@@ -100,10 +115,14 @@ async def student(browser, base: str, i: int, delay: float, scenario: str, out: 
         await button.wait_for()
         await asyncio.sleep(delay)
         t0 = time.monotonic()
+        me = {"click_wall": time.time(), "cloud_wall": None, "run": None}
+        out["students"].append(me)
         await button.click()
         await page.wait_for_url("**/train?*run=*", timeout=120_000)
         await page.locator(CLOUD).first.wait_for(state="attached", timeout=600_000)
         out["first_cloud"].append(time.monotonic() - t0)
+        me["cloud_wall"] = me["click_wall"] + out["first_cloud"][-1]
+        me["run"] = (re.search(r"[?&]run=([^&#]+)", page.url) or [None, None])[1]
         await page.get_by_text("Finished:").first.wait_for(timeout=900_000)
         out["finished_at"].append(time.monotonic())
     except Exception as err:  # noqa: BLE001 - a failure is a result here
@@ -134,10 +153,158 @@ async def memory(pid: int, stop: asyncio.Event, out: dict) -> None:
         await asyncio.sleep(0.5)
 
 
-async def classroom(base: str, app_pid: int, n: int, spread: float, scenario: str) -> dict:
+# ---- students over Streamlit's websocket protocol (--client ws) ------------------------
+def owner_cookie(i: int) -> dict:
+    """A distinct ``sbi_owner`` cookie per student (the token format of :mod:`sbi_ui.owner`)."""
+    return {"sbi_owner": f"classroom-student-{i:04d}-{os.getpid()}"}
+
+
+def has_round_points(spec: str) -> bool:
+    """Whether a posterior-cloud figure (plotly JSON) has a non-empty "round k" scatter trace."""
+    try:
+        data = json.loads(spec).get("data") or []
+    except (ValueError, AttributeError):
+        return False
+    for trace in data:
+        x = trace.get("x")
+        if _ROUND_TRACE.match(str(trace.get("name") or "")) and x:
+            if isinstance(x, dict):  # a typed array: {"dtype": ..., "bdata": ...}
+                if x.get("bdata"):
+                    return True
+            elif len(x):
+                return True
+    return False
+
+
+async def ws_student(base: str, i: int, delay: float, scenario: str, out: dict) -> None:
+    seen = {"cloud": None, "finished": None}
+
+    def on_element(_client, _path, el) -> None:
+        kind = el.WhichOneof("type")
+        if (kind == "plotly_chart" and seen["cloud"] is None and widget_key_matches(el.plotly_chart.id, CLOUD_KEY)
+                and has_round_points(el.plotly_chart.spec)):
+            seen["cloud"] = time.monotonic()
+        elif kind == "alert" and seen["finished"] is None and "Finished:" in el.alert.body:
+            seen["finished"] = time.monotonic()
+
+    client = StreamlitClient(base, cookies=owner_cookie(i), on_element=on_element)
+    stage = "opening the page"
+    try:
+        if scenario == "demo":
+            await client.connect()
+            button = await client.wait_for(lambda: client.full_runs and client.button(label=DEMO_LABEL), 120)
+        else:
+            await client.connect("train", small_spec_link(i).split("?", 1)[1])
+            button = await client.wait_for(lambda: client.full_runs and client.button(key="train_start"), 120)
+        await asyncio.sleep(delay)
+        stage = "waiting for the first cloud"
+        seen["cloud"] = seen["finished"] = None
+        t0 = time.monotonic()
+        me = {"click_wall": time.time(), "cloud_wall": None, "run": None}
+        out["students"].append(me)
+        await client.click(button)
+        confirmed = False
+        while True:  # a long queue asks "Yes, start this long run" first: a student says yes
+            confirm = None if confirmed else client.button(key="train_start_confirm")
+            if confirm:
+                confirmed = True
+                await client.click(confirm)
+            elif seen["cloud"] is not None:
+                break
+            await client.wait_for(lambda: seen["cloud"] is not None or (
+                not confirmed and client.button(key="train_start_confirm")), 600)
+        out["first_cloud"].append(seen["cloud"] - t0)
+        me["cloud_wall"] = me["click_wall"] + (seen["cloud"] - t0)
+        me["run"] = (re.search(r"(?:^|&)run=([^&]+)", client.query_string) or [None, None])[1]
+        stage = "waiting for the end of the run"
+        await client.wait_for(lambda: seen["finished"] is not None, 900)
+        out["finished_at"].append(seen["finished"])
+    except Exception as err:  # noqa: BLE001 - a failure is a result here
+        out["failures"].append(f"student {i}, {stage}: {type(err).__name__}: {str(err)[:160]}")
+    finally:
+        out["received_bytes"] += client.received_bytes
+        out["received_msgs"] += client.received
+        out["cache_misses"] += client.cache_misses
+        await client.close()
+
+
+async def ws_prober(base: str, stop: asyncio.Event, out: dict) -> None:
+    """Open the Runs page again and again while the class works; time until its title arrives."""
+    k = 0
+    while not stop.is_set():
+        k += 1
+        got = {}
+        client = StreamlitClient(base, cookies=owner_cookie(10_000 + k), on_element=lambda _c, _p, el: got.update(
+            title=True) if el.WhichOneof("type") == "heading" and el.heading.body == "Runs" else None)
+        t0 = time.monotonic()
+        try:
+            await client.connect("runs")
+            await client.wait_for(lambda: got.get("title"), 60)
+            out["page_load"].append(time.monotonic() - t0)
+        except Exception as err:  # noqa: BLE001
+            out["failures"].append(f"prober: {type(err).__name__}")
+        await client.close()
+        await asyncio.sleep(1.0)
+
+
+async def warm_up(base: str, app_pid: int, timeout: float = 90.0) -> None:
+    """The teacher opens Home before the class comes (that starts the app's job manager and its
+    local Dask cluster), then the app is left until its process tree is idle."""
+    async with StreamlitClient(base, cookies=owner_cookie(99_999)) as teacher:
+        await teacher.connect()
+        await teacher.wait_for(lambda: teacher.full_runs, 60)
+    end = time.monotonic() + timeout
+    quiet = 0
+    while time.monotonic() < end and quiet < 3:
+        await asyncio.sleep(1.0)
+        quiet = quiet + 1 if tree_cpu(app_pid, 0.5) < 0.2 else 0
+
+
+def tree_cpu(pid: int, interval: float) -> float:
+    """CPU cores used by ``pid`` and its children over ``interval`` seconds."""
+    try:
+        procs = [psutil.Process(pid)] + psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    before = {}
+    for q in procs:
+        try:
+            t = q.cpu_times()
+            before[q.pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    time.sleep(interval)
+    used = 0.0
+    for q in procs:
+        try:
+            t = q.cpu_times()
+            used += t.user + t.system - before.get(q.pid, t.user + t.system)
+        except psutil.Error:
+            pass
+    return used / interval
+
+
+async def classroom(base: str, app_pid: int, n: int, spread: float, scenario: str, client: str = "ws",
+                    deadline: float = 1800.0) -> dict:
+    await warm_up(base, app_pid)
+    out = {"first_cloud": [], "finished_at": [], "failures": [], "page_load": [], "peak_rss": 0,
+           "received_bytes": 0, "received_msgs": 0, "cache_misses": 0, "students": []}
+    if client == "ws":
+        stop = asyncio.Event()
+        side = [asyncio.create_task(ws_prober(base, stop, out)), asyncio.create_task(memory(app_pid, stop, out))]
+        start = time.monotonic()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(ws_student(base, i, spread * i / max(1, n - 1), scenario, out)
+                                                    for i in range(n))), deadline)
+        except asyncio.TimeoutError:
+            out["failures"].append(f"{n - len(out['finished_at'])} students had not seen their run finish after "
+                                   f"{deadline:.0f} s (--deadline)")
+        stop.set()
+        await asyncio.gather(*side)
+        out["last_finished_s"] = (max(out["finished_at"]) - start) if out["finished_at"] else float("nan")
+        return out
     from playwright.async_api import async_playwright
 
-    out = {"first_cloud": [], "finished_at": [], "failures": [], "page_load": [], "peak_rss": 0}
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         stop = asyncio.Event()
@@ -150,6 +317,38 @@ async def classroom(base: str, app_pid: int, n: int, spread: float, scenario: st
         await browser.close()
     out["last_finished_s"] = (max(out["finished_at"]) - start) if out["finished_at"] else float("nan")
     return out
+
+
+def timeline(store_dir: Path, students: list) -> list[str]:
+    """Where a student's first-cloud time went: until the worker wrote round 1's event (queue wait,
+    and the round's own ``seconds``: simulate, train, sample, reference C2ST), then until the
+    cloud reached the student's page (ws clients only: they know their run)."""
+    from sbi_core.store import RunStore
+
+    store = RunStore(store_dir)
+    written, lag, waits, parts = [], [], [], {}
+    for info in store.list_runs(limit=None):
+        rounds = store.events(info.id, types=("round",))
+        if not rounds:
+            continue
+        first = rounds[0][1]
+        if info.started is not None:
+            waits.append(info.started - info.created)
+        for k, v in (first.get("seconds") or {}).items():
+            parts.setdefault(k, []).append(float(v))
+        for s in students:
+            if s.get("run") == info.id and s.get("cloud_wall"):
+                written.append(first["time"] - s["click_wall"])
+                lag.append(s["cloud_wall"] - first["time"])
+    if not written and not parts:
+        return []
+    split = ", ".join(f"{k} {quantile(v, 0.5):.1f}" for k, v in parts.items())
+    lines = [f"Round 1 (p50 over runs, s): queue wait {quantile(waits, 0.5):.1f}; {split}."]
+    if written:
+        lines.append(f"Click to round 1's event in the store p50 / p95: {quantile(written, 0.5):.1f} / "
+                     f"{quantile(written, 0.95):.1f} s; that event to the cloud on the student's page p50 / p95: "
+                     f"{quantile(lag, 0.5):.1f} / {quantile(lag, 0.95):.1f} s.")
+    return lines
 
 
 def start_cluster(tmp: Path) -> tuple[str, list[subprocess.Popen]]:
@@ -186,9 +385,19 @@ def main() -> None:
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--scenario", choices=["demo", "different"], default="demo")
     ap.add_argument("--spread", type=float, default=5.0)
+    ap.add_argument("--client", choices=["ws", "browser"], default="ws")
+    ap.add_argument("--deadline", type=float, default=1800.0,
+                    help="ws clients: give up this many seconds after the first student clicked")
     ap.add_argument("--cluster", action="store_true")
+    ap.add_argument("--py-spy", dest="py_spy", default=None, help="write a py-spy profile of the server here")
+    ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="an environment variable for the app server (an experiment, e.g. "
+                         "STREAMLIT_RUNNER_POST_SCRIPT_GC=false); repeatable")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    for item in args.server_env:
+        k, _, v = item.partition("=")
+        os.environ[k] = v  # AppServer passes os.environ on to the server
     tmp = Path(tempfile.mkdtemp(prefix="classroom-"))
     cluster = []
     old = os.environ.get("SBI_DASK_SCHEDULER")
@@ -197,8 +406,23 @@ def main() -> None:
             address, cluster = start_cluster(tmp)
             os.environ["SBI_DASK_SCHEDULER"] = address
         with AppServer(tmp / "store", log_path=tmp / "streamlit.log") as srv:
-            res = asyncio.run(classroom(srv.url, srv.proc.pid, args.students, args.spread, args.scenario))
-            cluster_rss = sum(tree_rss(p.pid) for p in cluster)
+            spy = None
+            if args.py_spy:
+                spy = subprocess.Popen(["py-spy", "record", "-p", str(srv.proc.pid), "--subprocesses", "--threads",
+                                        "--format", "raw", "--rate", "50", "-o", args.py_spy],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                res = asyncio.run(classroom(srv.url, srv.proc.pid, args.students, args.spread, args.scenario,
+                                            args.client, args.deadline))
+                cluster_rss = sum(tree_rss(p.pid) for p in cluster)
+                res["timeline"] = timeline(tmp / "store", res["students"])
+            finally:
+                if spy is not None:
+                    spy.send_signal(signal.SIGINT)
+                    try:
+                        spy.wait(60)
+                    except subprocess.TimeoutExpired:
+                        spy.kill()
     finally:
         if old is None:
             os.environ.pop("SBI_DASK_SCHEDULER", None)
@@ -206,18 +430,29 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     mode = "cluster (dask scheduler + 2 workers on 127.0.0.1)" if args.cluster else "embedded (the app's local cluster)"
     fc = res["first_cloud"]
-    row = (f"| {args.scenario} | {mode} | {args.students} | {quantile(fc, 0.5):.1f} | {quantile(fc, 0.95):.1f} | "
+    row = (f"| {args.scenario} | {args.client} | {mode} | {args.students} | {quantile(fc, 0.5):.1f} | {quantile(fc, 0.95):.1f} | "
            f"{res['last_finished_s']:.0f} | {len(res['failures'])} | {(res['peak_rss'] + cluster_rss) / 2**30:.2f} | "
            f"{quantile(res['page_load'], 0.95):.2f} ({len(res['page_load'])}) |")
     lines = [f"Machine: {machine()}. Command: `python bench/classroom.py --students {args.students} "
-             f"--scenario {args.scenario}{' --cluster' if args.cluster else ''}`", "",
-             "| scenario | mode | students | first cloud p50 (s) | p95 (s) | last run done (s) | failures | "
-             "peak memory (GB) | Runs page load p95 (s) (loads) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|", row]
+             f"--scenario {args.scenario} --client {args.client}{' --cluster' if args.cluster else ''}"
+             + "".join(f" --server-env {e}" for e in args.server_env)
+             + (f" --deadline {args.deadline:.0f}" if args.deadline != 1800.0 else "") + "`", "",
+             "| scenario | client | mode | students | first cloud p50 (s) | p95 (s) | last run done (s) | failures | "
+             "peak memory (GB) | Runs page load p95 (s) (loads) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|", row]
+    lines += ["", f"{len(fc)} of {args.students} students saw a first cloud, {len(res['finished_at'])} saw "
+              "their run finish."]
+    if res.get("timeline"):
+        lines += res["timeline"]
+    if args.client == "ws":
+        lines += ["", f"The ws clients received {res['received_msgs']:,} messages, "
+                  f"{res['received_bytes'] / 2**20:.1f} MiB in all ({res['cache_misses']} references to messages they "
+                  "no longer had)."]
     print("\n".join(lines))
     for f in res["failures"][:10]:
         print("  ", f)
     if not args.no_write:
-        write_section(f"classroom-{args.scenario}{'-cluster' if args.cluster else ''}",
+        write_section(f"classroom-{args.scenario}-{args.client}{'-cluster' if args.cluster else ''}"
+                      + ("-env" if args.server_env else ""),
                       "\n".join(["## Classroom load (`bench/classroom.py`)", ""] + lines + [""] +
                                  [f"- {f}" for f in res["failures"][:10]]))
 

@@ -4,12 +4,14 @@ progress, and the loss curves and posterior clouds, redrawn from the store while
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from sbi_core import plots
 from sbi_core.store import RunInfo
 
 from sbi_ui import keys as K
-from sbi_ui.charts import chart
+from sbi_ui import live_cache
+from sbi_ui.charts import shared_chart
 from sbi_ui.estimate import calibration
 from sbi_ui.format import fmt_duration, fmt_time, plural
 from sbi_ui.messages import flash, show_run_failure
@@ -22,7 +24,7 @@ from sbi_ui.sampling_view import abc_series, sampling_notes
 from sbi_ui.resources import jobs, store
 from sbi_ui.resume_view import resume_button, resumed_note
 from sbi_ui.run_context import run_context, shown_truth
-from sbi_ui.session import POLL_S, tracker, url_params
+from sbi_ui.session import POLL_S, url_params
 
 __all__ = ["ESTIMATOR_WORDS", "run_header", "live_view"]
 
@@ -102,15 +104,19 @@ def live_view(run_id: str, was_status: str) -> None:
     """The live part: polls the store while the run is active, stops when it ends."""
     was_active = was_status in ("queued", "running")
 
-    @st.fragment(run_every=POLL_S if was_active else None)
+    drawn = {"fresh": True}  # the page's own run reads the store now; the fragment's reruns share reads
+
+    @st.fragment(run_every=live_cache.poll_interval(POLL_S) if was_active else None)
     def live() -> None:
-        info = jobs().status(run_id)
+        fresh, drawn["fresh"] = drawn["fresh"], False
+        live_cache.watch(store(), run_id, _session_id())
+        info = live_cache.run_status(run_id, jobs(), store(), fresh=fresh)  # shared by the run's watchers
         if info is None:
             st.warning(f"Run `{run_id}` is no longer in the store.")
             return
         if was_active and info.status != was_status:
             st.rerun()  # once: redraw the whole page (its buttons too) for the new status
-        tr = tracker(run_id)
+        tr = live_cache.shared_tracker(run_id, store(), fresh=fresh)  # one copy of the events for all watchers
         ctx = run_context(info)
         total = tr.num_rounds or info.spec.rounds
         _status(info, tr, total)
@@ -126,24 +132,22 @@ def live_view(run_id: str, was_status: str) -> None:
         if len(tr.samples):
             ood_warning(run_id, ctx.x_obs, ctx.obs_labels)  # before the posterior it concerns
         left, right = st.columns([1, 1])
-        with left:
+        rounds = _rounds_version(tr)
+        with left:  # the figures are built once per change for all the run's watchers (live_cache)
             if is_abc(info.spec):
-                chart(plots.epsilon_figure(*abc_series(tr)), key="train_epsilon_chart")
+                shared_chart(run_id, "epsilon", rounds, lambda: plots.epsilon_figure(*abc_series(tr)),
+                             key="train_epsilon_chart")
             else:
-                chart(
-                    plots.loss_figure(tr.ep_round, tr.ep_epoch, tr.ep_train, tr.ep_val, tr.best_epochs()),
-                    key="train_loss_chart",
-                )
+                shared_chart(run_id, "loss", (tr.after, rounds), lambda: plots.loss_figure(
+                    tr.ep_round, tr.ep_epoch, tr.ep_train, tr.ep_val, tr.best_epochs()), key="train_loss_chart")
         with right:
             if info.is_terminal and not len(tr.samples):
                 st.info("No round finished, so there is no posterior cloud to show.", icon=":material/info:")
             else:
-                chart(
-                    plots.posterior_rounds_figure(
-                        tr.samples, 0, 1, ctx.labels, ctx.bounds, shown_truth(ctx)
-                    ),
-                    key="train_cloud_chart",
-                )
+                truth = shown_truth(ctx)
+                shared_chart(run_id, "cloud" if truth is None else "cloud+truth", rounds,
+                             lambda: plots.posterior_rounds_figure(tr.samples, 0, 1, ctx.labels, ctx.bounds, truth),
+                             key="train_cloud_chart")
                 reference_c2st_view(tr, ctx, key="train_c2st_chart")
                 sampling_notes(tr)
         stopped = [int(r["round"]) + 1 for r in tr.rounds if r.get("stopped_by_request")]
@@ -168,6 +172,17 @@ def live_view(run_id: str, was_status: str) -> None:
                              query_params=url_params(run_id))
 
     live()
+
+
+def _rounds_version(tr) -> tuple:
+    """What the round clouds of ``tr`` depend on: each finished round's number and time (a run that is
+    resumed drops rounds and adds them again, so their count alone would not do)."""
+    return tuple((r.get("round"), r.get("time")) for r in tr.rounds)
+
+
+def _session_id() -> str | None:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
 
 
 def _actions(run_id: str, info) -> None:

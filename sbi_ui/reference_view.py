@@ -10,7 +10,7 @@ import streamlit as st
 from sbi_core import plots
 from sbi_core.events import REFERENCE_PENDING
 
-from sbi_ui.charts import chart
+from sbi_ui.charts import shared_chart
 from sbi_ui.run_context import RunContext
 from sbi_ui.tracker import RunTracker
 
@@ -49,8 +49,9 @@ def reference_c2st_view(tr: RunTracker, ctx: RunContext, key: str) -> None:
         st.markdown(f"Match to the exact posterior (C2ST): {_words(values)}. 0.5 = indistinguishable from "
                     "the exact posterior, 1.0 = no overlap.", help=C2ST_HELP)
         if sum(v is not None for v in values) > 1:
-            chart(plots.reference_c2st_figure([float("nan") if v is None else v for v in values]),
-                            key=key)
+            shown = [float("nan") if v is None else v for v in values]
+            # versioned by the values with None kept (NaN != NaN would rebuild it every time)
+            shared_chart(tr.run_id, "c2st", tuple(values), lambda: plots.reference_c2st_figure(shown), key=key)
         return
     reasons = [ev.get("reference_c2st_reason") for ev in tr.rounds if ev.get("reference_c2st_reason")]
     if reasons and reasons[-1] == REFERENCE_PENDING:
