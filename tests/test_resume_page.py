@@ -7,10 +7,8 @@ store holds round 1's artifacts and checkpoint and a plain failure message, as a
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from sbi_core import runs
 from sbi_core.errors import SBIError
@@ -19,8 +17,8 @@ from sbi_core.store import RunStore
 from sbi_core.worker import carry_out
 from sbi_ui import keys as K
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
+from apptest_support import run_page
+
 RUNS = "pages/runs.py"
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
@@ -53,14 +51,8 @@ def failed_after_round_one(store: RunStore, owner=None) -> str:
     return rid
 
 
-def runs_page(run_id: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params[K.QP_RUN] = run_id
-    at.run()
-    at.switch_page(RUNS)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def runs_page(run_id: str):
+    return run_page(run_id, RUNS)
 
 
 def test_the_owner_resumes_a_failed_run_from_its_next_round(store: RunStore) -> None:
