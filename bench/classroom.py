@@ -148,8 +148,13 @@ async def prober(browser, base: str, stop: asyncio.Event, out: dict) -> None:
 
 
 async def memory(pid: int, stop: asyncio.Event, out: dict) -> None:
+    """Sample the app's whole-tree RSS and the server process's own thread count every half second."""
     while not stop.is_set():
         out["peak_rss"] = max(out["peak_rss"], tree_rss(pid))
+        try:
+            out["peak_threads"] = max(out.get("peak_threads", 0), psutil.Process(pid).num_threads())
+        except psutil.Error:
+            pass
         await asyncio.sleep(0.5)
 
 
@@ -432,13 +437,14 @@ def main() -> None:
     fc = res["first_cloud"]
     row = (f"| {args.scenario} | {args.client} | {mode} | {args.students} | {quantile(fc, 0.5):.1f} | {quantile(fc, 0.95):.1f} | "
            f"{res['last_finished_s']:.0f} | {len(res['failures'])} | {(res['peak_rss'] + cluster_rss) / 2**30:.2f} | "
-           f"{quantile(res['page_load'], 0.95):.2f} ({len(res['page_load'])}) |")
+           f"{quantile(res['page_load'], 0.95):.2f} ({len(res['page_load'])}) | {res.get('peak_threads', 0)} |")
     lines = [f"Machine: {machine()}. Command: `python bench/classroom.py --students {args.students} "
              f"--scenario {args.scenario} --client {args.client}{' --cluster' if args.cluster else ''}"
              + "".join(f" --server-env {e}" for e in args.server_env)
              + (f" --deadline {args.deadline:.0f}" if args.deadline != 1800.0 else "") + "`", "",
              "| scenario | client | mode | students | first cloud p50 (s) | p95 (s) | last run done (s) | failures | "
-             "peak memory (GB) | Runs page load p95 (s) (loads) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|", row]
+             "peak memory (GB) | Runs page load p95 (s) (loads) | server threads (peak) |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|", row]
     lines += ["", f"{len(fc)} of {args.students} students saw a first cloud, {len(res['finished_at'])} saw "
               "their run finish."]
     if res.get("timeline"):

@@ -221,7 +221,7 @@ def main() -> None:
         f"Measured {time.strftime('%Y-%m-%d %H:%M')}.\n"
         f"Command: `python bench/ui_latency.py --demos {args.demos} --moves {args.moves}`\n\n"
         + table + "\n\n"
-        "(a): the demo's first round (250 simulations, early-stopped training) dominates; its worker "
+        "(a): the demo's first round (150 simulations, early-stopped training) dominates; its worker "
         "uses the app's default torch threads. The live view polls every 0.75 s. "
         "(b): from the key press (capture-phase `keydown`) to the first animation frame whose posterior "
         "chart holds new data; the fragment reruns, samples 2,000 points and sends the new figure. "

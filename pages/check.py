@@ -13,7 +13,7 @@ from sbi_ui.check_texts import INTRO
 from sbi_ui.check_view import plan_view, results_view, run_results
 from sbi_ui.frame import page_guard
 from sbi_ui.resources import store
-from sbi_ui.run_context import run_context
+from sbi_ui.run_context import missing_current_run, run_context
 from sbi_ui.session import pick_run
 
 page_guard()
@@ -21,6 +21,8 @@ page_guard()
 st.title("Check")
 st.markdown(INTRO)
 
+if missing_current_run():  # a link's unknown run: say so, and check no other run in its place
+    st.stop()
 info = pick_run(K.W_CHECK_RUN, "Run to check",
                 help="Which run's posterior to check. The current run (in the sidebar and the URL) is chosen first.")
 if info is None:

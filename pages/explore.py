@@ -13,8 +13,9 @@ from sbi_ui.frame import page_guard
 from sbi_ui.messages import show_run_failure
 from sbi_ui.naming import is_amortized, run_title
 from sbi_ui.resources import posterior, store_root
-from sbi_ui.run_context import run_context
+from sbi_ui.run_context import missing_current_run, run_context
 from sbi_ui.session import current_run, pick_run, tracker, watch_run
+from sbi_ui.user_text import plain
 
 page_guard()
 
@@ -26,10 +27,13 @@ st.markdown(
     "data simulated from the posterior look like the observation."
 )
 
+if missing_current_run():  # a link's unknown run: say so, and show no other run in its place
+    st.stop()
 _, cur_info = current_run()
 if cur_info is not None and cur_info.spec.is_sequential:
     st.info(
-        f"The current run (*{run_title(cur_info)}*) is **sequential**: its posterior is tuned to one "
+        f"The current run (*{plain(run_title(cur_info))}*) is **sequential**: its posterior is tuned to one "
+
         "observation, so it is not shown here. Pick an amortized run below, or train one.",
         icon=":material/info:",
     )

@@ -22,6 +22,8 @@ from sbi_ui.navigation import TRAIN
 from sbi_ui.owner import listing_owner
 from sbi_ui.resources import jobs, simulator
 from sbi_ui.session import reveal_true, start_run, watch_run
+from sbi_ui.user_text import plain
+
 
 page_guard()
 
@@ -55,10 +57,32 @@ def _overview_data() -> dict:
 
 st.title("Simulation-based inference, live")
 
-left, right = st.columns([1.45, 1], gap="large")
-with left:
+# the one click first: on a 768-pixel projector a box beside the text sat two screens down, its label
+# broken mid-word; full width under the title it fits on one line and is seen before any scrolling
+with st.container(border=True, key="home_demo"):
     st.markdown(
-        """
+        "**Try it in one click.** The guided demo infers the two parameters of the *two moons* benchmark in 4 "
+        "sequential rounds and opens the live view, where losses and posterior clouds appear as they are "
+        "computed. Afterwards, press **Play** on the *Rounds* page."
+    )
+    if st.button(
+        DEMO_LABEL,
+        key=K.W_START_DEMO,
+        type="primary",
+        icon=":material/play_circle:",
+        width="content",
+        help="Starts a small sequential run in the background (about a minute on a laptop) "
+        "and takes you to its live view. You can leave the page: the run keeps going.",
+    ):
+        try:
+            start_run(RunSpec.demo(), page=TRAIN, reuse=True)
+        except Exception as err:  # st.switch_page's rerun is not an Exception: it passes
+            show_error(err, "starting the demo")
+    st.caption("Or bring your own: choose a simulator and prior on **Model**, or upload one on "
+               "**Your model & data**, then start on **Train**.")
+
+st.markdown(
+    """
 Many scientific models are **simulators**: give them parameters and they produce data, but nobody
 can write down the probability of the data. **Simulation-based inference (SBI)** still answers
 *"which parameters explain what I observed?"*: it runs the simulator many times, trains a neural
@@ -70,29 +94,7 @@ network (a normalizing flow) on the pairs *(parameters, data)*, and the network 
 * **Sequential** inference (SNPE) focuses on *one* observation: each round simulates where the
   current posterior points, so the cloud shrinks round by round.
 """
-    )
-with right:
-    with st.container(border=True):
-        st.markdown("**Try it in one click**")
-        st.markdown(
-            "The guided demo infers the two parameters of the *two moons* benchmark in 4 sequential "
-            "rounds. It opens the live view, where losses and posterior clouds appear as they are "
-            "computed. Afterwards, press **Play** on the *Rounds* page."
-        )
-        if st.button(
-            DEMO_LABEL,
-            key=K.W_START_DEMO,
-            type="primary",
-            icon=":material/play_circle:",
-            width="stretch",
-            help="Starts a small sequential run in the background (about a minute on a laptop) "
-            "and takes you to its live view. You can leave the page: the run keeps going.",
-        ):
-            try:
-                start_run(RunSpec.demo(), page=TRAIN, reuse=True)
-            except Exception as err:  # st.switch_page's rerun is not an Exception: it passes
-                show_error(err, "starting the demo")
-        st.caption("Or bring your own: choose a simulator and prior on **Model**, then start on **Train**.")
+)
 
 data = _overview_data()
 fig = plots.overview_figure(
@@ -117,14 +119,14 @@ else:
         c1, c2, c3, c4 = st.columns([3.2, 1, 1.6, 1.4], vertical_alignment="center")
         c1.page_link(
             TRAIN,
-            label=f"{run_title(info)}  ·  `{info.id}`",
+            label=f"{plain(run_title(info))}  ·  `{info.id}`",
             icon=":material/open_in_new:",
             query_params={K.QP_RUN: info.id},
             help="Open this run's live view",
         )
         with c2:
             status_badge(info)
-        c3.caption(f"{model_title_of(info.spec)} · {method_title(info.spec.method)}")
+        c3.caption(f"{plain(model_title_of(info.spec))} · {method_title(info.spec.method)}")
         c4.caption(f"{fmt_time(info.created)} · {fmt_duration(info.seconds)}")
     active = [r for r in runs if r.is_active]
     if active:

@@ -13,6 +13,7 @@ from sbi_ui.navigation import DATA
 from sbi_ui.observation_input import observation_input
 from sbi_ui.prior_predictive_view import observation_view
 from sbi_ui.resources import simulator
+from sbi_ui.user_text import plain
 
 page_guard()
 
@@ -38,7 +39,8 @@ gallery(choice)
 
 if choice.is_upload:  # the current model is an upload (set on the Your model & data page)
     st.info(
-        f"The current model is **{choice.title or 'your upload'}**, uploaded on **Your model & data**; "
+        f"The current model is **{plain(choice.title or 'your upload')}**, uploaded on **Your model & data**; "
+
         "its prior and observation are set there. Pick a built-in model above to switch back.",
         icon=":material/upload_file:",
     )

@@ -13,8 +13,8 @@ from sbi_ui.export_view import downloads, figure_downloads, show_code
 from sbi_ui.frame import page_guard
 from sbi_ui.messages import show_run_failure
 from sbi_ui.navigation import TRAIN
-from sbi_ui.rounds_view import proposals_view, round_detail, round_tables
-from sbi_ui.run_context import run_context, shown_truth
+from sbi_ui.rounds_view import proposals_view, region_sentence, round_detail, round_region_sizes, round_tables
+from sbi_ui.run_context import missing_current_run, run_context, shown_truth
 from sbi_ui.session import pick_run, tracker, watch_run
 from sbi_ui.view_state import axes_writer, sync_axes
 
@@ -26,6 +26,8 @@ st.markdown(
     "points, so the cloud narrows around the parameters that explain the observation."
 )
 
+if missing_current_run():  # a link's unknown run: say so, and show no other run in its place
+    st.stop()
 info = pick_run(K.W_ROUNDS_RUN)
 if info is None:
     st.info("No runs yet. Start the demo on **Home** or a run on **Train**.", icon=":material/info:")
@@ -64,9 +66,12 @@ chart(
     key="rounds_animation",
 )
 st.caption("Press **Play** to watch the rounds one by one, or drag the slider: it shows rounds 1 to the "
-           "chosen one, earlier rounds faded, later ones not yet drawn. Light to dark: round 1 to the last. "
-           "The dashed box is the prior's range" + (", the red star the true parameter." if truth is not None
-                                                    else "."))
+           "chosen one, earlier rounds lighter and underneath, later ones not yet drawn. Light to dark (green to "
+           "purple): round 1 to the last. The dashed box is the prior's range"
+           + (", the red star the true parameter." if truth is not None else "."))
+shrank = region_sentence(round_region_sizes(info.id, tr, ctx.prior)[0])  # the run's own numbers
+if shrank:
+    st.markdown(f":material/compress: {shrank}")
 
 proposals_view(info, tr, ctx, ix, iy, labels)
 round_tables(info, tr, ctx)

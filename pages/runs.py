@@ -32,6 +32,8 @@ from sbi_ui.owner import can_control, listing_owner, read_only_notice, teacher_k
 from sbi_ui.resources import jobs
 from sbi_ui.session import current_run_id, drop_tracker, forget_current_run, pick_run, start_run, tracker
 from sbi_ui.session import url_params, watch_run
+from sbi_ui.user_text import plain
+
 from sbi_ui.spec_view import runspec_view
 
 page_guard()
@@ -56,7 +58,7 @@ def _delete(run_id: str) -> None:
     try:
         jobs().delete(run_id)
     except SBIError as err:  # a callback's exception would show as a traceback: say it plainly
-        flash("error", str(err))
+        flash("error", plain(err))
         return
     drop_tracker(run_id)
     if current_run_id() == run_id:
@@ -71,7 +73,7 @@ def _cancel(run_id: str) -> None:
     try:
         jobs().cancel(run_id)
     except SBIError as err:
-        flash("error", str(err))
+        flash("error", plain(err))
         return
     flash("info", f"Cancel requested for run `{run_id}`: it stops within an epoch.")
 
@@ -126,7 +128,7 @@ watch_run(info.id, info)
 
 with st.container(border=True):
     head, badge = st.columns([4, 1], vertical_alignment="center")
-    head.markdown(f"**{run_title(info)}**  \n`{info.id}` · created {fmt_time(info.created)} · "
+    head.markdown(f"**{plain(run_title(info))}**  \n`{info.id}` · created {fmt_time(info.created)} · "
                   f"ran {fmt_duration(info.seconds)}")
     with badge:
         status_badge(info)

@@ -164,16 +164,21 @@ class CheckRecords:
         return True
 
     def finish_check(self, run_id: str, status: str, message: Optional[str] = None, detail: Optional[str] = None,
-                     only_from: tuple = _ACTIVE) -> bool:
-        """End the check job with a terminal ``status`` if it is in ``only_from``; True if it did."""
+                     only_from: tuple = _ACTIVE, claim: Optional[float] = None) -> bool:
+        """End the check job with a terminal ``status`` if it is in ``only_from``; True if it did.
+
+        ``claim``: the ``started`` time of the claim the caller carried the checks out under
+        (:meth:`claim_check_slot`); checks cancelled and started again since are left alone.
+        """
         if status not in _TERMINAL:
             raise ValueError(f"not a terminal status: {status!r}")
         with self._write() as c:
             cur = c.execute(
                 f"UPDATE checks SET status = ?, finished = ?, message = ?, detail = ?,"
                 f" progress = CASE WHEN ? = 'done' THEN 1.0 ELSE progress END"
-                f" WHERE run_id = ? AND status IN ({','.join('?' * len(only_from))})",
-                (status, time.time(), message, detail, status, run_id, *only_from),
+                f" WHERE run_id = ? AND status IN ({','.join('?' * len(only_from))})"
+                f" AND (? IS NULL OR started = ?)",
+                (status, time.time(), message, detail, status, run_id, *only_from, claim, claim),
             )
             return cur.rowcount > 0
 

@@ -36,7 +36,6 @@ sets: 0.5 means they cannot be told apart, 1.0 that they do not overlap.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional, Sequence
 
@@ -80,21 +79,32 @@ def comparison_base(model_fields: Mapping[str, Any], max_epochs: int = DEFAULT_M
 def parse_budgets(text: str) -> list[int]:
     """``"1000, 4000"`` -> ``[1000, 4000]``: budgets separated by commas, spaces or semicolons.
 
+    ``"1,000"`` is one thousand (a thousands separator, by the rules of
+    :func:`sbi_core.tables.common.split_whole_numbers`), never the budget 1.
+
     Raises :class:`SBIError` for anything that is not a whole number in :data:`BUDGET_RANGE`.
     Duplicates are dropped; the order is kept.
     """
-    parts = [p for p in re.split(r"[;,\s]+", str(text or "").strip()) if p]
+    from .tables.common import split_whole_numbers
+
+    parts = split_whole_numbers(text)
     if not parts:
         raise SBIError("Type at least one budget: the total number of simulations each method may use.")
     out: list[int] = []
     lo, hi = BUDGET_RANGE
-    for p in parts:
-        token = p.replace("_", "")
-        if not token.isdigit():
-            raise SBIError(f"A budget is a whole number of simulations, like 2000; {p!r} is not.")
-        value = int(token)
+    for p, value, piece in parts:
+        if value is None:
+            raise SBIError(f"A budget is a whole number of simulations, like 2000 or 2,000; {p!r} is not.")
         if not lo <= value <= hi:
-            raise SBIError(f"Each budget must be from {lo:,} to {hi:,} simulations; {value:,} is not.")
+            hint = ""
+            if "," in p:  # "500,100": groups of three digits
+                hint = (f" ({p} was read as {value}: a comma between groups of three digits separates "
+                        "thousands. Separate several budgets with a space or a semicolon, e.g. 500; 1000)")
+            elif piece != p:  # "1,5": commas that do not group thousands separate budgets
+                read = [t for t, _, q in parts if q == piece]
+                hint = (f" ({piece} was read as the budgets {' and '.join(read)}: a comma separates budgets "
+                        "unless it groups thousands, like 1,000. Budgets are whole numbers of simulations)")
+            raise SBIError(f"Each budget must be from {lo:,} to {hi:,} simulations; {value:,} is not{hint}.")
         if value not in out:
             out.append(value)
     return out

@@ -37,6 +37,15 @@ applies the formula instead, with the coefficients rescaled to the pace the
 run itself shows (:meth:`CostModel.calibrated` on its finished rounds, and the
 round in progress).
 
+A busy machine: the estimate before Start is scaled by :class:`MachineLoad`'s
+``slowdown``: with the 1-minute load average ``L`` on ``C`` cores, a new run's
+thread gets about ``C / (L + 1)`` of a core once ``L + 1 > C`` (4 min where 2 min
+were estimated at load 3 on 2 cores). The load is read by :func:`machine_load`,
+whose sources can be injected (tests). During a run the time left is measured
+instead: :func:`seconds_left` with ``elapsed_s`` is at least the time this run has
+taken per unit of predicted work so far, times the predicted work left, so the
+load, and whatever the formula leaves out, count as much as they did until now.
+
 The defaults were measured on the 2-core development machine (CPU seconds of
 one torch thread, two moons); the Train page recalibrates them on the rounds
 finished on its server, so they only matter for the very first run there.
@@ -45,14 +54,18 @@ finished on its server, so they only matter for the very first run there.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from .methods.registry import get_method
 from .training import auto_batch_size
 
 __all__ = ["CostModel", "RunEstimate", "RoundTiming", "size_factor", "pairs_trained", "steps_per_epoch",
-           "estimate_run", "seconds_left", "timings_from_events", "calibrate_from_store", "simulation_seconds"]
+           "estimate_run", "seconds_left", "seconds_done", "timings_from_events", "calibrate_from_store",
+           "simulation_seconds", "MachineLoad", "machine_load", "BUSY_SLOWDOWN"]
+
+BUSY_SLOWDOWN = 1.2  # a machine on which a new run would take 20 % longer than alone is called busy
 
 
 def size_factor(density_estimator: str, num_transforms: int, hidden_features: int) -> float:
@@ -223,6 +236,7 @@ def seconds_left(
     epochs_done: int,
     best_epoch: Optional[int],
     train_elapsed_s: float,
+    elapsed_s: Optional[float] = None,
 ) -> float:
     """Seconds until a run of ``spec`` ends, from where it stands.
 
@@ -232,17 +246,53 @@ def seconds_left(
     ``train_elapsed_s`` seconds, its best so far at ``best_epoch``. Its pace
     rescales the model once more, and it trains at least the epochs early
     stopping still needs (``patience`` after the best epoch so far).
+
+    ``elapsed_s``: the run's own wall time so far. Once a round has finished,
+    the answer is at least the work left at the pace the run has shown overall,
+    ``elapsed_s`` times the predicted work left over the predicted work done
+    (:func:`seconds_done`): the formula's pace comes from training alone, while a
+    busy machine also slows simulating, sampling and the gaps between them.
     """
     rounds = _rounds(spec)
     r = int(rounds_done)
     if r >= rounds:
         return 0.0
+    left = _model_seconds_left(spec, model, r, simulations_done, epochs_done, best_epoch, train_elapsed_s)
+    if elapsed_s is not None and elapsed_s > 0 and r >= 1:
+        done = seconds_done(spec, _at_pace(spec, model, r, epochs_done, train_elapsed_s), r, simulations_done,
+                            epochs_done)
+        if done > 0:
+            left = max(left, float(elapsed_s) * left / done)
+    return float(left)
+
+
+def _at_pace(spec, model: CostModel, r: int, epochs_done: int, train_elapsed_s: float) -> CostModel:
+    """``model`` rescaled to the pace of round ``r`` in progress (if it has trained an epoch)."""
     if epochs_done > 0 and train_elapsed_s > 0:
         pace = train_elapsed_s / epochs_done
-        if _is_apt(spec.method, r):
-            model = model.with_apt_pace(spec, r, pace)
-        else:
-            model = model.with_plain_pace(spec, r, pace)
+        return model.with_apt_pace(spec, r, pace) if _is_apt(spec.method, r) else model.with_plain_pace(spec, r, pace)
+    return model
+
+
+def seconds_done(spec, model: CostModel, rounds_done: int, simulations_done: int, epochs_done: int) -> float:
+    """The seconds ``model`` predicts for the work a run of ``spec`` has done: ``rounds_done`` whole rounds
+    (their expected epochs), then the round in progress's simulations and epochs so far."""
+    r = int(rounds_done)
+    n = int(spec.simulations_per_round)
+    done = 0.0
+    for k in range(r):
+        done += n * model.sim_s + model.epochs(k, spec.max_epochs, spec.patience) * model.epoch_seconds(spec, k)
+        done += model.round_overhead_s
+    if r < _rounds(spec):
+        done += min(int(simulations_done), n) * model.sim_s + int(epochs_done) * model.epoch_seconds(spec, r)
+    return done
+
+
+def _model_seconds_left(spec, model: CostModel, r: int, simulations_done: int, epochs_done: int,
+                        best_epoch: Optional[int], train_elapsed_s: float) -> float:
+    """:func:`seconds_left` from the formula alone (the pace of the round in progress, early stopping)."""
+    rounds = _rounds(spec)
+    model = _at_pace(spec, model, r, epochs_done, train_elapsed_s)
     expected = model.epochs(r, spec.max_epochs, spec.patience)
     if best_epoch:
         expected = max(expected, min(int(spec.max_epochs), int(best_epoch) + int(spec.patience)))
@@ -256,6 +306,52 @@ def seconds_left(
         left += n * model.sim_s + model.epochs(k, spec.max_epochs, spec.patience) * model.epoch_seconds(spec, k)
         left += model.round_overhead_s
     return float(left)
+
+
+@dataclass(frozen=True)
+class MachineLoad:
+    """How busy the machine is: the 1-minute load average (runnable threads) and its cores."""
+
+    load: float
+    cores: int
+
+    @property
+    def slowdown(self) -> float:
+        """How much longer a new run (one more busy thread) takes than on an idle machine:
+        ``(load + 1) / cores``, at least 1."""
+        return max(1.0, (max(0.0, float(self.load)) + 1.0) / max(1, int(self.cores)))
+
+    @property
+    def busy(self) -> bool:
+        """Whether a new run would be slowed by :data:`BUSY_SLOWDOWN` or more."""
+        return self.slowdown >= BUSY_SLOWDOWN
+
+    def words(self) -> str:
+        """``"load 3.8 on 2 cores"``."""
+        return f"load {self.load:.1f} on {self.cores} core{'s' if self.cores != 1 else ''}"
+
+
+def _cpu_count() -> int:
+    try:
+        import psutil
+
+        return int(psutil.cpu_count() or 0) or (os.cpu_count() or 1)
+    except ImportError:
+        return os.cpu_count() or 1
+
+
+def machine_load(loadavg: Callable[[], Sequence[float]] = os.getloadavg,
+                 cpu_count: Callable[[], int] = _cpu_count) -> Optional[MachineLoad]:
+    """The machine's :class:`MachineLoad` now (``None`` where the load cannot be read).
+
+    Both are machine-wide (in a container too, where both are the host's), so their ratio holds.
+    """
+    try:
+        load = float(loadavg()[0])
+        cores = max(1, int(cpu_count()))
+    except (OSError, AttributeError, IndexError, TypeError, ValueError):  # no load average (Windows)
+        return None
+    return MachineLoad(load, cores) if math.isfinite(load) else None
 
 
 def calibrate_from_store(store, model: Optional[CostModel] = None, limit: int = 20) -> CostModel:

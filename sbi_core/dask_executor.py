@@ -21,7 +21,7 @@ The cluster
 
 A run
     :meth:`DaskExecutor.submit` submits :func:`run_task` (``pure=False``, key
-    :func:`task_key`). The task claims the run in the store -- only a queued run
+    :func:`task_key` and a suffix of its own). The task claims the run in the store -- only a queued run
     whose cancel was not asked can start, so a task that Dask re-runs after its
     worker died does nothing -- which records the worker's pid, then calls
     :func:`sbi_core.worker.carry_out`, the body the worker process runs. The store
@@ -44,18 +44,28 @@ Faults
     of your own set ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0`` -- a retried
     task finds its run no longer queued and returns anyway). When a run's future
     ends while the run has not -- its worker was killed (``KilledWorker``), the task
-    could not import -- a done-callback records it with :func:`record_lost`:
-    ``failed`` with :data:`LOST_MESSAGE` (``cancelled`` if a cancel was asked); the
-    rounds it finished stay in the store. The job manager's pid check
+    could not import, the store could not be written -- a done-callback records it
+    with :func:`record_lost`: ``failed`` with :data:`LOST_MESSAGE`, or with
+    :data:`STORE_FULL_MESSAGE` / :data:`STORE_UNWRITABLE_MESSAGE` when the task met a
+    store it could not write (``cancelled`` if a cancel was asked); the rounds it
+    finished stay in the store. When even that record cannot be written (the disk
+    is still full), the ending is kept here, by the task's state and not by its
+    worker's liveness (the worker lives on, carrying other runs), and recorded as
+    soon as the store takes writes again: retried every :data:`RETRY_S` seconds and
+    on each :meth:`~sbi_core.jobs.JobManager.list`; meanwhile
+    :meth:`DaskExecutor.unrecorded` says why. The job manager's pid check
     (:meth:`~sbi_core.store.RunStore.reap_stale`) catches a dead worker as well.
 
 Stopping
     Cancel and stop-and-keep are the store's flags, read by the run between batches
     and epochs. A task cannot be interrupted inside its thread (cancelling a running
-    future does not stop it), so for a run that ignores its cancel the job manager
-    kills the worker process (:func:`kill_worker`); its nanny starts a fresh one.
-    Liveness by pid assumes the workers run on the store's machine (SQLite wants a
-    local disk anyway).
+    future does not stop it), and its worker is shared with other runs, so it is
+    never killed for a cancel: a run that ignores its cancel past the job manager's
+    grace time is recorded ``cancelled`` at once, its own sandbox processes (an
+    uploaded simulator's, :func:`stop_run_processes`) are killed, and whatever its
+    task does afterwards is discarded (the run's claim,
+    :meth:`~sbi_core.store.RunStore.finish_run`). Liveness by pid assumes the
+    workers run on the store's machine (SQLite wants a local disk anyway).
 """
 
 from __future__ import annotations
@@ -65,6 +75,8 @@ import logging
 import os
 import signal
 import threading
+import time
+import uuid
 from typing import Any, Callable, Optional
 
 from .errors import SBIError
@@ -81,9 +93,13 @@ __all__ = [
     "dask_setup",
     "record_lost",
     "kill_worker",
+    "stop_run_processes",
+    "sandbox_label",
     "task_key",
     "SCHEDULER_ENV",
     "LOST_MESSAGE",
+    "STORE_FULL_MESSAGE",
+    "STORE_UNWRITABLE_MESSAGE",
 ]
 
 SCHEDULER_ENV = "SBI_DASK_SCHEDULER"
@@ -95,6 +111,16 @@ LOST_MESSAGE = (
     "The worker carrying out this run stopped before the run ended (it was killed or ran out "
     "of memory). The rounds it finished are kept: press Resume to go on from the last one."
 )
+
+STORE_FULL_MESSAGE = (
+    "The run could not save its results: the disk holding the run store was full. The rounds it "
+    "finished are kept: press Resume to go on from the last one."
+)
+STORE_UNWRITABLE_MESSAGE = (
+    "The run could not save its results: the run store could not be written (read-only or permission "
+    "denied). The rounds it finished are kept: press Resume to go on from the last one."
+)
+RETRY_S = 1.0  # an ending the store refused is tried again this often
 
 _log = logging.getLogger(__name__)
 
@@ -118,13 +144,20 @@ def dask_setup(worker: Any = None) -> None:
     import sbi_core.runs  # noqa: F401 - torch, the flows and the methods: imported once per worker
 
 
+def sandbox_label(run_id: str, checks: bool = False) -> str:
+    """The label of the sandbox processes a run's task (or its checks' task) starts (:func:`sbi_core.sandbox.owned_by`)."""
+    return f"checks:{run_id}" if checks else f"run:{run_id}"
+
+
 def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None) -> str:
     """The task of one run: claim it in ``store_root``'s store and carry it out; returns its final status.
 
     A run that is no longer queued (cancelled meanwhile, or claimed by a task whose
-    worker died) is left alone: its current status is returned.
+    worker died) is left alone: its current status is returned. The sandboxes of
+    uploaded simulators it starts are labelled as the run's (:func:`stop_run_processes`).
     """
     from . import fanout
+    from .sandbox import owned_by
     from .store import RunStore
     from .threads import set_threads
     from .worker import carry_out, load_execute
@@ -136,27 +169,50 @@ def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None) ->
             info = store.get_run(run_id)
             return "missing" if info is None else info.status
         execute = load_execute(execute_ref) if execute_ref else None
-        with fanout.use(fanout.DaskFanOut(name=task_key(run_id))):
+        with fanout.use(fanout.DaskFanOut(name=task_key(run_id))), owned_by(sandbox_label(run_id)):
             return carry_out(store, run_id, execute)
     finally:
         set_threads(WORKER_THREADS)  # a spec's num_threads holds for its own run only
         store.close()
 
 
-def record_lost(store: Any, run_id: str, detail: Optional[str] = None) -> bool:
+def lost_message(error: Optional[BaseException]) -> str:
+    """What a run whose task ended with ``error`` (None: no error of its own) without ending it is failed with."""
+    from .store_errors import FULL, StoreUnavailable
+
+    if isinstance(error, StoreUnavailable) and error.writes_blocked:
+        return STORE_FULL_MESSAGE if error.kind == FULL else STORE_UNWRITABLE_MESSAGE
+    return LOST_MESSAGE
+
+
+def record_lost(store: Any, run_id: str, detail: Optional[str] = None,
+                error: Optional[BaseException] = None) -> bool:
     """End a run whose task ended without ending it: ``cancelled`` if asked, else ``failed``
-    with :data:`LOST_MESSAGE`. Returns whether it was still active."""
+    with :func:`lost_message` of the task's ``error``. Returns whether it was still active.
+    Raises :class:`~sbi_core.store_errors.StoreUnavailable` when the store cannot take the record."""
     info = store.get_run(run_id)
     if info is None or info.is_terminal:
         return False
     if info.cancel_requested:
         return store.finish_run(run_id, "cancelled", event=cancelled_event())
-    return store.finish_run(run_id, "failed", message=LOST_MESSAGE, detail=detail,
-                            event=failed_event(LOST_MESSAGE, detail))
+    message = lost_message(error)
+    return store.finish_run(run_id, "failed", message=message, detail=detail,
+                            event=failed_event(message, detail))
+
+
+def stop_run_processes(label: str) -> int:
+    """Kill the sandbox processes labelled ``label`` in this process (run on each worker by
+    :meth:`DaskExecutor.stop_processes`); returns how many. Nothing else is touched."""
+    from .sandbox import stop_owned
+
+    return stop_owned(label)
 
 
 def kill_worker(pid: Optional[int], start: Optional[str] = None) -> bool:
-    """SIGKILL one Dask worker process (never this one); returns whether a signal was sent."""
+    """SIGKILL one Dask worker process (never this one); returns whether a signal was sent.
+
+    Every run on that worker dies with it: the job manager never does this to stop one run
+    (see "Stopping" above); it is for an operator or a test that means to kill the worker."""
     if pid is None or int(pid) == os.getpid() or not pid_alive(pid, start):
         return False
     try:
@@ -199,6 +255,10 @@ class DaskExecutor:
         self._owns_client = client is None
         self._cluster: Any = None
         self._futures: dict[str, Any] = {}  # held until done: an unreferenced future is released
+        self._unrecorded: dict[str, tuple[Any, Optional[str], Optional[BaseException], str]] = {}
+        # run id -> (store, detail, the task's error, why the store refused): tasks that ended while
+        # the ending could not be stored; recorded by record_pending as soon as the store takes it
+        self._retrying = False
         self._lock = threading.Lock()
 
     @property
@@ -229,8 +289,10 @@ class DaskExecutor:
 
         ``on_done(run_id)`` is called (in a client thread) once the task has ended, however it ended.
         """
+        # a key of its own per submission: a resumed run's task must not meet the task of its
+        # cancelled attempt that may still be running past its cancel (see "Stopping")
         future = self.client.submit(run_task, str(store.root), run_id, execute_ref,
-                                    key=task_key(run_id), pure=False)
+                                    key=f"{task_key(run_id)}-{uuid.uuid4().hex[:8]}", pure=False)
         with self._lock:
             self._futures[run_id] = future
         future.add_done_callback(lambda fut: self._on_done(store, run_id, fut, on_done))
@@ -238,22 +300,101 @@ class DaskExecutor:
 
     def _on_done(self, store: Any, run_id: str, future: Any, on_done: Optional[Callable[[str], None]]) -> None:
         with self._lock:
-            self._futures.pop(run_id, None)
-        try:
-            detail = None
-            if future.status == "error":
-                detail = f"The Dask task {future.key} ended with {future.exception()!r}."
-            record_lost(store, run_id, detail)
-        except Exception:  # noqa: BLE001 - a callback must not raise; the pid check remains
-            _log.exception("could not record the end of run %s", run_id)
+            current = self._futures.get(run_id) is future
+            if current:
+                del self._futures[run_id]
+        if current:  # else disowned (forget: the run was ended from outside) or a later attempt's: not ours
+            self._record_ending(store, run_id, future)
         if on_done is not None:
             try:
                 on_done(run_id)
             except Exception:  # noqa: BLE001
                 _log.exception("the end-of-run hook of %s failed", run_id)
 
+    def _record_ending(self, store: Any, run_id: str, future: Any) -> None:
+        """:func:`record_lost` for the run of a finished task; kept for :meth:`record_pending`
+        when the store refuses it (full, read-only)."""
+        from .store_errors import StoreUnavailable
+
+        detail = error = None
+        try:
+            if future.status == "error":
+                error = future.exception()
+                detail = f"The Dask task {future.key} ended with {error!r}."
+            record_lost(store, run_id, detail, error)
+        except StoreUnavailable as refused:  # kept here, recorded once the store takes writes again
+            with self._lock:
+                self._unrecorded[run_id] = (store, detail, error, str(refused))
+            self._start_retrying()
+        except Exception:  # noqa: BLE001 - a callback must not raise; the pid check remains
+            _log.exception("could not record the end of run %s", run_id)
+
+    def unrecorded(self, run_id: str) -> Optional[str]:
+        """Why the ending of ``run_id``'s finished task is not stored yet (the store's plain message), or None."""
+        with self._lock:
+            pending = self._unrecorded.get(run_id)
+        return pending[3] if pending is not None else None
+
+    def record_pending(self) -> list[str]:
+        """Store the endings the store refused before (:func:`record_lost`); returns the run ids now
+        recorded (or found ended meanwhile). Those the store still refuses stay, with the new reason."""
+        from .store_errors import StoreUnavailable
+
+        with self._lock:
+            pending = list(self._unrecorded.items())
+        settled = []
+        for run_id, (store, detail, error, _) in pending:
+            try:
+                record_lost(store, run_id, detail, error)
+            except StoreUnavailable as refused:
+                with self._lock:
+                    if run_id in self._unrecorded:
+                        self._unrecorded[run_id] = (store, detail, error, str(refused))
+                continue
+            except Exception:  # noqa: BLE001 - not a store fault: leave it to the pid check
+                _log.exception("could not record the end of run %s", run_id)
+            with self._lock:
+                self._unrecorded.pop(run_id, None)
+            settled.append(run_id)
+        return settled
+
+    def _start_retrying(self) -> None:
+        """A daemon thread calling :meth:`record_pending` every :data:`RETRY_S` until nothing is left."""
+        with self._lock:
+            if self._retrying:
+                return
+            self._retrying = True
+
+        def retry() -> None:
+            while True:
+                time.sleep(RETRY_S)
+                try:
+                    self.record_pending()
+                except Exception:  # noqa: BLE001 - keep retrying
+                    _log.exception("retrying the endings of runs failed")
+                with self._lock:
+                    if not self._unrecorded:
+                        self._retrying = False
+                        return
+
+        threading.Thread(target=retry, name="sbi-record-endings", daemon=True).start()
+
+    def stop_processes(self, label: str) -> int:
+        """Kill the sandbox processes labelled ``label`` (:func:`sandbox_label`) on every worker; the
+        workers themselves and every other run go on. Returns how many were killed (0 if the cluster
+        cannot be asked)."""
+        try:
+            counts = self.client.run(stop_run_processes, label, on_error="return")
+        except Exception:  # noqa: BLE001 - no cluster: nothing of the run's can be running there
+            _log.exception("could not stop the processes of %s", label)
+            return 0
+        return sum(n for n in counts.values() if isinstance(n, int))
+
     def forget(self, run_id: str) -> None:
-        """Cancel the run's task if it has not started (a queued run cancelled in the store)."""
+        """Cancel the run's task and disown it: a queued run cancelled in the store, or a running
+        one ended from outside (cancelled past its grace time, deleted). A task that has started
+        goes on in its thread until it notices (a thread cannot be interrupted), but whatever it
+        does no longer changes the run."""
         with self._lock:
             future = self._futures.pop(run_id, None)
         if future is not None:

@@ -11,7 +11,11 @@ following, stopping and reaping a run are the same for both.
 
 A run can be stopped two ways: :meth:`JobManager.cancel` (at once, the round
 in progress is dropped) and :meth:`JobManager.stop` (after the epoch in
-progress, keeping its best network as that round's posterior).
+progress, keeping its best network as that round's posterior). Cancelling a
+run never stops anything but that run: a worker process of its own (the process
+executor) is killed if it ignores the cancel past the grace time, but a Dask
+worker, shared with other runs, never is -- the run is recorded cancelled, its
+own sandbox processes are killed and its task's later doings are discarded.
 
 :class:`JobManager` starts ``python -m sbi_core.worker`` for a run
 (:mod:`sbi_core.process_executor`) and returns at once; the worker queues for a slot (at most ``max_running`` runs at a time),
@@ -52,7 +56,7 @@ EXECUTOR_ENV = "SBI_EXECUTOR"
 EXECUTORS = ("process", "dask")
 DEFAULT_EXECUTOR = "dask"  # measured: ~2 s less per run to its first epoch, ~15 MB instead of ~100 MB per queued run
 
-CANCEL_GRACE_S = 10.0  # a running run that ignores its cancel this long is killed
+CANCEL_GRACE_S = 10.0  # a running run that ignores its cancel this long is stopped from outside (see cancel)
 
 
 def default_max_running(cpu_count: Optional[int] = None) -> int:
@@ -205,12 +209,15 @@ class JobManager:
         return run_id
 
     def _owner_done(self, owner: Optional[str], run_id: str) -> None:
-        """The owner's run ``run_id`` left the cluster: submit their next held run still queued."""
+        """The owner's run ``run_id`` left the cluster (or was ended from outside): submit their next
+        held run still queued. Called again for a run no longer the owner's active one, it does nothing."""
         if not owner:
             return
         with self._lock:
             if self._owner_active.get(owner) == run_id:
                 del self._owner_active[owner]
+            elif owner in self._owner_active:
+                return  # their next run is on the cluster already
             held = self._owner_held.get(owner, [])
         while held:
             with self._lock:
@@ -228,13 +235,24 @@ class JobManager:
             return [rid for runs in self._owner_held.values() for rid in runs]
 
     def _kill_worker(self, pid: int, start: Optional[str]) -> None:
-        """Stop the process carrying out a run: a Dask worker alone, a worker process with its group."""
-        if self.executor == "dask":
-            from .dask_executor import kill_worker
-
-            kill_worker(pid, start)
-        else:
+        """Kill the worker process of one run or check (the process executor: it and its group belong
+        to that job alone). A Dask worker carries other runs too: it is never killed for one of them
+        (see :meth:`_end_dask_job`)."""
+        if self.executor != "dask":
             self._workers.kill_group(pid, start)
+
+    def _stop_dask_processes(self, run_id: str, checks: bool = False) -> None:
+        """Kill the sandbox processes of the run's (or its checks') Dask task: they belong to it alone."""
+        from .dask_executor import sandbox_label
+
+        self.dask().stop_processes(sandbox_label(run_id, checks=checks))
+
+    def ending_unrecorded(self, run_id: str) -> Optional[str]:
+        """Why the ending of a run whose Dask task has ended is not in the store yet (the store's
+        plain message: the disk is full, ...), or None. It is recorded as soon as the store takes writes."""
+        if self.executor != "dask" or self._dask is None:
+            return None
+        return self._dask.unrecorded(run_id)
 
     # ---- following --------------------------------------------------------
     def _reap_children(self) -> None:
@@ -246,6 +264,9 @@ class JobManager:
         if info is None or not info.is_active:
             return info
         self._reap_children()
+        if self.ending_unrecorded(info.id) is not None:  # its task has ended: reaped by that, not by its worker
+            self._reap()
+            return self.store.get_run(info.id)
         pid, start = self.store.worker_process(info.id)
         if pid is None:
             if info.status == "running" or time.time() - info.created > 60:
@@ -263,13 +284,17 @@ class JobManager:
         return info
 
     def _reap(self) -> None:
-        """Mark active runs whose worker is gone: a Dask worker's with
-        :data:`~sbi_core.dask_executor.LOST_MESSAGE`, any other with the store's own message.
-        A store that cannot be written (full, read-only) keeps them as they are: reading goes on."""
+        """Mark active runs whose task has ended without an ending stored (Dask: by the task's state,
+        :meth:`~sbi_core.dask_executor.DaskExecutor.record_pending`) or whose worker is gone: a Dask
+        worker's with :data:`~sbi_core.dask_executor.LOST_MESSAGE`, any other with the store's own
+        message. A store that cannot be written (full, read-only) keeps them as they are: reading goes
+        on, and the next call tries again."""
         try:
             if self.executor == "dask":
                 from .dask_executor import record_lost
 
+                if self._dask is not None:
+                    self._dask.record_pending()
                 for info in self.store.list_runs(limit=None, status="running"):
                     if not self.store.worker_alive(info.id):
                         record_lost(self.store, info.id)
@@ -320,8 +345,11 @@ class JobManager:
     def cancel(self, run_id: str) -> Optional[RunInfo]:
         """Stop a run: a queued one is cancelled at once; a running one stops within an epoch.
 
-        A running worker that has not stopped after ``cancel_grace_s`` is terminated
-        (its whole process group) and the run marked cancelled, from a background thread.
+        A run still running after ``cancel_grace_s`` is stopped from outside, from a
+        background thread, and marked cancelled -- only what belongs to that run alone:
+        with processes, its worker process (and group); on Dask its task is cancelled and
+        its sandbox processes killed, never the worker, which carries other runs
+        (:meth:`_end_dask_job`).
         """
         info = self.store.get_run(run_id)
         if info is None or info.is_terminal:
@@ -335,6 +363,10 @@ class JobManager:
         ):
             if self.executor == "dask":
                 self.dask().forget(run_id)
+            return self.store.get_run(run_id)
+        if self.executor == "dask":
+            threading.Thread(target=self._end_dask_job, args=(run_id, False), name=f"cancel-{run_id}",
+                             daemon=True).start()
             return self.store.get_run(run_id)
         pid, start = self.store.worker_process(run_id)
         if pid is not None:
@@ -361,6 +393,43 @@ class JobManager:
         self.store.request_stop(run_id)
         return self.store.get_run(run_id)
 
+    def _end_dask_job(self, run_id: str, checks: bool, grace: Optional[float] = None) -> None:
+        """The Dask side of a cancel: give the run (or its checks) ``grace`` seconds (default
+        ``cancel_grace_s``) to stop by itself; then record it cancelled, disown and cancel its task,
+        and kill its own sandbox processes. Its worker and the other runs on it go on; the task's
+        later doings are discarded (the claim it was carried out under is gone). The run's owner
+        may then start their next run. A store that cannot take the record is retried for a while.
+        """
+        deadline = time.monotonic() + (self.cancel_grace_s if grace is None else grace)
+        while time.monotonic() < deadline:
+            job = self.store.get_check(run_id) if checks else self.store.get_run(run_id)
+            if job is None or job.is_terminal:
+                return
+            time.sleep(0.2)
+        give_up = time.monotonic() + 600.0
+        while True:
+            try:
+                if checks:
+                    self.store.finish_check(run_id, "cancelled", only_from=("running",))
+                else:
+                    self.store.finish_run(run_id, "cancelled", event=cancelled_event(), only_from=("running",))
+                break
+            except StoreUnavailable:
+                if time.monotonic() > give_up:
+                    break
+                time.sleep(1.0)
+        if checks:
+            from .dask_checks import forget_checks
+
+            forget_checks(run_id)
+        else:
+            self.dask().forget(run_id)
+        self._stop_dask_processes(run_id, checks=checks)
+        if not checks:
+            info = self.store.get_run(run_id)
+            if info is not None and info.owner:
+                self._owner_done(info.owner, run_id)
+
     def _enforce_cancel(self, run_id: str, pid: int, start: Optional[str]) -> None:
         deadline = time.monotonic() + self.cancel_grace_s
         while time.monotonic() < deadline:
@@ -376,22 +445,39 @@ class JobManager:
             self.store.finish_run(run_id, "cancelled", event=cancelled_event())
 
     def delete(self, run_id: str) -> None:
-        """Stop the run if active (killing its worker), then remove it and its artifacts."""
+        """Stop the run if active, then remove it and its artifacts.
+
+        With processes its worker process is killed; on Dask its task (and its checks' task) is
+        cancelled and disowned, its sandbox processes killed, and the shared worker left alone:
+        whatever the task still does is discarded (:class:`~sbi_core.worker._Claim`)."""
         check = self.store.get_check(run_id)
         if check is not None and check.is_active:
             self.store.request_check_cancel(run_id)
-            pid, start = self.store.check_worker_process(run_id)
-            if pid is not None:
-                self._kill_worker(pid, start)
+            if self.executor == "dask":
+                from .dask_checks import forget_checks
+
+                self.store.finish_check(run_id, "cancelled")
+                forget_checks(run_id)
+                if check.status == "running":
+                    self._stop_dask_processes(run_id, checks=True)
+            else:
+                pid, start = self.store.check_worker_process(run_id)
+                if pid is not None:
+                    self._kill_worker(pid, start)
         info = self.store.get_run(run_id)
         if info is not None and info.is_active:
             self.store.request_cancel(run_id)
             if self.executor == "dask":
+                self.store.finish_run(run_id, "cancelled", event=cancelled_event())
                 self.dask().forget(run_id)
-            pid, start = self.store.worker_process(run_id)
-            # a queued Dask run's pid is this process (it holds the future): nothing to kill
-            if pid is not None and (self.executor == "process" or info.status == "running"):
-                self._kill_worker(pid, start)
+                if info.status == "running":
+                    self._stop_dask_processes(run_id)
+                if info.owner:
+                    self._owner_done(info.owner, run_id)
+            else:
+                pid, start = self.store.worker_process(run_id)
+                if pid is not None:
+                    self._kill_worker(pid, start)
         self.store.delete_run(run_id)
         self._workers.forget(run_id)
 
@@ -447,8 +533,12 @@ class JobManager:
         self.store.request_check_cancel(run_id)
         if self.store.finish_check(run_id, "cancelled", only_from=("queued",)):
             pid, start = self.store.check_worker_process(run_id)
-            if pid is not None:  # a queued Dask check's pid is this process: kill_worker leaves it alone
+            if pid is not None and self.executor != "dask":  # a queued Dask check is held here: no process
                 threading.Thread(target=self._kill_worker, args=(pid, start), daemon=True).start()
+            return self.store.get_check(run_id)
+        if self.executor == "dask":  # never its (shared) worker: see _end_dask_job
+            threading.Thread(target=self._end_dask_job, args=(run_id, True), name=f"cancel-checks-{run_id}",
+                             daemon=True).start()
             return self.store.get_check(run_id)
         pid, start = self.store.check_worker_process(run_id)
         if pid is not None:

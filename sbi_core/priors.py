@@ -67,6 +67,7 @@ _ALIASES = {
 }
 
 _POSITIVE = {"scale", "alpha", "beta", "concentration", "rate"}
+_SHAPES = {"alpha", "beta", "concentration"}  # shape numbers (see sbi_core.spec.PRIOR_BOUNDS["shape"])
 
 # central mass shown for unbounded marginals when a plot needs finite bounds
 PLOT_MASS = 0.999
@@ -84,6 +85,20 @@ def _number(name: str, key: str, value: Any) -> float:
     if not math.isfinite(out):
         raise PriorSpecError(f"Parameter '{name}': '{key}' must be finite, got {value!r}.")
     return out
+
+
+def _check_sizes(name: str, dist: str, params: dict[str, float]) -> None:
+    """Every number of a marginal within :data:`sbi_core.spec.PRIOR_BOUNDS` (the RunSpec's table of bounds):
+    beyond them, samples, densities or plot ranges overflow the 32-bit floats that networks train on."""
+    from .spec import PRIOR_BOUNDS  # spec imports this module; the table lives with the RunSpec's bounds
+
+    for key, value in params.items():
+        row = "shape" if key in _SHAPES else "positive" if key in _POSITIVE else "number"
+        if dist == "lognormal":
+            row = f"lognormal {key}"
+        lo, hi = PRIOR_BOUNDS[row]
+        if not lo <= value <= hi:
+            raise PriorSpecError(f"Parameter '{name}': '{key}' must be from {lo:g} to {hi:g}, got {value:g}.")
 
 
 @dataclass(frozen=True)
@@ -139,6 +154,7 @@ class Marginal:
                 raise PriorSpecError(
                     f"Parameter '{name}': '{key}' must be greater than 0, got {params[key]:g}."
                 )
+        _check_sizes(name, dist, params)
         if "low" in params and params["low"] >= params["high"]:
             raise PriorSpecError(
                 f"Parameter '{name}': 'low' ({params['low']:g}) must be smaller than "

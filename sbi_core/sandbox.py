@@ -12,13 +12,16 @@ Isolation (Linux, when ``bwrap`` -- bubblewrap -- is installed and works):
   ``nobody`` with no capabilities and cannot create further user namespaces;
 * a private, read-only filesystem with only ``/usr``, the Python installation
   (interpreter, standard library, site-packages), ``/sandbox/child.py`` and
-  ``/sandbox/model.py`` (a private copy of the upload), plus a size-limited
-  writable ``/tmp``; the app's folder, the run store and other uploads are not
-  there at all;
+  ``/sandbox/model.py`` (a private copy of the upload), and a read-only ``/dev``
+  (``/dev/null``, ``/dev/urandom``, ... work; ``/dev/shm`` cannot be written);
+  the only writable place is ``/tmp``, a tmpfs of ``Limits.tmp_mb`` (64 MB); the
+  app's folder, the run store and other uploads are not there at all;
 * no network (only the sandbox's own loopback);
 * a seccomp filter (x86-64 and aarch64) that refuses to create processes
   (``fork``, ``vfork``, ``clone`` without ``CLONE_THREAD``), so the upload
-  cannot start programs or fork bombs; threads still work;
+  cannot start programs or fork bombs; threads still work; it also refuses
+  System V shared memory and message queues, POSIX message queues and memfd
+  files, RAM that no file-size or memory limit would count;
 * ``--die-with-parent`` and a pid namespace: killing the sandbox kills
   everything in it.
 
@@ -50,10 +53,11 @@ import tempfile
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -149,21 +153,31 @@ def _bwrap_works(bwrap: str) -> tuple[bool, str]:
     sandbox cannot see -- shows up here, with bwrap's exit code and stderr.
     """
     fd = _seccomp_fd()
+    info_r, info_w = os.pipe()
+    proc = None
     try:
-        cmd = bwrap_command(bwrap, str(CHILD_SCRIPT), str(CHILD_SCRIPT), Limits(), seccomp_fd=fd)
-        res = subprocess.run(
-            cmd + [sys.executable, "-I", "-c", "pass"], capture_output=True, text=True, timeout=20,
-            stdin=subprocess.DEVNULL, pass_fds=(fd,) if fd is not None else (),
+        cmd = bwrap_command(bwrap, str(CHILD_SCRIPT), str(CHILD_SCRIPT), Limits(), seccomp_fd=fd, info_fd=info_w)
+        proc = subprocess.Popen(
+            cmd + [sys.executable, "-I", "-c", "pass"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, stdin=subprocess.DEVNULL, start_new_session=True,
+            pass_fds=(info_w,) if fd is None else (fd, info_w),
         )
+        os.close(info_w)
+        info_w = -1
+        proc.sandbox_info_fd = info_r  # type: ignore[attr-defined]
+        info_r = -1
+        _, stderr = proc.communicate(timeout=20)
     except (OSError, subprocess.SubprocessError) as exc:
         return False, f"running {bwrap} failed: {exc}"
     finally:
-        if fd is not None:
-            os.close(fd)
-    if res.returncode == 0:
+        _kill(proc)  # reaps it, and the sandbox's init process where it is ours to reap
+        for f in (fd, info_r, info_w):
+            if f is not None and f >= 0:
+                os.close(f)
+    if proc.returncode == 0:
         return True, ""
-    said = " ".join(res.stderr.split())[:500] or "no message"
-    return False, f"{said} (bwrap exit code {res.returncode})"
+    said = " ".join(stderr.split())[:500] or "no message"
+    return False, f"{said} (bwrap exit code {proc.returncode})"
 
 
 def sandbox_problem() -> Optional[str]:
@@ -240,17 +254,24 @@ def refused_error() -> SimulatorError:
 # ---- seccomp: no new processes --------------------------------------------------
 _SECCOMP_ARCH = {
     # machine: (AUDIT_ARCH, syscall numbers, has the x32 ABI bit)
-    "x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "clone3": 435}, True),
-    "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435}, False),
+    "x86_64": (0xC000003E, {"clone": 56, "fork": 57, "vfork": 58, "clone3": 435,
+                            "shmget": 29, "msgget": 68, "mq_open": 240, "memfd_create": 319}, True),
+    "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435,
+                             "shmget": 194, "msgget": 186, "mq_open": 180, "memfd_create": 279}, False),
 }
+# memory that is neither a file in /tmp nor counted by RLIMIT_AS once unmapped: System V shared memory
+# and message queues, POSIX message queues and memfd files would let an upload pile up RAM beyond
+# its limits, so creating them is refused (EPERM)
+_SECCOMP_DENIED = ("fork", "vfork", "shmget", "msgget", "mq_open", "memfd_create")
 
 
 def seccomp_program(machine: Optional[str] = None) -> Optional[bytes]:
     """A classic-BPF seccomp filter refusing process creation, or None on other CPUs.
 
     ``clone`` is allowed only with ``CLONE_THREAD`` (threads); ``clone3``
-    returns ENOSYS so libc falls back to ``clone``; ``fork``/``vfork`` and any
-    syscall of a foreign ABI return EPERM.
+    returns ENOSYS so libc falls back to ``clone``; ``fork``/``vfork``, the
+    creation of RAM-backed objects outside ``/tmp`` (``shmget``, ``msgget``,
+    ``mq_open``, ``memfd_create``) and any syscall of a foreign ABI return EPERM.
     """
     spec = _SECCOMP_ARCH.get(machine or platform.machine())
     if spec is None:
@@ -264,7 +285,7 @@ def seccomp_program(machine: Optional[str] = None) -> Optional[bytes]:
     if x32:
         prog.append((jge, "EPERM", None, 0x40000000))
     prog.append((jeq, "ENOSYS", None, nr["clone3"]))
-    for name in ("fork", "vfork"):
+    for name in _SECCOMP_DENIED:
         if name in nr:
             prog.append((jeq, "EPERM", None, nr[name]))
     prog += [
@@ -338,10 +359,18 @@ def _python_dirs() -> list[str]:
     return kept
 
 
-def bwrap_command(bwrap: str, model: str, child: str, limits: Limits, seccomp_fd: Optional[int]) -> list[str]:
-    """The bwrap argument list (without the command to run inside)."""
+def bwrap_command(bwrap: str, model: str, child: str, limits: Limits, seccomp_fd: Optional[int],
+                  info_fd: Optional[int] = None) -> list[str]:
+    """The bwrap argument list (without the command to run inside).
+
+    ``info_fd``: a pipe's write end where bwrap writes, as JSON, the host pid of
+    the sandbox's init process (``child-pid``), so that it can be reaped (see
+    :func:`_reap_sandbox_init`).
+    """
     help_text = _bwrap_help(bwrap)
     cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if info_fd is not None and "--info-fd" in help_text:
+        cmd += ["--info-fd", str(info_fd)]
     if "--unshare-user " in help_text or "--unshare-user\n" in help_text:
         cmd += ["--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY)]
         if "--disable-userns" in help_text:
@@ -359,17 +388,18 @@ def bwrap_command(bwrap: str, model: str, child: str, limits: Limits, seccomp_fd
         if os.path.exists(f):
             cmd += ["--ro-bind", f, f]
     cmd += ["--proc", "/proc", "--dev", "/dev"]
-    if "--size" in help_text:
-        cmd += ["--size", str(limits.tmp_mb * 1024 * 1024)]
-    cmd += ["--tmpfs", "/tmp", "--dir", "/sandbox"]
+    cmd += ["--size", str(limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp", "--dir", "/sandbox"]
     # after the private /tmp: a Python installed under /tmp (a virtualenv made
     # there) is bound on top of it, read-only, instead of being hidden by it
     for d in _python_dirs():
         if d != "/usr" and not d.startswith("/usr/"):
             cmd += ["--ro-bind", d, d]
     cmd += ["--ro-bind", model, SANDBOX_MODEL, "--ro-bind", child, SANDBOX_CHILD]
-    if "--remount-ro" in help_text:
-        cmd += ["--remount-ro", "/"]
+    # --dev mounts a fresh tmpfs with no size limit on /dev (with /dev/shm in it): read-only, so /tmp,
+    # of tmp_mb, is the only place the upload can write ("/dev/null" and the other nodes stay usable).
+    # --size and --remount-ro are used unconditionally: a bwrap too old for them (before 0.5) fails to
+    # start, and the sandbox is refused with bwrap's own message, rather than running without limits
+    cmd += ["--remount-ro", "/dev", "--remount-ro", "/"]
     if seccomp_fd is not None:
         cmd += ["--seccomp", str(seccomp_fd)]
     cmd += ["--chdir", "/tmp", "--"]
@@ -529,8 +559,80 @@ def _exit_status(proc: subprocess.Popen, timeout: float) -> Optional[int]:
         time.sleep(0.01)
 
 
+PR_GET_CHILD_SUBREAPER = 37
+
+
+def _adopts_orphans() -> bool:
+    """Whether orphaned processes become this process's children: it is pid 1 (the app as a
+    container's main process) or a child subreaper (``prctl(PR_SET_CHILD_SUBREAPER)``)."""
+    if os.getpid() == 1:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        flag = ctypes.c_int(0)
+        if ctypes.CDLL(None, use_errno=True).prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) != 0:
+            return False
+        return bool(flag.value)
+    except (OSError, AttributeError):
+        return False
+
+
+def _sandbox_init_pid(proc: subprocess.Popen) -> Optional[int]:
+    """The host pid of the sandbox's init process, from what bwrap wrote to its ``--info-fd``."""
+    fd = getattr(proc, "sandbox_info_fd", None)
+    if fd is None:
+        return None
+    proc.sandbox_info_fd = None  # type: ignore[attr-defined]
+    data = b""
+    try:
+        os.set_blocking(fd, False)
+        while len(data) < 65536:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    except (BlockingIOError, OSError):
+        pass
+    finally:
+        os.close(fd)
+    try:
+        pid = json.loads(data.decode("utf-8", "replace")).get("child-pid")
+    except (ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1 else None
+
+
+def _reap_sandbox_init(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Reap the sandbox's init process once bwrap itself is reaped, where it became ours.
+
+    bwrap (with a pid namespace) exits as soon as its init process reports the
+    exit status, without waiting for it, so that init is orphaned. Normally the
+    machine's init reaps it; but where this process adopts orphans (pid 1 in a
+    container, or a subreaper), every sandbox would leave a ``[bwrap] <defunct>``
+    zombie behind. Only the pid bwrap reported is waited for (never ``-1``), so
+    other code's children are left alone; while this process holds the zombie,
+    the pid cannot be reused.
+    """
+    pid = _sandbox_init_pid(proc)
+    if pid is None or not _adopts_orphans():
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not ours (reaped by init) or already reaped
+            return
+        if done or time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+
 def _kill(proc: Optional[subprocess.Popen]) -> None:
-    """Kill ``proc``'s process group (and with it the sandbox and anything it started) and reap it."""
+    """Kill ``proc``'s process group (and with it the sandbox and anything it started) and reap it
+    (and the sandbox's init process, where it is ours to reap)."""
     if proc is None:
         return
     if proc.returncode is None:  # not reaped yet: the group id is still ours
@@ -546,7 +648,9 @@ def _kill(proc: Optional[subprocess.Popen]) -> None:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
-    for stream in (proc.stdin, proc.stdout):
+    else:
+        _reap_sandbox_init(proc)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
         try:
             if stream is not None:
                 stream.close()
@@ -568,6 +672,45 @@ def _cleanup(state: dict[str, Any]) -> None:
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
         state["dir"] = None
+
+
+# ---- whose sandboxes: stopping one run stops its own sandboxes, nothing else ------------
+_owner = threading.local()  # the label sandboxes started in this thread belong to (owned_by)
+_OWNED: dict[str, "weakref.WeakSet[SandboxRunner]"] = {}
+_OWNED_LOCK = threading.Lock()
+
+
+@contextmanager
+def owned_by(label: str) -> Iterator[None]:
+    """Sandboxes made in this thread inside the block belong to ``label`` (e.g. a run's id).
+
+    A Dask worker carries out many runs in one process; a run that ignores its
+    cancel cannot have its worker killed (other runs share it), but its own
+    sandbox processes can be (:func:`stop_owned`).
+    """
+    previous = getattr(_owner, "label", None)
+    _owner.label = label
+    try:
+        yield
+    finally:
+        _owner.label = previous
+
+
+def stop_owned(label: str) -> int:
+    """:meth:`SandboxRunner.stop` every sandbox of ``label`` in this process; returns how many had a child."""
+    with _OWNED_LOCK:
+        runners = list(_OWNED.get(label, ()))
+    return sum(1 for runner in runners if runner.stop())
+
+
+def _register(runner: "SandboxRunner") -> None:
+    label = getattr(_owner, "label", None)
+    if label is None:
+        return
+    with _OWNED_LOCK:
+        for key in [k for k, runners in _OWNED.items() if not runners]:
+            del _OWNED[key]  # labels whose sandboxes are all gone
+        _OWNED.setdefault(label, weakref.WeakSet()).add(runner)
 
 
 class SandboxRunner:
@@ -599,6 +742,8 @@ class SandboxRunner:
         os.chmod(self._model_path, 0o400)
         self.last_output = ""
         self.restarts = 0
+        self._stopped = False
+        _register(self)
 
     # -- process lifetime --------------------------------------------------------
     @property
@@ -617,12 +762,14 @@ class SandboxRunner:
         os.makedirs(workdir, exist_ok=True)
         stderr = open(os.path.join(self._state["dir"], "stderr.txt"), "wb")
         seccomp_r = None
+        info_r = info_w = None
         try:
             if self.sandboxed:
                 bwrap = _bwrap_path()
                 assert bwrap
                 seccomp_r = _seccomp_fd()
-                cmd = bwrap_command(bwrap, self._model_path, str(CHILD_SCRIPT), self.limits, seccomp_r)
+                info_r, info_w = os.pipe()
+                cmd = bwrap_command(bwrap, self._model_path, str(CHILD_SCRIPT), self.limits, seccomp_r, info_w)
                 cmd += [sys.executable, "-I", "-B", SANDBOX_CHILD, SANDBOX_MODEL, config]
                 env, cwd = _child_env("/tmp"), "/"
             else:
@@ -630,13 +777,16 @@ class SandboxRunner:
                 env, cwd = _child_env(workdir), workdir
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env, cwd=cwd,
-                close_fds=True, pass_fds=(seccomp_r,) if seccomp_r is not None else (),
+                close_fds=True, pass_fds=tuple(f for f in (seccomp_r, info_w) if f is not None),
                 start_new_session=True,
             )
+            proc.sandbox_info_fd = info_r  # type: ignore[attr-defined]
+            info_r = None
         finally:
             stderr.close()
-            if seccomp_r is not None:
-                os.close(seccomp_r)
+            for f in (seccomp_r, info_r, info_w):
+                if f is not None:
+                    os.close(f)
         assert proc.stdin is not None
         os.set_blocking(proc.stdin.fileno(), False)
         return proc
@@ -688,6 +838,22 @@ class SandboxRunner:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def stop(self) -> bool:
+        """Kill the child now, from any thread (without waiting for a request in progress), and refuse
+        further requests: the run it belongs to was cancelled. Returns whether a child was running.
+
+        The request in progress then fails at once; the folder is removed by :meth:`close`.
+        """
+        self._stopped = True
+        proc = self._state.get("proc")
+        if proc is None or proc.returncode is not None or self._state.get("owner") != os.getpid():
+            return False
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # not reaped yet (returncode None): the group id is still ours
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
     # -- requests ----------------------------------------------------------------------
     def request(self, message: dict[str, Any], theta: np.ndarray, phase: str = "simulate",
                 expect_k: Optional[int] = None) -> tuple[dict[str, Any], Optional[np.ndarray]]:
@@ -695,6 +861,8 @@ class SandboxRunner:
         with self._lock:
             if self._finalizer.alive is False:
                 raise SimulatorError("This uploaded simulator was closed.", kind="closed")
+            if self._stopped:
+                raise SimulatorError("This uploaded simulator was stopped: its run was cancelled.", kind="closed")
             self._ensure_started()
             max_array = theta.shape[0] * expect_k * 8 + 4096 if expect_k else 0
             reply, array = self._exchange(message, np.ascontiguousarray(theta, dtype=np.float64), phase, max_array)

@@ -28,7 +28,7 @@ import json
 import zlib
 from typing import Any
 
-from .spec import RunSpecError
+from .spec import RunSpecError, check_json_depth
 
 __all__ = ["QUERY_VERSION", "V1_DEFAULTS", "SpecLinkError", "spec_to_query", "spec_dict_from_query"]
 
@@ -104,10 +104,12 @@ def _inflate(payload: str) -> dict:
         text = unzip.decompress(raw, MAX_JSON_BYTES)
         if unzip.unconsumed_tail:
             raise SpecLinkError("The setup in this link is far larger than any real setup; it was not read.")
-        data = json.loads(text.decode("utf-8"))
+        text = text.decode("utf-8")
+        check_json_depth(text, "The setup in this link", SpecLinkError)
+        data = json.loads(text)
     except SpecLinkError:
         raise
-    except (binascii.Error, ValueError, zlib.error, UnicodeDecodeError):
+    except (binascii.Error, ValueError, zlib.error, UnicodeDecodeError, RecursionError):
         raise SpecLinkError("The setup in this link cannot be read: it was damaged on the way. "
                             "Copy the whole link again.") from None
     if not isinstance(data, dict):

@@ -428,17 +428,24 @@ class RunStore(SQLiteStore, RunArtifacts, CheckRecords):
         detail: Optional[str] = None,
         event: Optional[dict] = None,
         only_from: Sequence[str] = ACTIVE_STATUSES,
+        claim: Optional[float] = None,
     ) -> bool:
         """Move a run to a terminal ``status`` once, atomically, appending ``event`` if given.
 
         Does nothing (returns False) unless the run's status is in ``only_from``,
         so a run never gets two terminal events or flips from done to cancelled.
+        ``claim``: the ``started`` time of the claim the caller carried the run out
+        under (:meth:`claim_slot`); a run since ended, resumed and claimed again
+        is not the caller's to end, and is left alone (a cancelled Dask task that
+        ran on past its cancel must not end the run's next attempt).
         """
         if status not in TERMINAL_STATUSES:
             raise ValueError(f"finish_run needs a terminal status, got {status!r}")
         with self._write() as c:
-            row = c.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = c.execute("SELECT status, started FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None or row[0] not in only_from:
+                return False
+            if claim is not None and row[1] != claim:
                 return False
             c.execute(
                 "UPDATE runs SET status = ?, finished = ?, message = COALESCE(?, message),"

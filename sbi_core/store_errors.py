@@ -84,6 +84,10 @@ class StoreUnavailable(SBIError):
         self.reason = reason
         super().__init__(_message(self.path, kind, reason))
 
+    def __reduce__(self) -> tuple:
+        """Pickled with its own arguments: a Dask task that met the fault hands it back to the app intact."""
+        return (type(self), (self.path, self.kind, self.reason))
+
     @property
     def writes_blocked(self) -> bool:
         """Whether no change can be stored until someone acts (full or unwritable, not merely busy)."""

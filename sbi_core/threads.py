@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-__all__ = ["THREAD_ENV", "thread_env", "set_threads"]
+__all__ = ["THREAD_ENV", "machine_cores", "thread_env", "set_threads"]
 
 THREAD_ENV = (
     "OMP_NUM_THREADS",
@@ -29,17 +29,32 @@ THREAD_ENV = (
 )
 
 
+def machine_cores() -> int:
+    """How many CPU cores this process may use: the most threads a run gets (and the upper bound
+    of a RunSpec's ``num_threads``). More threads than cores only slow a run down, and a count in
+    the millions crashed the worker that tried to start them."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _capped(num_threads: int) -> int:
+    return min(max(1, int(num_threads)), machine_cores())
+
+
 def thread_env(num_threads: int) -> dict[str, str]:
-    """The environment variables that limit a new process's native libraries to ``num_threads``."""
-    n = str(max(1, int(num_threads)))
+    """The environment variables that limit a new process's native libraries to ``num_threads``
+    (at most this machine's cores)."""
+    n = str(_capped(num_threads))
     return {name: n for name in THREAD_ENV}
 
 
 def set_threads(num_threads: Optional[int]) -> None:
-    """Limit this process to ``num_threads`` (``None`` leaves the setting alone)."""
+    """Limit this process to ``num_threads``, at most this machine's cores (``None`` leaves the setting alone)."""
     if num_threads is None:
         return
-    n = max(1, int(num_threads))
+    n = _capped(num_threads)
     os.environ.update(thread_env(n))
     import torch  # here, so that a worker can call this before its first torch import
 

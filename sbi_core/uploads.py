@@ -262,6 +262,23 @@ def _embedded_bytes(ref: dict) -> bytes:
     return raw
 
 
+def _check_builtin_sizes(spec: RunSpec, name: str) -> None:
+    """A built-in model's prior, observation and true parameter have the model's sizes (else the run
+    would be accepted and fail once started)."""
+    from .simulators import get_simulator
+
+    sim = get_simulator(name)
+    if spec.prior is not None and len(spec.prior) != sim.theta_dim:
+        raise RunSpecError(f"The prior has {len(spec.prior)} parameters but {sim.title} takes {sim.theta_dim} "
+                           f"({', '.join(sim.param_names)}).", field="prior")
+    if spec.observation is not None and len(spec.observation) != sim.x_dim:
+        raise RunSpecError(f"The observation has {len(spec.observation)} numbers but {sim.title} produces "
+                           f"{sim.x_dim} ({', '.join(sim.obs_names)}).", field="observation")
+    if spec.true_theta is not None and len(spec.true_theta) != sim.theta_dim:
+        raise RunSpecError(f"true_theta has {len(spec.true_theta)} numbers but {sim.title} takes "
+                           f"{sim.theta_dim} parameters.", field="true_theta")
+
+
 def admit_spec(spec: RunSpec, store_root: Union[str, os.PathLike],
                known_roots: Iterable[Union[str, os.PathLike]] = (), *, owner: Optional[str] = None) -> RunSpec:
     """The one check of a RunSpec from outside, before anything of it is run or read.
@@ -283,13 +300,26 @@ def admit_spec(spec: RunSpec, store_root: Union[str, os.PathLike],
     kind = ref.get("kind")
     if kind == "builtin":
         if ref.get("name") not in list_simulators():
-            raise RunSpecError(f"There is no built-in model {ref.get('name')!r}; choose one of "
-                               f"{', '.join(list_simulators())}.")
+            raise RunSpecError(f"There is no built-in model {ref.get('name')!r:.60}; choose one of "
+                               f"{', '.join(list_simulators())}.", field="simulator")
+        _check_builtin_sizes(spec, ref["name"])
         return RunSpec.from_dict(spec.to_dict())
     if kind not in FILE_KINDS:
-        raise RunSpecError(f"Unknown simulator kind {kind!r}; use 'builtin', 'upload' or 'table'.")
+        raise RunSpecError(f"Unknown simulator kind {kind!r:.40}; use 'builtin', 'upload' or 'table'.",
+                           field="simulator")
     if kind == "table" and spec.is_sequential:
-        raise RunSpecError("A run on a table of simulations must use a one-round method such as 'npe'.")
+        raise RunSpecError("A run on a table of simulations must use a one-round method such as 'npe'.",
+                           field="method")
+    try:
+        return _admit_file(spec, ref, kind, store_root, known_roots, owner)
+    except RunSpecError as err:  # everything wrong with a carried or named file is the simulator setting's
+        if err.field is None:
+            err.field = "simulator"
+        raise
+
+
+def _admit_file(spec: RunSpec, ref: dict, kind: str, store_root, known_roots, owner: Optional[str]) -> RunSpec:
+    """:func:`admit_spec` for a simulator or table file: store a carried file, or accept a known upload path."""
     what = _what(kind)
     if "source" in ref or "source_base64" in ref:
         raw = _embedded_bytes(ref)

@@ -144,24 +144,59 @@ def _flag(read: Callable[[str], bool], run_id: str) -> Callable[[], bool]:
     return check
 
 
-class _EventRecorder:
-    """The run's ``on_event``: appends events to the store, except ``done`` / ``failed`` (the worker
-    alone ends the run), and remembers whether the run itself reported ``cancelled``."""
+class _Claim:
+    """Whether the run is still this worker's to carry out: ``running`` under the claim it started with.
+
+    A run that ignored its cancel past the grace time is ended by the job manager
+    while its Dask task goes on (a task cannot be interrupted); the run may even be
+    resumed and claimed again by another task. From then on what the old task
+    does is discarded: its events and rounds are not stored, it reads as cancelled,
+    and its ending changes nothing (:meth:`~sbi_core.store.RunStore.finish_run`'s
+    ``claim``). The claim is the run's ``started`` time, stamped when it was
+    claimed; read at most every :data:`CANCEL_CHECK_S`, and once lost it stays lost.
+    ``started`` None (a store without it): always held.
+    """
 
     def __init__(self, store: Any, run_id: str) -> None:
         self.store, self.run_id = store, run_id
+        info = store.get_run(run_id)
+        self.started = getattr(info, "started", None) if info is not None else None
+        self._last = 0.0
+        self._lost = False
+
+    def lost(self) -> bool:
+        if self._lost or self.started is None:
+            return self._lost
+        now = time.monotonic()
+        if now - self._last >= CANCEL_CHECK_S:
+            self._last = now
+            info = self.store.get_run(self.run_id)
+            self._lost = info is None or info.status != "running" or info.started != self.started
+        return self._lost
+
+
+class _EventRecorder:
+    """The run's ``on_event``: appends events to the store, except ``done`` / ``failed`` (the worker
+    alone ends the run), and remembers whether the run itself reported ``cancelled``.
+    Once the run is no longer this worker's (:class:`_Claim`), events are dropped."""
+
+    def __init__(self, store: Any, run_id: str, claim: Optional[_Claim] = None) -> None:
+        self.store, self.run_id = store, run_id
+        self.claim = claim
         self.saw_cancelled = False
 
     def __call__(self, event: dict) -> None:
         if event.get("type") in ("done", "failed"):
             return  # the worker alone ends the run
+        if self.claim is not None and self.claim.lost():
+            return  # ended from outside (cancelled past its grace time, deleted): not ours to write
         if event.get("type") == "cancelled":
             self.saw_cancelled = True
         self.store.append_event(self.run_id, event)
 
 
 def _execute_run(store: Any, run_id: str, execute: Optional[Callable], on_event: Callable,
-                 cancel: Callable[[], bool], stop: Callable[[], bool]) -> Any:
+                 cancel: Callable[[], bool], stop: Callable[[], bool], claim: Optional[_Claim] = None) -> Any:
     """Load the run's spec and call ``execute`` (default :func:`sbi_core.runs.execute`) with the
     cancel and stop-and-keep checks; an executor without ``stop`` gets a stop as a cancel.
 
@@ -171,6 +206,8 @@ def _execute_run(store: Any, run_id: str, execute: Optional[Callable], on_event:
     from .checkpoint import save_checkpoint
 
     def on_round(round_result: Any) -> None:
+        if claim is not None and claim.lost():
+            return  # the run was ended from outside: its files are not this worker's to write
         store.save_round(run_id, round_result)
         data = getattr(round_result, "checkpoint", None)
         if data:
@@ -242,24 +279,32 @@ def carry_out(store: Any, run_id: str, execute: Optional[Callable] = None) -> st
     task runs in a worker thread).
     """
     started = time.perf_counter()
-    on_event = _EventRecorder(store, run_id)
-    cancel = _flag(store.cancel_requested, run_id)
+    claim = _Claim(store, run_id)
+    on_event = _EventRecorder(store, run_id, claim)
+    cancel = _flag(lambda rid: store.cancel_requested(rid) or claim.lost(), run_id)
     stop = _flag(getattr(store, "stop_requested", lambda _rid: False), run_id)
     try:
-        result = _execute_run(store, run_id, execute, on_event, cancel, stop)
+        result = _execute_run(store, run_id, execute, on_event, cancel, stop, claim)
     except BaseException as err:  # noqa: BLE001 - every ending is recorded
-        return _record_failure(store, run_id, err, on_event.saw_cancelled)
+        return _record_failure(store, run_id, err, on_event.saw_cancelled, claim.started)
     seconds = time.perf_counter() - started
     stopped = bool(getattr(result, "stopped_by_request", False))
-    store.finish_run(
-        run_id, "done",
-        event=done_event(seconds, stopped),
-    )
+    if not store.finish_run(run_id, "done", event=done_event(seconds, stopped), **_claimed(claim.started)):
+        info = store.get_run(run_id)  # ended from outside meanwhile (cancelled past its grace): that stands
+        return info.status if info is not None else "missing"
     return "done"
 
 
-def _record_failure(store: Any, run_id: str, err: BaseException, saw_cancelled: bool) -> str:
+def _claimed(started: Optional[float]) -> dict:
+    """``finish_run``'s ``claim`` argument for a run claimed at ``started`` (none for stores without one)."""
+    return {} if started is None else {"claim": started}
+
+
+def _record_failure(store: Any, run_id: str, err: BaseException, saw_cancelled: bool,
+                    claim: Optional[float] = None) -> str:
     from .errors import SBIError
+
+    guard = _claimed(claim)
 
     requested = False
     try:
@@ -268,7 +313,7 @@ def _record_failure(store: Any, run_id: str, err: BaseException, saw_cancelled: 
         pass
     if _is_cancelled_error(err) or (isinstance(err, (_Terminated, KeyboardInterrupt)) and requested):
         event = None if saw_cancelled else cancelled_event()
-        store.finish_run(run_id, "cancelled", event=event)
+        store.finish_run(run_id, "cancelled", event=event, **guard)
         return "cancelled"
     detail = "".join(traceback.format_exception(type(err), err, err.__traceback__))
     if isinstance(err, SBIError):
@@ -281,9 +326,10 @@ def _record_failure(store: Any, run_id: str, err: BaseException, saw_cancelled: 
     from .store_errors import StoreUnavailable
 
     try:
-        store.finish_run(run_id, "failed", message=message, detail=detail, event=failed_event(message, detail))
+        store.finish_run(run_id, "failed", message=message, detail=detail, event=failed_event(message, detail),
+                         **guard)
     except StoreUnavailable:  # a nearly full disk may still take the short record without the traceback
-        store.finish_run(run_id, "failed", message=message, event=failed_event(message, None))
+        store.finish_run(run_id, "failed", message=message, event=failed_event(message, None), **guard)
     try:
         sys.stderr.write(detail)
     except OSError:  # worker.log lives on the same (full) disk

@@ -26,6 +26,7 @@ from sbi_ui.naming import run_title
 from sbi_ui.owner import can_control
 from sbi_ui.resources import jobs, store
 from sbi_ui.session import POLL_S, tracker
+from sbi_ui.user_text import plain
 
 __all__ = ["run_plan", "check_controls", "twin_status", "break_it_button"]
 
@@ -123,7 +124,7 @@ def _twin_line(twin: str) -> str:
         return f"Checking the broken run: {check.step} · {check.progress:.0%}"
     if check.status == "done":
         return f"The broken run is checked (trained in {fmt_duration(info.seconds)})."
-    return f"The broken run's checks {check.status}: {check.message or ''}"
+    return f"The broken run's checks {check.status}: {plain(check.message or '')}"
 
 
 def twin_status(twin: str) -> None:
@@ -154,7 +155,9 @@ def break_it_button(info: RunInfo) -> None:
     if not can_control(info):
         return
     if st.button("Break it: train it badly and compare", key=K.W_CHECK_BREAK, icon=":material/science:",
-                 help=f"Starts a new run of {run_title(info)} with a tiny budget and a few epochs, then checks it."):
+                 help=f"Starts a new run of {plain(run_title(info))} with a tiny budget and a few epochs, then "
+                      "checks it."):
+
         try:
             check = jobs().check_status(info.id)
             opts = {k: v for k, v in (check.options if check else {}).items() if k != "seed"}

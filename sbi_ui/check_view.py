@@ -18,6 +18,7 @@ from sbi_ui import keys as K
 from sbi_ui.charts import chart
 from sbi_ui.check_texts import HOW_TO_READ, WHERE_WORDS
 from sbi_ui.resources import store
+from sbi_ui.user_text import plain
 
 __all__ = ["plan_view", "results_view", "run_results", "verdict_lines"]
 
@@ -45,7 +46,8 @@ def verdict_lines(verdicts: Sequence[dict]) -> None:
     """Each verdict as one coloured line with its icon."""
     for v in verdicts:
         color, icon = _STYLE.get(v.get("kind"), _STYLE["info"])
-        st.markdown(f":{color}[{icon}] {v.get('text', '')}")
+        st.markdown(f":{color}[{icon}] {plain(v.get('text', ''))}")  # verdicts name the user's parameters
+
 
 
 def plan_view(plan: CheckPlan) -> None:

@@ -27,6 +27,7 @@ from sbi_ui.navigation import MODEL
 from sbi_ui.owner import owner_token
 from sbi_ui.resources import jobs
 from sbi_ui.train_settings import OBS_TEXT
+from sbi_ui.user_text import plain
 
 __all__ = ["DEFAULT_METHODS", "compare_form"]
 
@@ -47,13 +48,16 @@ def _specs(choice: ModelChoice, methods: list, budgets_text: str, rounds: int, e
         base = comparison_base(choice.to_spec_fields(), max_epochs=epochs, seed=seed)
         return comparison_specs(base, methods, parse_budgets(budgets_text), rounds)
     except SBIError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(err), icon=":material/error:")
         return None
+
 
 
 def _settings(choice: ModelChoice) -> tuple[list, str, int, int, int]:
     sim = choice.view
-    st.markdown(f"**Model:** {sim.title} · **prior:** {'your edited prior' if choice.prior else 'the model default'} "
+    prior = "your edited prior" if choice.prior else "the model default"
+    st.markdown(f"**Model:** {plain(sim.title)} · **prior:** {prior} "
+
                 f"· **observation:** {OBS_TEXT.get(choice.obs_source, 'default')}")
     st.page_link(MODEL, label="Change the model, prior or observation", icon=":material/tune:")
     options = list(METHODS)

@@ -28,8 +28,9 @@ from sbi_ui.naming import status_badge
 from sbi_ui.navigation import ROUNDS
 from sbi_ui.owner import can_control
 from sbi_ui.resources import jobs
-from sbi_ui.run_context import run_context, shown_truth
+from sbi_ui.run_context import run_context, run_not_found, shown_truth
 from sbi_ui.session import WATCH_S, tracker, url_params
+from sbi_ui.user_text import plain
 
 __all__ = ["compare_view", "comparison_methods"]
 
@@ -66,7 +67,7 @@ def _status_rows(rows: list, trs: dict) -> None:
             c[5].page_link(ROUNDS, label="Rounds", icon=":material/animation:", query_params=url_params(row.run_id),
                            help="Open this run round by round.")
             if row.status == "failed":
-                st.error(f"{row.method_title} failed: {row.message}", icon=":material/error:")
+                st.error(f"{row.method_title} failed: {plain(row.message)}", icon=":material/error:")
             elif row.warning:
                 st.warning(f"{row.method_title}: {row.warning}", icon=":material/warning:")
 
@@ -163,7 +164,7 @@ def _cancel(ids: list) -> None:
             try:
                 jobs().cancel(rid)
             except SBIError as err:  # a callback's exception would show as a traceback
-                flash("error", str(err))
+                flash("error", plain(err))
                 return
     flash("info", "Cancel requested for the comparison's queued and running runs.")
 
@@ -171,10 +172,11 @@ def _cancel(ids: list) -> None:
 def compare_view(ids: list) -> None:
     """The comparison of runs ``ids``; polls the store while any of them is queued or running."""
     rows, infos, trs = _rows(ids)
+    missing = [rid for rid in ids if rid not in infos]
+    if missing:  # a link's runs that are gone: said in words, with a way to Runs (the others are still shown)
+        run_not_found(missing, forget=False)
     if not rows:
         st.info("No comparison yet. Pick the methods above and press **Start comparison**.", icon=":material/info:")
-        if ids:
-            st.caption("The runs of the comparison in the link are no longer in this run store.")
         return
     active = [r.run_id for r in rows if r.status in ("queued", "running")]
     mine = [rid for rid in active if infos.get(rid) is not None and can_control(infos[rid])]

@@ -23,6 +23,7 @@ from sbi_ui.ood_view import ood_warning
 from sbi_ui.resources import store
 from sbi_ui.run_context import RunContext, run_context, shown_truth
 from sbi_ui.session import start_run
+from sbi_ui.user_text import plain
 
 __all__ = ["AMORTIZED_DEFAULTS", "slider_ranges", "explorer", "start_amortized"]
 
@@ -86,11 +87,11 @@ def _component_notes(outside: list, tail: list, said: bool) -> None:
         return
     if tail and not outside:
         st.info(f"The run's observation lies in the outer 1 % of the training simulations for "
-                f"{', '.join(tail)}: the network saw few data like it, so its answer there is less sure.",
+                f"{plain(', '.join(tail))}: the network saw few data like it, so its answer there is less sure.",
                 icon=":material/info:")
     if outside:
         st.warning(
-            f"The run's observation lies beyond every training simulation for {', '.join(outside)}. "
+            f"The run's observation lies beyond every training simulation for {plain(', '.join(outside))}. "
             "The network never saw data like it, so its posterior there is a guess (an extrapolation). "
             "Widen the prior on the Model page and train again, or move these sliders back inside.",
             icon=":material/warning:",
@@ -118,8 +119,9 @@ def explorer(info: RunInfo, ctx: RunContext, posterior, ranges: tuple) -> None:
             key = K.w_explore_x(info.id, k)
             step = float((hi[k] - lo[k]) / 200)
             x.append(st.slider(
-                lab, min_value=float(lo[k]), max_value=float(hi[k]), value=float(x_ref[k]), step=step,
-                format="%.3g", key=key, help=f"Observation component {lab}. Starts at the run's observation.",
+                plain(lab), min_value=float(lo[k]), max_value=float(hi[k]), value=float(x_ref[k]), step=step,
+                format="%.3g", key=key, help=f"Observation component {plain(lab)}. Starts at the run's observation.",
+
             ))
         st.button("Back to the run's observation", key=K.W_EXPLORE_RESET, on_click=_reset,
                   args=(info.id, len(ctx.obs_labels)), icon=":material/restart_alt:",

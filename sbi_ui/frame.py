@@ -65,5 +65,9 @@ def page_guard() -> None:
         st.navigation(navigation_pages(), position="hidden")
         st.rerun()
     st.set_page_config(**PAGE_CONFIG)
-    frame()
+    try:  # the same error boundary as app.py's: a failing frame is a message, not a traceback
+        frame()
+    except Exception as err:
+        show_error(err, "drawing this page")
+        st.stop()
     entry(True)

@@ -33,6 +33,7 @@ from sbi_ui.charts import chart
 from sbi_ui.naming import model_name_of, run_title
 from sbi_ui.resources import jobs, simulator, store
 from sbi_ui.run_context import run_context, shown_truth
+from sbi_ui.user_text import plain
 
 __all__ = ["GALLERY_TITLE", "AMORTIZATION_CAPTION", "MAX_PANELS", "GalleryEntry", "latest_per_owner",
            "student_names", "observation_text", "gallery_figure", "gallery_view"]
@@ -159,5 +160,6 @@ def gallery_view() -> None:
     st.caption(AMORTIZATION_CAPTION)
     with st.expander(f"Which run is each panel ({len(entries)})", icon=":material/list:"):
         for e in entries:
-            st.markdown(f"**{e.label}**: {run_title(e.info)} · `{e.info.id}` · {e.info.spec.method} · "
+            st.markdown(f"**{e.label}**: {plain(run_title(e.info))} · `{e.info.id}` · {e.info.spec.method} · "
+
                         f"{observation_text(e.x_obs, shown=8)}")

@@ -32,6 +32,7 @@ S_BOOTED = "booted"  # True once app.py's frame was drawn in this session
 S_LINK_SEEN = "link_seen"  # str: the last ?spec= read in this session (a reload does not re-apply it)
 S_LINK_NOTICE = "link_notice"  # (kind, message) of the last link read, shown until dismissed
 S_LINK_EXTRAS = "link_extras"  # dict: the link's RunSpec settings the Train form does not show
+S_LINK_RUN_FORM = "link_run_form"  # (run id, form query) when that run came on the Train page (spec_link.url_setup)
 W_LINK_DISMISS = "link_dismiss"
 S_LESSONS_SEEN = "lessons_seen"  # True once this session opened a lesson (the truth then starts hidden)
 S_REVEAL_TRUE = "reveal_true_on"  # bool: show the true parameter (the sidebar toggle is drawn from it)
@@ -72,6 +73,7 @@ S_DATA_SIM_SEEN = "data_sim_seen"  # file id of the simulator upload last proces
 S_DATA_TABLE = "data_table"  # dict: saved path, file name, columns, rows
 S_DATA_TABLE_ERROR = "data_table_error"
 S_DATA_TABLE_SEEN = "data_table_seen"
+S_DATA_TABLE_COLS = "data_table_cols"  # dict: table sha, confirmed theta and x columns
 S_DATA_TABLE_OBS = "data_table_obs"  # list[float]: last valid observation for a table run
 S_DATA_TABLE_OBS_ERROR = "data_table_obs_error"
 S_DATA_TABLE_OBS_SEEN = "data_table_obs_seen"
@@ -96,6 +98,7 @@ W_DATA_SIM_FORGET = "data_sim_forget"
 W_DATA_TABLE_FILE = "data_table_file"  # file uploader (.csv, .parquet)
 W_DATA_THETA_COLS = "data_theta_columns"  # multiselect: parameter columns
 W_DATA_X_COLS = "data_x_columns"  # multiselect: simulated-data columns
+W_DATA_TABLE_COLS_OK = "data_table_cols_ok"  # button "Use these columns" (confirms the mapping)
 W_DATA_TABLE_OBS_SOURCE = "data_table_obs_source"
 W_DATA_TABLE_OBS_TYPED = "data_table_obs_typed"  # prefix: see w_data_table_obs_typed
 W_DATA_TABLE_OBS_FILE = "data_table_obs_file"
@@ -116,6 +119,11 @@ W_DATA_SPEC_FILE = "data_spec_file"
 W_DATA_SPEC_TEXT = "data_spec_text"
 W_DATA_SPEC_CHECK = "data_spec_check"
 W_DATA_SPEC_START = "data_spec_start"
+W_RUN_MISSING_FORGET = "run_missing_forget"  # button "Forget it" under "run ... was not found" on a page
+W_DATA_SPEC_CONFIRM = "data_spec_start_confirm"  # "Yes, start this long run" for an imported RunSpec
+W_DATA_SPEC_BACK = "data_spec_start_back"  # "No, change the settings" for an imported RunSpec
+S_DATA_SPEC_PENDING = "data_spec_start_pending"  # dict: the imported RunSpec waiting for a confirmation
+C_DATA_SPEC_CONFIRM = "data_spec_confirm_box"  # the imported RunSpec's long-run confirmation
 
 # ---- widget keys: Train -------------------------------------------------------
 W_METHOD = "train_method"
@@ -133,12 +141,16 @@ W_START_CONFIRM = "train_start_confirm"  # button "Yes, start this long run" (af
 W_START_BACK = "train_start_back"  # button "No, change the settings"
 W_CANCEL = "train_cancel"
 W_STOP_KEEP = "train_stop_keep"  # button "Stop and keep what is trained"
+S_LIVE_WATCH = "train_live_watch"  # {run id: sbi_ui.live_cache.ViewWatch}: has the live view kept up
+W_LIVE_RELOAD = "train_live_reload"  # button "Reload" under "This view stopped updating"
 S_START_PENDING = "train_start_pending"  # dict: the RunSpec waiting for a long-run confirmation
 # containers (keyed so browser tests find them)
 C_START_CONFIRM = "train_confirm_box"  # the long-run confirmation
 C_RUN_HEADER = "train_run_header"  # the run title, badge, spec line and Stop / Cancel
 C_METRICS = "train_metrics"  # the one-line summary of rounds, simulations, epochs, time
 C_GLOSSARY = "train_glossary"  # expander "What the words on this page mean"
+C_TRAIN_MODEL = "train_model_banner"  # the model the next run uses, at the top of the form
+C_DATA_SIM_TOP = "data_sim_top"  # right after an accepted simulator upload: "Use this simulator"
 
 # ---- widget keys: Rounds ------------------------------------------------------
 W_ROUNDS_RUN = "rounds_run"

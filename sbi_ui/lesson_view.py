@@ -10,6 +10,7 @@ import streamlit as st
 
 from sbi_ui import keys as K
 from sbi_ui.lessons import LESSONS, Lesson, get_lesson
+from sbi_ui.public_url import share_address
 from sbi_ui.spec_link import page_url, qr_svg
 
 __all__ = ["current_step", "lesson_picker", "step_view", "step_link"]
@@ -64,9 +65,14 @@ def _nav(lesson: Lesson, step: int) -> None:
                 on_click=_go, args=(lesson.slug, step - 1), width="stretch")
     info.caption(f"Step {step + 1} of {len(lesson.steps)}")
     with share.popover("Share step", icon=":material/qr_code_2:", width="stretch"):
-        link = step_link(lesson, step)
+        address = share_address(page_url(), "lessons")  # not http://localhost: see sbi_ui.public_url
+        link = step_link(lesson, step, address.url or page_url())
         st.code(link, language=None, wrap_lines=True)
-        st.markdown(f"<div class='sbi-qr'>{qr_svg(link)}</div>", unsafe_allow_html=True)  # see spec_link
+        if address.url is None:
+            st.warning(address.note, icon=":material/phonelink_off:")
+        else:
+            st.markdown(f"<div class='sbi-qr'>{qr_svg(link)}</div>", unsafe_allow_html=True)  # see spec_link
+            st.caption(address.note)
     last = step == len(lesson.steps) - 1
     index = [les.slug for les in LESSONS].index(lesson.slug)
     if not last:

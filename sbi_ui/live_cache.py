@@ -19,6 +19,9 @@ server process keeps, per run (:class:`RunFeed`):
 * who watches it (:func:`watchers`), which sets how often the live views poll
   (:func:`poll_interval`): the more watchers, the longer the interval, so the server
   does at most about :data:`RERUNS_PER_S` live-view reruns a second in all.
+* what the store itself says now, read past the tracker and the record
+  (:func:`store_progress`), so that a live view can tell that it has fallen behind
+  (:class:`ViewWatch`): shown as "This view stopped updating" with a Reload button.
 
 Nothing here belongs to a session, so nothing here may depend on one: a figure's
 key must name every setting it depends on (the true parameter shown, projector mode).
@@ -36,14 +39,17 @@ from typing import Any, Callable, Hashable, Optional
 from sbi_ui.tracker import RunTracker
 
 __all__ = ["EVENTS_TTL_S", "STATUS_TTL_S", "RERUNS_PER_S", "WATCH_WINDOW_S", "MAX_RUNS", "RunFeed", "feed",
-           "run_status", "stop_requested", "shared_tracker", "figure", "watch", "watchers", "poll_interval",
-           "build_count", "clear"]
+           "run_status", "stop_requested", "drop", "shared_tracker", "figure", "watch", "watchers", "poll_interval",
+           "build_count", "clear", "PROBE_TTL_S", "STALE_POLLS", "STALE_MIN_S", "store_progress", "ViewWatch"]
 
 EVENTS_TTL_S = 0.4  # a run's new events are read at most this often, for all its watchers together
 STATUS_TTL_S = 0.4  # and its record
 RERUNS_PER_S = 20.0  # live-view reruns a second the server aims at, all runs and sessions together
 WATCH_WINDOW_S = 10.0  # a session that polled a run within this window watches it
 MAX_RUNS = 64  # runs kept (least recently watched dropped first)
+PROBE_TTL_S = 2.0  # the store's own latest event and status, read at most this often per run
+STALE_POLLS = 4  # a view the store has been ahead of for this many poll periods has stopped updating
+STALE_MIN_S = 8.0  # and for at least this long (a busy server polls late)
 
 
 @dataclasses.dataclass
@@ -59,6 +65,9 @@ class RunFeed:
     status_at: float = float("-inf")
     figures: dict = dataclasses.field(default_factory=dict)  # name -> (version, figure)
     sessions: dict = dataclasses.field(default_factory=dict)  # session id -> last poll (monotonic)
+    probe: tuple = (0, None)  # (latest event seq, status) as the store has them
+    probe_at: float = float("-inf")
+    probe_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
 
 _feeds: "OrderedDict[str, RunFeed]" = OrderedDict()
@@ -83,6 +92,13 @@ def feed(store, run_id: str) -> RunFeed:
         else:
             _feeds.move_to_end(key)
         return f
+
+
+def drop(store, run_id: str) -> None:
+    """Forget ``run_id``'s feed (its tracker, record and figures): the next watcher reads it anew.
+    A live view's Reload does this, in case the shared copy is what stopped it."""
+    with _feeds_lock:
+        _feeds.pop(_key(store, run_id), None)
 
 
 def clear() -> None:
@@ -205,3 +221,69 @@ def poll_interval(base_s: float) -> float:
     them) would rerun more than :data:`RERUNS_PER_S` times a second at it."""
     n = watchers()
     return max(base_s, round(n / RERUNS_PER_S, 2))
+
+
+# ---- has a live view kept up with the store? ------------------------------------------------
+def store_progress(store, run_id: str) -> tuple[int, Optional[str]]:
+    """``(latest event seq, status)`` of the run as the store has them now, read straight from it (not
+    through the shared tracker or record, which are what may be stuck), at most once per
+    :data:`PROBE_TTL_S` for all its watchers. Never waits: while another session reads, the
+    previous reading is returned."""
+    f = feed(store, run_id)
+    if time.monotonic() - f.probe_at >= PROBE_TTL_S and f.probe_lock.acquire(blocking=False):
+        try:
+            last = store.last_event(run_id)
+            run = store.get_run(run_id)
+            f.probe = (int(last[0]) if last else 0, run.status if run is not None else None)
+            f.probe_at = time.monotonic()
+        finally:
+            f.probe_lock.release()
+    return f.probe
+
+
+@dataclasses.dataclass
+class ViewWatch:
+    """One session's live view of one run: when what it draws last changed, and since when the store
+    has been ahead of it.
+
+    A view has *stopped updating* when the store has had newer events, or a different ending, than
+    the view shows, for :data:`STALE_POLLS` poll periods (at least :data:`STALE_MIN_S`) while the view
+    drew nothing new. Being ahead for a moment is normal (an event lands between two polls), and a
+    run may write nothing for minutes while it simulates: neither counts.
+    """
+
+    drawn: tuple = (-1, None)  # (event seq, status) drawn last
+    advanced_at: float = float("-inf")  # when that last changed (monotonic)
+    ahead_since: Optional[float] = None  # since when the store is ahead of the view (None: it is not)
+    failed: Optional[str] = None  # why the view's last update failed (None: it did not)
+
+    def observe(self, seq: int, status: Optional[str], store_seq: int, store_status: Optional[str],
+                now: float, poll_s: float) -> Optional[str]:
+        """Note what the view just drew (``seq``, ``status``) and what the store has; returns why the
+        view has stopped updating, in words, or ``None`` while it keeps up."""
+        self.failed = None
+        ahead = store_seq > seq or (store_status is not None and store_status != status)
+        if (seq, status) != self.drawn:
+            self.drawn, self.advanced_at = (seq, status), now
+            self.ahead_since = now if ahead else None
+        elif not ahead:
+            self.ahead_since = None
+        elif self.ahead_since is None:
+            self.ahead_since = now
+        if self.ahead_since is None or now - self.ahead_since < max(STALE_MIN_S, STALE_POLLS * poll_s):
+            return None
+        if store_status is not None and store_status != status:
+            news = f"the run is {store_status} but this view still shows it {status}"
+        else:
+            news = f"the run has {store_seq - seq:,} newer update{'s' if store_seq - seq != 1 else ''}"
+        return f"{news}; nothing new was drawn for {_seconds(now - self.advanced_at)}"
+
+    def fail(self, err: BaseException) -> str:
+        """Note that the view's update raised ``err``; returns why, in words."""
+        self.failed = f"its last update failed: {type(err).__name__}: {err}"[:300]
+        return self.failed
+
+
+def _seconds(s: float) -> str:
+    s = max(0, int(round(s)))
+    return f"{s} s" if s < 120 else f"{s // 60} min {s % 60:02d} s"

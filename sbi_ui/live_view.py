@@ -3,6 +3,9 @@ progress, and the loss curves and posterior clouds, redrawn from the store while
 
 from __future__ import annotations
 
+import logging
+import time
+
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -25,8 +28,12 @@ from sbi_ui.resources import jobs, store
 from sbi_ui.resume_view import resume_button, resumed_note
 from sbi_ui.run_context import run_context, shown_truth
 from sbi_ui.session import POLL_S, url_params
+from sbi_ui.user_text import plain
+
 
 __all__ = ["ESTIMATOR_WORDS", "run_header", "live_view"]
+
+_log = logging.getLogger(__name__)
 
 ESTIMATOR_WORDS = {"nsf": "neural spline flow (NSF)", "maf": "masked autoregressive flow (MAF)"}
 
@@ -36,7 +43,7 @@ def _spec_line(info) -> str:
     network = ("no network (keeps the closest simulations)" if is_abc(s) else
                f"{ESTIMATOR_WORDS.get(s.density_estimator, s.density_estimator)} "
                f"of {plural(s.num_transforms, 'layer')}, {s.hidden_features} units wide")
-    return (f"{model_title_of(s)} · {method_title(s.method)} · {rounds_text(s)} × "
+    return (f"{plain(model_title_of(s))} · {method_title(s.method)} · {rounds_text(s)} × "
             f"{s.simulations_per_round:,} simulations · {network} · seed {s.seed}")
 
 
@@ -76,6 +83,12 @@ def _status(info, tr, total: int) -> None:
         )
         st.progress(0.0, text="Waiting for a free worker...")
     elif info.status == "running":
+        refused = getattr(jobs(), "ending_unrecorded", lambda _rid: None)(info.id)
+        if refused:  # its task has ended, but the store would not take the ending (a full disk, ...)
+            st.error("This run has stopped: it could not save its results. " + plain(refused)
+                     + " The run is marked failed as soon as the store can be written again.",
+                     icon=":material/error:")
+            return
         frac, text, _ = tr.progress(info, calibration())
         st.progress(frac, text=text)
         if store().stop_requested(info.id):
@@ -105,9 +118,18 @@ def live_view(run_id: str, was_status: str) -> None:
     was_active = was_status in ("queued", "running")
 
     drawn = {"fresh": True}  # the page's own run reads the store now; the fragment's reruns share reads
+    interval = live_cache.poll_interval(POLL_S) if was_active else None
 
-    @st.fragment(run_every=live_cache.poll_interval(POLL_S) if was_active else None)
+    @st.fragment(run_every=interval)
     def live() -> None:
+        shown = {"reload": False}  # the Reload button, drawn at most once per update
+        try:
+            update(shown)
+        except Exception as err:  # noqa: BLE001 - say so on the page; the next poll may well succeed
+            _log.warning("the live view of run %s failed", run_id, exc_info=True)
+            _stopped_updating(run_id, _view_watch(run_id).fail(err), shown)
+
+    def update(shown: dict) -> None:
         fresh, drawn["fresh"] = drawn["fresh"], False
         live_cache.watch(store(), run_id, _session_id())
         info = live_cache.run_status(run_id, jobs(), store(), fresh=fresh)  # shared by the run's watchers
@@ -117,6 +139,10 @@ def live_view(run_id: str, was_status: str) -> None:
         if was_active and info.status != was_status:
             st.rerun()  # once: redraw the whole page (its buttons too) for the new status
         tr = live_cache.shared_tracker(run_id, store(), fresh=fresh)  # one copy of the events for all watchers
+        behind = _view_watch(run_id).observe(tr.after, info.status, *live_cache.store_progress(store(), run_id),
+                                             now=time.monotonic(), poll_s=interval or POLL_S)
+        if behind:
+            _stopped_updating(run_id, behind, shown)
         ctx = run_context(info)
         total = tr.num_rounds or info.spec.rounds
         _status(info, tr, total)
@@ -174,6 +200,29 @@ def live_view(run_id: str, was_status: str) -> None:
     live()
 
 
+def _view_watch(run_id: str) -> live_cache.ViewWatch:
+    """This session's :class:`~sbi_ui.live_cache.ViewWatch` of ``run_id``'s live view."""
+    watches = st.session_state.setdefault(K.S_LIVE_WATCH, {})
+    if run_id not in watches:
+        watches[run_id] = live_cache.ViewWatch()
+    return watches[run_id]
+
+
+def _stopped_updating(run_id: str, why: str, shown: dict) -> None:
+    """The notice that this live view has stopped updating, and why, with a Reload button that draws
+    the whole page anew from the store (and drops the run's shared feed, which may be what is stuck)."""
+    st.warning(f"This view stopped updating ({plain(why)}). Press **Reload** to catch up.",
+               icon=":material/sync_problem:")
+    if shown["reload"]:
+        return
+    shown["reload"] = True
+    if st.button("Reload", key=K.W_LIVE_RELOAD, icon=":material/refresh:",
+                 help="Draw this page again from the run store."):
+        live_cache.drop(store(), run_id)
+        st.session_state.get(K.S_LIVE_WATCH, {}).pop(run_id, None)
+        st.rerun(scope="app")
+
+
 def _rounds_version(tr) -> tuple:
     """What the round clouds of ``tr`` depend on: each finished round's number and time (a run that is
     resumed drops rounds and adds them again, so their count alone would not do)."""
@@ -210,7 +259,7 @@ def run_header(run_id: str, info: RunInfo) -> None:
     """The run's title, status badge and settings on one line; Stop and Cancel while it is active."""
     with st.container(key=K.C_RUN_HEADER):
         head, badge = st.columns([5, 1], vertical_alignment="center")
-        head.subheader(run_title(info))
+        head.subheader(plain(run_title(info)))
         with badge:
             status_badge(info)
         st.caption(f"{_spec_line(info)} · id `{run_id}` · created {fmt_time(info.created)}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import traceback
+import logging
+import secrets
 from typing import Optional
 
 import streamlit as st
@@ -10,8 +11,12 @@ import streamlit as st
 from sbi_core import SBIError
 
 from sbi_ui import keys as K
+from sbi_ui.user_text import plain
+
 
 __all__ = ["flash", "show_flash", "show_error", "show_failure", "show_run_failure"]
+
+_LOG = logging.getLogger("sbi_ui")
 
 FLASH_ICONS = {"success": ":material/check_circle:", "info": ":material/info:",
                "warning": ":material/warning:", "error": ":material/error:"}
@@ -30,22 +35,28 @@ def show_flash() -> None:
 
 
 def show_error(err: BaseException, doing: str = "drawing this page") -> None:
-    """A user-fixable error as its message; anything else as a friendly note + detail on demand."""
+    """A user-fixable error as its message; anything else as a friendly note + a short detail on demand.
+
+    A page never shows a traceback or an unexpected error's text (they are code, not help, and may show
+    the server's paths): they go to the server's log under a short reference, which the note gives."""
     if isinstance(err, SBIError):
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(err), icon=":material/error:")  # its message may quote a file name or parameter
         return
+    ref = secrets.token_hex(4)
+    _LOG.error("error %s while %s", ref, doing,
+               exc_info=(type(err), err, err.__traceback__))
     st.error(
         f"Something went wrong while {doing}. This is not caused by anything you did; "
         "try again, and if it keeps happening, the detail below helps a developer.",
         icon=":material/error:",
     )
-    with st.expander("Technical detail"):
-        st.code("".join(traceback.format_exception(type(err), err, err.__traceback__)), language="text")
+    with st.expander("Technical detail"):  # the kind of error only: its text may hold the server's paths
+        st.text(f"{type(err).__name__}. Reference {ref}: the server's log has the full detail under it.")
 
 
 def show_failure(message: Optional[str], detail: Optional[str]) -> None:
     """How a failed run is shown: the plain message, the detail behind an expander."""
-    st.error(message or "The run failed.", icon=":material/error:")
+    st.error(plain(message) if message else "The run failed.", icon=":material/error:")  # it may quote the upload
     if detail:
         with st.expander("Show technical detail"):
             st.code(detail, language="text")

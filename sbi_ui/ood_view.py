@@ -12,6 +12,7 @@ from sbi_core import SBIError
 from sbi_core.diagnostics.ood import OODCheck, TrainingSupport
 
 from sbi_ui.resources import store, store_root
+from sbi_ui.user_text import plain
 
 __all__ = ["training_support", "ood_warning"]
 
@@ -46,5 +47,6 @@ def ood_warning(run_id: str, x_obs, labels: Optional[Sequence[str]] = None) -> O
     except SBIError:
         return None
     if check.warn:
-        st.warning(check.message, icon=":material/warning:")
+        st.warning(plain(check.message), icon=":material/warning:")  # it names the user's components
+
     return check

@@ -31,16 +31,31 @@ password box in the sidebar of the Runs and Class gallery pages
 (``hmac.compare_digest``) and unlocks only that session: it is never put in the
 URL or a cookie. A teacher sees and controls every run on the server, and the
 Class gallery.
+
+**Guessing the key is slowed down** (:class:`KeyThrottle`): a browser may type
+:data:`KEY_FREE_TRIES` wrong keys; after that each wrong key makes it wait twice
+as long as the one before (2 s, 4 s, 8 s, ... up to :data:`KEY_MAX_WAIT_S`), and
+a key typed while it must wait is refused without being compared ("Wrong key.
+Try again in 8 s."). Since a new browser (or cleared cookies) is a new owner,
+wrong keys from all browsers together are counted too: past
+:data:`KEY_GLOBAL_FREE_TRIES` of them everyone waits (at most
+:data:`KEY_GLOBAL_MAX_WAIT_S`). Nothing sleeps on the server: a refused try
+costs nothing, and other users are never held up. Counts are forgotten after
+:data:`KEY_FORGET_S` without a wrong key, and a right key clears its browser's.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import math
 import os
 import re
 import secrets
-from typing import Optional
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import streamlit as st
 
@@ -51,7 +66,8 @@ from sbi_ui.messages import flash
 
 __all__ = ["OWNER_COOKIE", "TEACHER_ENV", "COOKIE_MAX_AGE_S", "READ_ONLY_TEXT", "owner_token", "remember_owner",
            "teacher_mode_available", "is_teacher", "unlock_teacher", "leave_teacher_mode", "teacher_key_box",
-           "can_control", "listing_owner", "read_only_notice"]
+           "can_control", "listing_owner", "read_only_notice", "KeyThrottle", "KEY_FREE_TRIES",
+           "KEY_GLOBAL_FREE_TRIES", "KEY_MAX_WAIT_S", "KEY_GLOBAL_MAX_WAIT_S", "KEY_FORGET_S"]
 
 OWNER_COOKIE = "sbi_owner"
 TEACHER_ENV = "SBI_TEACHER_KEY"
@@ -98,6 +114,80 @@ def remember_owner() -> None:
 
 
 # ---- teacher mode -----------------------------------------------------------------------
+KEY_FREE_TRIES = 3  # wrong teacher keys a browser may type before it must wait
+KEY_GLOBAL_FREE_TRIES = 20  # wrong keys from all browsers together before everyone must wait
+KEY_MAX_WAIT_S = 300.0  # the longest a browser waits after a wrong key
+KEY_GLOBAL_MAX_WAIT_S = 30.0  # the longest everyone waits (a student cannot lock the teacher out for long)
+KEY_FORGET_S = 900.0  # wrong keys are forgotten after this long without another
+
+
+@dataclass
+class _Failures:
+    count: int = 0
+    last: float = 0.0  # when the last wrong key came (clock seconds)
+    until: float = 0.0  # no try is compared before this time
+
+
+class KeyThrottle:
+    """Wrong teacher keys, per browser owner and in all, and how long each must wait before the next try.
+
+    Thread-safe and process-wide (one per server). ``clock`` is injectable for tests.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._owners: dict[str, _Failures] = {}
+        self._all = _Failures()
+
+    def _fresh(self, f: _Failures, now: float) -> _Failures:
+        return _Failures() if f.count and now - f.last > KEY_FORGET_S else f
+
+    def wait_s(self, owner: str) -> float:
+        """Seconds before ``owner`` may try a key again (0: now)."""
+        with self._lock:
+            now = self._clock()
+            mine = self._fresh(self._owners.get(owner, _Failures()), now)
+            return max(0.0, mine.until - now, self._fresh(self._all, now).until - now)
+
+    @staticmethod
+    def _wrong(f: _Failures, now: float, free: int, most: float) -> None:
+        f.count += 1
+        f.last = now
+        if f.count > free:
+            f.until = now + min(2.0 ** (f.count - free), most)
+
+    def failed(self, owner: str) -> float:
+        """Count a wrong key of ``owner``; returns the seconds it must now wait."""
+        with self._lock:
+            now = self._clock()
+            if len(self._owners) > 10_000:  # forget quiet owners (new tokens cost an attacker nothing)
+                self._owners = {k: f for k, f in self._owners.items() if now - f.last <= KEY_FORGET_S}
+            mine = self._owners[owner] = self._fresh(self._owners.get(owner, _Failures()), now)
+            self._all = self._fresh(self._all, now)
+            self._wrong(mine, now, KEY_FREE_TRIES, KEY_MAX_WAIT_S)
+            self._wrong(self._all, now, KEY_GLOBAL_FREE_TRIES, KEY_GLOBAL_MAX_WAIT_S)
+            return max(0.0, mine.until - now, self._all.until - now)
+
+    def succeeded(self, owner: str) -> None:
+        """The right key: ``owner``'s wrong keys are forgotten."""
+        with self._lock:
+            self._owners.pop(owner, None)
+
+    def reset(self) -> None:
+        """Forget every wrong key (a server restart does the same)."""
+        with self._lock:
+            self._owners.clear()
+            self._all = _Failures()
+
+
+_THROTTLE = KeyThrottle()
+
+
+def _seconds(wait: float) -> str:
+    return f"{max(1, math.ceil(wait))} s"
+
+
 def _teacher_key() -> str:
     return os.environ.get(TEACHER_ENV, "").strip()
 
@@ -112,12 +202,30 @@ def is_teacher() -> bool:
     return bool(st.session_state.get(K.S_TEACHER)) and teacher_mode_available()
 
 
-def unlock_teacher(entered: str) -> bool:
-    """Turn teacher mode on for this session if ``entered`` is the key; True if it was."""
+def _try_key(entered: str) -> tuple[bool, str]:
+    """``(unlocked, message)``: compare ``entered`` with the key, unless this browser (or everyone) must
+    wait after wrong keys (:class:`KeyThrottle`); the message says what happened, in words."""
+    owner = owner_token()
+    wait = _THROTTLE.wait_s(owner)
+    if wait > 0:  # refused without comparing: guessing costs time, the server nothing
+        st.session_state[K.S_TEACHER] = False
+        return False, f"Too many wrong keys. Try again in {_seconds(wait)}."
     key = _teacher_key()
     ok = bool(key) and hmac.compare_digest(str(entered or "").strip().encode(), key.encode())
     st.session_state[K.S_TEACHER] = ok
-    return ok
+    if ok:
+        _THROTTLE.succeeded(owner)
+        return True, ""
+    wait = _THROTTLE.failed(owner)
+    if wait > 0:
+        return False, f"Wrong key. Try again in {_seconds(wait)}."
+    return False, "That is not the teacher key. Ask whoever started the server (it is $SBI_TEACHER_KEY)."
+
+
+def unlock_teacher(entered: str) -> bool:
+    """Turn teacher mode on for this session if ``entered`` is the key; True if it was. After wrong keys
+    a try is refused uncompared until the wait is over (see :class:`KeyThrottle`)."""
+    return _try_key(entered)[0]
 
 
 def leave_teacher_mode() -> None:
@@ -127,8 +235,10 @@ def leave_teacher_mode() -> None:
 def _key_entered() -> None:
     entered = st.session_state.get(K.W_TEACHER_KEY, "")
     st.session_state[K.W_TEACHER_KEY] = ""  # the key is not kept in the session
-    if entered and not unlock_teacher(entered):
-        flash("error", "That is not the teacher key. Ask whoever started the server (it is $SBI_TEACHER_KEY).")
+    if entered:
+        ok, message = _try_key(entered)
+        if not ok:
+            flash("error", message)
 
 
 def teacher_key_box() -> None:
@@ -145,6 +255,10 @@ def teacher_key_box() -> None:
             st.text_input("Teacher key", key=K.W_TEACHER_KEY, type="password", on_change=_key_entered,
                           help="The key set by whoever started the server ($SBI_TEACHER_KEY). It shows every run "
                                "on the server and the Class gallery, in this browser tab only.")
+            wait = _THROTTLE.wait_s(owner_token())
+            if wait > 0:
+                st.caption(f":material/timer: Too many wrong keys: a key is checked again in about "
+                           f"{_seconds(wait)}.")
 
 
 # ---- what this viewer may do -----------------------------------------------------------

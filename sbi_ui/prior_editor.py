@@ -25,6 +25,8 @@ from sbi_core.priors import FAMILIES, Marginal
 
 from sbi_ui import keys as K
 from sbi_ui.charts import chart
+from sbi_ui.user_text import plain, plot_text
+
 
 FAMILY_HELP = {
     "uniform": "Every value between low and high is equally likely.",
@@ -153,7 +155,7 @@ def prior_editor(model: str, default: Prior, labels: Optional[Sequence[str]] = N
         default_marg = default.marginals[i]
         with st.container(border=True):
             c_name, c_family, c_numbers, c_plot = st.columns([1.0, 1.3, 3.0, 2.6], vertical_alignment="center")
-            c_name.markdown(f"**{labels[i]}**")
+            c_name.markdown(f"**{plain(labels[i])}**")
             c_name.caption(f"default: {default_marg.dist}")
             fam_key = K.w_prior_family(model, i)
             family = c_family.selectbox(
@@ -182,13 +184,13 @@ def prior_editor(model: str, default: Prior, labels: Optional[Sequence[str]] = N
             except PriorSpecError as err:
                 row_errors[i] = str(err)
                 row_marg = None
-                c_numbers.error(str(err), icon=":material/error:")
+                c_numbers.error(plain(err), icon=":material/error:")
             if row_marg is not None and family == "lognormal":
                 c_numbers.caption(_lognormal_caption(row_marg))
             shown = row_marg or valid.marginals[i]
             with c_plot:
                 chart(
-                    plots.marginal_figure(shown, labels[i], title=f"Prior of {labels[i]}"
+                    plots.marginal_figure(shown, labels[i], title=f"Prior of {plot_text(labels[i])}"
                                           + ("" if row_marg else " (last valid)"), height=plot_height),
                     key=f"prior_plot_{model}_{i}", config={"displayModeBar": False},
                 )
@@ -197,7 +199,7 @@ def prior_editor(model: str, default: Prior, labels: Optional[Sequence[str]] = N
         new = Prior.from_spec(rows)
     except PriorSpecError as err:
         if not row_errors:
-            st.error(str(err), icon=":material/error:")
+            st.error(plain(err), icon=":material/error:")
         st.warning("Fix the entry above; until then the last valid prior is used.", icon=":material/history:")
         return valid
     if row_errors:

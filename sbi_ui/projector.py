@@ -2,8 +2,9 @@
 
 Switched from the sidebar or by URL (``?projector=on``); like ``?truth=hidden``
 it lives in the URL, so a refresh or a shared lesson link keeps it. It is CSS
-only: the pages draw the same things, the projector sees them bigger, darker
-and without the help expanders and footnotes.
+(and the sidebar's page config) only: the pages draw the same things, the
+projector sees them bigger, darker, one chart per row, without the sidebar,
+the help expanders and the footnotes.
 """
 
 from __future__ import annotations
@@ -26,8 +27,19 @@ html, body, [data-testid="stApp"] { font-size: 20px; }
 h1 { font-size: 2.8rem !important; } h2, h3 { font-size: 1.9rem !important; color: #000; }
 [data-testid="stWidgetLabel"] p { font-size: 1.1rem !important; font-weight: 600; color: #000; }
 button[kind="primary"] { font-size: 1.15rem; background: #0b3d91; border-color: #0b3d91; }
+button[kind="primary"], button[kind="primary"] * { color: #fff !important; }
 .js-plotly-plot .main-svg text { fill: #000 !important; }
 HIDDEN { display: none !important; }
+/* charts side by side get one full-width row each: at 1024 px two columns squeeze a posterior to a sliver */
+[data-testid="stHorizontalBlock"]:has(.stPlotlyChart) { flex-wrap: wrap !important; }
+[data-testid="stHorizontalBlock"]:has(.stPlotlyChart) > [data-testid="stColumn"] {
+  flex: 1 1 100% !important; width: 100% !important; min-width: 100% !important; }
+/* buttons and page links in narrow columns were cut off mid-word ("See it round by"): such a column takes
+   the width of its label, and the row wraps when the labels do not fit side by side */
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .stButton, > [data-testid="stColumn"] [data-testid="stPageLink"]) {
+  flex-wrap: wrap !important; }
+[data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:has(.stButton, [data-testid="stPageLink"]):not(:has(.stPlotlyChart)) {
+  flex: 0 1 auto !important; width: auto !important; min-width: min(max-content, 100%) !important; }
 </style>
 """
 
@@ -63,6 +75,11 @@ def projector_toggle() -> None:
 
 
 def apply_projector() -> None:
-    """Inject the projector style (when on)."""
+    """Inject the projector style and collapse the sidebar (when on).
+
+    The sidebar takes a quarter of a 1024-pixel projector; collapsed, the page gets the whole width and
+    the toggle stays one click away (the arrow at the top left). The page config only sets the sidebar's
+    *initial* state, so a browser where the user opened or closed the sidebar by hand keeps that choice."""
     if projector_on():
+        st.set_page_config(initial_sidebar_state="collapsed")
         st.html(_CSS.replace("HIDDEN", ", ".join(_HIDDEN)))

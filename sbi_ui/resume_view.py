@@ -18,6 +18,7 @@ from sbi_ui.messages import flash
 from sbi_ui.owner import can_control
 from sbi_ui.resources import jobs, store
 from sbi_ui.session import drop_tracker
+from sbi_ui.user_text import plain
 
 __all__ = ["resume_button", "resumed_note"]
 
@@ -30,7 +31,7 @@ def _resume(run_id: str) -> None:
     try:
         start = jobs().resume(run_id)
     except SBIError as err:
-        flash("error", str(err))
+        flash("error", plain(err))
         return
     drop_tracker(run_id)  # the unfinished round's events are gone from the log: read it afresh
     flash("success", f"Resumed: the run goes on from round {start + 1}; "

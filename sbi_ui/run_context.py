@@ -11,13 +11,16 @@ import numpy as np
 import streamlit as st
 
 from sbi_core import Prior, RunSpec, list_simulators
-from sbi_core.store import RunInfo
+from sbi_core.store import RunInfo, is_run_id
 
 from sbi_ui.naming import model_name_of
 from sbi_ui.resources import simulator
-from sbi_ui.session import reveal_true
+from sbi_ui import keys as K
+from sbi_ui.navigation import RUNS
+from sbi_ui.resources import jobs
+from sbi_ui.session import current_run_id, forget_current_run, reveal_true
 
-__all__ = ["RunContext", "run_context", "shown_truth"]
+__all__ = ["RunContext", "run_context", "shown_truth", "run_not_found", "missing_current_run"]
 
 
 @dataclass
@@ -87,3 +90,39 @@ def run_context(info: RunInfo) -> RunContext:
 def shown_truth(ctx: RunContext) -> Optional[np.ndarray]:
     """The true parameter if known and the sidebar toggle allows showing it."""
     return ctx.true_theta if reveal_true() else None
+
+
+def _named(run_id: Any) -> str:
+    """A run id from a URL, fit to show: the id itself if it is shaped like one, else words (a URL's text
+    is never put into markdown)."""
+    return f"`{run_id}`" if is_run_id(run_id) else "named in this link (that is not a run id)"
+
+
+def run_not_found(run_ids: list, forget: bool = True) -> None:
+    """Say, in words, that the runs ``run_ids`` (from a link) are not in this run store, with a link to
+    Runs and (``forget``) a button that forgets the current run so the page can show another."""
+    if len(run_ids) == 1:
+        what = f"The run {_named(run_ids[0])} was not found"
+    else:
+        what = f"{len(run_ids)} runs of this link were not found"
+    st.warning(f"{what} in this app's run store: it may have been deleted, or the link was mistyped. "
+               "Nothing is shown for it. Pick a run on **Runs**.", icon=":material/search_off:")
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    with left:
+        st.page_link(RUNS, label="Go to Runs", icon=":material/list_alt:")
+    if forget:
+        with right:
+            if st.button("Forget it and show my runs here", key=K.W_RUN_MISSING_FORGET,
+                         help="Drop the missing run from this page's address and pick one of yours."):
+                forget_current_run()
+                st.rerun()
+
+
+def missing_current_run() -> bool:
+    """Whether the current run (``?run=`` or this session's) is not in the run store; if so, says so
+    (:func:`run_not_found`) and the page must show no other run in its place."""
+    rid = current_run_id()
+    if not rid or jobs().status(rid) is not None:
+        return False
+    run_not_found([rid])
+    return True

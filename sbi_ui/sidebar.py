@@ -10,7 +10,9 @@ from sbi_ui import keys as K
 from sbi_ui.naming import method_title, model_title_of, run_title, status_badge
 from sbi_ui.navigation import CHECK, ROUNDS, TRAIN
 from sbi_ui.projector import projector_toggle
-from sbi_ui.resources import jobs, store_root
+from sbi_ui.user_text import plain
+
+from sbi_ui.resources import jobs
 from sbi_ui.session import (WATCH_S, current_run_id, forget_current_run, reveal_toggled, reveal_true, tracker,
                              url_params)
 
@@ -34,7 +36,8 @@ def sidebar() -> None:
         )
         projector_toggle()
         with st.container(key="sidebar_store_note"):
-            st.caption(f"Runs are kept in `{store_root()}`.")
+            # the folder's path is the server's business (it is in the server log), not every student's
+            st.caption("Runs are kept in this app's run store, on the server.")
 
 
 def _sidebar_run(rid: Optional[str], was_active: bool) -> None:
@@ -47,7 +50,8 @@ def _sidebar_run(rid: Optional[str], was_active: bool) -> None:
         if was_active and (info is None or info.is_terminal):
             st.rerun()  # the run just ended: redraw everything once (polling stops)
         if rid and info is None:
-            st.warning(f"No run `{rid}` in this run store (it may have been deleted).")
+            st.warning(f"No run {plain(rid)} in this run store (it may have been deleted).")  # rid: from the URL
+
             if st.button("Forget it", key=K.W_SIDEBAR_FORGET):
                 forget_current_run()
                 st.rerun()
@@ -55,12 +59,12 @@ def _sidebar_run(rid: Optional[str], was_active: bool) -> None:
         if info is None:
             st.caption("No run selected yet. Start the demo on **Home**, or set one up on **Train**.")
             return
-        st.markdown(f"**{run_title(info)}**")
+        st.markdown(f"**{plain(run_title(info))}**")
         status_badge(info)
         tr = tracker(rid)
         total = tr.num_rounds or info.spec.rounds
         st.caption(
-            f"{model_title_of(info.spec)} · {method_title(info.spec.method)}  \n"
+            f"{plain(model_title_of(info.spec))} · {method_title(info.spec.method)}  \n"
             f"Rounds finished: {tr.rounds_done} of {total} · id `{rid}`"
         )
         st.page_link(TRAIN, label="Live view (Train)", icon=":material/monitoring:",

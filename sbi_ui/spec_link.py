@@ -1,8 +1,9 @@
 """Links that rebuild a setup: ``?spec=<RunSpec.to_query()>`` read into the Model choice and the Train form.
 
 A link is read once per session and string (the forms stay the user's to change
-afterwards); the Train page then keeps the form's current setup in ``?spec=``
-(:func:`keep_in_url`), so the address bar always holds the setup on screen. What it holds is validated by the
+afterwards); the Train page then keeps the setup on screen in ``?spec=``
+(:func:`keep_in_url`): the run it shows (:func:`url_setup`: until the form is changed), else the form's,
+so the address bar always holds the setup on screen. What it holds is validated by the
 one RunSpec validation and admitted like any spec from elsewhere
 (:func:`sbi_core.uploads.admit_spec`): built-in models, or this server's
 uploads; never another file path. A link that cannot be used says why and the
@@ -29,11 +30,13 @@ from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.owner import owner_token
+from sbi_ui.public_url import share_address
 from sbi_ui.resources import store_root
 from sbi_ui.session import forget_current_run
+from sbi_ui.user_text import plain
 
 __all__ = ["EXTRA_FIELDS", "sync_spec_link", "show_link_notice", "link_extras", "setup_link", "share_setup", "qr_svg",
-           "keep_in_url", "page_url"]
+           "keep_in_url", "url_setup", "page_url"]
 
 EXTRA_FIELDS = ("batch_size", "learning_rate", "validation_fraction", "num_posterior_samples", "num_threads")
 _FORM = {  # Train form widget key -> RunSpec field
@@ -94,7 +97,10 @@ def _apply(spec: RunSpec) -> None:
 
 
 def sync_spec_link() -> None:
-    """Read a new ``?spec=`` into this session (called first on every run, by the frame)."""
+    """Read a new ``?spec=`` into this session (called first on every run, by the frame).
+
+    Any failure while reading the link, a refused setting or a bug, becomes the link's message
+    (:func:`show_link_notice`) and the page goes on from the defaults: a link never breaks a page."""
     query = st.query_params.get(K.QP_SPEC)
     if query is None or st.session_state.get(K.S_LINK_SEEN) == query:
         return  # no link, or the one this session wrote or read already
@@ -102,15 +108,19 @@ def sync_spec_link() -> None:
     try:
         spec = admit_spec(RunSpec.from_query(query), store_root(), owner=owner_token())
         _apply(spec)
-    except SBIError as err:
-        del st.query_params[K.QP_SPEC]
-        st.session_state[K.S_LINK_NOTICE] = ("error", f"This link's setup could not be used: {err} "
+    except Exception as err:  # noqa: BLE001 - whatever a link holds, it never takes the page down
+        if K.QP_SPEC in st.query_params:
+            del st.query_params[K.QP_SPEC]
+        why = (plain(err) if isinstance(err, SBIError)
+               else f"it could not be read ({type(err).__name__}). Copy the whole link again, or ask for a new one.")
+        st.session_state[K.S_LINK_NOTICE] = ("error", f"This link's setup could not be used: {why} "
                                                       "The page starts from the defaults instead.")
         return
     if K.QP_RUN not in st.query_params:
         forget_current_run()  # the page shows the new setup, not a run this session followed before
     what = spec.title or f"{spec.simulator_ref.get('name', 'the model')} with {spec.method.upper()}"
-    st.session_state[K.S_LINK_NOTICE] = ("success", f"Set up from the link: {what}. Check it and press Start.")
+    st.session_state[K.S_LINK_NOTICE] = ("success", f"Set up from the link: {plain(what)}. Check it and press Start.")
+
 
 
 def show_link_notice() -> None:
@@ -119,9 +129,11 @@ def show_link_notice() -> None:
     if not notice:
         return
     kind, text = notice
-    box, close = st.columns([12, 1], vertical_alignment="center")
-    (box.error if kind == "error" else box.success)(text, icon=":material/link:")
-    if close.button("Dismiss", key=K.W_LINK_DISMISS, help="Hide this message."):
+    # one row that gives the button its own width and the message the rest (a 12:1 column cut the
+    # label to "Di..."); on a narrow screen the button wraps under the message instead
+    row = st.container(horizontal=True, vertical_alignment="center", key="link_notice_row")
+    (row.error if kind == "error" else row.success)(text, icon=":material/link:", width="stretch")
+    if row.button("Dismiss", key=K.W_LINK_DISMISS, help="Hide this message.", width="content"):
         st.session_state[K.S_LINK_NOTICE] = None
         st.rerun()
 
@@ -135,6 +147,27 @@ def keep_in_url(spec: RunSpec) -> None:
     st.session_state[K.S_LINK_SEEN] = query
     if st.query_params.get(K.QP_SPEC) != query:
         st.query_params[K.QP_SPEC] = query
+
+
+def url_setup(form: Optional[RunSpec], run_id: Optional[str], run_spec: Optional[RunSpec]) -> Optional[RunSpec]:
+    """The setup the Train page keeps in ``?spec=``: the run on screen's own RunSpec, until the form changes.
+
+    The address of a run (``?run=<id>&spec=...``) must describe that run: opened in
+    another browser, the link's notice names its setup and the form holds it, so it
+    carries the run's spec (the demo's, say), not the form's defaults that happened
+    to sit in the closed "Set up a new run" box. Once the user edits the form (its
+    setup differs from the one it held when this run came on screen), the address
+    follows the form again, as the module docstring says. ``form``: the form's spec
+    (``None`` while it has errors); ``run_id``, ``run_spec``: the run on screen, or ``None``.
+    """
+    if run_id is None or run_spec is None:
+        return form
+    query = form.to_query() if form is not None else None
+    seen = st.session_state.get(K.S_LINK_RUN_FORM)
+    if not seen or seen[0] != run_id:  # this run just came on screen: remember the form as it is
+        st.session_state[K.S_LINK_RUN_FORM] = (run_id, query)
+        return run_spec
+    return run_spec if seen[1] == query else form
 
 
 def link_extras() -> dict:
@@ -164,14 +197,19 @@ def share_setup(spec: RunSpec) -> None:
         return  # a table travels in the RunSpec file (Your model & data), not in a link
     with st.popover("Share this setup", icon=":material/link:", help="A link that opens this model, prior, "
                     "observation and these settings on this server, for students or for later."):
-        link = setup_link(spec)
+        # a link built on http://localhost would send every phone to itself: use the address students reach
+        address = share_address(page_url(), "train")
+        link = setup_link(spec, address.url or page_url())
         where = (" on this server (the link names its uploaded simulator)" if spec.simulator_ref["kind"] == "upload"
                  else "")
         st.markdown(f"Anyone opening this link{where} gets this setup on the Train page (nothing starts by itself):")
         st.code(link, language=None, wrap_lines=True)
+        if address.url is None:  # no QR code a phone could use: say why instead
+            st.warning(address.note, icon=":material/phonelink_off:")
+            return
         # st.html strips SVG; the markup is ours (segno's QR code of our own link), so markdown may keep it
         st.markdown(f"<div class='sbi-qr' title='Scan for the link'>{qr_svg(link)}</div>", unsafe_allow_html=True)
-        st.caption("Students can scan the code with a phone on the same network.")
+        st.caption(address.note)
 
 
 def qr_svg(text: str, scale: int = 4) -> str:

@@ -9,9 +9,11 @@ import streamlit as st
 
 from sbi_core import SBIError
 from sbi_core.store import RunInfo
+from sbi_core.export.report import spec_without_paths
 from sbi_core.uploads import portable_spec
 
 from sbi_ui import keys as K
+from sbi_ui.user_text import plain
 
 __all__ = ["runspec_view"]
 
@@ -21,8 +23,8 @@ def runspec_view(info: RunInfo) -> None:
     try:
         portable = portable_spec(info.spec)
     except SBIError as err:
-        st.warning(f"{err} The RunSpec below names the file on this server only.", icon=":material/warning:")
-        st.code(info.spec.to_json(), language="json")
+        st.warning(f"{plain(err)} The RunSpec below names the file on this server only.", icon=":material/warning:")
+        st.code(json.dumps(spec_without_paths(info.spec), indent=2), language="json")  # a file name, not its path
         return
     ref = portable.simulator_ref
     carried = ref.get("file_name") if ("source" in ref or "source_base64" in ref) else None
@@ -32,7 +34,8 @@ def runspec_view(info: RunInfo) -> None:
         shown["simulator"]["source"] = f"<the text of {carried}: in the download>"
     st.code(json.dumps(shown, indent=2), language="json")
     if carried:
-        st.caption(f"The download carries {carried} inside (checked by its sha256 when it is read), so it runs "
+        st.caption(f"The download carries {plain(carried)} inside (checked by its sha256 when it is read), so it runs "
+
                    "on any machine: `python -m sbi_core spec.json`, or import it on **Your model & data**.")
     st.download_button(
         "Download RunSpec (JSON)", data=portable.to_json(), file_name=f"runspec_{info.id}.json",

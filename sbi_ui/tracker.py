@@ -135,7 +135,9 @@ class RunTracker:
         """Expected seconds until the run ends (:func:`sbi_core.cost.seconds_left`).
 
         ``base`` (calibrated on other runs of this server) is rescaled to this
-        run's own finished rounds and the pace of the round in progress.
+        run's own finished rounds and the pace of the round in progress; once a
+        round has finished, the run's own elapsed time per unit of work done sets
+        a floor (a busy machine slows everything, not only training).
         """
         if info.status != "running":
             return 0.0 if info.is_terminal else None
@@ -144,7 +146,7 @@ class RunTracker:
         r = self.rounds_done
         done = self.sims.get(r, (0, 0, 0))[0]
         return seconds_left(spec, model, r, done, self.epochs_in(r), self.best_so_far.get(r),
-                            self.epoch_elapsed.get(r, 0.0))
+                            self.epoch_elapsed.get(r, 0.0), elapsed_s=info.seconds)
 
     def progress(self, info: RunInfo, base: Optional[CostModel] = None) -> tuple[float, str, Optional[float]]:
         """``(fraction done, one-line text, seconds left or None)`` for the progress bar.

@@ -9,14 +9,17 @@ import streamlit as st
 
 from sbi_core import RunSpec, SBIError
 from sbi_core.methods.registry import METHODS, get_method
+from sbi_core.spec import BOUNDS
 
 from sbi_ui import keys as K
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.naming import method_title
-from sbi_ui.navigation import MODEL
+from sbi_ui.navigation import DATA, MODEL
 from sbi_ui.spec_link import link_extras
+from sbi_ui.user_text import plain
 
-__all__ = ["OBS_TEXT", "ESTIMATORS", "LIMITS", "settings_form"]
+
+__all__ = ["OBS_TEXT", "ESTIMATORS", "LIMITS", "model_banner", "model_label", "settings_form"]
 
 OBS_TEXT = {
     "default": "the model's example observation",
@@ -27,18 +30,19 @@ OBS_TEXT = {
 _DEFAULTS = RunSpec()  # every field starts at the RunSpec's default: one source for each default
 ESTIMATORS = {"nsf": "Neural spline flow (NSF)", "maf": "Masked autoregressive flow (MAF)"}
 
-# What each number field accepts. The fields take any number, so an out-of-range one is
-# shown as an error and blocks Start (a number_input with min/max would silently keep
-# the last valid value instead).
-LIMITS = {
-    K.W_SIMS: (100, 100_000),
-    K.W_ROUNDS: (1, 20),
-    K.W_SEED: (0, 2**31 - 1),
-    K.W_HIDDEN: (8, 512),
-    K.W_TRANSFORMS: (1, 12),
-    K.W_MAX_EPOCHS: (5, 2000),
-    K.W_PATIENCE: (2, 200),
+# What each number field accepts: the Train form's range of the setting in the RunSpec's one table
+# of bounds (sbi_core.spec.BOUNDS). The fields take any number, so an out-of-range one is shown as
+# an error and blocks Start (a number_input with min/max would silently keep the last valid value).
+_FIELDS = {
+    K.W_SIMS: "simulations_per_round",
+    K.W_ROUNDS: "num_rounds",
+    K.W_SEED: "seed",
+    K.W_HIDDEN: "hidden_features",
+    K.W_TRANSFORMS: "num_transforms",
+    K.W_MAX_EPOCHS: "max_epochs",
+    K.W_PATIENCE: "patience",
 }
+LIMITS = {key: BOUNDS[name].form_range for key, name in _FIELDS.items()}
 
 
 def _number(col, label: str, key: str, default: int, step: int, help: str, disabled: bool = False) -> Optional[int]:
@@ -63,16 +67,37 @@ METHOD_HELP = (
 )
 
 
+def model_label(choice: ModelChoice) -> str:
+    """The model's title as literal markdown (an upload's title is the user's text; :func:`sbi_ui.user_text.plain`)."""
+    return plain(choice.view.title)
+
+
+def model_banner(choice: ModelChoice) -> None:
+    """The model Start will run, first and large in the form, with a link to where it is chosen.
+
+    Said up front because everything below (method, budget) is about *how* to train: a student who
+    uploaded a simulator but never made it the current model would otherwise train two moons again."""
+    prior_text = choice.prior_text or ("your edited prior" if choice.prior else "the model default")
+    title = model_label(choice)
+    with st.container(border=True, key=K.C_TRAIN_MODEL):
+        st.markdown(f"#### Model: {title}")
+        st.markdown(
+            f"Start runs this model · **prior:** {prior_text} ({choice.theta_dim} parameters) · "
+            f"**observation:** {OBS_TEXT.get(choice.obs_source, 'default')}"
+        )
+        with st.container(horizontal=True, gap="medium"):  # links side by side, wrapping, never cut off
+            st.page_link(DATA if choice.is_upload else MODEL, label="Change the model", icon=":material/swap_horiz:",
+                         help="Pick a built-in model on **Model**, or upload your own on **Your model & data** "
+                              "and press *Use this simulator* there.")
+            if not choice.is_upload:
+                st.page_link(DATA, label="Use my own simulator", icon=":material/upload_file:")
+
+
 def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
     """The form for a new run on ``choice``: its RunSpec, or None (and red messages) while a
     setting is out of range or the spec is invalid."""
     sim = choice.view
-    prior_text = choice.prior_text or ("your edited prior" if choice.prior else "the model default")
-    st.markdown(
-        f"**Model:** {sim.title} · **prior:** {prior_text} "
-        f"({choice.theta_dim} parameters) · **observation:** {OBS_TEXT.get(choice.obs_source, 'default')}"
-    )
-    st.page_link(MODEL, label="Change the model, prior or observation", icon=":material/tune:")
+    model_banner(choice)
     c1, c2, c3, c4 = st.columns([1.5, 1, 1, 1])
     method = c1.radio(
         "Method",
@@ -134,5 +159,5 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
                 **link_extras(),
             )
         except SBIError as err:
-            st.error(str(err), icon=":material/error:")
+            st.error(plain(err), icon=":material/error:")
     return spec

@@ -263,7 +263,57 @@ def test_unknown_run_in_url(fresh_store):
     at = app("0123456789ab")
     at.run()
     visit(at, "pages/train.py")
-    assert any("0123456789ab" in w.value for w in at.warning)
+    assert any("0123456789ab" in w.value and "was not found" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize("page", ["pages/rounds.py", "pages/explore.py", "pages/check.py"])
+def test_an_unknown_run_in_the_url_shows_no_other_run(in_runs_store, page):
+    """The pages that pick a run said nothing and showed the newest run instead of the link's."""
+    missing = "yy" + "1" * 14
+    at = app(missing)
+    at.run()
+    visit(at, page)
+    warnings = [w.value for w in at.warning if "was not found" in w.value]
+    assert warnings and missing in warnings[0], [w.value for w in at.warning]
+    assert [link for link in at.get("page_link") if "runs" in link.proto.page]
+    assert not at.selectbox and not charts(at)  # no run picked and drawn in its place
+
+
+def test_compare_says_which_runs_of_its_link_are_gone(in_runs_store):
+    store, ids = in_runs_store
+    missing = "xx" + "2" * 14
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params[K.QP_COMPARE] = f"{ids['npe']},{missing}"
+    at.run()
+    visit(at, "pages/compare.py")
+    warnings = [w.value for w in at.warning if "was not found" in w.value]
+    assert warnings and missing in warnings[0], [w.value for w in at.warning]
+    assert [link for link in at.get("page_link") if "runs" in link.proto.page]
+
+
+# ---------------------------------------------------------------------------
+# the error boundary holds the frame too
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("page", [None, "pages/check.py"])
+def test_an_exception_from_the_frame_is_a_message_not_a_traceback(fresh_store, monkeypatch, page):
+    """app.py's frame (URL, link, sidebar) ran outside its try: one exception there and no page was drawn."""
+    import sbi_ui.frame as frame
+
+    def broken() -> None:
+        raise RuntimeError("the frame broke at /srv/secret/path.py")
+
+    monkeypatch.setattr(frame, "sync_projector", broken)
+    at = app()
+    at.run()  # app.py routing its default page
+    if page:
+        at.switch_page(page)  # a page run on its own (page_guard draws the frame)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    errors = [e.value for e in at.error]
+    assert any("Something went wrong while drawing" in e for e in errors), errors
+    shown = " ".join(errors + [c.value for c in at.code] + [t.value for t in at.text])
+    assert "Traceback" not in shown and "/srv/secret" not in shown and 'File "' not in shown
+    assert any("RuntimeError" in t.value and "Reference" in t.value for t in at.text)
 
 
 # ---------------------------------------------------------------------------

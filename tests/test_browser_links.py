@@ -29,7 +29,7 @@ from sbi_ui.view_state import axes_from_query, axes_to_query, round_from_query
 
 from apptest_support import APP
 from browser_support import (AppServer, browser_test_marks, goto, launch_browser, new_page, page_problems,
-                             screenshot_on_failure, served_app, wait_idle)
+                             screenshot_on_failure, wait_idle)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -139,8 +139,15 @@ def test_other_pages_ignore_the_rounds_view(finished_run, monkeypatch):
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fresh_server(tmp_path_factory):
-    """The app just started on an empty store: nobody has opened a page yet."""
-    yield from served_app(tmp_path_factory, "links_fresh")
+    """The app just started on an empty store: nobody has opened a page yet.
+
+    It listens on 127.0.0.1 only, so a shared link would have no address a phone can reach; its
+    ``SBI_PUBLIC_URL`` names the server itself (as an operator names the address students reach)."""
+    root = tmp_path_factory.mktemp("links_fresh")
+    srv = AppServer(root / "store", log_path=root / "streamlit.log")
+    srv.env = lambda: {**AppServer.env(srv), "SBI_PUBLIC_URL": srv.url}
+    with srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

@@ -130,6 +130,31 @@ def test_failed_run_explains_instead_of_checking(in_store):
     assert not at.get("plotly_chart")
 
 
+def test_an_unknown_run_in_the_link_is_said_and_nothing_else_is_checked(in_store):
+    """?run=<an id not in the store> used to check the newest run instead, without a word."""
+    store, ids = in_store
+    missing = "zz" + "0" * 14
+    assert store.get_run(missing) is None
+    at = check_page(missing)
+    warnings = [w.value for w in at.warning if "was not found" in w.value]
+    assert warnings and missing in warnings[0], [w.value for w in at.warning]
+    links = [link for link in at.get("page_link") if "runs" in link.proto.page]
+    assert links, "a link to the Runs page"
+    assert not [sb for sb in at.selectbox if sb.key == K.W_CHECK_RUN]  # no other run picked in its place
+    assert not at.get("plotly_chart") and not [b for b in at.button if b.key == K.W_CHECK_START]
+    # forgetting it shows this browser's runs again
+    at.button(key=K.W_RUN_MISSING_FORGET).click().run()
+    assert_ok(at)
+    assert not [w for w in at.warning if "was not found" in w.value]
+    assert at.selectbox(key=K.W_CHECK_RUN).value in ids.values()
+
+
+def test_a_link_with_text_that_is_no_run_id_is_not_rendered_as_markdown(in_store):
+    at = check_page("![x](http://evil.example/p.png)")
+    warnings = [w.value for w in at.warning if "was not found" in w.value]
+    assert warnings and "not a run id" in warnings[0] and "evil.example" not in warnings[0]
+
+
 @pytest.mark.slow
 def test_the_button_starts_a_check_job_whose_results_the_page_draws(tmp_path, monkeypatch):
     root = tmp_path / "store"

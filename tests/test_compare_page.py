@@ -107,6 +107,18 @@ def test_renders_without_runs_and_start_needs_a_method(store):
     assert _start(at).disabled and any("whole number" in e.value for e in at.error)
 
 
+def test_a_budget_with_a_thousands_comma_is_one_thousand(store):
+    """"1,000" used to be split into the budgets 1 and 000 (an error about 1)."""
+    at = _page()
+    at.text_input(key=K.W_COMPARE_BUDGETS).set_value("1,000").run()
+    _ok(at)
+    assert not _start(at).disabled, [e.value for e in at.error]
+    assert any("NPE: 1 round of 1,000" in c.value for c in at.caption), [c.value for c in at.caption]
+    at.text_input(key=K.W_COMPARE_BUDGETS).set_value("1,5").run()
+    shown = [e.value.replace("\\", "") for e in at.error]  # plain() escapes markdown punctuation
+    assert _start(at).disabled and any("1,5 was read as the budgets 1 and 5" in m for m in shown), shown
+
+
 def test_finished_comparison_draws_clouds_curve_table_and_links(store):
     a = _finished(store, "npe", 1, [0.8], 1.0)
     mcmc = {"kind": "mcmc", "ess": [420.0, 180.4], "rhat": [1.01, 1.03], "warning": None}

@@ -99,3 +99,48 @@ def test_calibration_uses_the_store(tmp_path: Path):
     est = estimate_run(SPEC, model).total_s
     assert 0.6 * 485 < est < 1.5 * 485, est
     assert calibrate_from_store(RunStore(tmp_path / "empty")).sources == 0
+
+
+# ---- issue 19: a busy machine, and the time left measured on the run itself ------------------------------
+def test_machine_load_from_injected_sources():
+    from sbi_core.cost import MachineLoad, machine_load
+
+    busy = machine_load(loadavg=lambda: (3.8, 3.0, 2.0), cpu_count=lambda: 2)
+    assert busy == MachineLoad(3.8, 2) and busy.busy and busy.words() == "load 3.8 on 2 cores"
+    assert busy.slowdown == pytest.approx(2.4)  # one more thread among 4.8 runnable on 2 cores
+    idle = machine_load(loadavg=lambda: (0.3, 0.2, 0.1), cpu_count=lambda: 2)
+    assert idle.slowdown == 1.0 and not idle.busy
+    assert not MachineLoad(1.0, 2).busy  # one run going on two cores leaves a core free
+    assert MachineLoad(7.0, 1).words() == "load 7.0 on 1 core"
+
+    def no_load():
+        raise OSError("no load average here")
+
+    assert machine_load(loadavg=no_load) is None
+    assert machine_load(loadavg=lambda: (float("nan"),)) is None
+
+
+def test_time_left_follows_the_pace_the_run_has_shown_on_a_busy_machine():
+    from sbi_core.cost import seconds_done
+
+    model = CostModel().calibrated(timings_from_events(SPEC, MEASURED[:1]))
+    plain = seconds_left(SPEC, model, 1, 0, 0, None, 0.0)
+    done = seconds_done(SPEC, model, 1, 0, 0)
+    assert done > 0
+    # the run took 1.5 times what the formula explains (load, startup, sampling): the time left grows alike
+    slow = seconds_left(SPEC, model, 1, 0, 0, None, 0.0, elapsed_s=1.5 * done)
+    assert slow == pytest.approx(1.5 * plain, rel=1e-6)
+    # as fast as predicted, or faster: the formula's own answer stands
+    assert seconds_left(SPEC, model, 1, 0, 0, None, 0.0, elapsed_s=0.8 * done) == pytest.approx(plain)
+    # before a round has finished there is nothing measured to go on
+    assert seconds_left(SPEC, model, 0, 500, 0, None, 0.0, elapsed_s=1e6) == seconds_left(SPEC, model, 0, 500, 0,
+                                                                                       None, 0.0)
+
+
+def test_work_done_grows_with_rounds_simulations_and_epochs():
+    from sbi_core.cost import seconds_done
+
+    m = CostModel()
+    assert seconds_done(SPEC, m, 0, 0, 0) == 0.0
+    assert seconds_done(SPEC, m, 0, 1000, 0) < seconds_done(SPEC, m, 0, 1000, 5) < seconds_done(SPEC, m, 1, 0, 0)
+    assert seconds_done(SPEC, m, 2, 0, 0) < seconds_done(SPEC, m, 3, 0, 0)

@@ -164,36 +164,275 @@ def test_stop_and_keep_ends_a_dask_run_done_with_what_is_trained(store: RunStore
 
 STUBBORN = """
 import time
-def stubborn(spec, on_event=None, cancel=None, on_round=None):
+from pathlib import Path
+
+from sbi_core.runs import execute as real_execute
+
+ENDED = Path(__file__).with_name("stubborn_ended")
+
+
+def stubborn_or_real(spec, on_event=None, cancel=None, on_round=None, stop=None, **kw):
+    if spec.title != "stubborn":
+        return real_execute(spec, on_event=on_event, cancel=cancel, on_round=on_round, stop=stop, **kw)
+    from distributed import secede
+
     on_event({"type": "run_started", "time": time.time(), "spec": spec.to_dict(), "num_rounds": 1})
-    time.sleep(60)  # never looks at cancel()
+    secede()  # like a run fanning out its simulations: the worker takes the next task meanwhile
+    end = time.monotonic() + 15
+    while time.monotonic() < end:  # never looks at cancel()
+        time.sleep(0.05)
+    on_event({"type": "epoch", "round": 0, "epoch": 0, "time": time.time()})
+    ENDED.write_text("ended")
 """
 
 
 @pytest.mark.slow
-def test_a_dask_run_that_ignores_its_cancel_has_its_worker_killed(store: RunStore, local_dask: DaskExecutor,
-                                                                 tmp_path) -> None:
-    fake = tmp_path / "dask_fake_exec.py"
+def test_a_run_that_ignores_its_cancel_never_stops_another_owners_run_on_its_worker(
+        store: RunStore, local_dask: DaskExecutor, tmp_path) -> None:
+    """Two owners on one worker: the first's run ignores its cancel past the grace time. It is recorded
+    cancelled at once, its worker is not killed, the second's run finishes done, and what the first
+    run's task does afterwards is discarded."""
+    fake = tmp_path / "dask_stubborn_exec.py"
     fake.write_text(STUBBORN)
     local_dask.client.upload_file(str(fake))  # importable on the workers
-    jm = JobManager(store, executor=local_dask, execute="dask_fake_exec:stubborn", cancel_grace_s=1.0)
-    run_id = jm.start(small_spec())
-    wait_for(lambda: store.events(run_id, types=["run_started"]), timeout=30)
-    pid, start = store.worker_process(run_id)
-    jm.cancel(run_id)
-    info = jm.wait(run_id, timeout=15)
+    ended = next(iter(local_dask.client.run(lambda: str(__import__("dask_stubborn_exec").ENDED)).values()))
+    jm = JobManager(store, executor=local_dask, execute="dask_stubborn_exec:stubborn_or_real", cancel_grace_s=1.0)
+    first = jm.start(small_spec(title="stubborn"), owner="ann")
+    wait_for(lambda: store.events(first, types=["run_started"]), timeout=30)
+    worker_pid, worker_start = store.worker_process(first)
+    second = jm.start(small_spec(num_rounds=1, seed=7), owner="ben")
+    wait_for(lambda: store.get_run(second).status == "running", timeout=30)
+    assert store.worker_process(second)[0] == worker_pid  # the same worker carries both
+
+    jm.cancel(first)
+    info = jm.wait(first, timeout=30)
     assert info.status == "cancelled"
-    assert not pid_alive(pid, start)
-    local_dask.client.wait_for_workers(1, timeout=60)  # the nanny starts a fresh worker
+    assert not os.path.exists(ended)  # recorded while its task still runs: the owner may start another
+    assert pid_alive(worker_pid, worker_start)  # the shared worker was not killed
 
-    def fresh_worker() -> bool:  # the scheduler may list the killed worker a while longer on a busy machine
-        try:
-            pids = set(local_dask.worker_pids().values())
-        except Exception:  # noqa: BLE001 - a worker that went away during the call: ask again
-            return False
-        return bool(pids) and pid not in pids
+    done = jm.wait(second, timeout=90)
+    assert done.status == "done", done.message
+    assert pid_alive(worker_pid, worker_start)
+    wait_for(lambda: os.path.exists(ended), timeout=60)  # the first run's task ran to its end ...
+    time.sleep(1.0)
+    assert store.get_run(first).status == "cancelled"  # ... and changed nothing
+    assert [e["type"] for _, e in store.events(first)] == ["run_started", "cancelled"]
+    assert set(local_dask.worker_pids().values()) == {worker_pid}
 
-    assert wait_for(fresh_worker, timeout=75, every=0.5)
+
+HANGING_MODEL = b"""
+import time
+import numpy as np
+
+
+def simulate(theta):
+    time.sleep(60)  # far past Cancel's grace time (the sandbox's own timeout is set longer still)
+    return np.zeros(2)
+"""
+
+
+@pytest.mark.slow
+def test_stopping_a_runs_processes_kills_its_own_sandbox_and_nothing_else() -> None:
+    """What the job manager runs on each worker when a run ignores its cancel: that run's uploaded
+    simulator's sandbox is killed (its request in progress fails at once, no new one starts); the
+    sandbox of another run in the same worker process goes on; the worker itself is not touched."""
+    import threading
+
+    import numpy as np
+
+    from sbi_core.dask_executor import sandbox_label, stop_run_processes
+    from sbi_core.sandbox import Limits, SandboxRunner, SimulatorError, owned_by
+
+    limits = Limits(timeout=120.0)
+    with owned_by(sandbox_label("run-a")):
+        mine = SandboxRunner(HANGING_MODEL, "hang.py", limits, trusted=True)
+    with owned_by(sandbox_label("run-b")):
+        other = SandboxRunner(HANGING_MODEL, "hang.py", limits, trusted=True)
+    try:
+        mine.start()
+        other.start()
+        outcome: list = []
+
+        def simulate() -> None:
+            try:
+                mine.request({"cmd": "simulate", "mode": "batched", "k": 2, "seed": 0, "index": 0},
+                             np.zeros((1, 2)), expect_k=2)
+                outcome.append("returned")
+            except SimulatorError as err:
+                outcome.append(err)
+
+        caller = threading.Thread(target=simulate, daemon=True)
+        caller.start()
+        time.sleep(1.0)  # the request is in progress: the upload sleeps in simulate
+        mine_pid, other_pid = mine.pid, other.pid
+        assert stop_run_processes(sandbox_label("run-a")) == 1
+        caller.join(20)
+        assert not caller.is_alive() and isinstance(outcome[0], SimulatorError)  # at once, not at the timeout
+        assert not pid_alive(mine_pid)
+        with pytest.raises(SimulatorError, match="its run was cancelled"):
+            mine.request({"cmd": "simulate", "mode": "batched", "k": 2, "seed": 0, "index": 0}, np.zeros((1, 2)))
+        assert other.alive and other.pid == other_pid  # another run's sandbox goes on
+        assert stop_run_processes(sandbox_label("run-c")) == 0
+    finally:
+        mine.close()
+        other.close()
+
+
+STUBBORN_CHECKS = """
+import time
+from pathlib import Path
+
+import sbi_core.checks.compute as compute
+
+ENDED = Path(__file__).with_name("stubborn_checks_ended")
+_REAL = compute.run_checks
+
+
+def stubborn(store, run_id, options, on_progress=None, cancel=None):
+    on_progress(0.1, "Being stubborn")
+    end = time.monotonic() + 8
+    while time.monotonic() < end:  # never looks at cancel()
+        time.sleep(0.05)
+    on_progress(0.9, "Still stubborn")
+    ENDED.write_text("ended")
+    return _REAL(store, run_id, options, on_progress=on_progress, cancel=cancel)
+
+
+def install():
+    compute.run_checks = stubborn
+    return str(ENDED)
+
+
+def uninstall():
+    compute.run_checks = _REAL
+    return True
+"""
+
+
+@pytest.mark.slow
+def test_checks_that_ignore_their_cancel_are_cancelled_without_killing_their_worker(
+        store: RunStore, local_dask: DaskExecutor, tmp_path) -> None:
+    module = tmp_path / "dask_stubborn_checks.py"
+    module.write_text(STUBBORN_CHECKS)
+    local_dask.client.upload_file(str(module))
+    jm = JobManager(store, executor=local_dask, cancel_grace_s=1.0)
+    rid = jm.start(small_spec(num_rounds=1, method="npe"))
+    assert jm.wait(rid, timeout=60).status == "done"
+    try:
+        ended = next(iter(local_dask.client.run(lambda: __import__("dask_stubborn_checks").install()).values()))
+        jm.start_checks(rid, {"num_datasets": 20, "num_posterior_samples": 20})
+        wait_for(lambda: store.get_check(rid).step == "Being stubborn", timeout=60)
+        worker_pid, worker_start = store.check_worker_process(rid)
+        jm.cancel_checks(rid)
+        assert wait_for(lambda: store.get_check(rid).is_terminal, timeout=30)
+        assert store.get_check(rid).status == "cancelled"
+        assert not os.path.exists(ended)  # recorded while its task still runs
+        assert pid_alive(worker_pid, worker_start)  # the shared worker was not killed
+        wait_for(lambda: os.path.exists(ended), timeout=60)
+        time.sleep(1.0)
+        check = store.get_check(rid)
+        assert check.status == "cancelled" and check.step == "Being stubborn"  # its later doings discarded
+        assert pid_alive(worker_pid, worker_start)
+    finally:
+        local_dask.client.run(lambda: __import__("dask_stubborn_checks").uninstall())
+
+
+DISK = """
+'''Test only: the disk holding the run store is full for every store connection of this process.
+
+While the file FLAG exists, each write transaction first sets its connection's
+PRAGMA max_page_count to the database's size, then must grow the database by more
+than its free pages: SQLite refuses with its genuine SQLITE_FULL ("database or disk
+is full"), as on a full disk, which the store reports as StoreUnavailable.
+'''
+import os
+import sqlite3
+from contextlib import contextmanager
+
+import sbi_core.store_db as store_db
+
+FLAG = None
+_REAL = store_db.SQLiteStore._write
+_UNLIMITED = sqlite3.connect(":memory:").execute("PRAGMA max_page_count").fetchone()[0]
+
+
+@contextmanager
+def _write(self):
+    full = FLAG is not None and os.path.exists(FLAG)
+    c = self._conn()
+    pages = c.execute("PRAGMA page_count").fetchone()[0] if full else _UNLIMITED
+    c.execute(f"PRAGMA max_page_count = {pages}")
+    with _REAL(self) as c:
+        if full:
+            size = c.execute("PRAGMA page_size").fetchone()[0]
+            free = c.execute("PRAGMA freelist_count").fetchone()[0]
+            c.execute("INSERT INTO disk_filler VALUES (zeroblob(?))", ((free + 2) * size,))
+        yield c
+
+
+def install(flag, store_root):
+    global FLAG
+    from sbi_core.store import RunStore
+
+    FLAG = flag
+    store_db.SQLiteStore._write = _write
+    store = RunStore(store_root)
+    with _REAL(store) as c:
+        c.execute("CREATE TABLE IF NOT EXISTS disk_filler (b BLOB)")
+    return True
+
+
+def uninstall():
+    global FLAG
+    FLAG = None
+    store_db.SQLiteStore._write = _REAL
+    return True
+"""
+
+
+@pytest.mark.slow
+def test_a_run_whose_store_fills_up_ends_failed_plainly_once_space_is_freed(
+        store: RunStore, local_dask: DaskExecutor, tmp_path) -> None:
+    """The store's disk fills while a run trains: the task cannot save, nor can its ending be recorded.
+    The owner's manager says the disk is full; once space is freed the run ends failed with a plain
+    message (by its task's state: its worker lives on), within 30 s, without anyone asking."""
+    import importlib.util
+
+    from sbi_core.dask_executor import STORE_FULL_MESSAGE
+
+    module = tmp_path / "dask_full_disk.py"
+    module.write_text(DISK)
+    flag = tmp_path / "disk_is_full"
+    spec = importlib.util.spec_from_file_location("dask_full_disk_here", module)
+    here = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(here)
+    local_dask.client.upload_file(str(module))
+    try:
+        assert all(local_dask.client.run(lambda f, r: __import__("dask_full_disk").install(f, r),
+                                         str(flag), str(store.root)).values())
+        here.install(str(flag), str(store.root))
+        jm = JobManager(store, executor=local_dask)
+        rid = jm.start(small_spec(num_rounds=1, max_epochs=400, patience=400, simulations_per_round=300),
+                       owner="ann")
+        wait_for(lambda: store.events(rid, types=["epoch"]), timeout=60)
+        worker_pid, worker_start = store.worker_process(rid)
+
+        flag.write_text("full")
+        refused = wait_for(lambda: jm.ending_unrecorded(rid), timeout=60)
+        assert f"The run store at {store.root} is full: the disk has no space left" in refused
+        assert jm.status(rid).status == "running"  # nothing can be written yet
+        assert pid_alive(worker_pid, worker_start)  # the worker lives on, for other runs
+
+        flag.unlink()  # space is freed
+        info = wait_for(lambda: (lambda i: i if i.is_terminal else None)(store.get_run(rid)), timeout=30)
+        assert info.status == "failed"
+        assert info.message == STORE_FULL_MESSAGE
+        assert [e["type"] for _, e in store.events(rid)].count("failed") == 1
+        assert jm.ending_unrecorded(rid) is None
+        assert pid_alive(worker_pid, worker_start)
+    finally:
+        here.uninstall()
+        local_dask.client.run(lambda: __import__("dask_full_disk").uninstall())
 
 
 @pytest.mark.slow

@@ -8,12 +8,15 @@ runs on tables are carried out in-process by :func:`sbi_core.worker.run_worker`.
 from __future__ import annotations
 
 import json
+import re
+
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from sbi_ui import keys as K
+from sbi_ui.user_text import WORD_JOINER
 from sbi_core.spec import RunSpec
 from sbi_core.store import RunStore
 from sbi_core.uploads import save_upload
@@ -52,14 +55,28 @@ def assert_ok(at: AppTest, where: str = "") -> None:
     assert not bugs, f"{where}: {bugs}"
 
 
+def as_shown(md: str) -> str:
+    """Markdown as the browser shows it, as far as the escapes go: the page escapes what the user named
+    (file names, column names: :func:`sbi_ui.user_text.plain`)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", md).replace(WORD_JOINER, "")
+
+
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    return [as_shown(e.value) for e in at.error]
 
 
 def upload(at: AppTest, key: str, name: str, data: bytes, mime: str = "text/plain") -> AppTest:
     at.file_uploader(key=key).set_value((name, data, mime))
     at.run()
     assert_ok(at, f"after uploading {name}")
+    return at
+
+
+def confirm_columns(at: AppTest) -> AppTest:
+    """Press "Use these columns" (a table's guessed mapping waits for it)."""
+    at.button(key=K.W_DATA_TABLE_COLS_OK).click()
+    at.run()
+    assert_ok(at, "after Use these columns")
     return at
 
 
@@ -123,7 +140,7 @@ def test_upload_simulator_use_it_and_reject_a_broken_one(store):
     upload(at, K.W_DATA_SIM_FILE, "broken_syntax.py", (EXAMPLES / "broken_syntax.py").read_bytes())
     msgs = errors(at)
     assert any("broken_syntax.py" in m and "line 9" in m for m in msgs), msgs
-    assert any("pendulum.py, is still in use" in c.value for c in at.caption)
+    assert any("pendulum.py, is still in use" in as_shown(c.value) for c in at.caption)
     assert any(h.value == "Pendulum" for h in at.subheader)
 
     at.button(key=K.W_DATA_SIM_USE).click()
@@ -133,12 +150,72 @@ def test_upload_simulator_use_it_and_reject_a_broken_one(store):
     assert cfg.simulator_ref["kind"] == "upload" and cfg.simulator_ref["path"].endswith("pendulum.py")
     assert cfg.observation == [0.08, -0.33, -0.07, 0.21]
     assert [m["name"] for m in cfg.prior] == ["length", "damping"]
-    assert any("**Model:** Pendulum" in m.value for m in at.markdown), "the Train page names the upload"
+    assert any("Model: Pendulum" in m.value for m in at.markdown), "the Train page names the upload"
 
     at.switch_page("pages/model.py")
     at.run()
     assert_ok(at, "model page with an uploaded model")
     assert any("Pendulum" in i.value for i in at.info)
+
+
+def _leaves(node):
+    """The page's elements in the order they are drawn (blocks walked depth first)."""
+    children = getattr(node, "children", None)
+    if children:
+        for k in sorted(children):
+            yield from _leaves(children[k])
+    elif children is None:
+        yield node
+
+
+@pytest.mark.slow
+def test_use_this_simulator_comes_right_after_the_accepted_upload_and_train_names_it(store):
+    """Issue 19: the button sat below the prior, observation and preview (7,470 px down for a long series),
+    so the user trained two moons twice; it now follows the "accepted" message, and Train says the model."""
+    at = data_page()
+    upload(at, K.W_DATA_SIM_FILE, "pendulum.py", (EXAMPLES / "pendulum.py").read_bytes())
+    leaves = list(_leaves(at.main))
+    accepted = [i for i, e in enumerate(leaves)
+                if getattr(e, "type", "") == "success" and "pendulum" in e.value and "accepted" in e.value]
+    assert accepted, [getattr(e, "value", e.type) for e in leaves][:20]
+    after = leaves[accepted[0] + 1]
+    assert getattr(after, "key", None) == K.W_DATA_SIM_USE and after.label == "Use this simulator", after
+    chart = next(i for i, e in enumerate(leaves) if e.type == "plotly_chart")
+    assert accepted[0] < chart, "the choice comes before the preview, not after it"
+
+    at.button(key=K.W_DATA_SIM_USE).click()
+    at.run()
+    assert_ok(at, "after Use this simulator")
+    banner = [e for e in _leaves(at.main) if getattr(e, "type", "") == "markdown" and "Model:" in e.value]
+    assert banner and banner[0].value.endswith("Model: Pendulum"), [b.value for b in banner]
+    assert any(e.type == "page_link" and "Change the model" in e.proto.label for e in _leaves(at.main))
+
+
+def test_a_table_guess_is_a_question_to_confirm_before_training(store):
+    """``ec50, hill, resp_0..resp_9`` was guessed as one parameter (ec50) and could be trained on at once."""
+    cols = ["ec50", "hill"] + [f"resp_{i}" for i in range(10)]
+    rows = [",".join(cols)] + [",".join(f"{(r * 7 + c) % 13 / 3 + r / 40:.3f}" for c in range(len(cols)))
+                               for r in range(60)]
+    at = data_page()
+    upload(at, K.W_DATA_TABLE_FILE, "doses.csv", "\n".join(rows).encode(), "text/csv")
+    assert at.multiselect(key=K.W_DATA_THETA_COLS).value == ["ec50", "hill"]
+    assert at.multiselect(key=K.W_DATA_X_COLS).value == cols[2:]
+    keys = [b.key for b in at.button]
+    assert K.W_DATA_TABLE_COLS_OK in keys and K.W_DATA_TABLE_TRAIN not in keys, keys
+    assert not at.metric, "nothing below the mapping before it is confirmed"
+    assert any("Is this right?" in i.value for i in at.info)
+
+    confirm_columns(at)
+    assert at.button(key=K.W_DATA_TABLE_TRAIN).label == "Train amortized NPE on this table"
+    assert [m.value for m in at.metric][:2] == ["60", "60"]
+
+    # changing the mapping asks again
+    at.multiselect(key=K.W_DATA_THETA_COLS).set_value(["ec50"])
+    at.multiselect(key=K.W_DATA_X_COLS).set_value(["hill"] + cols[2:])
+    at.run()
+    assert K.W_DATA_TABLE_TRAIN not in [b.key for b in at.button]
+    confirm_columns(at)
+    assert at.button(key=K.W_DATA_TABLE_TRAIN)
 
 
 @pytest.mark.slow
@@ -176,13 +253,14 @@ def test_table_upload_mapping_and_rejections(store):
     assert not errors(at), errors(at)
     assert at.multiselect(key=K.W_DATA_THETA_COLS).value == ["theta1", "theta2"]
     assert at.multiselect(key=K.W_DATA_X_COLS).value == ["x1", "x2"]
+    confirm_columns(at)
     assert [m.value for m in at.metric][:3] == ["2,000", "2,000", "0"]
     assert at.button(key=K.W_DATA_TABLE_TRAIN).label == "Train amortized NPE on this table"
 
     # a ragged file is rejected with its line; the good table and its mapping stay
     upload(at, K.W_DATA_TABLE_FILE, "ragged.csv", b"theta1,x1\n1,2\n3\n", "text/csv")
     assert any("Line 3 of ragged.csv has 1 cell" in m for m in errors(at)), errors(at)
-    assert any(f"the previous table, {TABLE.name}, is still in use" in c.value for c in at.caption)
+    assert any(f"the previous table, {TABLE.name}, is still in use" in as_shown(c.value) for c in at.caption)
     assert at.multiselect(key=K.W_DATA_THETA_COLS).value == ["theta1", "theta2"]
 
     # a mapping mistake: the message says what to fix
@@ -208,7 +286,8 @@ def test_table_with_nan_and_constant_columns_reports_them(store):
     at.multiselect(key=K.W_DATA_X_COLS).set_value(["x1", "x2", "const"])
     at.run()
     assert_ok(at)
-    notes = [w.value for w in at.warning]
+    confirm_columns(at)
+    notes = [as_shown(w.value) for w in at.warning]
     assert any("5 rows with empty, NaN or infinite cells are dropped" in n for n in notes), notes
     assert any("const" in n and "no information" in n for n in notes), notes
     assert [m.value for m in at.metric][:3] == ["50", "45", "5"]
@@ -218,6 +297,7 @@ def test_table_with_nan_and_constant_columns_reports_them(store):
 def test_train_on_table_starts_a_run(store):
     at = data_page()
     upload(at, K.W_DATA_TABLE_FILE, TABLE.name, TABLE.read_bytes(), "text/csv")
+    confirm_columns(at)
     at.number_input(key=K.W_DATA_TABLE_EPOCHS).set_value(5)
     at.button(key=K.W_DATA_TABLE_TRAIN).click()
     at.run()
@@ -411,3 +491,69 @@ def test_nan_results_are_counted(store):
     assert_ok(at, "train page")
     notes = [c.value for c in at.caption if "NaN or infinity" in c.value]
     assert notes and "left out of training" in notes[0], [c.value for c in at.caption]
+
+
+# ---------------------------------------------------------------------------
+# upload limits, an all-NaN simulator, the table cache
+# ---------------------------------------------------------------------------
+def test_every_uploader_states_the_limit_the_app_and_server_enforce(store):
+    """The table uploader's own limit was 60 MB (hover text) while the page said 50 MB; now every
+    uploader's limit is the app's, within the server's, and a caption beside it says it."""
+    import tomllib
+
+    from sbi_core.simulators.uploaded import MAX_UPLOAD_BYTES as MAX_CODE_BYTES
+    from sbi_core.tables import MAX_OBSERVATION_BYTES, MAX_TABLE_BYTES
+    from sbi_core.uploads import MAX_UPLOAD_BYTES
+
+    server_mb = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
+    at = data_page()
+    mb = 1024 * 1024
+    for key, limit in ((K.W_DATA_SIM_FILE, MAX_CODE_BYTES), (K.W_DATA_TABLE_FILE, MAX_TABLE_BYTES)):
+        widget_mb = at.file_uploader(key=key).proto.max_upload_size_mb
+        assert widget_mb * mb == limit and widget_mb <= server_mb, (key, widget_mb)
+    assert MAX_TABLE_BYTES == MAX_UPLOAD_BYTES == server_mb * mb
+    captions = [c.value for c in at.caption]
+    assert any("At most 50 MB per file" in c and "red !" in c for c in captions), captions
+    assert any("At most 1 MB per file" in c for c in captions), captions
+    assert MAX_OBSERVATION_BYTES % mb == 0
+
+
+ALL_NAN_SIM = b'''PRIOR = [{"name": "a", "dist": "uniform", "low": 0, "high": 1}]
+import numpy as np
+def simulate(theta):
+    return np.log(-np.ones((len(theta), 2)))
+'''
+
+
+def test_an_all_nan_simulator_is_refused_with_what_to_fix(store):
+    at = data_page()
+    upload(at, K.W_DATA_SIM_FILE, "all_nan.py", ALL_NAN_SIM)
+    shown = " ".join(errors(at)).replace("\\", "")  # the page escapes markdown punctuation
+    assert "all_nan.py" in shown and "NaN or infinity for all 20 test simulations" in shown, shown
+    assert K.S_DATA_SIM not in at.session_state or not at.session_state[K.S_DATA_SIM]
+
+
+def test_the_table_cache_is_bounded_in_bytes():
+    """Tables are kept while their DataFrames fit the byte budget, least recently used dropped first;
+    one larger than the budget is returned but not kept."""
+    import numpy as np
+    import pandas as pd
+
+    from sbi_ui.data.common import TABLE_CACHE_BYTES, TableCache, TABLES
+
+    assert TABLES.max_bytes == TABLE_CACHE_BYTES
+    frame = lambda n: pd.DataFrame({"a": np.zeros(n)})  # noqa: E731  # n * 8 bytes (+ index)
+    cache = TableCache(max_bytes=1_000_000)
+    loads = []
+
+    def get(key, n):
+        return cache.get(key, lambda: loads.append(key) or frame(n))
+
+    get("a", 50_000), get("b", 50_000)            # 400 KB each
+    get("a", 50_000)                              # a hit: "a" is now the most recent
+    get("c", 50_000)                              # 1.2 MB in all: "b" goes
+    assert loads == ["a", "b", "c"] and len(cache) == 2 and cache.nbytes <= 1_000_000
+    get("a", 50_000), get("b", 50_000)
+    assert loads == ["a", "b", "c", "b"]
+    big = get("big", 200_000)                     # 1.6 MB: returned, not kept
+    assert len(big) == 200_000 and "big" not in cache._entries and cache.nbytes <= 1_000_000

@@ -267,6 +267,39 @@ def test_run_worker_in_process(store: RunStore) -> None:
     assert store.get_run(rid).pid == os.getpid()
 
 
+def test_a_run_ended_from_outside_keeps_its_ending_whatever_its_worker_still_does(
+        store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Dask task that ignores its cancel is ended from outside and may even be resumed and claimed again
+    while it goes on: nothing it does afterwards reaches the store, and it ends nothing."""
+    import sbi_core.worker as worker
+
+    monkeypatch.setattr(worker, "CANCEL_CHECK_S", 0.0)  # read the claim at every event
+    saved = []
+    store.save_round = lambda run_id, r: saved.append(r.index)  # type: ignore[method-assign]
+    rid = store.create_run(tiny_spec())
+    assert store.claim_slot(rid, os.getpid(), 1)
+
+    class Round:
+        index = 0
+
+    def ghost(spec, on_event=None, cancel=None, on_round=None):
+        on_event({"type": "run_started", "time": time.time()})
+        # the job manager gives up on it (cancelled past its grace), the owner resumes it, a new task claims it
+        assert store.finish_run(rid, "cancelled", event={"type": "cancelled", "round": None}, only_from=("running",))
+        assert store.reopen_run(rid, 0)
+        time.sleep(0.01)  # the new claim is stamped later
+        assert store.claim_slot(rid, os.getpid(), 1)
+        on_event({"type": "epoch", "round": 0, "epoch": 0})  # never looked at cancel: all of this is discarded
+        on_round(Round())
+        assert cancel() is True  # it would stop at its next look
+
+    assert worker.carry_out(store, rid, ghost) == "running"  # the new attempt's
+    info = store.get_run(rid)
+    assert info.status == "running" and info.message is None
+    assert types_of(store, rid) == ["run_started", "resumed"]
+    assert saved == []
+
+
 def test_run_worker_leaves_queue_when_cancelled(store: RunStore) -> None:
     blocker = store.create_run(tiny_spec())
     store.set_status(blocker, "running", pid=os.getpid())

@@ -131,3 +131,40 @@ def test_abc_by_hand_accepts_the_closest_draws():
     assert abs(np.abs(x[kept, 0]).mean() - np.abs(x[kept, 1] / 100).mean()) < 0.1
     x[0] = np.nan
     assert np.isinf(scaled_distances(x, np.zeros(2))[0])
+
+
+@pytest.mark.slow
+def test_sequential_lesson_states_the_runs_own_region_sizes(store_env):
+    """Lesson 4 said "Average spread 0.721 after round 1, 0.721 after round 4" (the sd of a two-mode
+    posterior): it now reads the 90 % region's share of the prior, round 1 and last, from the run."""
+    import dataclasses
+
+    from sbi_core import RunSpec
+    from sbi_core.store import RunStore
+    from sbi_core.worker import carry_out
+    from sbi_ui.lessons.sequential import RUN_NAME
+    from sbi_ui.resources import store_root
+    from sbi_ui.rounds_view import fmt_share
+
+    store = RunStore(store_root())
+    small = dataclasses.replace(RunSpec.demo(), num_rounds=2, simulations_per_round=100, max_epochs=15,
+                                num_posterior_samples=300, num_threads=1, title="Lesson 4 test")
+    rid = store.create_run(small)
+    store.set_status(rid, "running")
+    assert carry_out(store, rid) == "done"  # the real run, in this process
+    sizes = [ev["hdr_size"] for _, ev in store.events(rid) if ev["type"] == "round"]
+    assert len(sizes) == 2
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params[K.QP_LESSON] = RUN_NAME
+    at.query_params[K.QP_STEP] = "2"
+    at.session_state[K.S_LESSON_RUNS] = {RUN_NAME: rid}  # this session started the lesson's run
+    at.run()
+    at.switch_page("pages/lessons.py")
+    at.run()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.caption)
+    expected = (f"The 90 % region covered {fmt_share(sizes[0]['fraction'], sizes[0]['num_prior'])} of the prior "
+                f"after round 1 and {fmt_share(sizes[1]['fraction'], sizes[1]['num_prior'])} after round 2")
+    assert expected in captions, captions
+    assert "100 simulations" in captions and "spread" not in captions.lower()

@@ -139,6 +139,78 @@ def test_the_teacher_key_lists_every_run_and_opens_the_gallery(store, monkeypatc
     assert len(panels) == 2 and any("x = (0.1, -0.2" in str(m.value) for m in panels)
 
 
+class FakeClock:
+    """A clock the test moves by hand (nothing sleeps)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def throttle(monkeypatch):
+    """The server's wrong-key counter on a hand-moved clock, empty before and after the test."""
+    from sbi_ui import owner
+
+    clock = FakeClock()
+    monkeypatch.setattr(owner._THROTTLE, "_clock", clock)
+    owner._THROTTLE.reset()
+    yield owner._THROTTLE, clock
+    owner._THROTTLE.reset()
+
+
+def toast(at: AppTest) -> str:
+    return " ".join(str(t.value) for t in at.toast)
+
+
+def test_wrong_teacher_keys_make_this_browser_wait_longer_each_time(store, monkeypatch, throttle):
+    """20 guesses a second were all compared; now, after a few, each wrong key doubles the wait, and a
+    key typed while waiting is refused without being compared (the right one too)."""
+    from sbi_ui.owner import KEY_FREE_TRIES
+
+    _, clock = throttle
+    monkeypatch.setenv("SBI_TEACHER_KEY", KEY)
+    at = page(RUNS)
+    for _ in range(KEY_FREE_TRIES):
+        at.text_input(key=K.W_TEACHER_KEY).input("guess").run()
+        assert "not the teacher key" in toast(at)
+    at.text_input(key=K.W_TEACHER_KEY).input("guess").run()
+    assert "Wrong key. Try again in 2 s." in toast(at)
+    at.text_input(key=K.W_TEACHER_KEY).input(KEY).run()  # too soon: refused, not compared
+    assert "Too many wrong keys. Try again in 2 s." in toast(at)
+    assert not at.session_state[K.S_TEACHER]
+    assert any("checked again in about 2 s" in str(c.value) for c in at.caption)
+    clock.now += 2.5
+    at.text_input(key=K.W_TEACHER_KEY).input("guess").run()
+    assert "Wrong key. Try again in 4 s." in toast(at)
+    clock.now += 4.5
+    at.text_input(key=K.W_TEACHER_KEY).input("guess").run()
+    assert "Wrong key. Try again in 8 s." in toast(at)
+    clock.now += 8.5
+    at.text_input(key=K.W_TEACHER_KEY).input(KEY).run()  # the wait is over: the right key works
+    assert_ok(at)
+    assert at.session_state[K.S_TEACHER] and K.W_TEACHER_LEAVE in buttons(at)
+
+
+def test_wrong_keys_from_many_browsers_make_everyone_wait(throttle):
+    """A new browser is a new owner, so wrong keys are also counted all together."""
+    from sbi_ui.owner import KEY_GLOBAL_FREE_TRIES, KEY_GLOBAL_MAX_WAIT_S, KEY_MAX_WAIT_S
+
+    t, clock = throttle
+    for i in range(KEY_GLOBAL_FREE_TRIES):
+        assert t.failed(f"browser{i:020d}") == 0.0  # each browser's first wrong key
+    assert t.failed("one_more_browser_xxxxx") == 2.0
+    assert t.wait_s("the_teacher_browser_xxxx") == 2.0  # everyone waits, briefly
+    for _ in range(20):
+        clock.now += 100
+        wait = t.failed("one_more_browser_xxxxx")
+    assert wait <= KEY_MAX_WAIT_S and t.wait_s("the_teacher_browser_xxxx") <= KEY_GLOBAL_MAX_WAIT_S
+    clock.now += 10_000  # long quiet: every count is forgotten
+    assert t.wait_s("one_more_browser_xxxxx") == 0.0 and t.failed("one_more_browser_xxxxx") == 0.0
+
+
 def test_the_gallery_needs_the_key(store, monkeypatch):
     make_run(store, "theirs", OTHER, status="done")
     at = page(GALLERY)

@@ -215,3 +215,59 @@ def test_runspec_from_json_any_structure(data):
     except RunSpecError:
         return
     assert spec.to_dict()["method"] in ("npe", "snpe")
+
+
+# ---------------------------------------------------------------------------
+# one set of number rules: decimal-comma files, thousands in typed whole numbers
+# ---------------------------------------------------------------------------
+@SETTINGS
+@given(values=st.lists(st.lists(st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: round(v, 4)),
+                                min_size=2, max_size=2), min_size=1, max_size=5))
+def test_a_decimal_comma_file_reads_the_same_as_observations_and_as_a_table(values):
+    """``0,5;1,25``: read as 0.5 and 1.25 by the observations reader and the table reader alike
+    (the observations reader refused it before)."""
+    def comma(v: float) -> str:
+        return f"{v:.4f}".replace(".", ",")
+
+    text = "x1;x2\n" + "".join(f"{comma(a)};{comma(b)}\n" for a, b in values)
+    got = parse_observations(text.encode(), "o.csv", 2, ["x1", "x2"])
+    assert np.allclose(got, np.asarray(values, dtype=np.float64))
+    rows = values * (20 // len(values) + 1)  # a table has at least one row; same rule
+    table = read_table(("x1;x2\n" + "".join(f"{comma(a)};{comma(b)}\n" for a, b in rows)).encode(), "t.csv")
+    assert np.allclose(table[["x1", "x2"]].to_numpy(dtype=np.float64), np.asarray(rows, dtype=np.float64))
+
+
+@SETTINGS
+@given(budgets=st.lists(st.integers(100, 100_000), min_size=1, max_size=4, unique=True),
+       sep=st.sampled_from([", ", "; ", " ", ";", ",\t"]))
+def test_budgets_with_thousands_separators(budgets, sep):
+    """``"1,000"`` is one thousand, never the budget 1, in every list form."""
+    from sbi_core.compare import parse_budgets
+
+    assert parse_budgets(sep.join(f"{b:,}" for b in budgets)) == budgets
+    assert parse_budgets(sep.join(str(b) for b in budgets)) == budgets
+
+
+@SETTINGS
+@given(text=st.text(max_size=40))
+def test_budgets_any_text_is_a_list_or_a_clear_error(text):
+    from sbi_core import SBIError
+    from sbi_core.compare import BUDGET_RANGE, parse_budgets
+
+    try:
+        out = parse_budgets(text)
+    except SBIError as err:
+        assert "budget" in str(err).lower()
+        return
+    assert out and all(BUDGET_RANGE[0] <= b <= BUDGET_RANGE[1] for b in out)
+
+
+def test_ambiguous_budget_commas_say_how_they_were_read():
+    from sbi_core import SBIError
+    from sbi_core.compare import parse_budgets
+
+    assert parse_budgets("1,000") == [1000] and parse_budgets("1000,4000") == [1000, 4000]
+    with pytest.raises(SBIError, match=r"1,5 was read as the budgets 1 and 5"):
+        parse_budgets("1,5")
+    with pytest.raises(SBIError, match=r"500,100 was read as 500100"):
+        parse_budgets("500,100")

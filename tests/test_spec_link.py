@@ -134,3 +134,83 @@ def test_a_link_may_name_an_upload_of_this_server(tmp_path, monkeypatch):
     choice = at.session_state[K.S_MODEL_CFG]
     assert choice.is_upload and choice.simulator_ref["path"] == str(path) and choice.prior == spec.prior
     assert _form_spec(at) == spec
+
+
+def _nested_link(depth: int) -> str:
+    """A well-formed link (right version and check code) whose JSON nests ``depth`` brackets deep."""
+    import zlib
+
+    from sbi_core.spec_query import MAX_JSON_BYTES, _b64, _check
+
+    text = '{"title": ' + "[" * depth + "]" * depth + "}"
+    assert len(text) < MAX_JSON_BYTES  # under the inflated-size limit: only the nesting is wrong
+    payload = _b64(zlib.compress(text.encode(), 9))
+    return f"1.{payload}.{_check(payload)}"
+
+
+def test_a_deeply_nested_link_is_its_own_message_and_the_page_is_drawn(store_env):
+    at = _open(_nested_link(5_000))  # raised RecursionError out of the frame: no page at all
+    errors = [e.value for e in at.error if "could not be used" in e.value]
+    assert errors and "levels deep" in errors[0], [e.value for e in at.error]
+    assert at.radio(key=K.W_METHOD).value == RunSpec().method  # the Train page, from the defaults
+    assert not [e for e in at.error if "Something went wrong" in e.value]
+
+
+def test_any_failure_while_reading_a_link_becomes_the_links_message(store_env, monkeypatch):
+    import sbi_ui.spec_link as spec_link
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug while admitting the spec")
+
+    monkeypatch.setattr(spec_link, "admit_spec", broken)
+    at = _open(LINKED.to_query())
+    errors = [e.value for e in at.error if "could not be used" in e.value]
+    assert errors and "could not be read (RuntimeError)" in errors[0], [e.value for e in at.error]
+    assert "a bug while" not in errors[0] and "Traceback" not in errors[0]
+    assert at.radio(key=K.W_METHOD).value == RunSpec().method
+    assert K.QP_SPEC not in at.query_params or at.query_params[K.QP_SPEC] != LINKED.to_query()
+
+
+def _query_spec(at: AppTest) -> RunSpec:
+    """The RunSpec in the address bar's ``?spec=``."""
+    value = at.query_params[K.QP_SPEC]
+    return RunSpec.from_query(value if isinstance(value, str) else value[0])
+
+
+def test_a_runs_address_carries_the_runs_own_setup_until_the_form_changes(tmp_path, monkeypatch):
+    """The demo's address held the form's defaults (SNPE 4 x 1000): opened elsewhere, its notice and form
+    described another setup than the run on screen (issue 19)."""
+    from sbi_core.store import RunStore
+
+    root = tmp_path / "store"
+    monkeypatch.setenv("SBI_STORE_DIR", str(root))
+    demo = RunSpec.demo()
+    store = RunStore(root)
+    rid = store.create_run(demo, title=demo.title)
+    store.finish_run(rid, "cancelled")  # a run record without a worker: nothing trains in this test
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params[K.QP_RUN] = rid
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _form_spec(at).simulations_per_round == RunSpec().simulations_per_round  # the form: its defaults
+    assert _query_spec(at) == demo  # the address: the run's own setup
+    at.number_input(key=K.W_SEED).set_value(5).run()  # the user edits the form: the address follows it
+    edited = _query_spec(at)
+    assert edited.seed == 5 and edited.simulations_per_round == RunSpec().simulations_per_round
+
+    other = AppTest.from_file(APP, default_timeout=60)  # the demo's address, opened in another browser
+    other.query_params[K.QP_RUN] = rid
+    other.query_params[K.QP_SPEC] = demo.to_query()
+    other.run()
+    other.switch_page("pages/train.py")
+    other.run()
+    assert not other.exception, [e.value for e in other.exception]
+    notices = [s.value for s in other.success if "Set up from the link" in s.value]
+    assert notices and demo.title in notices[0].replace("\\", ""), notices  # markdown escapes aside
+    assert other.number_input(key=K.W_SIMS).value == demo.simulations_per_round
+    assert other.number_input(key=K.W_ROUNDS).value == demo.num_rounds
+    assert _query_spec(other) == demo
+    other.button(key=K.W_LINK_DISMISS).click().run()
+    assert not [s.value for s in other.success if "Set up from the link" in s.value]

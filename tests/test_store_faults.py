@@ -454,8 +454,8 @@ def test_start_demo_on_a_store_that_cannot_be_written_says_so_plainly(unwritable
     at.button(key=K.W_START_DEMO).click()
     at.run()
     _no_bug(at, "after Start demo")
-    assert any(f"The run store at {store.root} cannot be written" in e.value for e in at.error), \
-        [e.value for e in at.error]
+    shown = [e.value.replace("\\", "") for e in at.error]  # user-facing text arrives markdown-escaped
+    assert any(f"The run store at {store.root} cannot be written" in m for m in shown), shown
     assert len(store.list_runs()) == 2  # nothing was added
 
 
@@ -472,7 +472,7 @@ def test_delete_on_a_store_that_cannot_be_written_says_so_plainly(unwritable_app
     at.button(key=K.W_RUNS_DELETE).click()
     at.run()
     _no_bug(at, "after Delete")
-    shown = [e.value for e in at.error] + [t.value for t in at.toast]
+    shown = [m.replace("\\", "") for m in [e.value for e in at.error] + [t.value for t in at.toast]]
     assert any(f"The run store at {store.root} cannot be written" in m for m in shown), shown
     assert store.get_run(ids[0]) is not None  # still there, and still listed
     assert sorted(at.dataframe[0].value["title"]) == ["first kept run", "second kept run"]
@@ -489,3 +489,31 @@ def test_a_run_left_running_by_a_dead_worker_does_not_take_the_runs_page_down(un
     at.run()
     _no_bug(at, "runs page")
     assert sorted(at.dataframe[0].value["title"]) == ["first kept run", "second kept run"]
+
+
+def test_the_owners_page_says_the_disk_is_full_when_a_runs_ending_cannot_be_stored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose Dask task ended while the store's disk was full stays ``running`` in the store until it
+    can be written; meanwhile the Train page says why instead of a progress bar that never moves. (The job
+    manager's side, ``ending_unrecorded``, is exercised with a real cluster in test_dask_executor.py.)"""
+    import os
+
+    from sbi_core.jobs import JobManager
+
+    root = tmp_path / "store"
+    monkeypatch.setenv("SBI_STORE_DIR", str(root))
+    monkeypatch.setenv("SBI_EXECUTOR", "process")
+    store = RunStore(root)
+    rid = store.create_run(tiny_spec(title="filled up"))
+    store.set_status(rid, "running", pid=os.getpid())  # its worker lives on (it carries other runs)
+    refused = str(StoreUnavailable(store.root, FULL))
+    monkeypatch.setattr(JobManager, "ending_unrecorded", lambda self, run_id: refused if run_id == rid else None)
+    at = _app_on(rid)
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    _no_bug(at, "train page")
+    shown = [e.value.replace("\\", "") for e in at.error]  # the store's message is shown as plain text
+    assert any("could not save its results" in m and f"The run store at {store.root} is full: the disk has no "
+               "space left" in m and "marked failed as soon as the store can be written again" in m
+               for m in shown), shown

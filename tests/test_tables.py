@@ -67,6 +67,29 @@ def test_example_table_reads_and_maps():
     assert guess_columns(df) == (["theta1", "theta2"], ["x1", "x2"])
 
 
+@pytest.mark.parametrize("columns, theta", [
+    # issue 19: only ec50 was taken as a parameter (the first column), the hill slope as data
+    (["ec50", "hill"] + [f"resp_{i}" for i in range(10)], ["ec50", "hill"]),
+    (["k", "noise"] + [f"y[{i}]" for i in range(1, 6)], ["k", "noise"]),
+    (["rate", "decay", "c1", "c2", "c3", "peak"], ["rate", "decay"]),  # after the series: data too
+    (["a", "b", "c"], ["a"]),  # no series, no telling names: the first column, as before
+    (["theta1", "theta2", "x1", "x2"], ["theta1", "theta2"]),  # names still win over the series rule
+])
+def test_a_numbered_series_is_data_and_the_names_before_it_parameters(columns, theta):
+    df = pd.DataFrame(np.arange(4.0 * len(columns)).reshape(4, len(columns)), columns=columns)
+    got_theta, got_x = guess_columns(df)
+    assert got_theta == theta
+    assert got_x == [c for c in columns if c not in theta]
+
+
+def test_lone_names_with_digits_are_not_a_series():
+    from sbi_core.tables.columns import series_columns
+
+    assert series_columns(["ec50", "ec90", "hill", "resp_0", "resp_1"]) == ["resp_0", "resp_1"]
+    assert series_columns(["x5", "x7"]) == []  # not counted from 0 or 1
+    assert series_columns(["v1", "v2", "v4"]) == []  # a gap
+
+
 @pytest.mark.parametrize("sep", [",", ";", "\t", "|", " "])
 def test_delimiters_are_detected(sep):
     rows = good_rows(30)
@@ -117,6 +140,100 @@ def test_over_the_size_limit():
     msg = err(read_table, b"a,b\n" + b"1,2\n" * 40, "big.csv", max_bytes=100)
     assert "at most" in msg and "big.csv" in msg
     assert MAX_TABLE_BYTES >= 10 * 1024 * 1024
+
+
+# ---- decompression bombs: refused from the metadata / first lines, before decoding ----------------
+READ_IN_A_FRESH_PROCESS = """
+import json, resource, sys
+from pathlib import Path
+from sbi_core.tables import TableError, read_table
+data = Path(sys.argv[1]).read_bytes()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    read_table(data, Path(sys.argv[1]).name)
+    message = None
+except TableError as err:
+    message = str(err)
+grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(json.dumps({"message": message, "grew_mb": grew}))
+"""
+
+
+def read_elsewhere(path: Path) -> dict:
+    """Read ``path`` with :func:`read_table` in a fresh process: its TableError and how much its peak
+    memory (max RSS) grew while reading, in MB."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", READ_IN_A_FRESH_PROCESS, str(path)], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def parquet_of_zeros(path: Path, rows: int, columns: int = 2, chunk: int = 1_000_000) -> Path:
+    """A zstd Parquet file of ``rows`` x ``columns`` zeros: a few KB on disk, written a chunk at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    part = pa.table({f"x{i}": np.zeros(chunk) for i in range(columns)})
+    with pq.ParquetWriter(path, part.schema, compression="zstd") as writer:
+        for _ in range(rows // chunk):
+            writer.write_table(part)
+    return path
+
+
+@pytest.mark.slow
+def test_parquet_bomb_is_refused_from_its_metadata(tmp_path):
+    """2 columns x 12 M zeros in ~100 KB: decoding them took ~800 MB; now refused before decoding."""
+    from sbi_core.tables.common import MAX_TABLE_CELLS
+
+    path = parquet_of_zeros(tmp_path / "bomb.parquet", 12_000_000)
+    assert path.stat().st_size < 1024 * 1024
+    out = read_elsewhere(path)
+    print(f"\n[bomb] {path.stat().st_size / 1024:.0f} KB Parquet: {out}")
+    assert out["message"] and "24,000,000 cells" in out["message"] and f"{MAX_TABLE_CELLS:,}" in out["message"]
+    assert "12,000,000 rows × 2 columns" in out["message"]
+    assert out["grew_mb"] < 100  # today's code: ~800 MB
+
+
+@pytest.mark.slow
+def test_csv_with_a_million_columns_is_refused_before_parsing(tmp_path):
+    """A header of a million names (refused after 18 s and ~900 MB of parsing before)."""
+    path = tmp_path / "wide.csv"
+    names = ",".join(f"c{i}" for i in range(1_000_000))
+    path.write_text(names + "\n" + ",".join("1" for _ in range(1_000_000)) + "\n")
+    out = read_elsewhere(path)
+    assert out["message"] and "first line of wide.csv is longer than 1.0 MB" in out["message"]
+    assert "5,000 columns" in out["message"]
+    assert out["grew_mb"] < 100
+
+
+def test_csv_columns_and_cells_are_counted_before_parsing():
+    from sbi_core.tables.common import MAX_TABLE_CELLS, MAX_TABLE_COLUMNS
+
+    wide = ",".join(f"c{i}" for i in range(MAX_TABLE_COLUMNS + 1)).encode() + b"\n"
+    msg = err(read_table, wide + wide.replace(b"c", b""), "wide.csv")
+    assert f"{MAX_TABLE_COLUMNS + 1:,} columns" in msg and f"at most {MAX_TABLE_COLUMNS:,}" in msg
+    rows = MAX_TABLE_CELLS // 5 + 1
+    msg = err(read_table, b"a,b,c,d,e\n" + b"0,0,0,0,0\n" * rows, "tall.csv")
+    assert f"{rows:,} rows × 5 columns = {5 * rows:,} cells" in msg
+    assert f"at most {MAX_TABLE_CELLS // 5:,} rows" in msg
+    # the same without a header, and with old Mac line ends
+    assert "cells" in err(read_table, b"0;0;0;0;0\r" * (rows + 1), "mac.csv")
+    # at the limit it is read
+    assert read_table(b"a,b,c,d,e\n" + b"0,1,2,3,4\n" * 1000, "ok.csv").shape == (1000, 5)
+
+
+def test_parquet_within_the_limits_reads_as_before(tmp_path):
+    """Batched decoding gives what pandas gave: columns, index columns left out, text and numbers."""
+    frame = pd.DataFrame({"theta": np.arange(200_000, dtype=float), "x": np.arange(200_000) * 2.0,
+                          "label": ["a"] * 200_000}, index=pd.RangeIndex(200_000, name="row"))
+    path = tmp_path / "ok.parquet"
+    frame.to_parquet(path)
+    df = read_table(path.read_bytes(), path.name)
+    assert list(df.columns) == ["theta", "x", "label"] and len(df) == 200_000
+    assert float(df["x"].iloc[-1]) == 399_998.0
 
 
 def test_wrong_number_of_columns_names_the_line():

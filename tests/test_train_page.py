@@ -105,6 +105,34 @@ def test_a_long_run_asks_for_confirmation_with_its_estimate(store):
     JobManager(store).cancel(runs[0].id)
 
 
+def test_an_imported_runspec_starts_through_the_same_estimate_and_confirmation(store):
+    """A RunSpec pasted on Your model & data started at once, however long; now it goes through the
+    Train page's start controls: the same estimate, the same "Start it anyway?"."""
+    long_run = RunSpec(simulator="two_moons", method="snpe", num_rounds=19, simulations_per_round=100_000,
+                       title="imported long run")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/data.py")
+    at.run()
+    at.text_area(key=K.W_DATA_SPEC_TEXT).input(long_run.to_json())
+    at.run()
+    at.button(key=K.W_DATA_SPEC_CHECK).click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Estimated time: about" in texts(at)
+    at.button(key=K.W_DATA_SPEC_START).click()
+    at.run()
+    assert store.list_runs() == []  # not started yet
+    warnings = [w.value for w in at.warning]
+    assert any("should take **about" in w and "Start it anyway" in w for w in warnings), warnings
+    at.button(key=K.W_DATA_SPEC_CONFIRM).click()
+    at.run()
+    runs = store.list_runs()
+    assert len(runs) == 1 and runs[0].spec.num_rounds == 19 and runs[0].spec.title == "imported long run"
+    from sbi_core.jobs import JobManager
+
+    JobManager(store).cancel(runs[0].id)
+
+
 # ---- point 6: the messages of a cancelled run, and stop-and-keep ---------------------------------
 def _cancelled_after_epochs(store: RunStore, epochs: int) -> str:
     """A real run cancelled during round 1's training, after ``epochs`` epochs."""
@@ -166,3 +194,38 @@ def test_finished_text_uses_plain_words_and_singular(store):
     done = [s.value for s in at.success]
     assert any(s.startswith("Finished: 1 round of simulating and training") and "3 epochs" in s for s in done), done
     assert not any("round(s)" in s for s in done)
+
+
+# ---- issue 19: the estimate on a busy machine ------------------------------------------------------------
+def test_a_busy_machine_is_said_and_scales_the_estimate(store, monkeypatch):
+    from sbi_core.cost import MachineLoad
+    from sbi_ui import estimate as E
+
+    monkeypatch.setattr(E, "current_load", lambda: MachineLoad(0.2, 2))
+    at = train_page()
+    assert "Estimated time: about" in texts(at) and "machine is busy" not in texts(at)
+
+    monkeypatch.setattr(E, "current_load", lambda: MachineLoad(3.8, 2))
+    at.run()
+    assert "**The machine is busy (load 3.8 on 2 cores): expect about" in texts(at), texts(at)
+
+    spec = tiny()
+    idle_s, _ = E.estimate(spec, load=MachineLoad(0.2, 2))
+    busy_s, text = E.estimate(spec, load=MachineLoad(3.8, 2))
+    assert busy_s == pytest.approx(2.4 * idle_s)  # (3.8 + 1) / 2: a new run gets 2/4.8 of a core
+    assert "load 3.8 on 2 cores" in text
+
+
+def test_the_wait_for_the_runs_ahead_grows_on_a_busy_machine(monkeypatch):
+    from types import SimpleNamespace
+
+    from sbi_core.cost import CostModel, MachineLoad
+    from sbi_ui import estimate as E
+
+    ahead = [SimpleNamespace(status="running", spec=tiny(), seconds=1.0),
+             SimpleNamespace(status="queued", spec=tiny(), seconds=None)]
+    monkeypatch.setattr(E, "jobs", lambda: SimpleNamespace(max_running=1, list=lambda **_k: ahead))
+    idle_text, idle_wait = E.queue_words(CostModel(), load=MachineLoad(0.5, 2))
+    busy_text, busy_wait = E.queue_words(CostModel(), load=MachineLoad(3.8, 2))
+    assert idle_wait > 0 and "number 2 in the queue" in idle_text
+    assert busy_wait == pytest.approx(2.4 * idle_wait)

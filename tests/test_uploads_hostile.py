@@ -12,6 +12,7 @@ Everything else runs with ``trusted=True`` so it also works without bwrap
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import socket
@@ -177,6 +178,18 @@ def test_nan_rows_are_not_errors(tmp_path):
 
 
 # ---- runaway code ----------------------------------------------------------------------
+@pytest.mark.parametrize("value", ["np.nan", "np.inf", "1e300"])  # 1e300: infinite as float32
+def test_all_nan_simulator_is_refused(tmp_path, value):
+    """Accepted with a warning before; nothing of it could ever be trained on."""
+    path = upload(tmp_path, f"def simulate(theta):\n    return np.full((len(theta), 3), {value})\n")
+    err = fails(path, "NaN or infinity for all 20 test simulations", "narrow the prior", within=15)
+    assert err.kind == "all_nan"
+    # most rows NaN is still fine: they are left out and counted
+    body = "def simulate(theta):\n    x = theta.copy()\n    x[1:] = np.nan\n    return x\n"
+    sim = load_simulator(upload(tmp_path, body, name="mostly_nan.py"), trusted=True)
+    sim.close()
+
+
 def test_infinite_loop_at_load_times_out(tmp_path):
     err = fails(upload(tmp_path, "while True:\n    pass\n"), "longer than 2 s", within=8, timeout=2)
     assert err.kind == "timeout"
@@ -372,6 +385,151 @@ def test_big_file_in_scratch_is_stopped(tmp_path):
     path = upload(tmp_path, "open('/tmp/big', 'wb').write(b'0' * 40_000_000)\ndef simulate(t):\n    return t\n")
     err = fails(path, within=10, trusted=False)
     assert err.kind in ("file", "exception")
+
+
+@needs_bwrap
+def test_tmp_is_the_only_writable_place(tmp_path):
+    """Every mount point (and /dev/shm, /dev/mqueue) is written to from inside: only /tmp takes a file.
+
+    ``--dev /dev`` used to mount a tmpfs of no size limit on /dev, so an upload wrote 1 GB to /dev/shm.
+    """
+    path = upload(tmp_path, """
+        import json, os
+        places = {line.split()[1] for line in open('/proc/self/mounts')}
+        places |= {'/', '/dev', '/dev/shm', '/dev/mqueue', '/dev/pts', '/sandbox', '/tmp', '/proc'}
+        WRITABLE = []
+        for d in sorted(places):
+            if not os.path.isdir(d) or d.startswith(('/proc/', '/sys')):
+                continue
+            try:
+                with open(os.path.join(d, 'probe-written-by-upload'), 'wb') as f:
+                    f.write(b'x' * 4096)
+                WRITABLE.append(d)
+            except OSError:
+                pass
+        if WRITABLE != ['/tmp']:
+            raise RuntimeError(f'writable places: {WRITABLE}')
+        def simulate(theta):
+            return theta
+    """)
+    try:
+        load_simulator(path, trusted=False).close()
+    except SimulatorError as err:
+        pytest.fail(str(err))
+
+
+@needs_bwrap
+def test_filling_dev_shm_is_refused(tmp_path):
+    """The report's upload: 70 files of 15 MB into /dev/shm (1 GB of RAM before, past every limit)."""
+    path = upload(tmp_path, """
+        def simulate(theta):
+            for i in range(70):
+                with open(f'/dev/shm/big{i}', 'wb') as f:
+                    f.write(b'0' * 15_000_000)
+            return theta
+    """)
+    err = fails(path, "Read-only file system", "/tmp", within=15, trusted=False)
+    assert err.kind == "exception"
+
+
+@needs_bwrap
+def test_tmp_holds_at_most_its_stated_size(tmp_path):
+    """Files under the 16 MB file-size limit still cannot fill more than /tmp's 64 MB."""
+    path = upload(tmp_path, """
+        def simulate(theta):
+            for i in range(10):
+                with open(f'/tmp/part{i}', 'wb') as f:
+                    f.write(b'0' * 15_000_000)
+            return theta
+    """)
+    fails(path, f"{sandbox.Limits().tmp_mb} MB scratch folder /tmp", within=15, trusted=False)
+
+
+@needs_bwrap
+def test_ram_objects_outside_tmp_are_refused(tmp_path):
+    """System V shared memory and message queues, POSIX message queues and memfd files hold RAM that no
+    file-size, /tmp or address-space limit counts once unmapped: creating them is refused."""
+    path = upload(tmp_path, """
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        MADE = []
+        if libc.shmget(0, 64 * 2**20, 0o1000 | 0o600) >= 0:
+            MADE.append('shmget')
+        if libc.msgget(0, 0o1000 | 0o600) >= 0:
+            MADE.append('msgget')
+        try:
+            os.memfd_create('ram')
+            MADE.append('memfd')
+        except OSError:
+            pass
+        try:
+            mq = libc.mq_open
+        except AttributeError:
+            mq = ctypes.CDLL('librt.so.1', use_errno=True).mq_open
+        if mq(b'/q', os.O_CREAT | os.O_RDWR, 0o600, None) >= 0:
+            MADE.append('mq_open')
+        def simulate(theta):
+            return np.full((len(theta), 1), float(len(MADE)))
+    """)
+    sim = load_simulator(path, trusted=False)
+    try:
+        made = float(sim.simulate(torch.zeros(1, 2))[0, 0])
+    finally:
+        sim.close()
+    assert made == 0.0
+
+
+ZOMBIE_CHECK = """
+import ctypes, json, os, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans come here, as to pid 1 in a container
+from sbi_core.simulators.uploaded import SimulatorError, load_simulator
+
+def zombies():
+    found = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                stat = open(f'/proc/{entry}/stat').read()
+            except OSError:
+                continue
+            fields = stat[stat.rfind(')') + 2:].split()
+            if int(fields[1]) == os.getpid() and fields[0] == 'Z':
+                found.append(stat[stat.find('(') + 1:stat.rfind(')')])
+    return found
+
+sim = load_simulator(sys.argv[1], timeout=2)
+sim.simulate(sim.prior.sample((3,)), seed=0)       # the normal path
+try:
+    sim.simulate(sim.prior.sample((50,)), seed=0)  # loops: killed after 2 s
+except SimulatorError:
+    pass
+sim.simulate(sim.prior.sample((3,)), seed=0)       # restarted
+sim.close()
+time.sleep(0.5)
+print(json.dumps(zombies()))
+"""
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_sandboxes_leave_no_zombies_where_the_app_adopts_orphans(tmp_path):
+    """Run as a container's pid 1 (here: a child subreaper), the app used to collect one
+    ``[bwrap] <defunct>`` per sandbox started (bwrap exits before its namespace's init)."""
+    import subprocess
+    import sys
+
+    path = upload(tmp_path, """
+        def simulate(theta):
+            while len(theta) > 40:  # the 20 test simulations at load pass
+                pass
+            return theta
+    """)
+    script = tmp_path / "check.py"
+    script.write_text(ZOMBIE_CHECK)
+    res = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == []
 
 
 @needs_bwrap

@@ -46,10 +46,14 @@ def _throttled(read: Callable[[], bool]) -> Callable[[], bool]:
     return check
 
 
-def _progress(store: Any, run_id: str) -> Callable[[float, str], None]:
+def _progress(store: Any, run_id: str, stopped: Optional[Callable[[], bool]] = None) -> Callable[[float, str], None]:
+    """The checks' progress reporter (throttled); once ``stopped()`` (cancelled, or no longer
+    this task's checks) nothing more is written."""
     last = [0.0, ""]
 
     def report(fraction: float, step: str) -> None:
+        if stopped is not None and stopped():
+            return
         now = time.monotonic()
         if step != last[1] or now - last[0] >= PROGRESS_EVERY_S or fraction >= 1.0:
             last[0], last[1] = now, step
@@ -107,6 +111,7 @@ def run_check_job(store: Any, run_id: str, max_running: int = 1, poll_s: float =
     if check.is_terminal:
         return check.status
     store.set_check_pid(run_id, os.getpid())
+    claim: Optional[float] = None
     try:
         ended = _wait_for_run(store, run_id, poll_s)
         if ended is not None:
@@ -115,27 +120,44 @@ def run_check_job(store: Any, run_id: str, max_running: int = 1, poll_s: float =
         if not _wait_for_slot(store, run_id, max_running, poll_s):
             store.finish_check(run_id, "cancelled")
             return "cancelled"
-        cancel = _throttled(lambda: store.check_cancel_requested(run_id))
+        claimed = store.get_check(run_id)
+        claim = claimed.started if claimed is not None else None
+        cancel = _throttled(lambda: store.check_cancel_requested(run_id) or not _still_ours(store, run_id, claim))
         results = (compute or run_checks)(store, run_id, CheckOptions.from_dict(check.options),
-                                          on_progress=_progress(store, run_id), cancel=cancel)
+                                          on_progress=_progress(store, run_id, cancel), cancel=cancel)
         if store.get_run(run_id) is None:
             store.finish_check(run_id, "failed", message="The run was deleted while it was being checked.")
             return "failed"
+        if not _still_ours(store, run_id, claim):  # cancelled past its grace time (Dask): discard the results
+            now = store.get_check(run_id)
+            return now.status if now is not None else "missing"
         save_results(checks_dir(store, run_id), results)
     except BaseException as err:  # noqa: BLE001 - every ending is recorded
-        return _record_failure(store, run_id, err)
-    store.finish_check(run_id, "done")
+        return _record_failure(store, run_id, err, claim)
+    store.finish_check(run_id, "done", claim=claim)
     return "done"
 
 
-def _record_failure(store: Any, run_id: str, err: BaseException) -> str:
+def _still_ours(store: Any, run_id: str, claim: Optional[float]) -> bool:
+    """Whether the checks are still ``running`` under the claim stamped ``claim`` (None: nothing to compare).
+
+    The job manager ends a check task that ignored its cancel past the grace time without
+    stopping its Dask worker (shared with other runs); that task's work is then discarded.
+    """
+    if claim is None:
+        return True
+    check = store.get_check(run_id)
+    return check is not None and check.status == "running" and check.started == claim
+
+
+def _record_failure(store: Any, run_id: str, err: BaseException, claim: Optional[float] = None) -> str:
     requested = False
     try:
         requested = bool(store.check_cancel_requested(run_id))
     except Exception:  # noqa: BLE001
         pass
     if isinstance(err, Cancelled) or (requested and not isinstance(err, SBIError)):
-        store.finish_check(run_id, "cancelled")
+        store.finish_check(run_id, "cancelled", claim=claim)
         return "cancelled"
     detail = "".join(traceback.format_exception(type(err), err, err.__traceback__))
     if isinstance(err, SBIError):
@@ -145,6 +167,6 @@ def _record_failure(store: Any, run_id: str, err: BaseException) -> str:
     else:
         message = (f"Something went wrong while checking this run ({type(err).__name__}). "
                    "The details below help a developer.")
-    store.finish_check(run_id, "failed", message=message, detail=detail)
+    store.finish_check(run_id, "failed", message=message, detail=detail, claim=claim)
     sys.stderr.write(detail)
     return "failed"

@@ -43,7 +43,7 @@ from ..simulators.registry import builtin_of
 from ..spec import RunSpec
 from .script import spec_to_script
 
-__all__ = ["ReportError", "run_report_html", "NO_CHECKS_TEXT"]
+__all__ = ["ReportError", "run_report_html", "spec_without_paths", "NO_CHECKS_TEXT"]
 
 NO_CHECKS_TEXT = "No calibration checks were run for this run (start them on the Check page)."
 
@@ -69,6 +69,18 @@ ul.verdicts { list-style: none; padding-left: 0; } ul.verdicts li { margin: .2re
 
 class ReportError(SBIError, LookupError):
     """No report can be made of this run (it does not exist, or no round has finished)."""
+
+
+def spec_without_paths(spec: RunSpec) -> dict:
+    """``spec.to_dict()`` with the server path of an uploaded simulator or table replaced by its file name.
+
+    Where the server keeps its uploads (``/.../store/uploads/<hash>/sim.py``) is none of a reader's
+    business: a report or a page names the file, never the folder it lies in."""
+    shown = spec.to_dict()
+    sim = shown.get("simulator")
+    if isinstance(sim, dict) and isinstance(sim.get("path"), str):
+        shown["simulator"] = dict(sim, path=sim["path"].replace("\\", "/").rsplit("/", 1)[-1])
+    return shown
 
 
 # ---------------------------------------------------------------------------
@@ -250,7 +262,8 @@ def run_report_html(store: Any, run_id: str) -> str:
         ("Training", figure(_loss(data))),
         ("Posterior", "".join(figure(f) for f in _posterior_figures(data))),
         ("Calibration checks", _checks_html(data, figure)),
-        ("RunSpec", f"<pre>{_e(json.dumps(spec.to_dict(), indent=2, sort_keys=True, default=str))}</pre>"),
+        ("RunSpec", f"<pre>{_e(json.dumps(spec_without_paths(spec), indent=2, sort_keys=True, default=str))}</pre>"),
+
         ("Rerun it", _script_html(spec)),
     ]
     title = data.info.title or spec.title or f"Run {run_id}"

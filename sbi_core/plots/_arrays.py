@@ -8,7 +8,9 @@ and the true parameter.
 
 from __future__ import annotations
 
+import html
 import math
+
 from typing import Optional, Sequence
 
 import numpy as np
@@ -27,9 +29,17 @@ def _np(a, ndim: int | None = None) -> np.ndarray:
     return out
 
 
+def _text(value) -> str:
+    """A name the user chose (a parameter, a CSV column) as plotly text: plotly reads a little HTML in
+    titles, labels and hover text (links, styles), so ``&``, ``<`` and ``>`` become entities, which it
+    shows as the characters (the same rule as :func:`sbi_ui.user_text.plot_text`)."""
+    return html.escape(str(value), quote=False)
+
+
 def _label(labels: Optional[Sequence[str]], i: int, prefix: str = "theta") -> str:
+    """Label ``i`` of ``labels`` as plotly text (:func:`_text`), or ``"theta3"`` when there is none."""
     if labels is not None and i < len(labels):
-        return str(labels[i])
+        return _text(labels[i])
     return f"{prefix}{i + 1}"
 
 

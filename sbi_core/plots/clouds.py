@@ -219,13 +219,15 @@ def small_multiples_figure(samples: list, titles: list, i: int, j: int, labels, 
             fig.add_trace(go.Scatter(
                 x=a[:, i], y=a[:, j], mode="markers", marker=dict(color=color, size=3, opacity=0.45),
                 name=name, legendgroup="samples", showlegend=k == 0,
-                hovertemplate=f"{labels[i]}: %{{x:.3g}}<br>{labels[j]}: %{{y:.3g}}<extra></extra>",
+                hovertemplate=f"{_label(labels, i)}: %{{x:.3g}}<br>{_label(labels, j)}: %{{y:.3g}}<extra></extra>",
             ), row=r, col=c)
             fig.update_yaxes(range=list(b[j]), row=r, col=c)
         fig.update_xaxes(range=list(b[i]), row=r, col=c)
     for k in range(max(0, n - cols), n):  # the lowest panel of each column names the x-axis
-        fig.update_xaxes(title=dict(text=labels[i], font=dict(size=11)), row=k // cols + 1, col=k % cols + 1)
-    fig.update_yaxes(title=dict(text="samples" if one_d else labels[j], font=dict(size=11)), col=1)
+        fig.update_xaxes(title=dict(text=_label(labels, i), font=dict(size=11)), row=k // cols + 1,
+                         col=k % cols + 1)
+    fig.update_yaxes(title=dict(text="samples" if one_d else _label(labels, j), font=dict(size=11)), col=1)
+
     fig.update_annotations(font=dict(size=12))
     fig.update_layout(
         title=dict(text=title, x=0, xanchor="left", font=dict(size=16)), height=80 + 250 * rows,

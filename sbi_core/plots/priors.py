@@ -13,7 +13,9 @@ from typing import Optional
 import numpy as np
 import plotly.graph_objects as go
 
+from ._arrays import _text
 from .style import COLORS, _base_layout
+
 
 __all__ = ["marginal_figure"]
 
@@ -25,7 +27,7 @@ def marginal_figure(marginal, label: Optional[str] = None, title: Optional[str] 
     """Density of one prior marginal (:class:`sbi_core.priors.Marginal`) over its plotting range."""
     import torch
 
-    lab = label or marginal.name
+    lab = _text(label or marginal.name)  # the user's parameter name, as plotly text
     ttl = title or f"Prior of {lab}"
     lo, hi = marginal.plot_bounds()
     fig = go.Figure()

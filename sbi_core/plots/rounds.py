@@ -1,6 +1,6 @@
 """Round-by-round posterior figures: every finished round's cloud in one picture, and the animation.
 
-Rounds go from light to dark (the latest darkest); the prior's plotting box is
+Rounds go from light to dark, green to dark purple (the latest darkest, drawn on top); the prior's plotting box is
 a dashed grey rectangle and the true parameter a red star. One parameter gives
 overlaid histograms instead of clouds. When the clouds cover only a small part
 of the prior's box, the axes zoom to them and an inset shows the whole box
@@ -45,12 +45,14 @@ def _round_inputs(samples_by_round: Sequence, labels, bounds, true_theta, i: int
 
 def _round_scatter(a, i: int, j: int, name: str, color: str, current: bool, faded_opacity: float,
                    xt: str, yt: str) -> go.Scatter:
-    """One round's cloud: columns ``i``, ``j`` of ``a (m, D)`` (or empty lists), larger and darker
-    when it is the ``current`` round."""
+    """One round's cloud: columns ``i``, ``j`` of ``a (m, D)`` (or empty lists), larger and more opaque
+    when it is the ``current`` round. Earlier rounds keep a thin white rim, so where a later cloud
+    is drawn over them each of their points still stands out."""
     return go.Scatter(
         x=a[:, i] if a is not None else [], y=a[:, j] if a is not None else [], mode="markers",
-        name=name, marker=dict(color=color, size=5 if current else 4,
-                               opacity=0.85 if current else faded_opacity),
+        name=name, marker=dict(color=color, size=6 if current else 5,
+                               opacity=0.9 if current else faded_opacity,
+                               line=dict(width=0 if current else 0.5, color="white")),
         hovertemplate=f"{name}<br>{xt}: %{{x:.3g}}<br>{yt}: %{{y:.3g}}<extra></extra>",
     )
 
@@ -85,7 +87,7 @@ def posterior_rounds_figure(
     if b is not None:
         fig.add_trace(_box_trace(b, i, j))
     for k, a in enumerate(arrays):
-        fig.add_trace(_round_scatter(_thin(a, max_points), i, j, names[k], colors[k], k == len(arrays) - 1, 0.5,
+        fig.add_trace(_round_scatter(_thin(a, max_points), i, j, names[k], colors[k], k == len(arrays) - 1, 0.7,
                                      xt, yt))
     if truth is not None:
         fig.add_trace(_truth_trace(float(truth[i]), float(truth[j])))
@@ -128,7 +130,7 @@ class _RoundTraces:
                 opacity=0.75 if current else 0.25, histnorm="probability density", nbinsx=40,
             )
         return _round_scatter(self.thin[k] if visible else None, self.i, self.j, self.names[k], self.colors[k],
-                              current, 0.35, self.xt, self.yt)
+                              current, 0.6, self.xt, self.yt)
 
     def frame(self, upto: int) -> list:
         """Every round's trace in the frame that shows rounds up to ``upto``."""

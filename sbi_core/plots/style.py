@@ -1,7 +1,7 @@
 """The shared look of every figure: colours, fonts, legend placement and the common marks.
 
 Nothing here draws a whole figure. It holds the palette (:data:`COLORS`,
-:func:`round_colors`: rounds light to dark), the base layout every builder
+:func:`round_colors`: rounds light to dark, green to dark purple), the base layout every builder
 applies (title, font, white background, light grid, legend placement), the
 placeholder figure shown before there is data, and the two marks several
 figures share: the prior's dashed plotting box and the true parameter's red star.
@@ -33,12 +33,17 @@ _FONT = dict(family="Source Sans Pro, Helvetica, Arial, sans-serif", size=13, co
 
 
 def round_colors(n: int) -> list[str]:
-    """``n`` colours from light to dark blue (round 1 lightest, round ``n`` darkest)."""
+    """``n`` colours from light to dark (round 1 lightest, round ``n`` darkest); one round: the app's blue.
+
+    Several rounds run along viridis from green to dark purple (its yellow end left out: pale on
+    white). Each step changes hue as well as lightness, so round 1 stays visible next to the last
+    round and one round is told from the next without a legend lookup, also by colour-blind
+    readers; pale blues on white (the old scale) made the earlier rounds near invisible."""
     if n <= 0:
         return []
     if n == 1:
         return sample_colorscale("Blues", [0.85])
-    return sample_colorscale("Blues", list(np.linspace(0.45, 1.0, n)))
+    return sample_colorscale("Viridis", list(np.linspace(0.8, 0.0, n)))
 
 
 def _legend(where: str) -> dict:

@@ -13,7 +13,8 @@ The code never runs in this process: :func:`load_simulator` starts a
 persistent, sandboxed child (:mod:`sbi_core.sandbox`) that runs the file,
 reports ``PRIOR``/``OBSERVATION``, and is probed with a few prior draws to
 learn the output size ``K`` and whether ``simulate`` takes a batch or one
-parameter set at a time. Every failure is a :class:`SimulatorError` whose
+parameter set at a time; a simulator whose test simulations are all NaN or
+infinite is refused. Every failure is a :class:`SimulatorError` whose
 message a non-programmer can act on.
 
 Randomness: before each batch (batched ``simulate``) or each row (per-sample
@@ -58,6 +59,7 @@ BATCH_ROWS = 1000  # rows per message for a batched simulate (fixes the seeding,
 SEED_HIGH = 2**63 - 1
 PROBE_SEED = 0
 MAX_OUTPUTS = 100_000  # numbers per simulation
+FINITE_CHECK_ROWS = 20  # test simulations of which at least one must be finite
 
 
 class UploadedSimulateFn:
@@ -228,6 +230,25 @@ def _seconds_per_row(probe: dict[str, Any]) -> float:
         return 0.0
 
 
+def _check_some_finite(fn: UploadedSimulateFn, prior: Prior, timeout: float) -> None:
+    """Refuse a simulator whose test simulations are all NaN or infinite: nothing of it could be trained on.
+
+    Up to :data:`FINITE_CHECK_ROWS` prior draws (fewer for a slow per-sample ``simulate``: a quarter of
+    the timeout's worth), with fixed seeds. Some NaN rows are fine (they are left out and counted); all
+    of them means a bug or a prior the code cannot handle, better said now than after a failed run.
+    """
+    per_row = max(fn.seconds_per_row, 1e-6)
+    n = int(min(FINITE_CHECK_ROWS, max(2, 0.25 * timeout / per_row)))
+    theta = prior.sample((n,), generator=torch.Generator().manual_seed(PROBE_SEED + 1))
+    x = fn(theta, torch.Generator().manual_seed(PROBE_SEED))
+    if not bool(torch.isfinite(x).all(dim=1).any()):
+        raise SimulatorError(
+            f"simulate returned NaN or infinity for all {n} test simulations (at draws from the prior), so "
+            "there is nothing to train on. Look for a division by zero, a log or square root of a negative "
+            "number, or numbers too large for 32-bit floats (about 3e38) in the code; or narrow the prior "
+            "to values the code can handle.", kind="all_nan")
+
+
 def load_simulator(
     path: Union[str, os.PathLike],
     timeout: float = 10.0,
@@ -263,11 +284,12 @@ def load_simulator(
         probe = _probe(runner, prior_obj)
         k = int(probe["k"])
         observation = _observation(hello, k)
+        per_row = _seconds_per_row(probe)
+        fn = UploadedSimulateFn(runner, source, probe["mode"], k, prior_obj.dim, trusted, per_row)
+        _check_some_finite(fn, prior_obj, limits.timeout)
     except BaseException:
         runner.close()
         raise
-    per_row = _seconds_per_row(probe)
-    fn = UploadedSimulateFn(runner, source, probe["mode"], k, prior_obj.dim, trusted, per_row)
     doc = hello.get("doc") or f"A simulator uploaded as {path.name}."
     sim = Simulator(
         name=f"upload:{path.name}",

@@ -24,6 +24,8 @@ from __future__ import annotations
 from .common import (
     TableError,
     MAX_TABLE_BYTES,
+    MAX_TABLE_CELLS,
+    MAX_TABLE_COLUMNS,
     MAX_OBSERVATION_BYTES,
     MAX_OBSERVATION_ROWS,
     MIN_ROWS,
@@ -38,6 +40,8 @@ from .json_specs import prior_spec_from_json, runspec_from_json
 __all__ = [
     "TableError",
     "MAX_TABLE_BYTES",
+    "MAX_TABLE_CELLS",
+    "MAX_TABLE_COLUMNS",
     "MAX_OBSERVATION_BYTES",
     "MAX_OBSERVATION_ROWS",
     "MIN_ROWS",

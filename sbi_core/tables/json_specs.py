@@ -30,6 +30,9 @@ def _json_load(text: Union[str, bytes], what: str, error: type, limit: int = MAX
         raise error(f"{what} is {_mb(len(text))}; at most {_mb(limit)}.")
     if not text.strip():
         raise error(f"{what} is empty.")
+    from ..spec import check_json_depth  # spec imports priors, which this module's callers import first
+
+    check_json_depth(text, what, error)
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:

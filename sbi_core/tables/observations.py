@@ -35,6 +35,7 @@ from .common import (
     _show,
     _sniff,
     _split,
+    decimal_comma_file,
 )
 from .reading import _MISSING
 
@@ -128,7 +129,8 @@ def parse_typed_observation(text: str, expected_k: int, names: Optional[Sequence
 # observations
 # ---------------------------------------------------------------------------
 def _observation_rows(data: Union[bytes, str], what: str, k: int, names: Optional[list]) -> list[list[str]]:
-    """The cells of each line of an uploaded file, split at its sniffed separator.
+    """The cells of each line of an uploaded file, split at its sniffed separator; in a
+    :func:`decimal_comma_file` (``0,5;1,25``, as a table of simulations may be) with points for commas.
 
     Raises :class:`TableError` when the file is too large or empty.
     """
@@ -141,7 +143,10 @@ def _observation_rows(data: Union[bytes, str], what: str, k: int, names: Optiona
         raise TableError(f"{what} is empty: give {_plural(k, 'number')} per observation"
                          f"{' (' + _names(names) + ')' if names else ''}.")
     sep = _sniff(lines)
-    return [_split(ln.rstrip().rstrip(sep) if sep not in (None, " ") else ln, sep) for ln in lines]
+    rows = [_split(ln.rstrip().rstrip(sep) if sep not in (None, " ") else ln, sep) for ln in lines]
+    if decimal_comma_file(lines, sep):
+        rows = [[c.replace(",", ".") for c in cells] for cells in rows]  # to_number's rule, cell by cell
+    return rows
 
 
 def _split_header(rows: list[list[str]], what: str) -> tuple[Optional[list[str]], list[list[str]]]:

@@ -9,9 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from .common import (
+    MAX_HEADER_BYTES,
     MAX_TABLE_BYTES,
+    MAX_TABLE_CELLS,
     MAX_TABLE_COLUMNS,
+    MAX_TABLE_DECODED_BYTES,
     PARQUET_MAGIC,
+    _SAMPLE_LINES,
     TableError,
     _decimal_comma,
     _decode,
@@ -20,7 +24,12 @@ from .common import (
     _mb,
     _show,
     _sniff,
+    _split,
+    too_many_cells,
+    too_many_columns,
 )
+
+_PARQUET_BATCH_ROWS = 65_536  # rows decoded at a time, so a file whose metadata lies is stopped early
 
 # ---------------------------------------------------------------------------
 # tables of simulations
@@ -35,9 +44,18 @@ def read_table(data: bytes, filename: str = "table.csv", max_bytes: int = MAX_TA
     ``column1``, ``column2``, .... Cells are left as read: text cells are found
     and counted by :func:`check_columns` for the columns the user maps.
 
+    Size is bounded before decoding, not only by the file's bytes: a table may
+    have at most :data:`MAX_TABLE_CELLS` cells (rows x columns) and
+    :data:`MAX_TABLE_COLUMNS` columns. A Parquet file's rows and columns come
+    from its metadata (a compressed file of a few KB can hold 100 M values), then
+    it is decoded in batches, counting, so a file whose metadata lies is stopped
+    at the limit too. A CSV's columns come from its first lines, read within
+    :data:`MAX_HEADER_BYTES`, and its rows from its line count, before it is parsed.
+
     Raises:
-        TableError: empty file, too large, not parseable (with the line where
-            the parser knows it), no column with numbers, duplicate column names.
+        TableError: empty file, too large, too many cells or columns, not
+            parseable (with the line where the parser knows it), no column with
+            numbers, duplicate column names.
     """
     name = Path(str(filename or "table")).name or "table"
     if isinstance(data, str):
@@ -60,15 +78,48 @@ def read_table(data: bytes, filename: str = "table.csv", max_bytes: int = MAX_TA
     return _tidy(df, name)
 
 
+def _parquet_error(name: str, err: BaseException) -> TableError:
+    detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    return TableError(f"The file {name} could not be read as Parquet ({detail}). "
+                      "Upload a valid Parquet file, or the table as CSV.")
+
+
+def _check_parquet_metadata(metadata, name: str) -> int:
+    """The number of (leaf) columns, once the metadata's size is within the limits; else TableError."""
+    columns = int(metadata.num_columns)
+    rows = max(int(metadata.num_rows), sum(int(metadata.row_group(i).num_rows)
+                                           for i in range(metadata.num_row_groups)))
+    if columns > MAX_TABLE_COLUMNS:
+        raise too_many_columns(name, columns)
+    if rows * columns > MAX_TABLE_CELLS:
+        raise too_many_cells(name, rows, columns)
+    decoded = sum(max(int(metadata.row_group(i).total_byte_size), 0) for i in range(metadata.num_row_groups))
+    if decoded > MAX_TABLE_DECODED_BYTES:
+        raise TableError(f"{name} holds {_mb(decoded)} of data once decompressed; the app reads at most "
+                         f"{_mb(MAX_TABLE_DECODED_BYTES)}. Keep fewer rows or only the columns you need.")
+    return columns
+
+
 def _read_parquet(data: bytes, name: str):
-    import pandas as pd
+    """The DataFrame of a Parquet file, refused from its metadata, before decoding, when too large,
+    and decoded in batches of :data:`_PARQUET_BATCH_ROWS` rows, counting, in case the metadata lies."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     try:
-        df = pd.read_parquet(io.BytesIO(data))
+        pf = pq.ParquetFile(io.BytesIO(data))  # reads the footer (metadata) only
+        columns = _check_parquet_metadata(pf.metadata, name)
+        batches, rows = [], 0
+        for batch in pf.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
+            rows += batch.num_rows
+            if rows * columns > MAX_TABLE_CELLS:
+                raise too_many_cells(name, rows, columns)  # more rows than the metadata said
+            batches.append(batch)
+        df = pa.Table.from_batches(batches, schema=pf.schema_arrow).to_pandas()
+    except TableError:
+        raise
     except Exception as err:  # pyarrow raises many types on a damaged file
-        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise TableError(f"The file {name} could not be read as Parquet ({detail}). "
-                         "Upload a valid Parquet file, or the table as CSV.") from None
+        raise _parquet_error(name, err) from None
     if len(df.columns) and len(set(map(str, df.columns))) != len(df.columns):
         dup = [c for c in map(str, df.columns) if list(map(str, df.columns)).count(c) > 1][0]
         raise TableError(f"The column name {_show(dup)} appears more than once in {name}: "
@@ -132,7 +183,7 @@ def _csv_columns(rows: list[tuple[int, list[str]]], name: str) -> tuple[list[str
     else:
         names = [f"column{i + 1}" for i in range(len(first))]
     if len(names) > MAX_TABLE_COLUMNS:
-        raise TableError(f"{name} has {len(names):,} columns; at most {MAX_TABLE_COLUMNS:,} are supported.")
+        raise too_many_columns(name, len(names))
     return names, rows, header
 
 
@@ -149,9 +200,39 @@ def _check_row_widths(rows: list[tuple[int, list[str]]], names: list[str], name:
             )
 
 
+def _check_csv_size(data: bytes, name: str) -> None:
+    """Refuse, before parsing, a CSV with too many columns (counted in its first lines, read within
+    :data:`MAX_HEADER_BYTES`) or too many cells (those columns times its number of lines)."""
+    sample = data[:MAX_HEADER_BYTES]
+    if len(data) > len(sample):
+        cut = max(sample.rfind(b"\n"), sample.rfind(b"\r"))
+        if cut < 0:
+            raise TableError(
+                f"The first line of {name} is longer than {_mb(MAX_HEADER_BYTES)}: a table may have at most "
+                f"{MAX_TABLE_COLUMNS:,} columns. Keep only the parameter and simulated-data columns."
+            )
+        sample = sample[:cut]
+    lines = _lines(_decode(sample, f"The file {name}"))[:_SAMPLE_LINES]
+    if not lines:
+        return  # blank at the start: the full read says what is wrong
+    sep = _sniff(lines)
+    try:
+        columns = len(_split(lines[0], sep))
+    except TableError:
+        return  # the full read names the line
+    if columns > MAX_TABLE_COLUMNS:
+        raise too_many_columns(name, columns)
+    header = not all(_is_number(c) for c in _split(lines[0], sep))
+    breaks = max(data.count(b"\n"), data.count(b"\r"))  # also old Mac files, "\r" only
+    rows = breaks + (0 if data.endswith((b"\n", b"\r")) else 1) - (1 if header else 0)
+    if rows * columns > MAX_TABLE_CELLS:
+        raise too_many_cells(name, rows, columns)
+
+
 def _read_csv(data: bytes, name: str):
     import pandas as pd
 
+    _check_csv_size(data, name)
     text = _decode(data, f"The file {name}")
     lines = _lines(text)
     if not lines:

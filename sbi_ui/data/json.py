@@ -31,16 +31,17 @@ from sbi_ui.axes import axis_pickers
 from sbi_ui.charts import chart
 from sbi_ui.data.common import (
     MAX_PANELS, PANEL_COLUMNS, PANEL_SAMPLES, fmt, fmt_names, json_import, last_valid_upload, panel_samples, reject,
-    show_rejection,
+    show_rejection, upload_limit_caption, upload_mb,
 )
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.naming import is_amortized, method_title, model_title_of, rounds_text, run_title
-from sbi_ui.navigation import TRAIN
 from sbi_ui.owner import owner_token
 from sbi_ui.resources import posterior as load_posterior
 from sbi_ui.resources import simulator, store_root
 from sbi_ui.run_context import run_context
-from sbi_ui.session import current_run, pick_run, start_run
+from sbi_ui.session import current_run, pick_run
+from sbi_ui.train_start import IMPORT_KEYS, start_controls
+from sbi_ui.user_text import plain
 
 
 def _obs_names(ctx) -> Optional[list]:
@@ -69,7 +70,7 @@ def observations_section() -> None:
     try:
         posterior = load_posterior(store_root(), info.id)
     except SBIError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(err), icon=":material/error:")
         return
     k = int(posterior.x_dim)
     names = _obs_names(ctx)
@@ -77,10 +78,11 @@ def observations_section() -> None:
     shown_names = names or [f"x{i + 1}" for i in range(k)]
     uploaded = st.file_uploader(
         f"Observations (.csv): {k} numbers per row ({fmt_names(shown_names)})", type=["csv", "tsv", "txt"],
-        key=K.W_DATA_OBS_FILE, max_upload_size=MAX_OBSERVATION_BYTES // (1024 * 1024) + 1,
+        key=K.W_DATA_OBS_FILE, max_upload_size=upload_mb(MAX_OBSERVATION_BYTES),
         help="One observation per row. A header row naming the components is optional; with one, the columns "
              "may come in any order. Example: assets/examples/observations.csv (two moons).",
     )
+    upload_limit_caption(MAX_OBSERVATION_BYTES, "keep fewer rows.")
 
     def accept(f) -> None:
         try:
@@ -95,16 +97,16 @@ def observations_section() -> None:
     if not state:
         return
     if state["k"] != k:
-        st.warning(f"The observations in {state['filename']} have {state['k']} numbers each, but this run's model "
-                   f"produces {k}. Upload observations for this model, or pick another run.",
+        st.warning(f"The observations in {plain(state['filename'])} have {state['k']} numbers each, but this run's "
+                   f"model produces {k}. Upload observations for this model, or pick another run.",
                    icon=":material/warning:")
         return
     rows = state["rows"]
     shown = rows[:MAX_PANELS]
     if len(rows) > MAX_PANELS:
-        st.caption(f"{state['filename']}: {len(rows)} observations; the first {MAX_PANELS} are drawn.")
+        st.caption(f"{plain(state['filename'])}: {len(rows)} observations; the first {MAX_PANELS} are drawn.")
     else:
-        st.caption(f"{state['filename']}: {len(rows)} observation{'s' if len(rows) != 1 else ''}.")
+        st.caption(f"{plain(state['filename'])}: {len(rows)} observation{'s' if len(rows) != 1 else ''}.")
     labels = ctx.labels
     ix, iy = axis_pickers(ctx.prior.dim, labels, K.W_DATA_OBS_AXIS_X, K.W_DATA_OBS_AXIS_Y)
     with st.spinner(f"Sampling the posterior for {len(shown)} observations..."):
@@ -163,7 +165,7 @@ def prior_section() -> None:
     spec = choice.prior_spec
     left, right = st.columns(2, gap="large")
     with left:
-        st.markdown(f"The prior of the current model, **{view.title}**:")
+        st.markdown(f"The prior of the current model, **{plain(view.title)}**:")
         st.code("[\n" + ",\n".join("  " + json.dumps(m) for m in spec) + "\n]", language="json", wrap_lines=True)
         st.download_button("Download the prior (JSON)", json.dumps(spec, indent=2), key=K.W_DATA_PRIOR_DOWNLOAD,
                            file_name=f"prior_{Path(choice.simulator).stem.replace(':', '_')}.json",
@@ -177,7 +179,7 @@ def prior_section() -> None:
                     button="Use the pasted prior", button_key=K.W_DATA_PRIOR_APPLY, pasted="the pasted text")
         msg = st.session_state.get(K.S_DATA_PRIOR_MSG)
         if msg:
-            (st.success if msg[0] == "success" else st.error)(msg[1])
+            (st.success if msg[0] == "success" else st.error)(plain(msg[1]))  # it names files and parameters
 
 
 def _import_spec(text, source: str) -> None:
@@ -200,11 +202,11 @@ def spec_section() -> None:
         if info is None:
             st.caption("No current run to export. Start one on **Train**, or pick one on **Runs**.")
         else:
-            st.markdown(f"The current run, **{run_title(info)}**:")
+            st.markdown(f"The current run, **{plain(run_title(info))}**:")
             try:
                 portable = portable_spec(info.spec)
             except SBIError as err:
-                st.warning(str(err), icon=":material/warning:")
+                st.warning(plain(err), icon=":material/warning:")
             else:
                 st.download_button("Download its RunSpec (JSON)", portable.to_json(), key=K.W_DATA_SPEC_DOWNLOAD,
                                    file_name=f"runspec_{info.id}.json", mime="application/json",
@@ -223,13 +225,9 @@ def spec_section() -> None:
     show_rejection(K.S_DATA_SPEC_ERROR, "the previously imported RunSpec" if spec_dict else None)
     if spec_dict:
         spec = RunSpec.from_dict(spec_dict)
-        st.success(f"Ready: {spec.title or model_title_of(spec)} · {method_title(spec.method)} · "
+        st.success(f"Ready: {plain(spec.title or model_title_of(spec))} · {method_title(spec.method)} · "
                    f"{rounds_text(spec)} × {spec.simulations_per_round:,} simulations · seed {spec.seed}",
                    icon=":material/check_circle:")
         with st.expander("The imported RunSpec"):
             st.json(spec_dict, expanded=True)
-        if st.button("Start this run", key=K.W_DATA_SPEC_START, type="primary", icon=":material/play_arrow:"):
-            try:
-                start_run(spec, page=TRAIN)
-            except SBIError as err:
-                st.error(str(err), icon=":material/error:")
+        start_controls(spec, keys=IMPORT_KEYS)  # the Train page's estimate and long-run confirmation

@@ -30,12 +30,15 @@ from sbi_ui.data.common import (
     sha,
     size_text,
     title_from,
+    upload_limit_caption,
+    upload_mb,
 )
 from sbi_ui.messages import flash
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.navigation import TRAIN
 from sbi_ui.owner import owner_token
 from sbi_ui.resources import store_root
+from sbi_ui.user_text import plain, plain_paragraphs
 
 
 def _accept_simulator(uploaded) -> None:
@@ -107,33 +110,46 @@ def simulator_tab() -> None:
     _sandbox_banner()
     uploaded = st.file_uploader(
         "Simulator file (.py)", type=["py"], key=K.W_DATA_SIM_FILE, disabled=sandbox_mode() == "refused",
-        max_upload_size=max(1, 2 * MAX_CODE_BYTES // (1024 * 1024)),
+        max_upload_size=upload_mb(MAX_CODE_BYTES),
         help="Plain Python; numpy is available. It runs in a separate, limited process, never in the app.",
     )
+    upload_limit_caption(MAX_CODE_BYTES, "a simulator is code; keep data it needs small or compute it in "
+                                         "the file.")
     state = last_valid_upload(uploaded, K.S_DATA_SIM_SEEN, _accept_simulator, K.S_DATA_SIM, K.S_DATA_SIM_ERROR,
                               "your previous upload, {},")
     if not state:
         st.caption("No simulator uploaded yet.")
         return
+    # the choice comes first, right under the upload (a 100-day series draws thousands of pixels below);
+    # the container is filled last, once the prior and observation below are known
+    top = st.container(key=K.C_DATA_SIM_TOP)
     _upload_header(state)
+    choice, waiting = _upload_choice(state)
+    with top:
+        _use_controls(state, choice, waiting)
+
+
+def _upload_choice(state: dict) -> tuple[Optional[ModelChoice], str]:
+    """The model the upload makes with the prior and observation set below, or ``(None, what is missing)``."""
     chosen = _upload_prior(state)
     if chosen is None:
-        return
+        return None, "first set its prior below and check the file with it"
     prior, default, model_key = chosen
     k = int(state["k"])
     obs_names = [f"x{i + 1}" for i in range(k)]
     obs = _upload_observation(state, k, obs_names)
-    if obs is None or not _simulations_preview(state, prior, obs, obs_names):
-        return
+    if obs is None:
+        return None, "first give an observation below"
+    if not _simulations_preview(state, prior, obs, obs_names):
+        return None, "the simulator fails with this prior (see below)"
     prior_text = "the file's PRIOR" if state["file_prior"] is not None and prior == default else "your prior"
     ref = {"kind": "upload", "path": state["path"], "name": state["title"], "timeout": SIM_TIMEOUT_S}
-    choice = ModelChoice(
+    return ModelChoice(
         simulator=f"upload:{state['filename']}", simulator_ref=ref, title=state["title"],
         param_names=list(prior.names), obs_names=obs_names, prior=prior.to_spec(),
         observation=[float(v) for v in obs], true_theta=None, obs_source="upload",
         prior_key=model_key, prior_text=prior_text,
-    )
-    _use_controls(state, choice)
+    ), ""
 
 
 def _sandbox_banner() -> None:
@@ -159,15 +175,15 @@ def _sandbox_banner() -> None:
 def _upload_header(state: dict) -> None:
     st.divider()
     head, side = st.columns([4, 1], vertical_alignment="center")
-    head.subheader(state["title"])
+    head.subheader(plain(state["title"]))
     side.button("Forget this upload", key=K.W_DATA_SIM_FORGET, on_click=_forget_simulator,
                 icon=":material/delete:", help="Remove it from this page (runs that use it keep working).")
     if state.get("doc"):
-        st.markdown(state["doc"])
-    st.caption(f"File `{state['filename']}` · saved as `{state['path']}`")
+        st.markdown(plain_paragraphs(state["doc"]))
+    st.caption(f"File {plain(state['filename'])}, saved in the app's upload store")  # never the server path
     if state.get("k"):
         k = int(state["k"])
-        params = (f"{len(state['file_prior'])} ({', '.join(m['name'] for m in state['file_prior'])})"
+        params = (f"{len(state['file_prior'])} ({plain(', '.join(m['name'] for m in state['file_prior']))})"
                   if state["file_prior"] is not None else "set below")
         st.markdown(f"**Parameters:** {params} · **Output:** {k} numbers per simulation "
                     f"({fmt_names([f'x{i + 1}' for i in range(k)])})"
@@ -192,7 +208,7 @@ def _upload_prior(state: dict):
                                    help="One name per column of theta, e.g. rate, noise.")
         default, problem = _names_prior(names_text)
         if default is None:
-            st.error(problem, icon=":material/error:")
+            st.error(plain(problem), icon=":material/error:")
             return None
         model_key = f"upload_{state['sha']}_{sha(','.join(default.names).encode())[:6]}"
     prior = pe.prior_editor(model_key, default)
@@ -218,14 +234,15 @@ def _upload_observation(state: dict, k: int, obs_names: list) -> list | None:
         st.caption(f"From the file: {fmt(obs)}")
         return obs
     start = state.get("typed_obs") or state["observation"] or [0.0] * k
-    text = st.text_input(f"{k} numbers, separated by commas ({fmt_names(obs_names)})", value=fmt(start),
+    text = st.text_input(f"{k} numbers, separated by commas ({plain(fmt_names(obs_names))})", value=fmt(start),
                          key=K.w_data_sim_obs_typed(state['sha']), persist_state="session",
                          help="Your measured data, in the order simulate returns.")
     try:
         obs = [float(v) for v in parse_typed_observation(text, k, obs_names)]
     except TableError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(err), icon=":material/error:")
         obs = state.get("typed_obs") or state["observation"]
+
         if obs is not None:
             st.caption(f":material/history: Until this is fixed, the last valid observation is used: {fmt(obs)}")
         return obs
@@ -240,9 +257,14 @@ def _simulations_preview(state: dict, prior: Prior, obs: list, obs_names: list) 
     try:
         x = cached_simulations(state["path"], state["load_prior"], json.dumps(prior.to_spec()), n)
     except SimulatorError as err:
-        st.error(f"With this prior the simulator fails: {err}", icon=":material/error:")
+        st.error(f"With this prior the simulator fails: {plain(err)}", icon=":material/error:")
         return False
     bad = int((~np.isfinite(x).all(1)).sum())
+    if bad == n:
+        st.error(f"With this prior all {n} simulations returned NaN or infinity, so there is nothing to train "
+                 "on. Narrow the prior to values the code can handle, or fix the code (a division by zero, a "
+                 "log or square root of a negative number, an overflow).", icon=":material/error:")
+        return False
     chart(plots.simulations_figure(x[np.isfinite(x).all(1)], obs_names, x_obs=np.asarray(obs),
                                              title="Your simulator at prior draws", height=320),
                     key="data_sim_thumbnail")
@@ -253,16 +275,28 @@ def _simulations_preview(state: dict, prior: Prior, obs: list, obs_names: list) 
     return True
 
 
-def _use_controls(state: dict, choice: ModelChoice) -> None:
-    """Keep the current model in step when this upload is it; else a button that makes it current."""
+def _use_controls(state: dict, choice: Optional[ModelChoice], waiting: str) -> None:
+    """At the top of the tab, right after the upload is accepted: "Use this simulator" (or, when this upload
+    is the current model already, that it is, kept in step with the edits below, and a link to Train)."""
+    name = plain(state["filename"])
     in_use = (ModelChoice.current().simulator_ref or {}).get("path") == state["path"]
-    if in_use:
+    if in_use and choice is not None:
         choice.save()  # keep the current model in step with the edits here
-        st.success("This is the current model: the **Train** page starts runs with it.",
-                   icon=":material/check_circle:")
+        st.success(f"**{name}** is the current model: the **Train** page starts runs with it, with the prior "
+                   "and observation set below.", icon=":material/check_circle:")
         st.page_link(TRAIN, label="Train on it", icon=":material/arrow_forward:")
-    elif st.button("Use this simulator", key=K.W_DATA_SIM_USE, type="primary", icon=":material/check:",
-                   help="Make it the current model; the Train page then starts runs with it, this prior "
-                        "and this observation."):
+        return
+    st.success(f"**{name}** was accepted: it ran in the sandbox. To train on it, make it the current model "
+               "(the Train page runs the current model).", icon=":material/check_circle:")
+    if st.button("Use this simulator", key=K.W_DATA_SIM_USE, type="primary", icon=":material/check:",
+                 disabled=choice is None,
+                 help="Make it the current model; the Train page then starts runs with it, the prior and the "
+                      "observation set below (change them there first if you like)."):
         _use_simulator(choice)
         st.switch_page(TRAIN)
+    if choice is None:
+        st.caption(f"To use it, {waiting}.")
+    else:
+        st.caption(f"The Train page uses {plain(ModelChoice.current().view.title)} until you press it. "
+                   "Prior, observation and a preview follow below.")
+

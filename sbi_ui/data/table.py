@@ -10,6 +10,7 @@ from sbi_core import Prior, RunSpec, SBIError
 from sbi_core.tables import (
     MAX_OBSERVATION_BYTES,
     MAX_TABLE_BYTES,
+    MAX_TABLE_CELLS,
     MIN_ROWS,
     TableError,
     default_prior_spec,
@@ -25,12 +26,14 @@ from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe
 from sbi_ui.data.common import (
     TABLE_OBS_SOURCES, cached_table, fmt, fmt_names, is_new_file, last_valid_upload, reject, sha, show_rejection,
+    upload_limit_caption, upload_mb,
 )
 from sbi_ui.messages import flash
 from sbi_ui.navigation import TRAIN
 from sbi_ui.owner import owner_token
 from sbi_ui.resources import store_root
 from sbi_ui.session import start_run
+from sbi_ui.user_text import plain
 
 
 def _accept_table(uploaded) -> None:
@@ -52,6 +55,7 @@ def _accept_table(uploaded) -> None:
     st.session_state[K.S_DATA_TABLE_ERROR] = None
     st.session_state[K.W_DATA_THETA_COLS] = theta_cols
     st.session_state[K.W_DATA_X_COLS] = x_cols
+    st.session_state[K.S_DATA_TABLE_COLS] = None  # a new table: its guessed mapping waits for the user's "yes"
     cached_table(str(path))  # warm the cache with a DataFrame read from the saved copy
 
 
@@ -75,7 +79,7 @@ def table_tab() -> None:
     if loaded is None:
         return
     state, df = loaded
-    columns = _column_choice(df)
+    columns = _column_choice(state, df)
     if columns is None:
         return
     theta_cols, x_cols = columns
@@ -92,9 +96,12 @@ def _uploaded_table():
     """``(upload state, DataFrame)`` of the current table, or None (with the reason shown)."""
     uploaded = st.file_uploader(
         "Table of simulations (.csv, .parquet)", type=["csv", "tsv", "txt", "parquet", "pq"],
-        key=K.W_DATA_TABLE_FILE, max_upload_size=MAX_TABLE_BYTES // (1024 * 1024) + 10,
+        key=K.W_DATA_TABLE_FILE, max_upload_size=upload_mb(MAX_TABLE_BYTES),
         help="A header row with column names, then one simulation per row. Commas, semicolons or tabs.",
     )
+    upload_limit_caption(MAX_TABLE_BYTES, "keep fewer rows or only the columns you need, or save it as "
+                                          f"Parquet, which is smaller. At most {MAX_TABLE_CELLS:,} cells "
+                                          "(rows × columns).")
     state = last_valid_upload(uploaded, K.S_DATA_TABLE_SEEN, _accept_table, K.S_DATA_TABLE, K.S_DATA_TABLE_ERROR,
                               "the previous table, {},")
     if not state:
@@ -103,21 +110,29 @@ def _uploaded_table():
     try:
         df = cached_table(state["path"])
     except (TableError, OSError) as err:
-        st.error(f"The saved table can no longer be read ({err}); upload it again.", icon=":material/error:")
+        st.error(f"The saved table can no longer be read ({plain(err)}); upload it again.", icon=":material/error:")
         return None
     head, side = st.columns([4, 1], vertical_alignment="center")
-    head.markdown(f"**{state['filename']}** · {len(df):,} rows × {len(df.columns)} columns")
+    head.markdown(f"**{plain(state['filename'])}** · {len(df):,} rows × {len(df.columns)} columns")
     side.button("Forget this table", key=K.W_DATA_TABLE_FORGET, on_click=_forget_table, icon=":material/delete:")
     st.dataframe(df.head(8), hide_index=True, height=min(38 + 35 * min(len(df), 8), 320))
     return state, df
 
 
-def _column_choice(df):
-    """``(theta columns, x columns)`` the user picked, or None while either is empty."""
+def _column_choice(state: dict, df):
+    """``(theta columns, x columns)`` once the user confirmed them with "Use these columns"; None before,
+    while either is empty or the two do not pass the table checks (with the reason shown).
+
+    The columns start at :func:`guess_columns`' guess, asked as a question: a wrong guess (an output
+    taken for a parameter) would train a posterior about the wrong numbers, so nothing below (prior,
+    observation, training) appears until the user has looked at the mapping and said yes. Changing
+    a column afterwards asks again."""
     columns = list(map(str, df.columns))
     for key in (K.W_DATA_THETA_COLS, K.W_DATA_X_COLS):  # drop choices that are not columns of this table
         if key in st.session_state:
             st.session_state[key] = [c for c in st.session_state[key] if c in columns]
+    st.markdown("**Which columns are the parameters, and which the simulated data?** The boxes start at a "
+                "guess from the column names: check it, correct it, then press **Use these columns**.")
     c1, c2 = st.columns(2)
     theta_cols = c1.multiselect("Parameter columns (theta)", columns, key=K.W_DATA_THETA_COLS, persist_state="session",
                                 help="The values each simulation was run at: what the posterior is about.")
@@ -127,6 +142,23 @@ def _column_choice(df):
     if not theta_cols or not x_cols:
         st.info("Choose at least one parameter column and one simulated-data column.", icon=":material/info:")
         return None
+    try:
+        _check(state["path"], tuple(theta_cols), tuple(x_cols))
+    except TableError as err:
+        st.error(plain(err), icon=":material/error:")
+        return None
+    mapping = {"sha": state["sha"], "theta": list(theta_cols), "x": list(x_cols)}
+    if st.session_state.get(K.S_DATA_TABLE_COLS) != mapping:
+        if not st.button("Use these columns", key=K.W_DATA_TABLE_COLS_OK, type="primary", icon=":material/check:",
+                         help="Confirm the mapping; the prior, the observation and training follow."):
+            st.info(f"Is this right? **{len(theta_cols)} parameter{'s' if len(theta_cols) != 1 else ''}** "
+                    f"({plain(fmt_names(theta_cols))}) and **{len(x_cols)} simulated-data column"
+                    f"{'s' if len(x_cols) != 1 else ''}** ({plain(fmt_names(x_cols))}). Press **Use these columns** "
+                    "to go on.", icon=":material/help:")
+            return None
+        st.session_state[K.S_DATA_TABLE_COLS] = mapping
+    st.caption(f":material/check_circle: Columns in use: parameters {plain(fmt_names(theta_cols))}; "
+               f"simulated data {plain(fmt_names(x_cols))}.")
     return theta_cols, x_cols
 
 
@@ -135,7 +167,7 @@ def _checked_prior(state: dict, df, theta_cols: list, x_cols: list):
     try:
         _, first_x = _check(state["path"], tuple(theta_cols), tuple(x_cols))
     except TableError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(err), icon=":material/error:")
         return None
     st.markdown("**Prior.** Start: uniform over each parameter column's range, a little wider. "
                 "Rows whose parameters fall outside the prior are left out.")
@@ -145,14 +177,14 @@ def _checked_prior(state: dict, df, theta_cols: list, x_cols: list):
     try:
         report, _ = _check(state["path"], tuple(theta_cols), tuple(x_cols), json.dumps(prior.to_spec()))
     except TableError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(err), icon=":material/error:")
         return None
     m1, m2, m3 = st.columns(3)
     m1.metric("Rows in the table", f"{report['rows']:,}", border=True)
     m2.metric("Rows used for training", f"{report['valid_rows']:,}", border=True)
     m3.metric("Rows left out", f"{report['rows'] - report['valid_rows']:,}", border=True)
     for note in report["notes"]:
-        st.warning(note, icon=":material/warning:")
+        st.warning(plain(note), icon=":material/warning:")
     return prior, report, first_x
 
 
@@ -186,13 +218,13 @@ def _table_observation(x_cols: list, first_x) -> list | None:
 
 
 def _typed_observation(k: int, x_cols: list, first_x) -> list | None:
-    text = st.text_input(f"{k} numbers, separated by commas ({fmt_names(x_cols)})",
+    text = st.text_input(f"{k} numbers, separated by commas ({plain(fmt_names(x_cols))})",
                          value=fmt(first_x), key=K.w_data_table_obs_typed(k), persist_state="session",
                          help="Starts at the first row's simulated data.")
     try:
         obs = [float(v) for v in parse_typed_observation(text, k, x_cols)]
     except TableError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(err), icon=":material/error:")
         return None
     st.session_state[K.S_DATA_TABLE_OBS] = obs
     return obs
@@ -201,15 +233,16 @@ def _typed_observation(k: int, x_cols: list, first_x) -> list | None:
 def _observation_file(k: int, x_cols: list, last: list | None) -> list | None:
     """Read a newly uploaded observations file; the valid observation of length ``k`` now held, or None."""
     f = st.file_uploader("Observations file (.csv)", type=["csv", "tsv", "txt"], key=K.W_DATA_TABLE_OBS_FILE,
-                         max_upload_size=MAX_OBSERVATION_BYTES // (1024 * 1024) + 1,
+                         max_upload_size=upload_mb(MAX_OBSERVATION_BYTES),
                          help="One observation per row; a header naming the columns is optional.")
+    upload_limit_caption(MAX_OBSERVATION_BYTES, "keep fewer rows.")
     if is_new_file(f, K.S_DATA_TABLE_OBS_SEEN):
         try:
             rows = parse_observations(f.getvalue(), f.name, k, x_cols)
             st.session_state[K.S_DATA_TABLE_OBS] = [float(v) for v in rows[0]]
             st.session_state[K.S_DATA_TABLE_OBS_ERROR] = None
             if len(rows) > 1:
-                flash("info", f"{f.name} has {len(rows)} rows; the run uses the first. Ask about all of "
+                flash("info", f"{plain(f.name)} has {len(rows)} rows; the run uses the first. Ask about all of "
                                  "them on the Observations & JSON tab once it is trained.")
         except TableError as err:
             reject(K.S_DATA_TABLE_OBS_ERROR, f.name, err)
@@ -244,7 +277,7 @@ def _train_controls(state: dict, theta_cols: list, x_cols: list, prior: Prior, r
         )
         start_run(spec, page=TRAIN)
     except SBIError as err:
-        st.error(str(err), icon=":material/error:")
+        st.error(plain(err), icon=":material/error:")
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

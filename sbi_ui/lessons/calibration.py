@@ -16,6 +16,7 @@ from sbi_ui.messages import flash
 from sbi_ui.navigation import CHECK
 from sbi_ui.resources import jobs, simulator, store
 from sbi_ui.session import url_params
+from sbi_ui.user_text import plain
 
 __all__ = ["LESSON"]
 
@@ -29,7 +30,7 @@ def _start_both(run_id: str) -> None:
         if broken_twin(store(), run_id) is None:
             start_broken_twin(jobs(), run_id, CHECK_OPTIONS)
     except SBIError as err:
-        flash("error", str(err))
+        flash("error", plain(err))
 
 
 def _coverage(results, title: str):

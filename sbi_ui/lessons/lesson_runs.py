@@ -23,6 +23,7 @@ from sbi_ui.naming import status_badge
 from sbi_ui.owner import owner_token
 from sbi_ui.resources import jobs
 from sbi_ui.session import POLL_S, set_current_run, tracker
+from sbi_ui.user_text import plain
 
 __all__ = ["lesson_run"]
 
@@ -37,7 +38,7 @@ def _start(name: str, spec: RunSpec) -> None:
     try:
         rid, reused = jobs().start_or_reuse(spec, title=spec.title, owner=owner_token())
     except SBIError as err:
-        flash("error", str(err))
+        flash("error", plain(err))
         return
     if reused:
         flash("info", "Someone on this server already started this step's run (same setup and seed), so you "

@@ -11,17 +11,33 @@ from sbi_ui.lessons.lesson_runs import lesson_run
 from sbi_ui.lessons.steps import Lesson, Step
 from sbi_ui.navigation import ROUNDS
 from sbi_ui.resources import simulator
+from sbi_ui.rounds_view import region_sentence, round_region_sizes
 from sbi_ui.session import reveal_true, tracker, url_params
 
-__all__ = ["LESSON", "SPEC", "RUN_NAME"]
+__all__ = ["LESSON", "SPEC", "RUN_NAME", "START_LABEL"]
 
 RUN_NAME = "sequential"
 SPEC = RunSpec.demo()
+START_LABEL = f"Start {SPEC.num_rounds} rounds of {SPEC.simulations_per_round} simulations"
+
+
+def _region_words(info, tr) -> str:
+    """The run's own numbers: the 90 % region's share of the prior after round 1 and the last round
+    (:func:`sbi_ui.rounds_view.region_sentence`), with the simulations each round made."""
+    sizes, estimated = round_region_sizes(info.id, tr, simulator(SPEC.simulator).prior)
+    sentence = region_sentence(sizes)
+    if not sentence:
+        return ""
+    note = " (estimated from the stored samples)" if estimated else ""
+    return (f"{sentence} Each round made {info.spec.simulations_per_round:,} simulations{note}. The 90 % region "
+            "is the smallest part of the parameters holding 90 % of the posterior: about 90 % of the prior "
+            "means nothing learned yet.")
 
 
 def _rounds(key: str) -> None:
-    info = lesson_run(RUN_NAME, SPEC, "Start 4 rounds of 250 simulations (about 30 s)", key)
-    samples = tracker(info.id).samples if info is not None else []
+    info = lesson_run(RUN_NAME, SPEC, START_LABEL, key)
+    tr = tracker(info.id) if info is not None else None
+    samples = tr.samples if tr is not None else []
     if not samples:
         st.caption("Each round's cloud appears here as soon as that round has trained.")
         return
@@ -29,6 +45,9 @@ def _rounds(key: str) -> None:
     truth = sim.true_theta.numpy() if reveal_true() else None
     chart(plots.posterior_rounds_figure(samples, 0, 1, sim.param_labels(), sim.prior.bounds.numpy(),
                                                   truth, height=460), key=f"{key}_clouds")
+    words = _region_words(info, tr)
+    st.caption("Round 1 is the lightest (green), the last round the darkest (purple), drawn on top. "
+               + (words or "The next rounds' clouds join it as they finish."))
     st.page_link(ROUNDS, label="Watch it round by round (animation)", icon=":material/animation:",
                  query_params=url_params(info.id))
 
@@ -45,9 +64,9 @@ def _why(key: str) -> None:
                                                  sim.param_labels(), sim.prior.bounds.numpy(),
                                                  title="The first round and the last", columns=2),
                     key=f"{key}_pair")
-    spread = [float(s.std(0).mean()) for s in (first, last)]
-    st.caption(f"Average spread of the parameters: {spread[0]:.3f} after round 1, {spread[1]:.3f} after round "
-               f"{len(samples)}, with the same 250 simulations per round.")
+    words = _region_words(info, tracker(info.id))
+    if words:
+        st.caption(words)
 
 
 LESSON = Lesson(
@@ -67,8 +86,8 @@ LESSON = Lesson(
         ),
         Step(
             title="What the rounds bought",
-            text="Compare the first round with the last: the same number of simulations per round, a much "
-                 "sharper answer. The price: the final posterior is only valid for *this* observation, unlike "
+            text="Compare the first round with the last: the same number of simulations per round, a sharper "
+                 "answer (the numbers below are this run's own). The price: the final posterior is only valid for *this* observation, unlike "
                  "the amortized network of lesson 3.",
             draw=_why,
             question="Could you move the observation and reuse this sequential posterior, as in lesson 3?",
