@@ -83,7 +83,7 @@ def _status(info, tr, total: int) -> None:
         )
         st.progress(0.0, text="Waiting for a free worker...")
     elif info.status == "running":
-        refused = getattr(jobs(), "ending_unrecorded", lambda _rid: None)(info.id)
+        refused = jobs().ending_unrecorded(info.id)
         if refused:  # its task has ended, but the store would not take the ending (a full disk, ...)
             st.error("This run has stopped: it could not save its results. " + plain(refused)
                      + " The run is marked failed as soon as the store can be written again.",
