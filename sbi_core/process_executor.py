@@ -41,10 +41,21 @@ def worker_command(store_root: Path, run_id: str, max_running: int, threads: int
     return cmd
 
 
+def code_root() -> Path:
+    """The folder that holds the ``sbi_core`` package this process runs."""
+    return Path(sys.modules["sbi_core"].__file__).resolve().parent.parent
+
+
 def worker_env(threads: int) -> dict[str, str]:
-    """This process's environment (``SBI_TRUSTED_UPLOADS`` and all) with ``threads`` torch/BLAS threads."""
+    """This process's environment (``SBI_TRUSTED_UPLOADS`` and all) with ``threads`` torch/BLAS threads.
+
+    :func:`code_root` comes first on ``PYTHONPATH``: a worker runs the very code of the server that
+    started it, whether or not (and wherever) the project is installed.
+    """
     env = dict(os.environ)
     env.update(thread_env(threads))
+    rest = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = os.pathsep.join([str(code_root())] + ([rest] if rest else []))
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 

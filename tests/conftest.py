@@ -29,3 +29,49 @@ def store_dir(tmp_path, monkeypatch):
     path = tmp_path / "store"
     monkeypatch.setenv("SBI_STORE_DIR", str(path))
     return path
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Leave nothing behind that would keep this process from exiting.
+
+    Python joins every non-daemon child process (``multiprocessing``'s atexit)
+    and every non-daemon thread before it exits; one stuck child of a failed
+    test once kept a finished suite alive until CI's time ran out. Children
+    still alive here are named on stderr and killed.
+    """
+    import sys
+
+    import psutil
+
+    if getattr(session.config.option, "numprocesses", None) and not hasattr(session.config, "workerinput"):
+        return  # the xdist controller: its children are the workers, each of which cleans up here itself
+    left = [p for p in psutil.Process().children(recursive=True) if not _multiprocessing_helper(p)]
+    if left:
+        names = ", ".join(_describe(p) for p in left)
+        print(f"\nconftest: killing {len(left)} child process(es) left by the tests: {names}", file=sys.stderr)
+        for p in left:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(left, timeout=10)
+
+
+def _describe(proc) -> str:
+    """``pid command`` of a child process, or the pid alone once it is gone."""
+    import psutil
+
+    try:
+        return f"{proc.pid} {' '.join(proc.cmdline()[:3])}"
+    except psutil.Error:
+        return str(proc.pid)
+
+
+def _multiprocessing_helper(proc) -> bool:
+    """The fork server and resource tracker: they exit by themselves with this process."""
+    import psutil
+
+    try:
+        return any("from multiprocessing." in part for part in proc.cmdline())
+    except psutil.Error:
+        return True

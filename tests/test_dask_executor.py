@@ -19,6 +19,7 @@ import time
 import psutil
 import pytest
 
+from python_child import child_env
 from sbi_core.dask_executor import LOST_MESSAGE, SCHEDULER_ENV, DaskExecutor
 from sbi_core.errors import SBIError
 from sbi_core.jobs import JobManager
@@ -498,7 +499,7 @@ def _end(proc: subprocess.Popen) -> None:
 def dask_cluster_processes():
     """``dask scheduler`` and ``dask worker`` (preloading sbi_core.dask_executor) on 127.0.0.1."""
     address = f"tcp://127.0.0.1:{_free_port()}"
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    env = child_env(DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
     procs = []
     try:
         procs.append(_dask_cli("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],

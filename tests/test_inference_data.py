@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from python_child import child_env
 from sbi_core.artifacts import ArtifactMissing
 from sbi_core.errors import SBIError
 from sbi_core.export.inference_data import (
@@ -257,7 +258,8 @@ def test_unexportable_parameter_names_raise_a_plain_error(az, run, names):
     assert isinstance(info.value, SBIError)
 
 
-def test_importing_sbi_core_and_the_export_does_not_import_arviz():
+def test_importing_sbi_core_and_the_export_does_not_import_arviz(tmp_path):
     code = "import sys, sbi_core, sbi_core.export; print('arviz' in sys.modules, 'xarray' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env=child_env()).stdout
     assert out.split() == ["False", "False"]

@@ -368,3 +368,14 @@ def test_stop_of_a_queued_run_cancels_it(store: RunStore, fake_path: Path) -> No
     # an executor without a `stop` argument treats stop-and-keep as a cancel
     jm.stop(first)
     assert jm.wait(first, timeout=20).status == "cancelled"
+
+
+def test_a_worker_runs_the_code_of_the_server_that_started_it(monkeypatch):
+    """Worker processes import this very checkout first, installed or not, whatever PYTHONPATH held."""
+    from sbi_core.process_executor import worker_env
+
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    env = worker_env(1)
+    first, rest = env["PYTHONPATH"].split(os.pathsep, 1)
+    assert Path(first) == Path(__file__).resolve().parents[1] and rest == "/elsewhere"
+    assert env["OMP_NUM_THREADS"] == "1"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from python_child import child_env
 from sbi_core import RunSpec, RunSpecError
 from sbi_core.errors import SBIError
 from sbi_core.runs import execute
@@ -155,8 +156,8 @@ def test_execute_explains_a_carried_file_it_was_not_given_a_path_for(tmp_path):
 def _cli(*args, cwd, store):
     return subprocess.run(
         [sys.executable, "-m", "sbi_core", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(cwd),
-             "SBI_STORE_DIR": str(store)},
+        env=child_env({"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(cwd),
+                       "SBI_STORE_DIR": str(store)}),
     )
 
 

@@ -8,9 +8,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from python_child import child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,8 +33,9 @@ print(json.dumps({"modules": sorted(m for m in sys.modules), "loaded": p.LOADED,
 def _probe(**env) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.endswith(("_NUM_THREADS", "_MAXIMUM_THREADS"))}
     clean.update(env)
-    out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env=clean, capture_output=True, text=True,
-                         timeout=240, check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", _PROBE], cwd=tmp, env=child_env(clean), capture_output=True,
+                             text=True, timeout=240, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from python_child import child_env
 import sbi_core
 from sbi_core import RunSpec, RunSpecError
 from sbi_core.runs import execute
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_round_trip_and_demo():
@@ -70,15 +69,15 @@ def test_spec_prior_and_observation_override():
     assert result.x_obs.tolist() == pytest.approx([0.1, 0.2])
 
 
-def _cli(*args, input=None):
+def _cli(*args, input=None, cwd: Path):
     return subprocess.run(
-        [sys.executable, "-m", "sbi_core", *args], cwd=ROOT, capture_output=True, text=True, input=input, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(ROOT)},
+        [sys.executable, "-m", "sbi_core", *args], cwd=cwd, capture_output=True, text=True, input=input, timeout=300,
+        env=child_env({"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(cwd)}),
     )
 
 
-def test_cli_help():
-    out = _cli("--help")
+def test_cli_help(tmp_path):
+    out = _cli("--help", cwd=tmp_path)
     assert out.returncode == 0
     assert "RunSpec" in out.stdout and "--out" in out.stdout
 
@@ -89,7 +88,7 @@ def test_cli_runs_a_spec_and_writes_outputs(tmp_path):
             "max_epochs": 5, "hidden_features": 16, "num_transforms": 2, "num_posterior_samples": 100, "num_threads": 1}
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
-    out = _cli(str(path), "--out", str(tmp_path / "out"))
+    out = _cli(str(path), "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "round 1/2" in out.stderr and "round 2/2" in out.stderr
     assert "posterior mean" in out.stdout and "p " in out.stdout
@@ -105,9 +104,9 @@ def test_cli_runs_a_spec_and_writes_outputs(tmp_path):
 def test_cli_reports_bad_spec_plainly(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text('{"method": "magic"}')
-    out = _cli(str(path))
+    out = _cli(str(path), cwd=tmp_path)
     assert out.returncode == 2
     assert "error: method must be one of" in out.stderr
     assert "Traceback" not in out.stderr
-    out = _cli(str(tmp_path / "missing.json"))
+    out = _cli(str(tmp_path / "missing.json"), cwd=tmp_path)
     assert out.returncode == 2 and "cannot read" in out.stderr

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from python_child import child_env
 import sbi_core
 from sbi_core.errors import SBIError
 from sbi_core.export.script import LIBRARIES, ScriptError, spec_to_script
@@ -31,7 +32,7 @@ def tiny(**changes) -> RunSpec:
 def run_script(text: str, folder: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     (folder / "script.py").write_text(text)
     return subprocess.run([sys.executable, "script.py"], cwd=folder, capture_output=True, text=True,
-                          timeout=120, env=env)
+                          timeout=120, env=child_env(env))
 
 
 def read_csv(path: Path) -> tuple[list[str], torch.Tensor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import pickle
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from child_processes import CTX, running
 from sbi_core.spec import RunSpec
 from sbi_core.store import (
     RUN_ID_LENGTH,
@@ -27,7 +27,6 @@ from sbi_core.store import (
 
 pytestmark = pytest.mark.timeout(60)
 
-_CTX = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
 
 
 def tiny_spec(**kw) -> RunSpec:
@@ -175,18 +174,15 @@ def _append_worker(root: str, run_id: str, tag: str, n: int, start, out) -> None
 
 def test_two_processes_append_concurrently(store: RunStore) -> None:
     rid = store.create_run(tiny_spec())
-    store.append_event(rid, {"type": "run_started"})  # the parent has an open connection: fork must cope
+    store.append_event(rid, {"type": "run_started"})  # the parent keeps its open connection throughout
     n = 150
-    start = _CTX.Event()
-    out = _CTX.Queue()
-    procs = [_CTX.Process(target=_append_worker, args=(str(store.root), rid, tag, n, start, out)) for tag in "ab"]
-    for p in procs:
-        p.start()
-    start.set()
-    got = dict(out.get(timeout=50) for _ in procs)
-    for p in procs:
-        p.join(10)
-        assert p.exitcode == 0
+    start = CTX.Event()
+    out = CTX.Queue()
+    procs = [CTX.Process(target=_append_worker, args=(str(store.root), rid, tag, n, start, out)) for tag in "ab"]
+    with running(procs, join_s=10):
+        start.set()
+        got = dict(out.get(timeout=50) for _ in procs)
+    assert [p.exitcode for p in procs] == [0, 0]
     evs = store.events(rid)
     seqs = [s for s, _ in evs]
     assert seqs == list(range(1, 2 * n + 2))  # unique, gap-free, ordered
@@ -195,7 +191,7 @@ def test_two_processes_append_concurrently(store: RunStore) -> None:
         mine = [e["i"] for _, e in evs if e.get("who") == tag]
         assert mine == list(range(n))
         assert got[tag] == sorted(got[tag])
-    store.append_event(rid, {"type": "done"})  # the parent's connection still works after the fork
+    store.append_event(rid, {"type": "done"})  # the parent's connection still works after the children wrote
 
 
 def test_threads_use_their_own_connections(store: RunStore) -> None:
@@ -255,14 +251,11 @@ def _claim_worker(root: str, run_id: str, barrier, out) -> None:
 
 def test_claim_slot_under_a_race(store: RunStore) -> None:
     runs = [store.create_run(tiny_spec(seed=i)) for i in range(5)]
-    barrier = _CTX.Barrier(len(runs))
-    out = _CTX.Queue()
-    procs = [_CTX.Process(target=_claim_worker, args=(str(store.root), r, barrier, out)) for r in runs]
-    for p in procs:
-        p.start()
-    results = dict(out.get(timeout=50) for _ in procs)
-    for p in procs:
-        p.join(10)
+    barrier = CTX.Barrier(len(runs))
+    out = CTX.Queue()
+    procs = [CTX.Process(target=_claim_worker, args=(str(store.root), r, barrier, out)) for r in runs]
+    with running(procs, join_s=10):
+        results = dict(out.get(timeout=50) for _ in procs)
     assert sum(results.values()) == 2
     assert [r.id for r in store.list_runs(status="running")][::-1] == runs[:2]  # the two oldest
     assert [store.queue_position(r) for r in runs[2:]] == [1, 2, 3]

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import errno
-import multiprocessing as mp
 import sqlite3
 import threading
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from child_processes import CTX, running
 import sbi_core.store_db as store_module
 from sbi_core.errors import SBIError
 from sbi_core.spec import RunSpec
@@ -34,7 +34,6 @@ from sbi_core.store_errors import BUSY, FULL, UNWRITABLE, StoreUnavailable, stor
 
 pytestmark = pytest.mark.timeout(120)
 
-_CTX = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
 
 WRITERS = 30
 READERS = 2
@@ -93,19 +92,16 @@ def _reader(root: str, barrier, stop, out) -> None:
 
 def test_thirty_writers_at_once_never_see_database_is_locked(tmp_path: Path) -> None:
     root = str(tmp_path / "store")  # not created yet: thirty processes create it together
-    barrier = _CTX.Barrier(WRITERS + READERS)
-    stop = _CTX.Event()
-    out = _CTX.Queue()
-    writers = [_CTX.Process(target=_writer, args=(root, i, barrier, out)) for i in range(WRITERS)]
-    readers = [_CTX.Process(target=_reader, args=(root, barrier, stop, out)) for _ in range(READERS)]
+    barrier = CTX.Barrier(WRITERS + READERS)
+    stop = CTX.Event()
+    out = CTX.Queue()
+    writers = [CTX.Process(target=_writer, args=(root, i, barrier, out)) for i in range(WRITERS)]
+    readers = [CTX.Process(target=_reader, args=(root, barrier, stop, out)) for _ in range(READERS)]
     started = time.monotonic()
-    for p in writers + readers:
-        p.start()
-    results = [out.get(timeout=100) for _ in writers]
-    stop.set()
-    reads = [out.get(timeout=30) for _ in readers]
-    for p in writers + readers:
-        p.join(30)
+    with running(writers + readers):
+        results = [out.get(timeout=100) for _ in writers]
+        stop.set()
+        reads = [out.get(timeout=30) for _ in readers]
     elapsed = time.monotonic() - started
 
     errors = [r[3] for r in results + reads if r[3]]

@@ -15,6 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from python_child import child_env
 from sbi_core import Prior, PriorSpecError, RunSpecError, SBIError
 from sbi_core.tables import (
     MAX_TABLE_BYTES,
@@ -166,7 +167,7 @@ def read_elsewhere(path: Path) -> dict:
     import sys
 
     res = subprocess.run([sys.executable, "-c", READ_IN_A_FRESH_PROCESS, str(path)], capture_output=True,
-                         text=True, timeout=300, cwd=ROOT)
+                         text=True, timeout=300, cwd=path.parent, env=child_env())
     assert res.returncode == 0, res.stderr[-2000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
 

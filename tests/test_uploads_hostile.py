@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from python_child import child_env
 from sbi_core import sandbox
 from sbi_core.simulators.uploaded import SimulatorError, load_simulator, sandbox_mode, sandbox_mode_description
 
@@ -527,7 +528,7 @@ def test_sandboxes_leave_no_zombies_where_the_app_adopts_orphans(tmp_path):
     script = tmp_path / "check.py"
     script.write_text(ZOMBIE_CHECK)
     res = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, timeout=120,
-                         cwd=Path(__file__).resolve().parents[1])
+                         cwd=tmp_path, env=child_env())
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads(res.stdout.strip().splitlines()[-1]) == []
 
