@@ -15,6 +15,7 @@ from sbi_core import SBIError
 from sbi_core.compare import (DEFAULT_BUDGET, DEFAULT_MAX_EPOCHS, DEFAULT_ROUNDS, comparison_base,
                               comparison_specs, parse_budgets)
 from sbi_core.methods.registry import METHODS, get_method
+from sbi_core.spec import BOUNDS
 
 from sbi_ui import keys as K
 from sbi_ui.compare_state import set_comparison
@@ -71,13 +72,13 @@ def _settings(choice: ModelChoice) -> tuple[list, str, int, int, int]:
         help="One number, or several separated by commas (e.g. 1000, 4000) to see how each method improves "
         "with more simulations. A sequential method splits its budget into rounds.")
     any_seq = any(get_method(m).sequential for m in methods)
-    rounds = c2.number_input("Rounds (sequential methods)", 1, 20, DEFAULT_ROUNDS, key=K.W_COMPARE_ROUNDS,
-                             disabled=not any_seq,
+    rounds = c2.number_input("Rounds (sequential methods)", *BOUNDS["num_rounds"].form_range, DEFAULT_ROUNDS,
+                             key=K.W_COMPARE_ROUNDS, disabled=not any_seq,
                              help="A sequential method spends budget / rounds simulations per round; SMC-ABC's "
                              "rounds are its generations. One-round methods spend the whole budget at once.")
-    epochs = c3.number_input("Max epochs per round", 5, 2000, DEFAULT_MAX_EPOCHS, key=K.W_COMPARE_EPOCHS,
-                             help="Caps each round's training (early stopping may end it sooner).")
-    seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key=K.W_COMPARE_SEED,
+    epochs = c3.number_input("Max epochs per round", *BOUNDS["max_epochs"].form_range, DEFAULT_MAX_EPOCHS,
+                             key=K.W_COMPARE_EPOCHS, help="Caps each round's training (early stopping may end it sooner).")
+    seed = c4.number_input("Seed", *BOUNDS["seed"].form_range, 0, key=K.W_COMPARE_SEED,
                            help="The same seed for every method: the same settings give the same race.")
     return methods, budgets, int(rounds), int(epochs), int(seed)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sbi_core.spec import RunSpec
+from sbi_core.spec import BOUNDS, RunSpec
 from sbi_core.store import RunStore
 from sbi_ui import keys as K
 
@@ -105,6 +105,15 @@ def test_renders_without_runs_and_start_needs_a_method(store):
     at.multiselect(key=K.W_COMPARE_METHODS).set_value(["snpe"]).run()
     _ok(at)
     assert _start(at).disabled and any("whole number" in e.value for e in at.error)
+
+
+def test_the_forms_limits_are_the_runspecs_own(store):
+    """Rounds, epochs and seed offer what RunSpec validation accepts (one table: spec.BOUNDS)."""
+    at = _page()
+    for key, name in ((K.W_COMPARE_ROUNDS, "num_rounds"), (K.W_COMPARE_EPOCHS, "max_epochs"),
+                      (K.W_COMPARE_SEED, "seed")):
+        field = at.number_input(key=key)
+        assert (field.min, field.max) == BOUNDS[name].form_range, name
 
 
 def test_a_budget_with_a_thousands_comma_is_one_thousand(store):
