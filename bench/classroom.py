@@ -447,6 +447,10 @@ def main() -> None:
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|", row]
     lines += ["", f"{len(fc)} of {args.students} students saw a first cloud, {len(res['finished_at'])} saw "
               "their run finish."]
+    loads = res["page_load"]
+    if loads:
+        lines += [f"Runs page loads while the class worked (s): p50 {quantile(loads, 0.5):.2f}, slowest "
+                  + ", ".join(f"{v:.2f}" for v in sorted(loads)[-3:][::-1]) + "."]
     if res.get("timeline"):
         lines += res["timeline"]
     if args.client == "ws":
