@@ -9,7 +9,7 @@ import pytest
 
 import sbi_core
 from sbi_core import RunSpec, RunSpecError
-from sbi_core.runs import execute
+from sbi_core.run.loop import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 

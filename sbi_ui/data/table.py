@@ -20,7 +20,8 @@ from sbi_core.tables import (
     read_table,
 )
 from sbi_core.tables.observations import parse_typed_observation
-from sbi_core.uploads import UploadError, save_upload
+from sbi_core.uploads.files import save_upload
+from sbi_core.uploads.paths import UploadError
 
 from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe
