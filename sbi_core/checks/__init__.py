@@ -4,7 +4,7 @@
 - :mod:`.options`: a check job's settings (test datasets, posterior draws, seed);
 - :mod:`.testset`: the test datasets (simulated, or a table run's held-out rows);
 - :mod:`.compute`: :func:`run_checks`, every applicable check from one shared pass of posterior draws;
-- :mod:`.bands`: the 99 % bands of calibrated rank histograms and rank ECDFs;
+- the 99 % bands of calibrated rank histograms and rank ECDFs are statistics, in :mod:`sbi_core.stats.bands`;
 - :mod:`.verdicts`: plain-words verdicts computed from the numbers;
 - :mod:`.breakit`: the "break it" twin (the same run trained badly) and its pairing;
 - :mod:`.results`: saving and loading results under ``artifacts/<run_id>/checks/``;

@@ -57,7 +57,7 @@ Beaumont's kernel 0.883, OLCM 0.877, ``c = 0.5`` 0.849.
 
 Regression adjustment (on by default, ``regression_adjustment``): Beaumont,
 Zhang & Balding (2002)'s local-linear correction of the last population
-(:func:`~.rejection_abc.regression_adjust`), which removes most of the blur
+(:func:`~.rejection.regression_adjust`), which removes most of the blur
 a non-zero epsilon leaves.
 
 A generation whose acceptance rate falls below ``min_acceptance`` or that
