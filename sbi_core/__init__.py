@@ -53,9 +53,9 @@ _WHERE = {
 
 __all__ = list(_WHERE)
 
-# the packages, reachable as attributes (``sbi_core.plots``) once asked for
+# the packages and top-level modules, reachable as attributes (``sbi_core.plots``) once asked for
 _PACKAGES = ("checks", "diagnostics", "export", "jobs", "methods", "nn", "plots", "posteriors", "run", "sandbox",
-             "simulators", "stats", "store", "tables", "uploads")
+             "simulators", "stats", "store", "tables", "uploads", "errors", "events", "processes", "threads")
 
 
 def __getattr__(name: str) -> Any:

@@ -13,9 +13,9 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import SBIError
-from sbi_core.store.check_records import CheckInfo
 from sbi_core.checks import CheckOptions, CheckPlan, plan_checks, start_broken_twin
 from sbi_core.checks.options import DATASETS_RANGE, SAMPLES_RANGE
+from sbi_core.store.check_records import CheckInfo
 from sbi_core.store.runs import RunInfo
 
 from sbi_ui import keys as K

@@ -12,9 +12,15 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import SBIError
-from sbi_core.run.compare import (DEFAULT_BUDGET, DEFAULT_MAX_EPOCHS, DEFAULT_ROUNDS, comparison_base,
-                              comparison_specs, parse_budgets)
 from sbi_core.methods.registry import METHODS, get_method
+from sbi_core.run.compare import (
+    DEFAULT_BUDGET,
+    DEFAULT_MAX_EPOCHS,
+    DEFAULT_ROUNDS,
+    comparison_base,
+    comparison_specs,
+    parse_budgets,
+)
 
 from sbi_ui import keys as K
 from sbi_ui.compare_state import set_comparison

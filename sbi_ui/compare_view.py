@@ -14,8 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from sbi_core import SBIError
-from sbi_core.run.compare import CompareRow, c2st_curves, compare_row, fallback_c2st, reference_run
 from sbi_core.plots.compare import compare_c2st_figure, compare_clouds_figure, method_colors
+from sbi_core.run.compare import CompareRow, c2st_curves, compare_row, fallback_c2st, reference_run
 
 from sbi_ui import keys as K
 from sbi_ui.axes import axis_pickers

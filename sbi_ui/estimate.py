@@ -15,7 +15,14 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import Prior, RunSpec
-from sbi_core.run.cost import CostModel, MachineLoad, calibrate_from_store, estimate_run, machine_load, simulation_seconds
+from sbi_core.run.cost import (
+    CostModel,
+    MachineLoad,
+    calibrate_from_store,
+    estimate_run,
+    machine_load,
+    simulation_seconds,
+)
 
 from sbi_ui.format import fmt_duration, plural
 from sbi_ui.model_choice import ModelChoice

@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from sbi_core.run.cost import CostModel, seconds_left, timings_from_events
 from sbi_core.events import fold_reference
+from sbi_core.run.cost import CostModel, seconds_left, timings_from_events
 from sbi_core.store.runs import RunInfo, RunStore
 
 from sbi_ui.format import fmt_duration, plural

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from sbi_core.methods.abc.distance import robust_scale, scaled_distances
 from sbi_core.errors import SBIError
+from sbi_core.methods.abc.distance import robust_scale, scaled_distances
 from sbi_core.methods.abc.rejection import METHOD as REJECTION, RejectionABC
 from sbi_core.methods.abc.smc import METHOD as SMC, ParticleProposal, SMCABC, kernel_covariances
 from sbi_core.stats.priors import Prior

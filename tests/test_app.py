@@ -15,9 +15,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sbi_ui import keys as K
+from sbi_core.jobs.worker import run_worker
 from sbi_core.run.spec import RunSpec
 from sbi_core.store.runs import RunStore
-from sbi_core.jobs.worker import run_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,9 +16,9 @@ from streamlit.testing.v1 import AppTest
 
 from sbi_core.checks import checks_dir, link_broken_twin, run_checks, save_results
 from sbi_core.jobs.manager import JobManager
+from sbi_core.jobs.worker import run_worker
 from sbi_core.run.spec import RunSpec
 from sbi_core.store.runs import RunStore
-from sbi_core.jobs.worker import run_worker
 
 from sbi_ui import keys as K
 

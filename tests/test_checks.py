@@ -31,19 +31,19 @@ from sbi_core.checks import (
     run_checks,
     save_results,
     start_broken_twin,
+    verdicts as V,
 )
-from sbi_core.stats import bands
-from sbi_core.checks import verdicts as V
 from sbi_core.checks.testset import simulate_test_set, validation_indices
 from sbi_core.diagnostics.coverage import central_coverage
-from sbi_core.jobs.manager import JobManager
-from sbi_core.stats.seeds import SeedPlan
-from sbi_core.simulators import get_simulator
-from sbi_core.run.spec import RunSpec
-from sbi_core.store.runs import RunStore, pid_alive
 from sbi_core.errors import Cancelled
-from sbi_core.uploads.files import save_upload
+from sbi_core.jobs.manager import JobManager
 from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.simulators import get_simulator
+from sbi_core.stats import bands
+from sbi_core.stats.seeds import SeedPlan
+from sbi_core.store.runs import RunStore, pid_alive
+from sbi_core.uploads.files import save_upload
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -7,11 +7,23 @@ import numpy as np
 import pytest
 
 from sbi_core import RunSpec, SBIError
-from sbi_core.run.compare import (BUDGET_RANGE, MAX_RUNS, CompareRow, c2st_curves, compare_row, comparison_base,
-                              comparison_specs, fallback_c2st, parse_budgets, parse_run_ids, reference_run,
-                              rows_from_store, split_budget)
 from sbi_core.methods.registry import METHODS
 from sbi_core.plots.compare import compare_c2st_figure, compare_clouds_figure
+from sbi_core.run.compare import (
+    BUDGET_RANGE,
+    CompareRow,
+    MAX_RUNS,
+    c2st_curves,
+    compare_row,
+    comparison_base,
+    comparison_specs,
+    fallback_c2st,
+    parse_budgets,
+    parse_run_ids,
+    reference_run,
+    rows_from_store,
+    split_budget,
+)
 from sbi_core.store.runs import RunStore
 
 

@@ -8,8 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sbi_core.run.cost import (CostModel, calibrate_from_store, estimate_run, pairs_trained, seconds_left,
-                           size_factor, steps_per_epoch, timings_from_events)
+from sbi_core.run.cost import (
+    CostModel,
+    calibrate_from_store,
+    estimate_run,
+    pairs_trained,
+    seconds_left,
+    size_factor,
+    steps_per_epoch,
+    timings_from_events,
+)
 from sbi_core.run.spec import RunSpec
 
 SPEC = RunSpec(simulator="two_moons", method="snpe", num_rounds=4, simulations_per_round=1000,

@@ -19,8 +19,8 @@ import time
 import psutil
 import pytest
 
-from sbi_core.jobs.dask_executor import LOST_MESSAGE, SCHEDULER_ENV, DaskExecutor
 from sbi_core.errors import SBIError
+from sbi_core.jobs.dask_executor import DaskExecutor, LOST_MESSAGE, SCHEDULER_ENV
 from sbi_core.jobs.manager import JobManager
 from sbi_core.run.spec import RunSpec
 from sbi_core.store.runs import RunStore, pid_alive

@@ -17,10 +17,10 @@ from streamlit.testing.v1 import AppTest
 
 from sbi_ui import keys as K
 from sbi_ui.user_text import WORD_JOINER
+from sbi_core.jobs.worker import run_worker
 from sbi_core.run.spec import RunSpec
 from sbi_core.store.runs import RunStore
 from sbi_core.uploads.files import save_upload
-from sbi_core.jobs.worker import run_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,14 +21,13 @@ import numpy as np
 import pytest
 import torch
 
-from sbi_core.simulators import fanout
-from sbi_core.run import loop as runs
+from sbi_core.errors import Cancelled
 from sbi_core.jobs.dask_executor import DaskExecutor, start_local_cluster, task_key
+from sbi_core.run import loop as runs
+from sbi_core.run.spec import RunSpec
+from sbi_core.simulators import Simulator, fanout, get_simulator
 from sbi_core.simulators.fanout import Batch, BatchMapper, DaskFanOut, LocalMapper, simulate_batch
 from sbi_core.simulators.sources import SEED_HIGH, SimulatorSource
-from sbi_core.simulators import Simulator, get_simulator
-from sbi_core.run.spec import RunSpec
-from sbi_core.errors import Cancelled
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 
-from sbi_core.store.artifacts import ArtifactMissing
 from sbi_core.errors import SBIError
 from sbi_core.export.inference_data import (
     InferenceDataError,
@@ -25,12 +24,13 @@ from sbi_core.export.inference_data import (
     to_inference_data,
     to_netcdf_bytes,
 )
-from sbi_core.stats.priors import Prior
-from sbi_core.run.loop import execute
-from sbi_core.simulators import get_simulator
-from sbi_core.run.spec import RunSpec
-from sbi_core.store.runs import RunStore
 from sbi_core.jobs.worker import run_worker
+from sbi_core.run.loop import execute
+from sbi_core.run.spec import RunSpec
+from sbi_core.simulators import get_simulator
+from sbi_core.stats.priors import Prior
+from sbi_core.store.artifacts import ArtifactMissing
+from sbi_core.store.runs import RunStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning:arviz.*")
 

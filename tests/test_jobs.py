@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from sbi_core.jobs.manager import JobManager, default_max_running, default_threads_per_run
-from sbi_core.run.spec import RunSpec
-from sbi_core.store.runs import STALE_MESSAGE, RunStore, pid_alive
 from sbi_core.jobs.worker import bug_message, run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore, STALE_MESSAGE, pid_alive
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,9 +6,8 @@ import math
 import pytest
 import torch
 
-from sbi_core.errors import SBIError
+from sbi_core.errors import Cancelled, SBIError
 from sbi_core.stats.mcmc import MCMCInitError, mcmc_report, sample_mcmc
-from sbi_core.errors import Cancelled
 
 
 def _gen(seed: int) -> torch.Generator:

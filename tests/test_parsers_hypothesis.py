@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sbi_core import Prior, PriorSpecError, RunSpecError
+from sbi_core.run.json_files import prior_spec_from_json, runspec_from_json
 from sbi_core.stats.priors import FAMILIES
 from sbi_core.tables import TableError, check_columns, parse_observations, read_table
-from sbi_core.run.json_files import prior_spec_from_json, runspec_from_json
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from sbi_core.errors import SBIError
-from sbi_core.posteriors.particles import FORMAT, ParticlePosterior, cv_bandwidth, effective_sample_size, kde_bandwidth
+from sbi_core.posteriors.particles import (
+    FORMAT,
+    ParticlePosterior,
+    cv_bandwidth,
+    effective_sample_size,
+    kde_bandwidth,
+)
 from sbi_core.stats.priors import Prior
 
 PRIOR = Prior.from_spec([

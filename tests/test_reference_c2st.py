@@ -13,9 +13,9 @@ from sbi_core import get_simulator, plots, run_sequential
 from sbi_core.diagnostics import ReferenceC2ST, ReferenceScore, reference_unavailable
 from sbi_core.diagnostics.reference import MIN_SAMPLES, reference_sample_size
 from sbi_core.events import REFERENCE_PENDING, fold_reference
+from sbi_core.jobs.worker import run_worker
 from sbi_core.run.spec import RunSpec
 from sbi_core.store.runs import RunStore
-from sbi_core.jobs.worker import run_worker
 from apptest_support import run_page
 
 

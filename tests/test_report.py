@@ -22,9 +22,9 @@ from sbi_core.errors import SBIError
 from sbi_core.export.figures import FigureExportError, close_exporter, figure_png, figure_svg, find_browser
 from sbi_core.export.report import NO_CHECKS_TEXT, ReportError, run_report_html
 from sbi_core.export.script import spec_to_script
+from sbi_core.jobs.worker import run_worker
 from sbi_core.run.spec import RunSpec
 from sbi_core.store.runs import RunStore
-from sbi_core.jobs.worker import run_worker
 
 pytestmark = pytest.mark.timeout(180)
 

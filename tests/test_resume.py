@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 import torch
 
-from sbi_core.run import loop as runs
-from sbi_core.run.checkpoint import Checkpoint, load_checkpoint
 from sbi_core.errors import SBIError
 from sbi_core.jobs.manager import JobManager
 from sbi_core.jobs.resume import finished_rounds, resume_from, why_not_resumable
-from sbi_core.simulators import get_simulator
+from sbi_core.run import loop as runs
+from sbi_core.run.checkpoint import Checkpoint, load_checkpoint
 from sbi_core.run.spec import RunSpec
-from sbi_core.store.runs import STALE_MESSAGE, RunStore
+from sbi_core.simulators import get_simulator
+from sbi_core.store.runs import RunStore, STALE_MESSAGE
 from sbi_ui.tracker import RunTracker
 
 pytestmark = pytest.mark.timeout(240)

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from sbi_core import RunSpec, RunSpecError
 from sbi_core.run.cost import CostModel, estimate_run
-from sbi_core.stats.priors import FAMILIES
+from sbi_core.run.json_files import runspec_from_json
 from sbi_core.run.loop import execute, spec_to_run
 from sbi_core.run.spec import BOUNDS, MAX_JSON_DEPTH, PRIOR_BOUNDS, machine_cores
-from sbi_core.run.json_files import runspec_from_json
+from sbi_core.stats.priors import FAMILIES
 from sbi_core.uploads.files import admit_spec
 
 SETTINGS = settings(max_examples=60, deadline=None,

@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sbi_core.run.ids import RUN_ID_LENGTH, is_run_id
 from sbi_core.run.spec import RunSpec
 from sbi_core.store.runs import (
-    STALE_MESSAGE,
     ArtifactMissing,
     RunInfo,
     RunStore,
+    STALE_MESSAGE,
     pid_alive,
     process_start_time,
 )
-from sbi_core.run.ids import RUN_ID_LENGTH, is_run_id
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -359,12 +359,12 @@ def _fake_round(i: int, m: int = 5, d: int = 2):
 
 
 def test_artifacts_round_trip_with_fakes(store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sbi_core
+    import sbi_core.posteriors
 
     fake_module = types.ModuleType("sbi_core.posteriors.posterior")
     fake_module.Posterior = _FakePosterior
     monkeypatch.setitem(sys.modules, "sbi_core.posteriors.posterior", fake_module)
-    monkeypatch.setattr(sbi_core, "posterior", fake_module, raising=False)
+    monkeypatch.setattr(sbi_core.posteriors, "posterior", fake_module, raising=False)
     from sbi_core.posteriors import files as posterior_files
 
     monkeypatch.setitem(posterior_files.FORMATS, _FakePosterior.FORMAT, ("sbi_core.posteriors.posterior", "Posterior"))

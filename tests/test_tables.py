@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sbi_core import Prior, PriorSpecError, RunSpecError, SBIError
+from sbi_core.run.json_files import prior_spec_from_json, runspec_from_json
 from sbi_core.tables import (
     MAX_TABLE_BYTES,
     TableError,
@@ -27,7 +28,6 @@ from sbi_core.tables import (
     prepare_training_pairs,
     read_table,
 )
-from sbi_core.run.json_files import prior_spec_from_json, runspec_from_json
 from sbi_core.tables.observations import parse_typed_observation
 from sbi_core.uploads.files import is_upload_path, save_upload
 from sbi_core.uploads.paths import UploadError, safe_filename

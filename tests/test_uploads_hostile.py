@@ -25,7 +25,12 @@ import pytest
 import torch
 
 from sbi_core.sandbox import runner as sandbox
-from sbi_core.simulators.uploaded import SimulatorError, load_simulator, sandbox_mode, sandbox_mode_description
+from sbi_core.simulators.uploaded import (
+    SimulatorError,
+    load_simulator,
+    sandbox_mode,
+    sandbox_mode_description,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 SANDBOXED = sandbox_mode(trusted=False) == "sandboxed"

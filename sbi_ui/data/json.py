@@ -15,9 +15,8 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import Prior, PriorSpecError, RunSpec, RunSpecError, SBIError, plots
+from sbi_core.run.json_files import MAX_RUNSPEC_BYTES, prior_spec_from_json, runspec_from_json
 from sbi_core.tables import MAX_OBSERVATION_BYTES, TableError, parse_observations
-from sbi_core.run.json_files import prior_spec_from_json, runspec_from_json
-from sbi_core.run.json_files import MAX_RUNSPEC_BYTES
 from sbi_core.uploads.files import admit_spec, portable_spec
 
 from sbi_ui import keys as K
