@@ -27,7 +27,7 @@ from sbi_core.errors import Cancelled, SBIError
 from sbi_core.run.json_files import runspec_from_json
 from sbi_core.store.runs import default_root
 
-# Admitting a spec (the simulators) and running it (the run loop) load torch, nflows and the methods;
+# Admitting a spec (the simulators) and running it (the run loop) load torch, the flows and the methods;
 # _run imports them after the arguments parse, so ``--help`` and a mistyped option answer at once.
 
 EXAMPLE = {

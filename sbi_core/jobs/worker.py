@@ -45,7 +45,7 @@ from sbi_core.store.errors import StoreUnavailable
 from sbi_core.store.runs import RunStore
 from sbi_core.threads import set_threads
 
-# _HEAVY: the worker imports the run loop and check jobs (torch, nflows, the methods:
+# _HEAVY: the worker imports the run loop and check jobs (torch, the flow library, the methods:
 # about 1.5 s) inside the functions that use them: torch must start after set_threads has limited
 # its threads, and a worker that only waits in the queue, is cancelled there or runs a scripted
 # executor never loads them.
