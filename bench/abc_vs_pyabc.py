@@ -32,10 +32,10 @@ import torch
 import sbi_core
 from common import NUM_REFERENCE, machine, observations, timer, write_section
 from sbi_core import c2st
-from sbi_core.methods.rejection_abc import RejectionABC
-from sbi_core.methods.smc_abc import SMCABC
-from sbi_core.particle_posterior import ParticlePosterior
-from sbi_core.priors import Prior
+from sbi_core.methods.abc.rejection import RejectionABC
+from sbi_core.methods.abc.smc import SMCABC
+from sbi_core.posteriors.particles import ParticlePosterior
+from sbi_core.stats.priors import Prior
 
 GAUSS_SIGMA, GAUSS_X = 0.5, 0.8  # x ~ N(theta, 0.5^2), theta ~ U(-3, 3), x_o = 0.8
 

@@ -94,7 +94,7 @@ def tree_rss(pid: int) -> int:
 
 
 def small_spec_link(seed: int) -> str:
-    from sbi_core.spec import RunSpec
+    from sbi_core.run.spec import RunSpec
 
     spec = RunSpec(simulator="two_moons", method="npe", num_rounds=1, simulations_per_round=300, max_epochs=20,
                    seed=seed)
@@ -328,7 +328,7 @@ def timeline(store_dir: Path, students: list) -> list[str]:
     """Where a student's first-cloud time went: until the worker wrote round 1's event (queue wait,
     and the round's own ``seconds``: simulate, train, sample, reference C2ST), then until the
     cloud reached the student's page (ws clients only: they know their run)."""
-    from sbi_core.store import RunStore
+    from sbi_core.store.runs import RunStore
 
     store = RunStore(store_dir)
     written, lag, waits, parts = [], [], [], {}
@@ -365,7 +365,7 @@ def start_cluster(tmp: Path) -> tuple[str, list[subprocess.Popen]]:
     time.sleep(3)
     for _ in range(2):
         procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
-                                       "--nthreads", "1", "--nworkers", "1", "--preload", "sbi_core.dask_executor"],
+                                       "--nthreads", "1", "--nworkers", "1", "--preload", "sbi_core.jobs.dask_executor"],
                                       env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       start_new_session=True))
     time.sleep(8)

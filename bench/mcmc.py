@@ -6,11 +6,11 @@ with one torch thread:
 (a) two moons: the exact two-moons posterior density at the default observation
     (analytic likelihood of the crescent, uniform box prior): two thin, curved modes;
 (b) a 5-D Gaussian with correlations 0.6^|i-j| and scales 0.5..2.5;
-(c) an NLE-shaped potential: log q(x_o | theta) of an nflows NSF (sbi_core.flows.build_flow,
+(c) an NLE-shaped potential: log q(x_o | theta) of an nflows NSF (sbi_core.nn.flows.build_flow,
     random weights, 5 parameters, 8 data) plus a uniform box prior [-3, 3]^5; each call
     evaluates the flow, the cost that dominates NLE sampling.
 
-Samplers: sbi_core.mcmc.sample_mcmc (its defaults); sbi 0.27's
+Samplers: sbi_core.stats.mcmc.sample_mcmc (its defaults); sbi 0.27's
 SliceSamplerVectorized with the settings sbi's MCMCPosterior uses by default
 (20 chains, 200 warm-up sweeps, widths tuned over 50, initial width 0.01),
 started from the same importance-resampled points (sbi's default "resample"
@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 import sbi_core
-from sbi_core.mcmc import DEFAULTS, mcmc_report, sample_mcmc
-from sbi_core.mcmc.init import resample_init
+from sbi_core.stats.mcmc import DEFAULTS, mcmc_report, sample_mcmc
+from sbi_core.stats.mcmc.init import resample_init
 from common import machine, write_section
 
 
@@ -73,7 +73,7 @@ def gaussian5():
 
 
 def flow_nle():
-    from sbi_core.flows import build_flow
+    from sbi_core.nn.flows import build_flow
 
     with torch.random.fork_rng():
         torch.manual_seed(0)

@@ -81,8 +81,8 @@ ARM_JS = """(key) => {
 
 
 def _jobs(store_dir: Path):
-    from sbi_core.jobs import JobManager
-    from sbi_core.store import RunStore
+    from sbi_core.jobs.manager import JobManager
+    from sbi_core.store.runs import RunStore
 
     return JobManager(RunStore(store_dir))
 

@@ -1,68 +1,73 @@
 """sbi_core: simulation-based inference with normalizing flows, headless.
 
-The public API (see DESIGN.md section 3); the dashboard and any notebook use
-only these names.
+The public API (docs/architecture.md, "The public API"); the dashboard and any
+notebook use only these names. They load on first use (PEP 562
+``__getattr__``), so ``from sbi_core import RunSpec`` loads the RunSpec and its
+checks, not torch; ``import sbi_core`` alone loads nothing else. The packages
+and the way their imports point are described in docs/architecture.md.
 """
 
-from .diagnostics import (
-    c2st,
-    check_sbc,
-    check_tarp,
-    expected_coverage,
-    posterior_predictive_check,
-    recovery,
-    run_sbc,
-    run_tarp,
-    zscore_contraction,
-)
-from .errors import SBIError
-from .events import TERMINAL_TYPES
-from .export.inference_data import to_inference_data
-from .export.script import spec_to_script
-from .methods import NLE, NPE, NRE, SNPE
-from .posterior import Posterior, PosteriorSamplingError
-from .priors import Prior, PriorSpecError
-from .runs import RoundResult, RunResult, execute, run_sequential
-from .simulators import Simulator, get_simulator, list_simulators
-from .simulators.uploaded import SimulatorError, load_simulator
-from .spec import RunSpec, RunSpecError
-from .store_errors import StoreUnavailable
-from .training import Cancelled, CancelToken
+from __future__ import annotations
 
-__all__ = [
-    "c2st",
-    "run_sbc",
-    "check_sbc",
-    "run_tarp",
-    "check_tarp",
-    "expected_coverage",
-    "zscore_contraction",
-    "recovery",
-    "posterior_predictive_check",
-    "spec_to_script",
-    "to_inference_data",
-    "SBIError",
-    "StoreUnavailable",
-    "TERMINAL_TYPES",
-    "NPE",
-    "SNPE",
-    "NLE",
-    "NRE",
-    "Posterior",
-    "PosteriorSamplingError",
-    "Prior",
-    "PriorSpecError",
-    "RoundResult",
-    "RunResult",
-    "execute",
-    "run_sequential",
-    "Simulator",
-    "get_simulator",
-    "list_simulators",
-    "load_simulator",
-    "SimulatorError",
-    "RunSpec",
-    "RunSpecError",
-    "Cancelled",
-    "CancelToken",
-]
+import importlib
+from typing import Any
+
+# public name -> the module that defines it
+_WHERE = {
+    "c2st": "sbi_core.diagnostics.c2st",
+    "run_sbc": "sbi_core.diagnostics.sbc",
+    "check_sbc": "sbi_core.diagnostics.sbc",
+    "run_tarp": "sbi_core.diagnostics.tarp",
+    "check_tarp": "sbi_core.diagnostics.tarp",
+    "expected_coverage": "sbi_core.diagnostics.coverage",
+    "zscore_contraction": "sbi_core.diagnostics.zscore",
+    "recovery": "sbi_core.diagnostics.zscore",
+    "posterior_predictive_check": "sbi_core.diagnostics.predictive",
+    "spec_to_script": "sbi_core.export.script",
+    "to_inference_data": "sbi_core.export.inference_data",
+    "SBIError": "sbi_core.errors",
+    "StoreUnavailable": "sbi_core.store.errors",
+    "TERMINAL_TYPES": "sbi_core.events",
+    "NPE": "sbi_core.methods.npe",
+    "SNPE": "sbi_core.methods.snpe",
+    "NLE": "sbi_core.methods.nle",
+    "NRE": "sbi_core.methods.nre",
+    "Posterior": "sbi_core.posteriors.posterior",
+    "PosteriorSamplingError": "sbi_core.posteriors.posterior",
+    "Prior": "sbi_core.stats.priors",
+    "PriorSpecError": "sbi_core.stats.prior_spec",
+    "RoundResult": "sbi_core.run.loop",
+    "RunResult": "sbi_core.run.loop",
+    "execute": "sbi_core.run.loop",
+    "run_sequential": "sbi_core.run.loop",
+    "Simulator": "sbi_core.simulators.base",
+    "get_simulator": "sbi_core.simulators",
+    "list_simulators": "sbi_core.simulators",
+    "load_simulator": "sbi_core.simulators.uploaded",
+    "SimulatorError": "sbi_core.simulators.uploaded",
+    "RunSpec": "sbi_core.run.spec",
+    "RunSpecError": "sbi_core.errors",
+    "Cancelled": "sbi_core.errors",
+    "CancelToken": "sbi_core.nn.training",
+}
+
+__all__ = list(_WHERE)
+
+# the packages and top-level modules, reachable as attributes (``sbi_core.plots``) once asked for
+_PACKAGES = ("checks", "diagnostics", "export", "jobs", "methods", "nn", "plots", "posteriors", "run", "sandbox",
+             "simulators", "stats", "store", "tables", "uploads", "errors", "events", "processes", "threads")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    elif name in _PACKAGES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE, *_PACKAGES})

@@ -8,7 +8,7 @@ summary of the posterior per round; with ``--out`` writes the final posterior
 event log (``events.jsonl``).
 
 A spec downloaded from the dashboard carries its uploaded simulator (or table)
-inside (:func:`sbi_core.uploads.portable_spec`). The file is written to a
+inside (:func:`sbi_core.uploads.files.portable_spec`). The file is written to a
 private temporary folder for the run and deleted afterwards; uploaded code runs
 in the sandbox exactly as in the app (``SBI_TRUSTED_UPLOADS=1`` where there is
 none). A spec that names a file path instead is refused unless the path is in
@@ -23,10 +23,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import SBIError
-from .store import default_root
-from .training import Cancelled
-from .uploads import admit_spec
+from sbi_core.errors import Cancelled, SBIError
+from sbi_core.run.json_files import runspec_from_json
+from sbi_core.store.runs import default_root
+
+# Admitting a spec (the simulators) and running it (the run loop) load torch, the flows and the methods;
+# _run imports them after the arguments parse, so ``--help`` and a mistyped option answer at once.
 
 EXAMPLE = {
     "simulator": "two_moons",
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m sbi_core",
         description="Run simulation-based inference from a RunSpec JSON file, without the dashboard.",
         epilog="Example spec: " + json.dumps(EXAMPLE) + ". Any RunSpec field may be given; "
-        "unset ones take their defaults (see sbi_core/spec.py).",
+        "unset ones take their defaults (see sbi_core/run/spec.py).",
     )
     parser.add_argument("spec", help="path to a RunSpec JSON file ('-' reads standard input)")
     parser.add_argument("--out", type=Path, help="folder to write the posterior, samples and events to")
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, private: str) -> int:
     """Read, admit and run the spec; files it carries are written under ``private``."""
-    from .tables import runspec_from_json
+    from sbi_core.run.loop import execute  # torch: deferred, see above
+    from sbi_core.uploads.files import admit_spec  # torch (the simulators): deferred, see above
 
     try:
         text = sys.stdin.buffer.read() if args.spec == "-" else Path(args.spec).read_bytes()
@@ -122,8 +125,6 @@ def _run(args: argparse.Namespace, private: str) -> int:
     except SBIError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-
-    from .runs import execute
 
     events: list[dict] = []
     progress = _Progress(args.quiet)

@@ -17,7 +17,7 @@ event as it happens; the run store appends them in order. The types:
                  ``std`` (per parameter), ``posterior_samples`` (list of ``D``-lists at the
                  observation), ``hdr_size`` (``{fraction, stderr, mass, num_prior}``: the
                  prior mass of the posterior's 90 % highest-density region,
-                 :mod:`sbi_core.concentration`), ``reference_c2st`` (C2ST of the samples
+                 :mod:`sbi_core.stats.concentration`), ``reference_c2st`` (C2ST of the samples
                  against the exact posterior: 0.5 = indistinguishable, 1.0 = disjoint;
                  ``None`` where it does not apply, and ``reference_c2st_reason`` says why in
                  plain words; :mod:`sbi_core.diagnostics.reference`), ``sampling`` (how the
@@ -39,7 +39,7 @@ event as it happens; the run store appends them in order. The types:
                  while the run was active), ``previous`` (the status it had), ``message``
                  (why it had ended, if it had). The store drops the unfinished round's
                  events (and the ending) when it appends this one, so the log reads as
-                 one run; :mod:`sbi_core.checkpoint` is where it goes on from.
+                 one run; :mod:`sbi_core.run.checkpoint` is where it goes on from.
 
 Losses are the estimator's negative log-likelihood per sample (lower is better).
 """
@@ -87,7 +87,7 @@ def sampling_event(round: int, done: int, total: int) -> Event:
 
 
 def epoch_event(record: dict) -> Event:
-    """``record``: one entry of :class:`~sbi_core.training.TrainResult` ``.history``."""
+    """``record``: one entry of :class:`~sbi_core.nn.training.TrainResult` ``.history``."""
     return make_event("epoch", **record)
 
 

@@ -1,6 +1,6 @@
 """The Check page's job controls: start and cancel a run's checks, follow their progress, and "break it".
 
-The checks run in a background worker (:meth:`sbi_core.jobs.JobManager.start_checks`);
+The checks run in a background worker (:meth:`sbi_core.jobs.manager.JobManager.start_checks`);
 their status and progress live in the run store, so a reload, or anyone else
 with the store, sees the same. While a check job is active a small fragment
 polls it and redraws the page once when it ends.
@@ -13,10 +13,10 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import SBIError
-from sbi_core.check_records import CheckInfo
 from sbi_core.checks import CheckOptions, CheckPlan, plan_checks, start_broken_twin
 from sbi_core.checks.options import DATASETS_RANGE, SAMPLES_RANGE
-from sbi_core.store import RunInfo
+from sbi_core.store.check_records import CheckInfo
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui import keys as K
 from sbi_ui.check_texts import BREAK_IT

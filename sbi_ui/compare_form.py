@@ -1,6 +1,6 @@
 """The Compare page's form: the methods to race, their budgets, rounds, epochs and seed, and Start.
 
-The runs are built by :func:`sbi_core.compare.comparison_specs` (one per method
+The runs are built by :func:`sbi_core.run.compare.comparison_specs` (one per method
 and budget, everything else shared) and started through the job manager in
 order: its queue runs them one after another on a small machine.
 """
@@ -12,10 +12,16 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import SBIError
-from sbi_core.compare import (DEFAULT_BUDGET, DEFAULT_MAX_EPOCHS, DEFAULT_ROUNDS, comparison_base,
-                              comparison_specs, parse_budgets)
 from sbi_core.methods.registry import METHODS, get_method
-from sbi_core.spec import BOUNDS
+from sbi_core.run.spec import BOUNDS
+from sbi_core.run.compare import (
+    DEFAULT_BUDGET,
+    DEFAULT_MAX_EPOCHS,
+    DEFAULT_ROUNDS,
+    comparison_base,
+    comparison_specs,
+    parse_budgets,
+)
 
 from sbi_ui import keys as K
 from sbi_ui.compare_state import set_comparison

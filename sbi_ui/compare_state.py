@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from sbi_core.compare import parse_run_ids
+from sbi_core.run.compare import parse_run_ids
 
 from sbi_ui import keys as K
 

@@ -2,7 +2,7 @@
 to its rounds), the final clouds side by side, the C2ST-against-simulations curve and the table of
 results, redrawn from the store while a run is queued or running.
 
-All numbers come from :mod:`sbi_core.compare` and every figure from
+All numbers come from :mod:`sbi_core.run.compare` and every figure from
 :mod:`sbi_core.plots.compare`; this module only lays them out.
 """
 
@@ -14,8 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from sbi_core import SBIError
-from sbi_core.compare import CompareRow, c2st_curves, compare_row, fallback_c2st, reference_run
 from sbi_core.plots.compare import compare_c2st_figure, compare_clouds_figure, method_colors
+from sbi_core.run.compare import CompareRow, c2st_curves, compare_row, fallback_c2st, reference_run
 
 from sbi_ui import keys as K
 from sbi_ui.axes import axis_pickers

@@ -1,7 +1,7 @@
 """How long a new run should take and where it would stand in the queue, in words
-(the cost model of :mod:`sbi_core.cost`, calibrated on this server's finished runs).
+(the cost model of :mod:`sbi_core.run.cost`, calibrated on this server's finished runs).
 
-On a busy machine (:class:`~sbi_core.cost.MachineLoad`: the 1-minute load average against
+On a busy machine (:class:`~sbi_core.run.cost.MachineLoad`: the 1-minute load average against
 the cores) both the run's time and the wait for the runs ahead are scaled by how much
 slower a new run would go, and the page says so: "The machine is busy (load 3.8 on 2
 cores): expect about ...". :func:`current_load` reads the load (tests replace it)."""
@@ -15,7 +15,14 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import Prior, RunSpec
-from sbi_core.cost import CostModel, MachineLoad, calibrate_from_store, estimate_run, machine_load, simulation_seconds
+from sbi_core.run.cost import (
+    CostModel,
+    MachineLoad,
+    calibrate_from_store,
+    estimate_run,
+    machine_load,
+    simulation_seconds,
+)
 
 from sbi_ui.format import fmt_duration, plural
 from sbi_ui.model_choice import ModelChoice

@@ -11,8 +11,8 @@ import streamlit as st
 import torch
 
 from sbi_core import RunSpec, SBIError, plots
-from sbi_core.prior_predictive import check_observation, observation_ranges
-from sbi_core.store import RunInfo
+from sbi_core.simulators.prior_predictive import check_observation, observation_ranges
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui import keys as K
 from sbi_ui.axes import axis_pickers

@@ -22,7 +22,7 @@ from sbi_core.export import (
     spec_to_script,
     to_netcdf_bytes,
 )
-from sbi_core.store import RunInfo
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui import keys as K
 from sbi_ui.resources import store

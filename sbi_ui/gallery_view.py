@@ -3,7 +3,7 @@ side by side.
 
 One panel per owner (:mod:`sbi_ui.owner`): the newest finished run of that
 browser on the chosen model, drawn as a cloud of its last round's posterior
-samples (:meth:`~sbi_core.store.RunStore.round_samples`) over the same two
+samples (:meth:`~sbi_core.store.runs.RunStore.round_samples`) over the same two
 parameters and the prior's box, so the panels compare at a glance. Each
 panel's title gives that student's observation ``x``; the red star is the
 parameter that generated it, where it is known and the truth is shown. Owners
@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from sbi_core import list_simulators, plots
-from sbi_core.store import RunInfo
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui import keys as K
 from sbi_ui.axes import axis_pickers

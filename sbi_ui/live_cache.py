@@ -1,7 +1,7 @@
 """What every session watching a run shares: the run's record, its events folded once, and its figures.
 
 A class of 30 that presses **Start demo** watches one run (identical requests share
-it, :meth:`~sbi_core.store.RunStore.create_or_reuse`), and each of the 30 live views
+it, :meth:`~sbi_core.store.runs.RunStore.create_or_reuse`), and each of the 30 live views
 reruns every poll. Done per session, every poll re-read the run and its new events
 (a few queries and a worker liveness check each) and rebuilt the same Plotly figures
 (20-25 ms each), 30 times over, on the one Python thread the server has. Here one

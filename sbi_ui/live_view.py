@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from sbi_core import plots
-from sbi_core.store import RunInfo
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui import keys as K
 from sbi_ui import live_cache

@@ -11,7 +11,7 @@ import streamlit as st
 
 from sbi_core import RunSpec, SBIError, list_simulators
 from sbi_core.methods.registry import METHODS, get_method
-from sbi_core.store import RunInfo
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui.format import fmt_time, plural
 from sbi_ui.resources import simulator

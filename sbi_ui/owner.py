@@ -59,7 +59,7 @@ from typing import Callable, Optional
 
 import streamlit as st
 
-from sbi_core.store import RunInfo
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui import keys as K
 from sbi_ui.messages import flash

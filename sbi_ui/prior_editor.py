@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 import streamlit as st
 
 from sbi_core import Prior, PriorSpecError, plots
-from sbi_core.priors import FAMILIES, Marginal
+from sbi_core.stats.priors import FAMILIES, Marginal
 
 from sbi_ui import keys as K
 from sbi_ui.charts import chart

@@ -11,7 +11,7 @@ import torch
 
 from sbi_core import Prior, plots
 from sbi_core.plots.simulations import shares_one_axis
-from sbi_core.prior_predictive import check_observation
+from sbi_core.simulators.prior_predictive import check_observation
 
 from sbi_ui.charts import chart
 from sbi_ui.messages import show_error

@@ -9,8 +9,8 @@ import streamlit as st
 import torch
 
 from sbi_core import get_simulator
-from sbi_core.jobs import JobManager
-from sbi_core.store import RunStore, default_root
+from sbi_core.jobs.manager import JobManager
+from sbi_core.store.runs import RunStore, default_root
 
 __all__ = ["store_root", "jobs", "store", "simulator", "posterior"]
 
@@ -29,9 +29,9 @@ def store_root() -> str:
 @st.cache_resource(show_spinner=False)
 def _job_manager(root: str) -> JobManager:
     """One job manager per store and server process. Its Dask cluster (the process's one,
-    :func:`sbi_core.dask_executor.shared_executor`; none with ``SBI_EXECUTOR=process``) starts
+    :func:`sbi_core.jobs.dask_executor.shared_executor`; none with ``SBI_EXECUTOR=process``) starts
     now, in the background, so that the first run does not wait for it. Runs a previous server
-    left queued or running go on (:func:`sbi_core.resume.recover_runs`)."""
+    left queued or running go on (:func:`sbi_core.jobs.resume.recover_runs`)."""
     manager = JobManager(RunStore(root), recover=True)
     executor = manager.dask()
     if executor is not None:

@@ -1,6 +1,6 @@
 """The Resume button of a failed or cancelled run, and the note on a run that was resumed.
 
-Resuming (:mod:`sbi_core.resume`) reopens the run under the same id: its
+Resuming (:mod:`sbi_core.jobs.resume`) reopens the run under the same id: its
 finished rounds stay, the next round starts from their saved state, and the
 live view follows it again. Only the run's owner (or a teacher) sees the button;
 the click is checked again on arrival.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import streamlit as st
 
 from sbi_core import SBIError
-from sbi_core.resume import resume_from, why_not_resumable
-from sbi_core.store import RunInfo
+from sbi_core.jobs.resume import resume_from, why_not_resumable
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui.messages import flash
 from sbi_ui.owner import can_control

@@ -11,8 +11,8 @@ import pandas as pd
 import streamlit as st
 
 from sbi_core import Prior, plots
-from sbi_core.concentration import HDR_MASS, format_intervals, hdr_intervals, samples_hdr_size
-from sbi_core.store import RunInfo
+from sbi_core.stats.concentration import HDR_MASS, format_intervals, hdr_intervals, samples_hdr_size
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui import keys as K
 from sbi_ui.charts import chart
@@ -78,7 +78,7 @@ def _intervals(run_id: str, round_index: int, samples: np.ndarray) -> list:
 
 
 def round_region_sizes(run_id: str, tr: RunTracker, prior: Prior) -> tuple[list[Optional[dict]], bool]:
-    """Each finished round's 90 % region size (:mod:`sbi_core.concentration`: ``{fraction, stderr, ...}``,
+    """Each finished round's 90 % region size (:mod:`sbi_core.stats.concentration`: ``{fraction, stderr, ...}``,
     the prior mass of the smallest region holding 90 % of that round's posterior), and whether any had
     to be estimated from stored samples (a round saved before its event carried the size; ``None`` where
     neither is at hand). The one measure of how much a cloud shrank that every page and lesson uses:

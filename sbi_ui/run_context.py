@@ -11,7 +11,9 @@ import numpy as np
 import streamlit as st
 
 from sbi_core import Prior, RunSpec, list_simulators
-from sbi_core.store import RunInfo, is_run_id
+from sbi_core.run.ids import is_run_id
+from sbi_core.run.loop import resolve_simulator
+from sbi_core.store.runs import RunInfo
 
 from sbi_ui.naming import model_name_of
 from sbi_ui.resources import simulator
@@ -47,8 +49,6 @@ def _context(run_id: str, spec_json: str) -> RunContext:
         sim = simulator(name)
     else:
         try:
-            from sbi_core.runs import resolve_simulator
-
             sim = resolve_simulator(spec)
         except Exception:  # labels fall back to the prior's names
             sim = None

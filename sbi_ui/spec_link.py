@@ -5,7 +5,7 @@ afterwards); the Train page then keeps the setup on screen in ``?spec=``
 (:func:`keep_in_url`): the run it shows (:func:`url_setup`: until the form is changed), else the form's,
 so the address bar always holds the setup on screen. What it holds is validated by the
 one RunSpec validation and admitted like any spec from elsewhere
-(:func:`sbi_core.uploads.admit_spec`): built-in models, or this server's
+(:func:`sbi_core.uploads.files.admit_spec`): built-in models, or this server's
 uploads; never another file path. A link that cannot be used says why and the
 page goes on from the defaults.
 
@@ -24,7 +24,7 @@ from urllib.parse import quote
 import streamlit as st
 
 from sbi_core import RunSpec, SBIError
-from sbi_core.uploads import admit_spec
+from sbi_core.uploads.files import admit_spec
 
 from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe

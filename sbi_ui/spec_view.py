@@ -8,9 +8,9 @@ import json
 import streamlit as st
 
 from sbi_core import SBIError
-from sbi_core.store import RunInfo
 from sbi_core.export.report import spec_without_paths
-from sbi_core.uploads import portable_spec
+from sbi_core.store.runs import RunInfo
+from sbi_core.uploads.files import portable_spec
 
 from sbi_ui import keys as K
 from sbi_ui.user_text import plain

@@ -12,9 +12,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from sbi_core.cost import CostModel, seconds_left, timings_from_events
 from sbi_core.events import fold_reference
-from sbi_core.store import RunInfo, RunStore
+from sbi_core.run.cost import CostModel, seconds_left, timings_from_events
+from sbi_core.store.runs import RunInfo, RunStore
 
 from sbi_ui.format import fmt_duration, plural
 from sbi_ui.naming import is_abc
@@ -132,7 +132,7 @@ class RunTracker:
             r.get("stopped_by_request") for r in self.rounds)
 
     def seconds_left(self, info: RunInfo, base: Optional[CostModel] = None) -> Optional[float]:
-        """Expected seconds until the run ends (:func:`sbi_core.cost.seconds_left`).
+        """Expected seconds until the run ends (:func:`sbi_core.run.cost.seconds_left`).
 
         ``base`` (calibrated on other runs of this server) is rescaled to this
         run's own finished rounds and the pace of the round in progress; once a

@@ -9,7 +9,7 @@ import streamlit as st
 
 from sbi_core import RunSpec, SBIError
 from sbi_core.methods.registry import METHODS, get_method
-from sbi_core.spec import BOUNDS
+from sbi_core.run.spec import BOUNDS
 
 from sbi_ui import keys as K
 from sbi_ui.model_choice import ModelChoice
@@ -31,7 +31,7 @@ _DEFAULTS = RunSpec()  # every field starts at the RunSpec's default: one source
 ESTIMATORS = {"nsf": "Neural spline flow (NSF)", "maf": "Masked autoregressive flow (MAF)"}
 
 # What each number field accepts: the Train form's range of the setting in the RunSpec's one table
-# of bounds (sbi_core.spec.BOUNDS). The fields take any number, so an out-of-range one is shown as
+# of bounds (sbi_core.run.spec.BOUNDS). The fields take any number, so an out-of-range one is shown as
 # an error and blocks Start (a number_input with min/max would silently keep the last valid value).
 _FIELDS = {
     K.W_SIMS: "simulations_per_round",

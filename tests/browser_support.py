@@ -3,7 +3,7 @@
 * :class:`AppServer` starts ``streamlit run app.py`` on a free port with its own
   temporary run store (``SBI_STORE_DIR``), waits for ``/_stcore/health`` and
   tears everything down again: the server's process group and every
-  ``python -m sbi_core.worker`` process whose ``--store`` is that store (the
+  ``python -m sbi_core.jobs.worker`` process whose ``--store`` is that store (the
   workers run in their own sessions, so killing the server leaves them alive).
 * :func:`launch_browser` starts Debian's Chromium through Playwright.
 * Small page helpers: wait for Streamlit to finish a script run, read a plotly
@@ -72,13 +72,13 @@ def _same_path(a: str, b: Path) -> bool:
 
 
 def worker_pids(store_dir: Path) -> list[int]:
-    """Pids of ``sbi_core.worker`` processes whose ``--store`` is ``store_dir``."""
+    """Pids of ``sbi_core.jobs.worker`` processes whose ``--store`` is ``store_dir``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         args = _cmdline(int(entry.name))
-        if "sbi_core.worker" not in args:
+        if "sbi_core.jobs.worker" not in args:
             continue
         for k, a in enumerate(args):
             value = None

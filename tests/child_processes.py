@@ -19,7 +19,7 @@ from typing import Iterator
 
 if "forkserver" in mp.get_all_start_methods():
     CTX = mp.get_context("forkserver")
-    CTX.set_forkserver_preload(["sbi_core.store"])
+    CTX.set_forkserver_preload(["sbi_core.store.runs"])
 else:  # pragma: no cover - platforms without fork
     CTX = mp.get_context("spawn")
 

@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from sbi_core.abc_distance import robust_scale, scaled_distances
 from sbi_core.errors import SBIError
-from sbi_core.methods.rejection_abc import METHOD as REJECTION, RejectionABC
-from sbi_core.methods.smc_abc import METHOD as SMC, ParticleProposal, SMCABC, kernel_covariances
-from sbi_core.priors import Prior
+from sbi_core.methods.abc.distance import robust_scale, scaled_distances
+from sbi_core.methods.abc.rejection import METHOD as REJECTION, RejectionABC
+from sbi_core.methods.abc.smc import METHOD as SMC, ParticleProposal, SMCABC, kernel_covariances
+from sbi_core.stats.priors import Prior
 
 SIGMA = 0.5  # x ~ N(theta, SIGMA^2)
 X_OBS = torch.tensor([0.8])
@@ -191,7 +191,7 @@ def test_methods_are_described_and_build_ignores_network_settings():
 
 def test_run_sequential_runs_smc_abc_when_registered():
     from sbi_core.methods import get_method
-    from sbi_core.runs import run_sequential
+    from sbi_core.run.loop import run_sequential
 
     try:
         get_method("smc_abc")

@@ -1,4 +1,4 @@
-"""DESIGN.md section 3, exactly as written there: one test per part, so a failure names it."""
+"""The public API of docs/architecture.md ("The public API"), as written there: one test per part, so a failure names it."""
 
 import pytest
 import torch

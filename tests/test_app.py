@@ -1,7 +1,7 @@
 """App tests with Streamlit's AppTest: every page renders, with and without runs.
 
 Runs live in temporary stores (``SBI_STORE_DIR``). Finished runs are real but
-tiny: :func:`sbi_core.worker.run_worker` carries them out in-process (two
+tiny: :func:`sbi_core.jobs.worker.run_worker` carries them out in-process (two
 moons, a few hundred simulations, 3 epochs), writing events and round
 artifacts exactly as a background worker does. Starting runs from the pages
 spawns real workers, which the tests wait for or cancel.
@@ -15,9 +15,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sbi_ui import keys as K
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -144,8 +144,8 @@ def shared() -> dict:
 
 
 def _jobs(server):
-    from sbi_core.jobs import JobManager
-    from sbi_core.store import RunStore
+    from sbi_core.jobs.manager import JobManager
+    from sbi_core.store.runs import RunStore
 
     return JobManager(RunStore(server.store_dir))
 

@@ -28,7 +28,7 @@ pytestmark = browser_test_marks(600)
 
 PAGE_MS = 60_000
 RUN_S = 300
-DATASETS, DRAWS = 40, 20  # 4 rank bins per parameter (sbi_core.checks.bands.default_num_bins)
+DATASETS, DRAWS = 40, 20  # 4 rank bins per parameter (sbi_core.stats.bands.default_num_bins)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +45,8 @@ def browser(server):
 @pytest.fixture(scope="module")
 def finished_run(server) -> str:
     from sbi_core import RunSpec
-    from sbi_core.jobs import JobManager
-    from sbi_core.store import RunStore
+    from sbi_core.jobs.manager import JobManager
+    from sbi_core.store.runs import RunStore
 
     jm = JobManager(RunStore(server.store_dir), max_running=1, threads_per_run=1)
     rid = jm.start(RunSpec(simulator="linear_regression", method="npe", num_rounds=1, simulations_per_round=300,

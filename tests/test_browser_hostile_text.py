@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from sbi_core import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 from sbi_ui.owner import TEACHER_ENV
 from sbi_ui.user_text import WORD_JOINER

@@ -21,7 +21,7 @@ def server(tmp_path_factory):
 
 def test_dismiss_label_is_not_cut_on_a_runs_link(server):
     from sbi_core import RunSpec
-    from sbi_core.store import RunStore
+    from sbi_core.store.runs import RunStore
 
     demo = RunSpec.demo()
     store = RunStore(server.store_dir)

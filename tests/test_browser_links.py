@@ -21,8 +21,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sbi_core import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 from sbi_ui.naming import method_title
 from sbi_ui.view_state import axes_from_query, axes_to_query, round_from_query

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from sbi_core import RunSpec
-from sbi_core.store import RunStore
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 from sbi_ui.owner import OWNER_COOKIE, READ_ONLY_TEXT
 

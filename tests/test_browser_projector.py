@@ -15,8 +15,8 @@ import time
 import pytest
 
 from sbi_core import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 
 from browser_support import (AppServer, browser_test_marks, goto, launch_browser, page_problems,

@@ -4,7 +4,7 @@ Two students in two browser contexts: A presses Start demo (a 4-round run), B st
 from a setup link, which waits in the queue behind A's on the one local worker. While A's run is
 in its second round the server's whole process group (Streamlit and its local Dask cluster) is
 SIGKILLed. A new server on the same store, once a page is opened, carries both on
-(:func:`sbi_core.resume.recover_runs`): A's run resumes from its last finished round under the
+(:func:`sbi_core.jobs.resume.recover_runs`): A's run resumes from its last finished round under the
 same id, B's runs from its queue; nothing finished is lost and A's page says it was resumed.
 
     python -m pytest tests/test_browser_restart.py -q
@@ -17,8 +17,8 @@ import re
 import signal
 import time
 
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 
 from browser_support import (DEMO_LABEL, AppServer, browser_test_marks, drawn_round_points, goto, launch_browser,
                              new_page, wait_idle)

@@ -49,8 +49,8 @@ def browser(server):
 
 
 def _jobs(server):
-    from sbi_core.jobs import JobManager
-    from sbi_core.store import RunStore
+    from sbi_core.jobs.manager import JobManager
+    from sbi_core.store.runs import RunStore
 
     return JobManager(RunStore(server.store_dir), max_running=1, threads_per_run=1)
 

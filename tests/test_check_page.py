@@ -2,7 +2,7 @@
 checked run (beside its broken twin when there is one), says which checks do not apply, and starts a check
 job from its button.
 
-Runs are tiny and carried out in-process (:func:`sbi_core.worker.run_worker`); their checks are computed
+Runs are tiny and carried out in-process (:func:`sbi_core.jobs.worker.run_worker`); their checks are computed
 in-process too (:func:`sbi_core.checks.run_checks`) and saved where a check job saves them, except in the
 test that presses the button, which starts a real worker.
 """
@@ -15,10 +15,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sbi_core.checks import checks_dir, link_broken_twin, run_checks, save_results
-from sbi_core.jobs import JobManager
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.manager import JobManager
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 
 from sbi_ui import keys as K
 

@@ -1,8 +1,8 @@
 """Calibration checks of stored runs (sbi_core.checks): which apply, computing them, keeping them, the job.
 
 Runs are tiny (a few hundred simulations, a few epochs) and carried out in-process with
-:func:`sbi_core.worker.run_worker`; the check job tests start real worker processes through the
-:class:`~sbi_core.jobs.JobManager`. The statistics of the checks themselves are tested in
+:func:`sbi_core.jobs.worker.run_worker`; the check job tests start real worker processes through the
+:class:`~sbi_core.jobs.manager.JobManager`. The statistics of the checks themselves are tested in
 ``tests/test_diagnostics.py``; here the verdicts are tested on exact and deliberately shrunk
 Gaussian posteriors, whose answers are known.
 """
@@ -31,18 +31,19 @@ from sbi_core.checks import (
     run_checks,
     save_results,
     start_broken_twin,
+    verdicts as V,
 )
-from sbi_core.checks import bands, verdicts as V
 from sbi_core.checks.testset import simulate_test_set, validation_indices
 from sbi_core.diagnostics.coverage import central_coverage
-from sbi_core.jobs import JobManager
-from sbi_core.seeds import SeedPlan
+from sbi_core.errors import Cancelled
+from sbi_core.jobs.manager import JobManager
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
 from sbi_core.simulators import get_simulator
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore, pid_alive
-from sbi_core.training import Cancelled
-from sbi_core.uploads import save_upload
-from sbi_core.worker import run_worker
+from sbi_core.stats import bands
+from sbi_core.stats.seeds import SeedPlan
+from sbi_core.store.runs import RunStore, pid_alive
+from sbi_core.uploads.files import save_upload
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -81,7 +82,7 @@ def runs(tmp_path_factory):
     for key in ("npe", "snpe"):
         assert run_worker(store, ids[key]) == "done", store.get_run(ids[key]).message
     seen = {}
-    import sbi_core.training as training
+    import sbi_core.nn.training as training
 
     real_split = training._split
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from sbi_core import dask_checks
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
+from sbi_core.jobs import dask_checks
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 
 pytestmark = pytest.mark.timeout(120)
 

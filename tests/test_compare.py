@@ -1,4 +1,4 @@
-"""sbi_core.compare (a comparison's specs, rows, C2ST curves and fallback reference) and its figures
+"""sbi_core.run.compare (a comparison's specs, rows, C2ST curves and fallback reference) and its figures
 (sbi_core.plots.compare): shared axes across panels, and the traces each figure holds."""
 
 from __future__ import annotations
@@ -7,12 +7,24 @@ import numpy as np
 import pytest
 
 from sbi_core import RunSpec, SBIError
-from sbi_core.compare import (BUDGET_RANGE, MAX_RUNS, CompareRow, c2st_curves, compare_row, comparison_base,
-                              comparison_specs, fallback_c2st, parse_budgets, parse_run_ids, reference_run,
-                              rows_from_store, split_budget)
 from sbi_core.methods.registry import METHODS
 from sbi_core.plots.compare import compare_c2st_figure, compare_clouds_figure
-from sbi_core.store import RunStore
+from sbi_core.run.compare import (
+    BUDGET_RANGE,
+    CompareRow,
+    MAX_RUNS,
+    c2st_curves,
+    compare_row,
+    comparison_base,
+    comparison_specs,
+    fallback_c2st,
+    parse_budgets,
+    parse_run_ids,
+    reference_run,
+    rows_from_store,
+    split_budget,
+)
+from sbi_core.store.runs import RunStore
 
 
 def _base(**kw) -> RunSpec:

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sbi_core.spec import BOUNDS, RunSpec
-from sbi_core.store import RunStore
+from sbi_core.run.spec import BOUNDS, RunSpec
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,4 +1,4 @@
-"""The posterior's 90 % highest-density region, measured in prior mass (sbi_core.concentration).
+"""The posterior's 90 % highest-density region, measured in prior mass (sbi_core.stats.concentration).
 
 Analytic cases: an isotropic Gaussian N(mu, s^2 I) in 2-D has its 90 % HDR a disc
 of radius r with r^2 = 2 ln(10) s^2 (the chi-square(2) 90 % point), so its area
@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from sbi_core import Prior
-from sbi_core.concentration import (
+from sbi_core.stats.concentration import (
     format_intervals,
     hdr_intervals,
     hdr_prior_mass,

@@ -1,16 +1,22 @@
-"""The run-time cost model (sbi_core.cost): the estimate before Start and the time left during a run."""
+"""The run-time cost model (sbi_core.run.cost): the estimate before Start and the time left during a run."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from sbi_core.cost import (CostModel, calibrate_from_store, estimate_run, pairs_trained, seconds_left,
-                           size_factor, steps_per_epoch, timings_from_events)
-from sbi_core.spec import RunSpec
+from sbi_core.run.cost import (
+    CostModel,
+    calibrate_from_store,
+    estimate_run,
+    pairs_trained,
+    seconds_left,
+    size_factor,
+    steps_per_epoch,
+    timings_from_events,
+)
+from sbi_core.run.spec import RunSpec
 
 SPEC = RunSpec(simulator="two_moons", method="snpe", num_rounds=4, simulations_per_round=1000,
                num_transforms=4, hidden_features=50, max_epochs=100, patience=10)
@@ -84,7 +90,7 @@ def test_time_left_uses_the_round_in_progress_and_early_stopping():
 
 
 def test_calibration_uses_the_store(tmp_path: Path):
-    from sbi_core.store import RunStore
+    from sbi_core.store.runs import RunStore
 
     store = RunStore(tmp_path / "store")
     rid = store.create_run(SPEC)
@@ -103,7 +109,7 @@ def test_calibration_uses_the_store(tmp_path: Path):
 
 # ---- issue 19: a busy machine, and the time left measured on the run itself ------------------------------
 def test_machine_load_from_injected_sources():
-    from sbi_core.cost import MachineLoad, machine_load
+    from sbi_core.run.cost import MachineLoad, machine_load
 
     busy = machine_load(loadavg=lambda: (3.8, 3.0, 2.0), cpu_count=lambda: 2)
     assert busy == MachineLoad(3.8, 2) and busy.busy and busy.words() == "load 3.8 on 2 cores"
@@ -121,7 +127,7 @@ def test_machine_load_from_injected_sources():
 
 
 def test_time_left_follows_the_pace_the_run_has_shown_on_a_busy_machine():
-    from sbi_core.cost import seconds_done
+    from sbi_core.run.cost import seconds_done
 
     model = CostModel().calibrated(timings_from_events(SPEC, MEASURED[:1]))
     plain = seconds_left(SPEC, model, 1, 0, 0, None, 0.0)
@@ -138,7 +144,7 @@ def test_time_left_follows_the_pace_the_run_has_shown_on_a_busy_machine():
 
 
 def test_work_done_grows_with_rounds_simulations_and_epochs():
-    from sbi_core.cost import seconds_done
+    from sbi_core.run.cost import seconds_done
 
     m = CostModel()
     assert seconds_done(SPEC, m, 0, 0, 0) == 0.0

@@ -1,7 +1,7 @@
 """Runs on Dask distributed: a local cluster of warm workers, and a real scheduler + worker.
 
 The local-cluster tests share one cluster of one worker (started once, with the
-module's own :func:`~sbi_core.dask_executor.start_local_cluster`); the test that
+module's own :func:`~sbi_core.jobs.dask_executor.start_local_cluster`); the test that
 SIGKILLs its worker runs last among them (the nanny starts a fresh one). The
 cluster-mode test starts ``dask scheduler`` and ``dask worker`` as processes on
 127.0.0.1 and connects through ``SBI_DASK_SCHEDULER``.
@@ -20,11 +20,11 @@ import psutil
 import pytest
 
 from python_child import child_env
-from sbi_core.dask_executor import LOST_MESSAGE, SCHEDULER_ENV, DaskExecutor
 from sbi_core.errors import SBIError
-from sbi_core.jobs import JobManager
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore, pid_alive
+from sbi_core.jobs.dask_executor import DaskExecutor, LOST_MESSAGE, SCHEDULER_ENV
+from sbi_core.jobs.manager import JobManager
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore, pid_alive
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -167,7 +167,7 @@ STUBBORN = """
 import time
 from pathlib import Path
 
-from sbi_core.runs import execute as real_execute
+from sbi_core.run.loop import execute as real_execute
 
 ENDED = Path(__file__).with_name("stubborn_ended")
 
@@ -241,8 +241,8 @@ def test_stopping_a_runs_processes_kills_its_own_sandbox_and_nothing_else() -> N
 
     import numpy as np
 
-    from sbi_core.dask_executor import sandbox_label, stop_run_processes
-    from sbi_core.sandbox import Limits, SandboxRunner, SimulatorError, owned_by
+    from sbi_core.jobs.dask_executor import sandbox_label, stop_run_processes
+    from sbi_core.sandbox.runner import Limits, SandboxRunner, SimulatorError, owned_by
 
     limits = Limits(timeout=120.0)
     with owned_by(sandbox_label("run-a")):
@@ -350,7 +350,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 
-import sbi_core.store_db as store_db
+import sbi_core.store.db as store_db
 
 FLAG = None
 _REAL = store_db.SQLiteStore._write
@@ -373,7 +373,7 @@ def _write(self):
 
 def install(flag, store_root):
     global FLAG
-    from sbi_core.store import RunStore
+    from sbi_core.store.runs import RunStore
 
     FLAG = flag
     store_db.SQLiteStore._write = _write
@@ -399,7 +399,7 @@ def test_a_run_whose_store_fills_up_ends_failed_plainly_once_space_is_freed(
     message (by its task's state: its worker lives on), within 30 s, without anyone asking."""
     import importlib.util
 
-    from sbi_core.dask_executor import STORE_FULL_MESSAGE
+    from sbi_core.jobs.dask_executor import STORE_FULL_MESSAGE
 
     module = tmp_path / "dask_full_disk.py"
     module.write_text(DISK)
@@ -497,7 +497,7 @@ def _end(proc: subprocess.Popen) -> None:
 
 @pytest.fixture
 def dask_cluster_processes():
-    """``dask scheduler`` and ``dask worker`` (preloading sbi_core.dask_executor) on 127.0.0.1."""
+    """``dask scheduler`` and ``dask worker`` (preloading sbi_core.jobs.dask_executor) on 127.0.0.1."""
     address = f"tcp://127.0.0.1:{_free_port()}"
     env = child_env(DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
     procs = []
@@ -505,7 +505,7 @@ def dask_cluster_processes():
         procs.append(_dask_cli("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
                                "--no-dashboard", env=env))
         procs.append(_dask_cli("worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--nworkers", "1",
-                               "--no-dashboard", "--preload", "sbi_core.dask_executor", env=env))
+                               "--no-dashboard", "--preload", "sbi_core.jobs.dask_executor", env=env))
         yield address
     finally:
         for proc in reversed(procs):

@@ -2,7 +2,7 @@
 accepted, and a rejected upload shows what to fix while the last good one stays in use.
 
 Simulator uploads really run in the sandbox (a child process per file, about a second each);
-runs on tables are carried out in-process by :func:`sbi_core.worker.run_worker`.
+runs on tables are carried out in-process by :func:`sbi_core.jobs.worker.run_worker`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from streamlit.testing.v1 import AppTest
 
 from sbi_ui import keys as K
 from sbi_ui.user_text import WORD_JOINER
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.uploads import save_upload
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
+from sbi_core.uploads.files import save_upload
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -436,7 +436,7 @@ def simulate(theta):
 def test_runspec_import_of_a_carried_file_stores_it_here(store, tmp_path):
     import hashlib
 
-    from sbi_core.uploads import is_upload_path
+    from sbi_core.uploads.files import is_upload_path
 
     spec = RunSpec(simulator={"kind": "upload", "name": "Doubler", "file_name": "doubler.py",
                               "sha256": hashlib.sha256(PORTABLE_SIM).hexdigest(), "source": PORTABLE_SIM.decode()},
@@ -503,7 +503,7 @@ def test_every_uploader_states_the_limit_the_app_and_server_enforce(store):
 
     from sbi_core.simulators.uploaded import MAX_UPLOAD_BYTES as MAX_CODE_BYTES
     from sbi_core.tables import MAX_OBSERVATION_BYTES, MAX_TABLE_BYTES
-    from sbi_core.uploads import MAX_UPLOAD_BYTES
+    from sbi_core.uploads.files import MAX_UPLOAD_BYTES
 
     server_mb = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]["maxUploadSize"]
     at = data_page()

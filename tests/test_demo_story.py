@@ -1,6 +1,6 @@
 """The guided demo tells its story: round 1's cloud is broad, the last round's much tighter (issue 19).
 
-Measured by the one concentration measure (:mod:`sbi_core.concentration`): the prior mass of each
+Measured by the one concentration measure (:mod:`sbi_core.stats.concentration`): the prior mass of each
 round's 90 % highest-density region. With the old demo (4 rounds of 250 simulations) round 1 was
 already on the crescents (1.46 % of the prior) and the last round hardly smaller (1.26 %).
 """
@@ -12,7 +12,7 @@ import dataclasses
 import pytest
 
 from sbi_core import RunSpec
-from sbi_core.runs import execute
+from sbi_core.run.loop import execute
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

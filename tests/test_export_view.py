@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from sbi_core import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 from sbi_ui.export_view import samples_csv
 

@@ -2,8 +2,8 @@
 
 A round's batch ``b`` is simulated with ``Generator().manual_seed(seed_b)``, the
 seeds drawn from the run's ``"simulate"`` stream at the start of the round
-(:mod:`sbi_core.simulation`), so batches can run anywhere, in any order
-(:mod:`sbi_core.fanout`). The fast tests check the seeding rule here; the slow
+(:mod:`sbi_core.simulators.sources`), so batches can run anywhere, in any order
+(:mod:`sbi_core.simulators.fanout`). The fast tests check the seeding rule here; the slow
 ones start a local cluster of two worker processes and check that a whole run
 carried out as a Dask task draws exactly what the same spec draws in this
 process, with its batches spread over both workers (read back from the
@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 import torch
 
-from sbi_core import fanout, runs
-from sbi_core.dask_executor import DaskExecutor, start_local_cluster, task_key
-from sbi_core.fanout import Batch, BatchMapper, DaskFanOut, LocalMapper, simulate_batch
-from sbi_core.simulation import SEED_HIGH, SimulatorSource
-from sbi_core.simulators import Simulator, get_simulator
-from sbi_core.spec import RunSpec
-from sbi_core.training import Cancelled
+from sbi_core.errors import Cancelled
+from sbi_core.jobs.dask_executor import DaskExecutor, start_local_cluster, task_key
+from sbi_core.run import loop as runs
+from sbi_core.run.spec import RunSpec
+from sbi_core.simulators import Simulator, fanout, get_simulator
+from sbi_core.simulators.fanout import Batch, BatchMapper, DaskFanOut, LocalMapper, simulate_batch
+from sbi_core.simulators.sources import SEED_HIGH, SimulatorSource
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -129,7 +129,7 @@ def test_progress_is_reported_in_order_and_a_cancel_stops_between_batches() -> N
 
 def test_a_resumed_run_draws_what_the_uninterrupted_run_draws() -> None:
     """The checkpoint's "simulate" state is the stream after one draw per batch: round 1 resumes exactly."""
-    from sbi_core.checkpoint import Checkpoint
+    from sbi_core.run.checkpoint import Checkpoint
 
     sim = get_simulator("two_moons")
     kw = dict(method="snpe", num_rounds=2, simulations_per_round=250, max_epochs=2, num_posterior_samples=20,
@@ -192,8 +192,8 @@ def _spec(**kw) -> RunSpec:
 
 @pytest.mark.slow
 def test_a_run_on_the_cluster_fans_out_and_draws_exactly_what_it_draws_here(cluster, tmp_path) -> None:
-    from sbi_core.jobs import JobManager
-    from sbi_core.store import RunStore
+    from sbi_core.jobs.manager import JobManager
+    from sbi_core.store.runs import RunStore
 
     spec = _spec()
     store = RunStore(tmp_path / "store")
@@ -299,8 +299,8 @@ def test_a_cancel_during_a_fanned_out_round_stops_it_and_drops_the_batches_left(
 @pytest.mark.slow
 def test_cancelling_a_run_while_its_round_is_fanned_out_ends_it_cancelled(cluster, tmp_path) -> None:
     """The run stops at the next batch boundary by itself (its worker is not killed), its batches dropped."""
-    from sbi_core.jobs import JobManager
-    from sbi_core.store import RunStore
+    from sbi_core.jobs.manager import JobManager
+    from sbi_core.store.runs import RunStore
 
     store = RunStore(tmp_path / "store")
     executor = DaskExecutor(client=cluster)

@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from sbi_core.flows import ConditionalFlow, build_flow, zscore_stats
+from sbi_core.nn.flows import ConditionalFlow, build_flow, zscore_stats
 
 
 @pytest.mark.parametrize("kind", ["nsf", "maf"])

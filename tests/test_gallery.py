@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunInfo
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunInfo
 from sbi_ui.gallery_view import GalleryEntry, gallery_figure, latest_per_owner, observation_text, student_names
 
 

@@ -1,7 +1,7 @@
 """sbi_core.export.inference_data: a run (in memory or stored) as an ArviZ InferenceData, and its NetCDF.
 
 Runs are real and tiny: a 2-round SNPE run on two moons, carried out once in memory
-(:func:`sbi_core.runs.execute`) and once as a stored run by the worker, from the same spec; and a
+(:func:`sbi_core.run.loop.execute`) and once as a stored run by the worker, from the same spec; and a
 one-round NPE run on the projectile model, whose simulator has units.
 """
 
@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from python_child import child_env
-from sbi_core.artifacts import ArtifactMissing
 from sbi_core.errors import SBIError
 from sbi_core.export.inference_data import (
     InferenceDataError,
@@ -26,12 +25,13 @@ from sbi_core.export.inference_data import (
     to_inference_data,
     to_netcdf_bytes,
 )
-from sbi_core.priors import Prior
-from sbi_core.runs import execute
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.loop import execute
+from sbi_core.run.spec import RunSpec
 from sbi_core.simulators import get_simulator
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.stats.priors import Prior
+from sbi_core.store.artifacts import ArtifactMissing
+from sbi_core.store.runs import RunStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning:arviz.*")
 
@@ -215,7 +215,7 @@ def test_store_export_loads_no_network(az, stored, monkeypatch):
         raise AssertionError("the export loaded a network")
 
     monkeypatch.setattr(type(store), "load_posterior", refuse)
-    monkeypatch.setattr("sbi_core.posterior.Posterior.load", refuse)
+    monkeypatch.setattr("sbi_core.posteriors.posterior.Posterior.load", refuse)
     assert dict(inference_data_from_store(store, run_id).posterior.sizes) == {"chain": 1, "draw": 100}
 
 

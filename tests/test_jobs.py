@@ -2,7 +2,7 @@
 
 Most tests swap a scripted executor (``fake_exec``, written to a temporary
 folder) into the workers, so they test the machinery, not training; the last
-ones run the real ``sbi_core.runs.execute`` on a tiny problem.
+ones run the real ``sbi_core.run.loop.execute`` on a tiny problem.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from sbi_core.jobs import JobManager, default_max_running, default_threads_per_run
-from sbi_core.spec import RunSpec
-from sbi_core.store import STALE_MESSAGE, RunStore, pid_alive
-from sbi_core.worker import bug_message, run_worker
+from sbi_core.jobs.manager import JobManager, default_max_running, default_threads_per_run
+from sbi_core.jobs.worker import bug_message, run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore, STALE_MESSAGE, pid_alive
 
 pytestmark = pytest.mark.timeout(60)
 
 FAKE_EXEC = '''
 import os, time
 from sbi_core.errors import SBIError
-from sbi_core.training import Cancelled
+from sbi_core.errors import Cancelled
 
 
 def _ev(type, **kw):
@@ -271,7 +271,7 @@ def test_a_run_ended_from_outside_keeps_its_ending_whatever_its_worker_still_doe
         store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Dask task that ignores its cancel is ended from outside and may even be resumed and claimed again
     while it goes on: nothing it does afterwards reaches the store, and it ends nothing."""
-    import sbi_core.worker as worker
+    import sbi_core.jobs.worker as worker
 
     monkeypatch.setattr(worker, "CANCEL_CHECK_S", 0.0)  # read the claim at every event
     saved = []
@@ -309,10 +309,10 @@ def test_run_worker_leaves_queue_when_cancelled(store: RunStore) -> None:
     assert store.get_run(rid).status == "cancelled"
 
 
-# ---- real runs (sbi_core.runs.execute) -----------------------------------------------------
+# ---- real runs (sbi_core.run.loop.execute) -----------------------------------------------------
 @pytest.fixture
 def real(store: RunStore) -> JobManager:
-    pytest.importorskip("sbi_core.runs")
+    pytest.importorskip("sbi_core.run.loop")
     return JobManager(store, max_running=1, threads_per_run=1)
 
 
@@ -372,7 +372,7 @@ def test_stop_of_a_queued_run_cancels_it(store: RunStore, fake_path: Path) -> No
 
 def test_a_worker_runs_the_code_of_the_server_that_started_it(monkeypatch):
     """Worker processes import this very checkout first, installed or not, whatever PYTHONPATH held."""
-    from sbi_core.process_executor import worker_env
+    from sbi_core.jobs.process_executor import worker_env
 
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")
     env = worker_env(1)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sbi_core.abc_by_hand import accepted_within, epsilon_for_fraction, scaled_distances
+from sbi_core.methods.abc.by_hand import accepted_within, epsilon_for_fraction, scaled_distances
 from sbi_ui import keys as K
 from sbi_ui.lessons import LESSONS
 
@@ -140,8 +140,8 @@ def test_sequential_lesson_states_the_runs_own_region_sizes(store_env):
     import dataclasses
 
     from sbi_core import RunSpec
-    from sbi_core.store import RunStore
-    from sbi_core.worker import carry_out
+    from sbi_core.store.runs import RunStore
+    from sbi_core.jobs.worker import carry_out
     from sbi_ui.lessons.sequential import RUN_NAME
     from sbi_ui.resources import store_root
     from sbi_ui.rounds_view import fmt_share

@@ -10,9 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, run_page
 from sbi_ui import keys as K
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 from sbi_ui import live_cache
 
 pytestmark = pytest.mark.timeout(240)

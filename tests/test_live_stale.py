@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from apptest_support import run_page
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 from sbi_ui import live_cache
 from sbi_ui.live_cache import STALE_MIN_S, ViewWatch

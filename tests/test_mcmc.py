@@ -1,4 +1,4 @@
-"""The MCMC engine (sbi_core.mcmc): correctness on known densities, groups, support, seeds,
+"""The MCMC engine (sbi_core.stats.mcmc): correctness on known densities, groups, support, seeds,
 cancellation, diagnostics, and the SLCP reference posterior built on it."""
 
 import math
@@ -6,9 +6,8 @@ import math
 import pytest
 import torch
 
-from sbi_core.errors import SBIError
-from sbi_core.mcmc import MCMCInitError, mcmc_report, sample_mcmc
-from sbi_core.training import Cancelled
+from sbi_core.errors import Cancelled, SBIError
+from sbi_core.stats.mcmc import MCMCInitError, mcmc_report, sample_mcmc
 
 
 def _gen(seed: int) -> torch.Generator:

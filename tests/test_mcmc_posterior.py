@@ -7,10 +7,10 @@ import torch
 
 import sbi_core
 from sbi_core import Prior, SBIError
-from sbi_core.mcmc_posterior import FORMAT, MCMCPosterior, MCMCSettings
+from sbi_core.posteriors.mcmc import FORMAT, MCMCPosterior, MCMCSettings
 from sbi_core.methods.nle import NLE
 from sbi_core.methods.nre import NRE
-from sbi_core.training import Cancelled
+from sbi_core.errors import Cancelled
 
 SMALL = dict(hidden_features=16, max_epochs=15, num_chains=20, warmup=20, thin=1)  # short chains: surface tests
 
@@ -184,7 +184,7 @@ def test_init_pool_starts_chains_and_is_saved(ratio_post, tmp_path):
 
 
 def test_chains_scale_with_the_draws_asked_for():
-    from sbi_core.mcmc_posterior import chains_for
+    from sbi_core.posteriors.mcmc import chains_for
 
     assert [chains_for(n) for n in (10, 1000, 10_000, 10**6)] == [50, 50, 500, 1000]
     kw = MCMCSettings().kwargs(10_000)

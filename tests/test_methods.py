@@ -9,8 +9,8 @@ import sbi_core
 from sbi_core import RunSpec, SBIError, run_sequential
 from sbi_core.methods import METHODS, NPE, Method, PriorProposal, get_method, method_names
 from sbi_core.methods import registry
-from sbi_core.seeds import STREAMS, SeedPlan
-from sbi_core.spec import METHODS as SPEC_METHODS
+from sbi_core.stats.seeds import STREAMS, SeedPlan
+from sbi_core.run.spec import METHODS as SPEC_METHODS
 
 TINY = dict(hidden_features=8, num_transforms=1, max_epochs=4, patience=100, num_posterior_samples=50)
 
@@ -53,7 +53,7 @@ def test_npe_train_and_method_npe_are_one_path():
                          seed=seed, simulation_batch_size=n, **TINY)
     plan = SeedPlan(seed)
     theta = sim.prior.sample((n,), generator=plan.generator("theta"))
-    # one batch: its seed is the simulate stream's first draw (sbi_core.simulation's seeding rule)
+    # one batch: its seed is the simulate stream's first draw (sbi_core.simulators.sources's seeding rule)
     seed_b = int(torch.randint(0, 2**62, (1,), generator=plan.generator("simulate")))
     x = sim.simulate(theta, generator=torch.Generator().manual_seed(seed_b))
     settings = {k: v for k, v in TINY.items() if k != "num_posterior_samples"}

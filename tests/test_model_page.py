@@ -17,9 +17,9 @@ from sbi_ui import keys as K
 from sbi_ui.user_text import plain
 
 from sbi_core import get_simulator
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

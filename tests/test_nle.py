@@ -5,7 +5,7 @@ import torch
 
 import sbi_core
 from sbi_core import SBIError
-from sbi_core.mcmc_posterior import MCMCPosterior
+from sbi_core.posteriors.mcmc import MCMCPosterior
 from sbi_core.methods.nle import METHOD_NLE, METHOD_SNLE, NLE, SNLE
 
 SMALL = dict(hidden_features=32, num_transforms=2, max_epochs=60)

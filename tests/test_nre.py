@@ -8,7 +8,7 @@ import torch
 import sbi_core
 from sbi_core import SBIError
 from sbi_core.methods.nre import METHOD_NRE, METHOD_SNRE, NRE, SNRE, balanced_loss, contrastive_loss
-from sbi_core.ratio_net import RatioNet, build_ratio_net
+from sbi_core.nn.ratio_net import RatioNet, build_ratio_net
 
 from test_nle import _linreg, _registered, assert_matches_reference
 

@@ -13,9 +13,9 @@ from streamlit.testing.v1 import AppTest
 from sbi_core import SBIError, get_simulator
 from sbi_core.diagnostics import TrainingSupport, ood_check
 from sbi_core.diagnostics.ood import LEVEL
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 from apptest_support import run_page
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 from sbi_ui.owner import READ_ONLY_TEXT
 
@@ -222,7 +222,7 @@ def test_the_gallery_needs_the_key(store, monkeypatch):
 
 
 def test_a_run_started_in_the_app_belongs_to_this_browser(store, monkeypatch):
-    from sbi_core.jobs import JobManager
+    from sbi_core.jobs.manager import JobManager
 
     def start(self, spec, title="", owner=None):  # no worker: only the record matters here
         return self.store.create_run(spec, title, owner=owner)

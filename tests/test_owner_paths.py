@@ -10,8 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sbi_core import RunSpec
-from sbi_core.spec import RunSpecError
-from sbi_core.uploads import admit_spec, is_upload_path, safe_filename, save_upload
+from sbi_core.errors import RunSpecError
+from sbi_core.uploads.files import admit_spec, is_upload_path, save_upload
+from sbi_core.uploads.paths import safe_filename
 from sbi_ui import keys as K
 
 from apptest_support import APP

@@ -8,9 +8,10 @@ import sqlite3
 
 import pytest
 
-from sbi_core.compare import parse_run_ids
-from sbi_core.spec import RunSpec
-from sbi_core.store import RUN_ID_LENGTH, RunStore, is_run_id, new_run_id
+from sbi_core.run.compare import parse_run_ids
+from sbi_core.run.ids import RUN_ID_LENGTH, is_run_id, new_run_id
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 
 SPEC = RunSpec(simulator="two_moons", method="npe", num_rounds=1, simulations_per_round=100)
 

@@ -59,7 +59,7 @@ def test_every_shipped_package_imports_from_any_folder(tmp_path):
     packages = _shipped_packages()
     assert {"sbi_core", "sbi_core.methods", "sbi_core.simulators"} <= set(packages), packages
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    code = "import importlib, sys, sbi_core, sbi_core.worker\n"
+    code = "import importlib, sys, sbi_core, sbi_core.jobs.worker\n"
     code += f"for name in {packages!r}: importlib.import_module(name)\n"
     code += "print(sbi_core.__file__)"
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,

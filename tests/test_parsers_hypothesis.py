@@ -15,15 +15,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sbi_core import Prior, PriorSpecError, RunSpecError
-from sbi_core.priors import FAMILIES
-from sbi_core.tables import (
-    TableError,
-    check_columns,
-    parse_observations,
-    prior_spec_from_json,
-    read_table,
-    runspec_from_json,
-)
+from sbi_core.run.json_files import prior_spec_from_json, runspec_from_json
+from sbi_core.stats.priors import FAMILIES
+from sbi_core.tables import TableError, check_columns, parse_observations, read_table
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -242,7 +236,7 @@ def test_a_decimal_comma_file_reads_the_same_as_observations_and_as_a_table(valu
        sep=st.sampled_from([", ", "; ", " ", ";", ",\t"]))
 def test_budgets_with_thousands_separators(budgets, sep):
     """``"1,000"`` is one thousand, never the budget 1, in every list form."""
-    from sbi_core.compare import parse_budgets
+    from sbi_core.run.compare import parse_budgets
 
     assert parse_budgets(sep.join(f"{b:,}" for b in budgets)) == budgets
     assert parse_budgets(sep.join(str(b) for b in budgets)) == budgets
@@ -252,7 +246,7 @@ def test_budgets_with_thousands_separators(budgets, sep):
 @given(text=st.text(max_size=40))
 def test_budgets_any_text_is_a_list_or_a_clear_error(text):
     from sbi_core import SBIError
-    from sbi_core.compare import BUDGET_RANGE, parse_budgets
+    from sbi_core.run.compare import BUDGET_RANGE, parse_budgets
 
     try:
         out = parse_budgets(text)
@@ -264,7 +258,7 @@ def test_budgets_any_text_is_a_list_or_a_clear_error(text):
 
 def test_ambiguous_budget_commas_say_how_they_were_read():
     from sbi_core import SBIError
-    from sbi_core.compare import parse_budgets
+    from sbi_core.run.compare import parse_budgets
 
     assert parse_budgets("1,000") == [1000] and parse_budgets("1000,4000") == [1000, 4000]
     with pytest.raises(SBIError, match=r"1,5 was read as the budgets 1 and 5"):

@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from sbi_core.errors import SBIError
-from sbi_core.particle_posterior import FORMAT, ParticlePosterior, cv_bandwidth, effective_sample_size, kde_bandwidth
-from sbi_core.priors import Prior
+from sbi_core.posteriors.particles import (
+    FORMAT,
+    ParticlePosterior,
+    cv_bandwidth,
+    effective_sample_size,
+    kde_bandwidth,
+)
+from sbi_core.stats.priors import Prior
 
 PRIOR = Prior.from_spec([
     {"name": "a", "dist": "uniform", "low": 0.0, "high": 1.0},

@@ -100,7 +100,7 @@ def test_posterior_figure_and_pair_plot():
 
 
 def test_marginal_figure_for_every_family():
-    from sbi_core.priors import Marginal
+    from sbi_core.stats.priors import Marginal
 
     specs = [
         {"name": "a", "dist": "uniform", "low": 0, "high": 2},
@@ -204,7 +204,7 @@ def test_pair_plot_histogram_counts_stay_off_the_neighbouring_panel():
 
 
 def test_corner_titles_name_each_mode_instead_of_a_median():
-    from sbi_core.concentration import hdr_intervals
+    from sbi_core.stats.concentration import hdr_intervals
     from sbi_core.plots.corner import _marginal_title
 
     two = np.r_[RNG.normal(-0.7, 0.05, 1000), RNG.normal(0.6, 0.05, 1000)]

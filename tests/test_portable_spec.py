@@ -1,4 +1,4 @@
-"""A RunSpec that travels: the uploaded file goes inside it (sbi_core.uploads.portable_spec),
+"""A RunSpec that travels: the uploaded file goes inside it (sbi_core.uploads.files.portable_spec),
 and a spec from outside names built-ins and files it carries, never a path (admit_spec)."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import pytest
 from python_child import child_env
 from sbi_core import RunSpec, RunSpecError
 from sbi_core.errors import SBIError
-from sbi_core.runs import execute
-from sbi_core.uploads import UploadError, admit_spec, is_upload_path, portable_spec, save_upload, uploads_root
+from sbi_core.run.loop import execute
+from sbi_core.uploads.files import admit_spec, is_upload_path, portable_spec, save_upload
+from sbi_core.uploads.paths import UploadError, uploads_root
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,7 +136,7 @@ def test_tables_travel_too_text_or_binary(tmp_path):
 
 def test_a_file_too_large_or_gone_says_so(tmp_path, monkeypatch):
     spec = upload_spec(tmp_path / "server")
-    monkeypatch.setattr("sbi_core.uploads.MAX_EMBED_BYTES", 100)
+    monkeypatch.setattr("sbi_core.uploads.files.MAX_EMBED_BYTES", 100)
     with pytest.raises(UploadError, match="too large to travel inside a RunSpec"):
         portable_spec(spec)
     monkeypatch.undo()

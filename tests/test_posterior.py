@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from sbi_core import Posterior, Prior
-from sbi_core.flows import build_flow
-from sbi_core.posterior import NORMALIZER_DRAWS
+from sbi_core.nn.flows import build_flow
+from sbi_core.posteriors.posterior import NORMALIZER_DRAWS
 
 X_EDGE = torch.tensor([0.03, 0.95])  # near a corner of the box: much of q(. | x) lies outside
 

@@ -1,4 +1,4 @@
-"""The prior predictive check (sbi_core.prior_predictive): per component, jointly, what to widen."""
+"""The prior predictive check (sbi_core.simulators.prior_predictive): per component, jointly, what to widen."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from sbi_core import Prior, get_simulator, list_simulators
 from sbi_core.errors import SBIError
-from sbi_core.prior_predictive import (
+from sbi_core.simulators.prior_predictive import (
     MIN_SIMULATIONS,
     check_observation,
     observation_ranges,

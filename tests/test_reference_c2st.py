@@ -13,9 +13,9 @@ from sbi_core import get_simulator, plots, run_sequential
 from sbi_core.diagnostics import ReferenceC2ST, ReferenceScore, reference_unavailable
 from sbi_core.diagnostics.reference import MIN_SAMPLES, reference_sample_size
 from sbi_core.events import REFERENCE_PENDING, fold_reference
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 from apptest_support import run_page
 
 
@@ -144,7 +144,7 @@ def test_the_c2st_changes_nothing_else_in_the_run(monkeypatch):
         def score(self, samples):
             return ReferenceScore(None, "switched off")
 
-    monkeypatch.setattr("sbi_core.runs.ReferenceC2ST", Off)
+    monkeypatch.setattr("sbi_core.run.loop.ReferenceC2ST", Off)
     without, events = _run(method="tsnpe")
     assert events[0]["reference_c2st_reason"] == "switched off"
     for a, b in zip(with_it.rounds, without.rounds):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sbi_core.rejection import RejectionTooSlow, rejection_sample
+from sbi_core.stats.rejection import RejectionTooSlow, rejection_sample
 
 
 def test_keeps_only_accepted_draws_and_estimates_the_rate():

@@ -1,6 +1,6 @@
 """The one-file HTML report of a run (sbi_core.export.report) and figure export as PNG/SVG (sbi_core.export.figures).
 
-The runs are tiny and trained in-process (:func:`sbi_core.worker.run_worker`, one torch thread): an amortized
+The runs are tiny and trained in-process (:func:`sbi_core.jobs.worker.run_worker`, one torch thread): an amortized
 NPE run whose calibration checks are run and saved, and a 2-round SNPE run without checks whose title is
 hostile HTML. The figure exports drive Debian's Chromium through kaleido and are skipped without it.
 """
@@ -22,9 +22,9 @@ from sbi_core.errors import SBIError
 from sbi_core.export.figures import FigureExportError, close_exporter, figure_png, figure_svg, find_browser
 from sbi_core.export.report import NO_CHECKS_TEXT, ReportError, run_report_html
 from sbi_core.export.script import spec_to_script
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,6 +1,6 @@
 """Resume: a run goes on from its last finished round, drawing what the uninterrupted run draws.
 
-A round's checkpoint (:mod:`sbi_core.checkpoint`) holds the estimator, the
+A round's checkpoint (:mod:`sbi_core.run.checkpoint`) holds the estimator, the
 round's posterior and the states of the run's random streams; resuming from it
 must give the same later rounds bit for bit. A worker SIGKILLed mid-run leaves
 a failed run whose finished rounds stay viewable; Resume carries it on under
@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 import torch
 
-from sbi_core import runs
-from sbi_core.checkpoint import Checkpoint, load_checkpoint
 from sbi_core.errors import SBIError
-from sbi_core.jobs import JobManager
-from sbi_core.resume import finished_rounds, resume_from, why_not_resumable
+from sbi_core.jobs.manager import JobManager
+from sbi_core.jobs.resume import finished_rounds, resume_from, why_not_resumable
+from sbi_core.run import loop as runs
+from sbi_core.run.checkpoint import Checkpoint, load_checkpoint
+from sbi_core.run.spec import RunSpec
 from sbi_core.simulators import get_simulator
-from sbi_core.spec import RunSpec
-from sbi_core.store import STALE_MESSAGE, RunStore
+from sbi_core.store.runs import RunStore, STALE_MESSAGE
 from sbi_ui.tracker import RunTracker
 
 pytestmark = pytest.mark.timeout(240)

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from sbi_core import runs
 from sbi_core.errors import SBIError
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import carry_out
+from sbi_core.jobs.worker import carry_out
+from sbi_core.run import loop as runs
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 
 from apptest_support import run_page

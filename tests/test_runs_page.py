@@ -16,9 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sbi_ui import keys as K
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.uploads import save_upload
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
+from sbi_core.uploads.files import save_upload
 
 ROOT = Path(__file__).resolve().parent.parent
 

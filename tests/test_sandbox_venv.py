@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from sbi_core import sandbox
+from sbi_core.sandbox import runner as sandbox
 from sbi_core.simulators.uploaded import SimulatorError, load_simulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def _venv_under_tmp(folder: Path) -> Path:
 SANDBOXED_UPLOAD = textwrap.dedent("""
     import json, sys
     import torch
-    from sbi_core import sandbox
+    from sbi_core.sandbox import runner as sandbox
     from sbi_core.simulators.uploaded import SimulatorError, load_simulator
     out = {"prefix": sys.prefix, "problem": sandbox.sandbox_problem()}
     try:

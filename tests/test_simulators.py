@@ -15,8 +15,7 @@ import torch
 from scipy import stats
 from scipy.integrate import solve_ivp
 
-from sbi_core.simulators import get_simulator, list_simulators
-from sbi_core.simulators import teaching
+from sbi_core.simulators import get_simulator, list_simulators, teaching
 
 NAMES = list_simulators()
 WITH_REFERENCE = [n for n in NAMES if get_simulator(n).has_reference_posterior]

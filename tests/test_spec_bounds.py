@@ -1,4 +1,4 @@
-"""Every setting of a RunSpec has a bound, in one table (``sbi_core.spec.BOUNDS``), and any JSON value for any
+"""Every setting of a RunSpec has a bound, in one table (``sbi_core.run.spec.BOUNDS``), and any JSON value for any
 setting is either accepted, and then builds everything a run needs, or refused with a :class:`RunSpecError`
 that names the setting and says what it accepts (issue 19, part 4).
 
@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sbi_core import RunSpec, RunSpecError
-from sbi_core.cost import CostModel, estimate_run
-from sbi_core.priors import FAMILIES
-from sbi_core.runs import execute, spec_to_run
-from sbi_core.spec import BOUNDS, MAX_JSON_DEPTH, PRIOR_BOUNDS, machine_cores
-from sbi_core.tables import runspec_from_json
-from sbi_core.uploads import admit_spec
+from sbi_core.run.cost import CostModel, estimate_run
+from sbi_core.run.json_files import runspec_from_json
+from sbi_core.run.loop import execute, spec_to_run
+from sbi_core.run.spec import BOUNDS, MAX_JSON_DEPTH, PRIOR_BOUNDS, machine_cores
+from sbi_core.stats.priors import FAMILIES
+from sbi_core.uploads.files import admit_spec
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -10,7 +10,7 @@ import pytest
 from python_child import child_env
 import sbi_core
 from sbi_core import RunSpec, RunSpecError
-from sbi_core.runs import execute
+from sbi_core.run.loop import execute
 
 
 def test_round_trip_and_demo():

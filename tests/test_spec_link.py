@@ -119,7 +119,7 @@ def test_setup_link_keeps_the_page_and_drops_its_old_query():
 def test_a_link_may_name_an_upload_of_this_server(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from sbi_core.uploads import save_upload
+    from sbi_core.uploads.files import save_upload
 
     root = tmp_path / "store"
     monkeypatch.setenv("SBI_STORE_DIR", str(root))
@@ -140,7 +140,7 @@ def _nested_link(depth: int) -> str:
     """A well-formed link (right version and check code) whose JSON nests ``depth`` brackets deep."""
     import zlib
 
-    from sbi_core.spec_query import MAX_JSON_BYTES, _b64, _check
+    from sbi_core.run.link import MAX_JSON_BYTES, _b64, _check
 
     text = '{"title": ' + "[" * depth + "]" * depth + "}"
     assert len(text) < MAX_JSON_BYTES  # under the inflated-size limit: only the nesting is wrong
@@ -180,7 +180,7 @@ def _query_spec(at: AppTest) -> RunSpec:
 def test_a_runs_address_carries_the_runs_own_setup_until_the_form_changes(tmp_path, monkeypatch):
     """The demo's address held the form's defaults (SNPE 4 x 1000): opened elsewhere, its notice and form
     described another setup than the run on screen (issue 19)."""
-    from sbi_core.store import RunStore
+    from sbi_core.store.runs import RunStore
 
     root = tmp_path / "store"
     monkeypatch.setenv("SBI_STORE_DIR", str(root))

@@ -9,7 +9,7 @@ import zlib
 import pytest
 
 from sbi_core import RunSpec, RunSpecError
-from sbi_core.spec_query import V1_DEFAULTS, SpecLinkError, _b64, _check
+from sbi_core.run.link import SpecLinkError, V1_DEFAULTS, _b64, _check
 
 URL_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
 

@@ -16,8 +16,8 @@ from python_child import child_env
 import sbi_core
 from sbi_core.errors import SBIError
 from sbi_core.export.script import LIBRARIES, ScriptError, spec_to_script
-from sbi_core.priors import Prior
-from sbi_core.spec import RunSpec
+from sbi_core.stats.priors import Prior
+from sbi_core.run.spec import RunSpec
 
 HAS_SBI = importlib.util.find_spec("sbi") is not None
 STORE_FILE = "/srv/sbi-store/uploads/0123456789abcdef/"  # a path of "this server" that must not leak

@@ -13,14 +13,13 @@ import numpy as np
 import pytest
 
 from child_processes import CTX, running
-from sbi_core.spec import RunSpec
-from sbi_core.store import (
-    RUN_ID_LENGTH,
-    STALE_MESSAGE,
+from sbi_core.run.ids import RUN_ID_LENGTH, is_run_id
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import (
     ArtifactMissing,
     RunInfo,
-    is_run_id,
     RunStore,
+    STALE_MESSAGE,
     pid_alive,
     process_start_time,
 )
@@ -353,15 +352,15 @@ def _fake_round(i: int, m: int = 5, d: int = 2):
 
 
 def test_artifacts_round_trip_with_fakes(store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sbi_core
+    import sbi_core.posteriors
 
-    fake_module = types.ModuleType("sbi_core.posterior")
+    fake_module = types.ModuleType("sbi_core.posteriors.posterior")
     fake_module.Posterior = _FakePosterior
-    monkeypatch.setitem(sys.modules, "sbi_core.posterior", fake_module)
-    monkeypatch.setattr(sbi_core, "posterior", fake_module, raising=False)
-    from sbi_core import posterior_files
+    monkeypatch.setitem(sys.modules, "sbi_core.posteriors.posterior", fake_module)
+    monkeypatch.setattr(sbi_core.posteriors, "posterior", fake_module, raising=False)
+    from sbi_core.posteriors import files as posterior_files
 
-    monkeypatch.setitem(posterior_files.FORMATS, _FakePosterior.FORMAT, ("sbi_core.posterior", "Posterior"))
+    monkeypatch.setitem(posterior_files.FORMATS, _FakePosterior.FORMAT, ("sbi_core.posteriors.posterior", "Posterior"))
 
     rid = store.create_run(tiny_spec())
     assert store.artifact_dir(rid).is_dir()
@@ -411,8 +410,8 @@ def test_delete_run(store: RunStore) -> None:
 
 
 def test_artifacts_round_trip_real_run(store: RunStore) -> None:
-    runs = pytest.importorskip("sbi_core.runs")
-    from sbi_core.posterior import Posterior
+    runs = pytest.importorskip("sbi_core.run.loop")
+    from sbi_core.posteriors.posterior import Posterior
 
     rid = store.create_run(tiny_spec())
     store.set_status(rid, "running", pid=os.getpid())

@@ -26,11 +26,11 @@ import numpy as np
 import pytest
 
 from child_processes import CTX, running
-import sbi_core.store_db as store_module
+import sbi_core.store.db as store_module
 from sbi_core.errors import SBIError
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.store_errors import BUSY, FULL, UNWRITABLE, StoreUnavailable, store_unavailable
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
+from sbi_core.store.errors import BUSY, FULL, UNWRITABLE, StoreUnavailable, store_unavailable
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -246,7 +246,7 @@ def test_a_full_database_is_a_plain_message_and_changes_nothing(store: RunStore)
 
 def test_a_full_disk_while_saving_a_round_is_a_plain_message_and_leaves_no_partial_file(
         store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sbi_core.artifacts as artifacts
+    import sbi_core.store.artifacts as artifacts
 
     rid = store.create_run(tiny_spec())
 
@@ -270,7 +270,7 @@ def test_a_posterior_that_fails_to_save_on_a_full_disk_is_a_full_store(
     """torch reports a full disk as a RuntimeError without errno: the free space decides."""
     import shutil
 
-    import sbi_core.artifacts as artifacts
+    import sbi_core.store.artifacts as artifacts
 
     rid = store.create_run(tiny_spec())
 
@@ -294,8 +294,8 @@ def test_a_posterior_that_fails_to_save_on_a_full_disk_is_a_full_store(
 @pytest.mark.parametrize("where", ["event", "round files"])
 def test_a_worker_that_meets_a_full_disk_ends_failed_with_the_store_message(
         store: RunStore, monkeypatch: pytest.MonkeyPatch, where: str) -> None:
-    import sbi_core.artifacts as artifacts
-    from sbi_core.worker import carry_out
+    import sbi_core.store.artifacts as artifacts
+    from sbi_core.jobs.worker import carry_out
 
     rid = store.create_run(tiny_spec())
     store.set_status(rid, "running")
@@ -494,7 +494,7 @@ def test_the_owners_page_says_the_disk_is_full_when_a_runs_ending_cannot_be_stor
     manager's side, ``ending_unrecorded``, is exercised with a real cluster in test_dask_executor.py.)"""
     import os
 
-    from sbi_core.jobs import JobManager
+    from sbi_core.jobs.manager import JobManager
 
     root = tmp_path / "store"
     monkeypatch.setenv("SBI_STORE_DIR", str(root))

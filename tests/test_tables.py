@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from python_child import child_env
 from sbi_core import Prior, PriorSpecError, RunSpecError, SBIError
+from sbi_core.run.json_files import prior_spec_from_json, runspec_from_json
 from sbi_core.tables import (
     MAX_TABLE_BYTES,
     TableError,
@@ -26,12 +27,11 @@ from sbi_core.tables import (
     load_training_pairs,
     parse_observations,
     prepare_training_pairs,
-    prior_spec_from_json,
     read_table,
-    runspec_from_json,
 )
 from sbi_core.tables.observations import parse_typed_observation
-from sbi_core.uploads import UploadError, is_upload_path, safe_filename, save_upload
+from sbi_core.uploads.files import is_upload_path, save_upload
+from sbi_core.uploads.paths import UploadError, safe_filename
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "assets" / "examples"

@@ -11,10 +11,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sbi_ui import keys as K
-from sbi_core.runs import execute
-from sbi_core.spec import RunSpec
-from sbi_core.store import RunStore
-from sbi_core.worker import run_worker
+from sbi_core.jobs.worker import run_worker
+from sbi_core.run.loop import execute
+from sbi_core.run.spec import RunSpec
+from sbi_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,7 +100,7 @@ def test_a_long_run_asks_for_confirmation_with_its_estimate(store):
     at.run()
     runs = store.list_runs()
     assert len(runs) == 1 and runs[0].spec.simulations_per_round == 100_000 and runs[0].spec.num_rounds == 19
-    from sbi_core.jobs import JobManager
+    from sbi_core.jobs.manager import JobManager
 
     JobManager(store).cancel(runs[0].id)
 
@@ -128,7 +128,7 @@ def test_an_imported_runspec_starts_through_the_same_estimate_and_confirmation(s
     at.run()
     runs = store.list_runs()
     assert len(runs) == 1 and runs[0].spec.num_rounds == 19 and runs[0].spec.title == "imported long run"
-    from sbi_core.jobs import JobManager
+    from sbi_core.jobs.manager import JobManager
 
     JobManager(store).cancel(runs[0].id)
 
@@ -198,7 +198,7 @@ def test_finished_text_uses_plain_words_and_singular(store):
 
 # ---- issue 19: the estimate on a busy machine ------------------------------------------------------------
 def test_a_busy_machine_is_said_and_scales_the_estimate(store, monkeypatch):
-    from sbi_core.cost import MachineLoad
+    from sbi_core.run.cost import MachineLoad
     from sbi_ui import estimate as E
 
     monkeypatch.setattr(E, "current_load", lambda: MachineLoad(0.2, 2))
@@ -219,7 +219,7 @@ def test_a_busy_machine_is_said_and_scales_the_estimate(store, monkeypatch):
 def test_the_wait_for_the_runs_ahead_grows_on_a_busy_machine(monkeypatch):
     from types import SimpleNamespace
 
-    from sbi_core.cost import CostModel, MachineLoad
+    from sbi_core.run.cost import CostModel, MachineLoad
     from sbi_ui import estimate as E
 
     ahead = [SimpleNamespace(status="running", spec=tiny(), seconds=1.0),

@@ -110,7 +110,7 @@ def test_thread_count_is_set():
 
 def test_stop_and_keep_ends_training_with_the_best_network():
     """A RunControl's keep request ends training after that epoch, best weights restored, no exception."""
-    from sbi_core.training import RunControl
+    from sbi_core.nn.training import RunControl
 
     theta, x = data()
     asked = {"keep": False}
@@ -145,7 +145,7 @@ def _stop_after(epochs_in_round: int, round_index: int = 0):
 
 def test_stop_and_keep_mid_round_one_keeps_a_real_first_round():
     from sbi_core import get_simulator
-    from sbi_core.runs import run_sequential
+    from sbi_core.run.loop import run_sequential
 
     sim = get_simulator("two_moons")
     on_event, stop = _stop_after(5)
@@ -168,7 +168,7 @@ def test_stop_and_keep_mid_round_one_keeps_a_real_first_round():
 
 def test_stop_while_simulating_keeps_finished_rounds_or_cancels():
     from sbi_core import get_simulator
-    from sbi_core.runs import run_sequential
+    from sbi_core.run.loop import run_sequential
 
     sim = get_simulator("two_moons")
     kw = dict(method="snpe", num_rounds=3, simulations_per_round=300, hidden_features=16, num_transforms=2,

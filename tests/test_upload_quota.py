@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from sbi_core import RunSpec
-from sbi_core.spec import RunSpecError
-from sbi_core.store import RunStore
-from sbi_core.upload_quota import (
+from sbi_core.errors import RunSpecError
+from sbi_core.store.runs import RunStore
+from sbi_core.uploads.files import admit_spec, is_upload_path, portable_spec, save_upload
+from sbi_core.uploads.paths import UploadError, uploads_root
+from sbi_core.uploads.quota import (
     GC_INTERVAL_S,
     collect_garbage,
     grace_seconds,
@@ -24,7 +26,6 @@ from sbi_core.upload_quota import (
     owners_of,
     quota_bytes,
 )
-from sbi_core.uploads import UploadError, admit_spec, is_upload_path, portable_spec, save_upload, uploads_root
 
 pytestmark = pytest.mark.timeout(120)
 

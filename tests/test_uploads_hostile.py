@@ -25,8 +25,13 @@ import pytest
 import torch
 
 from python_child import child_env
-from sbi_core import sandbox
-from sbi_core.simulators.uploaded import SimulatorError, load_simulator, sandbox_mode, sandbox_mode_description
+from sbi_core.sandbox import runner as sandbox
+from sbi_core.simulators.uploaded import (
+    SimulatorError,
+    load_simulator,
+    sandbox_mode,
+    sandbox_mode_description,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 SANDBOXED = sandbox_mode(trusted=False) == "sandboxed"
@@ -741,7 +746,7 @@ def test_the_server_refuses_uploads_over_the_store_limit():
     import tomllib
     from pathlib import Path
 
-    from sbi_core.uploads import MAX_UPLOAD_BYTES
+    from sbi_core.uploads.files import MAX_UPLOAD_BYTES
 
     config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 1024 * 1024 == MAX_UPLOAD_BYTES

@@ -23,11 +23,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from sbi_core import RunSpec
-from sbi_core import plots
+from sbi_core import RunSpec, plots
 from sbi_core.export.report import spec_without_paths
-from sbi_core.priors import Prior
-from sbi_core.store import RunStore
+from sbi_core.stats.priors import Prior
+from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 from sbi_ui.user_text import WORD_JOINER, plain, plain_paragraphs, plot_text
 

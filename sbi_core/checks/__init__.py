@@ -4,21 +4,21 @@
 - :mod:`.options`: a check job's settings (test datasets, posterior draws, seed);
 - :mod:`.testset`: the test datasets (simulated, or a table run's held-out rows);
 - :mod:`.compute`: :func:`run_checks`, every applicable check from one shared pass of posterior draws;
-- :mod:`.bands`: the 99 % bands of calibrated rank histograms and rank ECDFs;
+- the 99 % bands of calibrated rank histograms and rank ECDFs are statistics, in :mod:`sbi_core.stats.bands`;
 - :mod:`.verdicts`: plain-words verdicts computed from the numbers;
 - :mod:`.breakit`: the "break it" twin (the same run trained badly) and its pairing;
 - :mod:`.results`: saving and loading results under ``artifacts/<run_id>/checks/``;
-- :mod:`.job`: the background job a worker process runs (``python -m sbi_core.worker --checks``).
+- :mod:`.job`: the background job a worker process runs (``python -m sbi_core.jobs.worker --checks``).
 
 The maths of each check lives in :mod:`sbi_core.diagnostics`; the job status in
-:mod:`sbi_core.check_records`.
+:mod:`sbi_core.store.check_records`.
 """
 
-from .breakit import broken_spec, broken_twin, link_broken_twin, start_broken_twin
-from .compute import run_checks
-from .options import CheckOptions
-from .plan import CHECK_KEYS, CHECK_TITLES, CheckItem, CheckPlan, plan_checks
-from .results import CheckResults, checks_dir, load_results, save_results
+from sbi_core.checks.breakit import broken_spec, broken_twin, link_broken_twin, start_broken_twin
+from sbi_core.checks.compute import run_checks
+from sbi_core.checks.options import CheckOptions
+from sbi_core.checks.plan import CHECK_KEYS, CHECK_TITLES, CheckItem, CheckPlan, plan_checks
+from sbi_core.checks.results import CheckResults, checks_dir, load_results, save_results
 
 __all__ = [
     "run_checks",

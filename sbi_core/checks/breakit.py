@@ -20,8 +20,9 @@ import json
 import os
 from typing import Any, Optional
 
-from ..spec import RunSpec
-from .results import checks_dir
+from sbi_core.checks.results import checks_dir
+from sbi_core.errors import SBIError
+from sbi_core.run.spec import RunSpec
 
 __all__ = ["BROKEN_SIMULATIONS", "BROKEN_EPOCHS", "broken_spec", "start_broken_twin", "link_broken_twin", "broken_twin"]
 
@@ -44,15 +45,13 @@ def broken_spec(spec: RunSpec) -> RunSpec:
 
 
 def start_broken_twin(jobs: Any, run_id: str, options: Optional[dict] = None) -> str:
-    """Start the broken twin of ``run_id`` and its checks through ``jobs`` (a :class:`~sbi_core.jobs.JobManager`).
+    """Start the broken twin of ``run_id`` and its checks through ``jobs`` (a :class:`~sbi_core.jobs.manager.JobManager`).
 
     The twin's checks wait for it to finish training, then run with ``options``
     (the good run's check options, so both are judged alike). Returns the twin's run id.
     """
     info = jobs.store.get_run(run_id)
     if info is None:
-        from ..errors import SBIError
-
         raise SBIError(f"There is no run {run_id} in this run store.")
     spec = broken_spec(info.spec)
     twin = jobs.start(spec, title=spec.title, owner=info.owner)  # the twin belongs to the run's owner

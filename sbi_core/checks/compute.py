@@ -15,11 +15,11 @@ The job (one call of :func:`run_checks`):
 5. **verdicts** in plain words (:mod:`.verdicts`).
 
 Only free parameters are checked (a fixed one's posterior is its value).
-Every random choice comes from the check job's own :class:`~sbi_core.seeds.SeedPlan`
+Every random choice comes from the check job's own :class:`~sbi_core.stats.seeds.SeedPlan`
 (its seed: :class:`~.options.CheckOptions`), never from the run's streams or
 global state. ``on_progress(fraction, step)`` is called as the job goes;
 ``cancel()`` is consulted between steps and sampling chunks and raises
-:class:`~sbi_core.training.Cancelled`.
+:class:`~sbi_core.errors.Cancelled`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ from typing import Any, Callable, Optional
 import numpy as np
 import torch
 
-from ..diagnostics import (
+from sbi_core.checks import verdicts as V
+from sbi_core.checks.options import CheckOptions
+from sbi_core.checks.plan import CheckPlan, plan_checks
+from sbi_core.checks.results import CheckResults
+from sbi_core.checks.testset import TestSet, simulate_test_set, table_test_set
+from sbi_core.diagnostics import (
     check_sbc,
     check_tarp,
     expected_coverage,
@@ -42,17 +47,14 @@ from ..diagnostics import (
     sample_for_datasets,
     zscore_contraction,
 )
-from ..diagnostics.coverage import DEFAULT_LEVELS
-from ..errors import SBIError
-from ..priors import Prior
-from ..seeds import SeedPlan
-from ..spec import RunSpec
-from ..training import Cancelled
-from . import verdicts as V
-from .options import CheckOptions
-from .plan import CheckPlan, plan_checks
-from .results import CheckResults
-from .testset import TestSet, simulate_test_set, table_test_set
+from sbi_core.diagnostics.coverage import DEFAULT_LEVELS
+from sbi_core.diagnostics.reference import ReferenceC2ST
+from sbi_core.errors import Cancelled, SBIError
+from sbi_core.methods.tsnpe import TruncatedPrior
+from sbi_core.run.loop import resolve_simulator
+from sbi_core.run.spec import RunSpec
+from sbi_core.stats.priors import Prior
+from sbi_core.stats.seeds import SeedPlan
 
 __all__ = ["run_checks", "ProgressFn", "PREDICTIVE_SAMPLES"]
 
@@ -95,8 +97,6 @@ class _Job:
 # inputs
 # ---------------------------------------------------------------------------
 def _simulator(spec: RunSpec):
-    from ..runs import resolve_simulator
-
     return resolve_simulator(spec)
 
 
@@ -125,8 +125,6 @@ def _test_set(job: _Job, plan: CheckPlan, simulator, prior: Prior, x_obs, rounds
         return table_test_set(theta, x, job.spec, limit=n)
     proposal = prior
     if plan.test_data == "truncated":
-        from ..methods import TruncatedPrior
-
         job.tick(0.03, "Finding the last round's truncated region")
         previous = _load_posterior(job.store, job.run_id, rounds[-2])
         proposal = TruncatedPrior(prior, previous, x_obs, num_reference=20_000,
@@ -233,8 +231,6 @@ def _reference_c2st(job: _Job, simulator, prior: Prior, x_obs) -> None:
     """Each round's C2ST against the exact posterior: the value the run recorded live (``round`` events,
     :mod:`sbi_core.diagnostics.reference`) where there is one, else the same score computed now (the run's
     own seed, so it is the number the live view would have shown)."""
-    from ..diagnostics.reference import ReferenceC2ST
-
     live = {ev.get("round"): ev.get("reference_c2st") for _, ev in job.store.events(job.run_id, types=("round",))}
     reference = ReferenceC2ST(simulator, prior, x_obs, SeedPlan(int(job.spec.seed)))
     rounds = job.store.round_samples(job.run_id)
@@ -264,12 +260,12 @@ def run_checks(
     on_progress: Optional[ProgressFn] = None,
     cancel: Optional[Callable[[], bool]] = None,
 ) -> CheckResults:
-    """Every check that applies to the finished run ``run_id`` of ``store`` (a :class:`~sbi_core.store.RunStore`).
+    """Every check that applies to the finished run ``run_id`` of ``store`` (a :class:`~sbi_core.store.runs.RunStore`).
 
     Returns the :class:`CheckResults` (not saved: :func:`~.results.save_results`).
     Raises :class:`SBIError` with a plain message when the run cannot be checked
     (no trained posterior, a failing uploaded simulator, too few valid test
-    simulations) and :class:`~sbi_core.training.Cancelled` when ``cancel()`` turns true.
+    simulations) and :class:`~sbi_core.errors.Cancelled` when ``cancel()`` turns true.
     """
     started = time.perf_counter()
     info = store.get_run(run_id)

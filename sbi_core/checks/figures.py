@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from .. import plots
-from .results import CheckResults
+from sbi_core import plots
+from sbi_core.checks.results import CheckResults
 
 __all__ = ["CHECK_CHARTS", "check_figure", "charts_of"]
 

@@ -1,10 +1,10 @@
-"""The background check job: what ``python -m sbi_core.worker --checks RUN_ID`` does.
+"""The background check job: what ``python -m sbi_core.jobs.worker --checks RUN_ID`` does.
 
 1. wait while the run itself is still queued or training (the checks need its
    final posterior); a run that ends failed or cancelled ends the checks too,
    with a message saying so;
 2. wait for a worker slot (check jobs share the runs' slots:
-   :meth:`~sbi_core.check_records.CheckRecords.claim_check_slot`);
+   :meth:`~sbi_core.store.check_records.CheckRecords.claim_check_slot`);
 3. :func:`~.compute.run_checks`, recording progress in the store as it goes
    and consulting the cancel flag;
 4. save the results under ``artifacts/<run_id>/checks/`` and record the end:
@@ -24,8 +24,10 @@ import time
 import traceback
 from typing import Any, Callable, Optional
 
-from ..errors import SBIError
-from ..training import Cancelled
+from sbi_core.checks import compute as computing  # run_checks looked up per job: a test may replace it
+from sbi_core.checks.options import CheckOptions
+from sbi_core.checks.results import checks_dir, save_results
+from sbi_core.errors import Cancelled, SBIError
 
 __all__ = ["run_check_job", "POLL_S", "PROGRESS_EVERY_S"]
 
@@ -98,13 +100,9 @@ def run_check_job(store: Any, run_id: str, max_running: int = 1, poll_s: float =
                   compute: Optional[Callable] = None) -> str:
     """Carry out the queued checks of ``run_id``; returns how they ended (``done``, ``failed``, ``cancelled``).
 
-    ``store``: a :class:`~sbi_core.store.RunStore`; ``compute`` replaces
+    ``store``: a :class:`~sbi_core.store.runs.RunStore`; ``compute`` replaces
     :func:`~.compute.run_checks` (same signature; for tests).
     """
-    from .compute import run_checks
-    from .options import CheckOptions
-    from .results import checks_dir, save_results
-
     check = store.get_check(run_id)
     if check is None:
         return "missing"
@@ -123,7 +121,7 @@ def run_check_job(store: Any, run_id: str, max_running: int = 1, poll_s: float =
         claimed = store.get_check(run_id)
         claim = claimed.started if claimed is not None else None
         cancel = _throttled(lambda: store.check_cancel_requested(run_id) or not _still_ours(store, run_id, claim))
-        results = (compute or run_checks)(store, run_id, CheckOptions.from_dict(check.options),
+        results = (compute or computing.run_checks)(store, run_id, CheckOptions.from_dict(check.options),
                                           on_progress=_progress(store, run_id, cancel), cancel=cancel)
         if store.get_run(run_id) is None:
             store.finish_check(run_id, "failed", message="The run was deleted while it was being checked.")

@@ -3,7 +3,7 @@
 The checks draw ``N`` test parameters, simulate one dataset from each (or take
 held-out table rows), and draw ``L`` posterior samples per dataset; every
 check is computed from these ``N x L`` draws. The seed defaults to the run's
-``"checks"`` stream (:class:`~sbi_core.seeds.SeedPlan`), so checking the same
+``"checks"`` stream (:class:`~sbi_core.stats.seeds.SeedPlan`), so checking the same
 run twice gives the same numbers, and no stream of the run itself is touched.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
-from ..errors import SBIError
-from ..seeds import SeedPlan
+from sbi_core.errors import SBIError
+from sbi_core.stats.seeds import SeedPlan
 
 __all__ = ["CheckOptions", "DATASETS_RANGE", "SAMPLES_RANGE"]
 

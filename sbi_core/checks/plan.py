@@ -35,9 +35,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from ..methods.registry import get_method
-from ..priors import Prior
-from ..spec import RunSpec
+from sbi_core.methods.catalogue import method_info
+from sbi_core.run.spec import RunSpec
+from sbi_core.simulators import get_simulator
+from sbi_core.stats.priors import Prior
 
 __all__ = ["CheckItem", "CheckPlan", "plan_checks", "CHECK_KEYS", "CHECK_TITLES"]
 
@@ -104,8 +105,6 @@ def _has_exact_posterior(spec: RunSpec) -> tuple[bool, str]:
     ref = spec.simulator_ref
     if ref.get("kind") != "builtin":
         return False, "Only some built-in models have an exact posterior to compare with; this model has none."
-    from ..simulators import get_simulator
-
     try:
         sim = get_simulator(ref.get("name", ""))
     except KeyError:
@@ -153,7 +152,7 @@ def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
             "predictive check needs a simulator and is skipped."), _items(applies, reasons))
     base_reasons = {"predictive": "Simulates data from the posterior at the observation and compares them with it.",
                     "reference_c2st": exact_why}
-    if get_method(spec.method).learns == "nothing":
+    if method_info(spec.method).learns == "nothing":
         return _abc_plan(exact, base_reasons)
     if not spec.is_sequential or rounds <= 1:
         applies = {k: True for k in _PRIOR_WIDE} | {"predictive": True, "reference_c2st": exact}

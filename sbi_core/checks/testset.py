@@ -7,7 +7,7 @@ Three sources (see :mod:`.plan` for which run gets which):
   in batches, with progress and cancellation between batches. Pairs whose
   simulation returned NaN or infinity are dropped and counted, never fatal;
 * **table** -- the validation rows of a run trained on a table. Training
-  (:func:`sbi_core.training.train`) splits the ``n`` valid pairs with one
+  (:func:`sbi_core.nn.training.train`) splits the ``n`` valid pairs with one
   ``randperm(n)`` drawn first from the run's ``"training"`` stream; its first
   ``n_val = min(max(round(f n), 2), n - 1)`` entries are the validation rows.
   The pairs are saved in training order (``round_0/theta.npy``, ``x.npy``), so
@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import SBIError
-from ..seeds import SeedPlan
-from ..simulation import SimulatorSource
-from ..spec import RunSpec
-from ..training import TrainConfig
+from sbi_core.errors import SBIError
+from sbi_core.nn.training import TrainConfig
+from sbi_core.run.spec import RunSpec
+from sbi_core.simulators.sources import SimulatorSource
+from sbi_core.stats.seeds import SeedPlan
 
 __all__ = ["TestSet", "simulate_test_set", "table_test_set", "validation_indices", "MIN_TEST_DATASETS"]
 
@@ -79,7 +79,7 @@ def simulate_test_set(
 
     Randomness: streams ``"theta"`` and ``"simulate"`` of ``seeds`` (the check job's own plan).
     ``on_progress(done, total)`` after every batch; ``cancel()`` true raises
-    :class:`~sbi_core.training.Cancelled`. A failing simulator raises its own
+    :class:`~sbi_core.errors.Cancelled`. A failing simulator raises its own
     error (an uploaded one: :class:`~sbi_core.simulators.uploaded.SimulatorError`).
     """
     theta = proposal.sample((int(num),), generator=seeds.generator("theta")).reshape(int(num), -1)

@@ -11,15 +11,15 @@
 - :mod:`.ood`: whether an observation lies outside what the network was trained on (k-NN conformal test).
 """
 
-from .batched import DatasetDraws, draw_for_datasets, drop_invalid, sample_for_datasets
-from .c2st import c2st
-from .coverage import Coverage, expected_coverage, outside_central_interval
-from .ood import OODCheck, TrainingSupport, ood_check
-from .predictive import PredictiveCheck, posterior_predictive_check
-from .reference import ReferenceC2ST, ReferenceScore, reference_unavailable
-from .sbc import check_sbc, run_sbc, sbc_ranks
-from .tarp import check_tarp, run_tarp
-from .zscore import Recovery, ZScores, recovery, zscore_contraction
+from sbi_core.diagnostics.batched import DatasetDraws, draw_for_datasets, drop_invalid, sample_for_datasets
+from sbi_core.diagnostics.c2st import c2st
+from sbi_core.diagnostics.coverage import Coverage, expected_coverage, outside_central_interval
+from sbi_core.diagnostics.ood import OODCheck, TrainingSupport, ood_check
+from sbi_core.diagnostics.predictive import PredictiveCheck, posterior_predictive_check
+from sbi_core.diagnostics.reference import ReferenceC2ST, ReferenceScore, reference_unavailable
+from sbi_core.diagnostics.sbc import check_sbc, run_sbc, sbc_ranks
+from sbi_core.diagnostics.tarp import check_tarp, run_tarp
+from sbi_core.diagnostics.zscore import Recovery, ZScores, recovery, zscore_contraction
 
 __all__ = [
     "c2st",

@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
-from ..errors import SBIError
+from sbi_core.errors import SBIError
 
 __all__ = [
     "ProgressCallback",

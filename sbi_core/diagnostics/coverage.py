@@ -43,8 +43,8 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
-from ..errors import SBIError
-from .batched import ProgressCallback, resolve_samples
+from sbi_core.diagnostics.batched import ProgressCallback, resolve_samples
+from sbi_core.errors import SBIError
 
 __all__ = [
     "DEFAULT_LEVELS",

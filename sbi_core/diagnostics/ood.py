@@ -70,7 +70,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import SBIError
+from sbi_core.errors import SBIError
 
 __all__ = ["LEVEL", "NEIGHBOURS", "NUM_CALIBRATION", "MAX_REFERENCE", "MIN_TRAINING", "ComponentOffset",
            "OODCheck", "TrainingSupport", "ood_check"]

@@ -28,7 +28,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor
 
-from ..errors import SBIError
+from sbi_core.errors import SBIError
 
 __all__ = ["PredictiveCheck", "posterior_predictive_check", "MAX_PLOTTED"]
 

@@ -9,7 +9,7 @@ Five built-in models know their posterior in closed form
 under the model's **default** prior ``p_0``. Under any other prior ``p_1``
 the posterior is ``p_1(theta | x_o) ∝ p(x_o | theta) p_1(theta)``, a different
 distribution, so the comparison applies only when the run's prior is the
-model's default (compared as :meth:`~sbi_core.priors.Prior.to_spec`), the
+model's default (compared as :meth:`~sbi_core.stats.priors.Prior.to_spec`), the
 simulator is that built-in and the observation has its ``K`` numbers.
 Otherwise the score is ``None`` and :attr:`ReferenceScore.reason` says why in
 plain words.
@@ -48,7 +48,7 @@ score take 14 s instead of 3.
 
 Randomness: the exact samples come from the run's named stream
 ``"reference_posterior"`` and the classifier's folds and weights from
-``"reference_c2st"`` (:class:`~sbi_core.seeds.SeedPlan`), so adding this
+``"reference_c2st"`` (:class:`~sbi_core.stats.seeds.SeedPlan`), so adding this
 score changes no other number of the run.
 
 Example:
@@ -70,9 +70,9 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from ..priors import Prior
-from ..seeds import SeedPlan
-from .c2st import c2st
+from sbi_core.diagnostics.c2st import c2st
+from sbi_core.stats.priors import Prior
+from sbi_core.stats.seeds import SeedPlan
 
 __all__ = ["MIN_SAMPLES", "MAX_ITER", "ReferenceScore", "ReferenceC2ST", "reference_sample_size", "reference_unavailable"]
 
@@ -131,7 +131,7 @@ class ReferenceC2ST:
 
     Args:
         simulator, prior, x_obs: the run's (see :func:`reference_unavailable`).
-        seeds: the run's :class:`~sbi_core.seeds.SeedPlan` (or its seed).
+        seeds: the run's :class:`~sbi_core.stats.seeds.SeedPlan` (or its seed).
         num_samples: samples a side; default :func:`reference_sample_size` of the prior's dimension.
     """
 

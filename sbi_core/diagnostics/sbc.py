@@ -32,9 +32,9 @@ from typing import Any, Callable, Optional, Sequence, Union
 import torch
 from torch import Tensor
 
-from ..errors import SBIError
-from .batched import ProgressCallback, resolve_samples
-from .c2st import c2st
+from sbi_core.diagnostics.batched import ProgressCallback, resolve_samples
+from sbi_core.diagnostics.c2st import c2st
+from sbi_core.errors import SBIError
 
 __all__ = ["run_sbc", "sbc_ranks", "check_sbc"]
 

@@ -43,10 +43,10 @@ from typing import Any, Callable, Optional, Union
 import torch
 from torch import Tensor
 
-from ..errors import SBIError
-from ..seeds import SeedPlan
-from .batched import ProgressCallback, resolve_samples, valid_rows
-from .coverage import rank_interval_weight
+from sbi_core.diagnostics.batched import ProgressCallback, resolve_samples, valid_rows
+from sbi_core.diagnostics.coverage import rank_interval_weight
+from sbi_core.errors import SBIError
+from sbi_core.stats.seeds import SeedPlan
 
 __all__ = ["run_tarp", "tarp_counts", "tarp_references", "check_tarp", "NUM_ALPHA"]
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..errors import SBIError
+from sbi_core.errors import SBIError
 
 __all__ = ["ZScores", "Recovery", "zscore_contraction", "recovery"]
 

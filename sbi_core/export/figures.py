@@ -41,7 +41,7 @@ import os
 import threading
 from typing import Any, Optional
 
-from ..errors import SBIError
+from sbi_core.errors import SBIError
 
 __all__ = ["FigureExportError", "figure_png", "figure_svg", "find_browser", "close_exporter"]
 

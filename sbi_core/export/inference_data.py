@@ -1,7 +1,7 @@
 """A run as an ArviZ ``InferenceData``: its posterior samples, every round, the observation and the spec.
 
-What :func:`to_inference_data` (a :class:`~sbi_core.runs.RunResult` in memory) and
-:func:`inference_data_from_store` (a run of the :class:`~sbi_core.store.RunStore`, read from its
+What :func:`to_inference_data` (a :class:`~sbi_core.run.loop.RunResult` in memory) and
+:func:`inference_data_from_store` (a run of the :class:`~sbi_core.store.runs.RunStore`, read from its
 saved samples and events, no network loaded) build, both through one builder:
 
 ``posterior`` (ArviZ's standard group)
@@ -59,16 +59,18 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
-from ..errors import SBIError
-from ..simulators.registry import builtin_of
-from ..spec import RunSpec
+from sbi_core.errors import SBIError
+from sbi_core.run.loop import resolve_simulator
+from sbi_core.run.spec import RunSpec
+from sbi_core.simulators.registry import builtin_of
+from sbi_core.store.artifacts import ArtifactMissing
 
 if TYPE_CHECKING:  # pragma: no cover
     import arviz
     import xarray
 
-    from ..runs import RunResult
-    from ..store import RunStore
+    from sbi_core.run.loop import RunResult
+    from sbi_core.store.runs import RunStore
 
 __all__ = ["InferenceDataError", "to_inference_data", "inference_data_from_store", "to_netcdf_bytes"]
 
@@ -104,7 +106,7 @@ def to_inference_data(run: "RunResult", *, all_rounds: bool = True) -> "arviz.In
     """The run as an ``arviz.InferenceData`` (groups and attributes: the module docstring).
 
     Args:
-        run: a finished :class:`~sbi_core.runs.RunResult`; ``rounds[i].posterior_samples`` are
+        run: a finished :class:`~sbi_core.run.loop.RunResult`; ``rounds[i].posterior_samples`` are
             ``(m, D)``, ``x_obs`` is ``(K,)``.
         all_rounds: also the ``posterior_rounds`` and ``training`` groups; ``False`` keeps only
             ArviZ's standard ``posterior`` and ``observed_data``.
@@ -135,8 +137,6 @@ def inference_data_from_store(store: "RunStore", run_id: str, *, all_rounds: boo
         InferenceDataError: there is no run ``run_id`` in the store.
         ArtifactMissing: the run has no finished round yet.
     """
-    from ..artifacts import ArtifactMissing
-
     info = store.get_run(run_id)
     if info is None:
         raise InferenceDataError(f"There is no run {run_id!r} in this run store; pick one from the run list.")
@@ -166,8 +166,6 @@ def _stored_observation(spec: RunSpec, simulator) -> np.ndarray:
     if spec.observation is not None:
         return np.asarray(spec.observation, dtype=np.float64).reshape(-1)
     if simulator is None:
-        from ..runs import resolve_simulator
-
         simulator = resolve_simulator(spec)
     return _as_array(simulator.default_observation).reshape(-1)
 

@@ -33,15 +33,15 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .. import plots
-from ..checks.figures import CHECK_CHARTS, charts_of, check_figure
-from ..checks.plan import CHECK_TITLES
-from ..checks.results import CheckResults, checks_dir, load_results
-from ..errors import SBIError
-from ..priors import Prior
-from ..simulators.registry import builtin_of
-from ..spec import RunSpec
-from .script import spec_to_script
+from sbi_core import plots
+from sbi_core.checks.figures import CHECK_CHARTS, charts_of, check_figure
+from sbi_core.checks.plan import CHECK_TITLES
+from sbi_core.checks.results import CheckResults, checks_dir, load_results
+from sbi_core.errors import SBIError
+from sbi_core.export.script import spec_to_script
+from sbi_core.run.spec import RunSpec
+from sbi_core.simulators.registry import builtin_of
+from sbi_core.stats.priors import Prior
 
 __all__ = ["ReportError", "run_report_html", "spec_without_paths", "NO_CHECKS_TEXT"]
 
@@ -90,7 +90,7 @@ def spec_without_paths(spec: RunSpec) -> dict:
 class _RunData:
     """One run as the report draws it; ``samples``: one ``(m, D)`` array per finished round."""
 
-    info: Any  # sbi_core.store.RunInfo
+    info: Any  # sbi_core.store.runs.RunInfo
     rounds: list  # the ``round`` events, in order
     epochs: list  # the ``epoch`` events, in order
     samples: list
@@ -247,7 +247,7 @@ def _page(title: str, sections: Sequence[tuple[str, str]], subtitle: str) -> str
 
 
 def run_report_html(store: Any, run_id: str) -> str:
-    """The report of run ``run_id`` of ``store`` (a :class:`~sbi_core.store.RunStore`) as one HTML page.
+    """The report of run ``run_id`` of ``store`` (a :class:`~sbi_core.store.runs.RunStore`) as one HTML page.
 
     The page's contents are listed in the module docstring; it opens offline (plotly.js inline).
 

@@ -1,12 +1,12 @@
 """Show the code: a RunSpec as a runnable, commented Python script.
 
 :func:`spec_to_script` returns the text of a script that repeats the run a
-:class:`~sbi_core.spec.RunSpec` describes, written for one of two libraries:
+:class:`~sbi_core.run.spec.RunSpec` describes, written for one of two libraries:
 
 ``"sbi_core"``
     builds the same RunSpec (its non-default settings written out) and runs it
     with :func:`sbi_core.execute`. Every random choice of a run derives from
-    ``spec.seed`` (:class:`~sbi_core.seeds.SeedPlan`), so the script's samples
+    ``spec.seed`` (:class:`~sbi_core.stats.seeds.SeedPlan`), so the script's samples
     are the app's samples (up to float rounding, at the same thread count).
 ``"sbi"``
     the same run for the sbi toolbox 0.27: the prior as torch distributions
@@ -31,13 +31,13 @@ Files: an uploaded simulator or a table is referenced by its file name next to
 the script (``Path(__file__).parent / name``), and the script's docstring says
 "put <name> next to this script"; no path of this server is written. A
 portable spec that carries the file's text inside
-(:func:`sbi_core.uploads.portable_spec`) is treated the same way: the file is
+(:func:`sbi_core.uploads.files.portable_spec`) is treated the same way: the file is
 referenced by name, not embedded, so the script stays short and readable and a
 binary (Parquet) table works like a CSV one.
 
 Example:
 
->>> from sbi_core.spec import RunSpec
+>>> from sbi_core.run.spec import RunSpec
 >>> text = spec_to_script(RunSpec(simulator="two_moons", method="npe", num_rounds=1))
 >>> compile(text, "script.py", "exec") is not None
 True
@@ -51,11 +51,14 @@ from dataclasses import dataclass, field, fields
 from string import Template
 from typing import Any, Union
 
-from ..errors import SBIError
-from ..methods.tsnpe import TruncatedProposal
-from ..priors import Marginal, Prior
-from ..spec import RunSpec
-from ..uploads import FILE_KINDS, safe_filename
+from sbi_core.errors import SBIError
+from sbi_core.methods.tsnpe import TruncatedProposal
+from sbi_core.run.loop import resolve_simulator
+from sbi_core.run.spec import RunSpec
+from sbi_core.simulators import get_simulator
+from sbi_core.stats.priors import Marginal, Prior
+from sbi_core.uploads.files import FILE_KINDS
+from sbi_core.uploads.paths import safe_filename
 
 __all__ = ["LIBRARIES", "ScriptError", "spec_to_script"]
 
@@ -109,8 +112,6 @@ class _Model:
     def of(cls, spec: RunSpec) -> "_Model":
         ref = spec.simulator_ref
         if ref.get("kind") not in FILE_KINDS:  # a built-in by name (resolving it raises for any other kind)
-            from ..runs import resolve_simulator
-
             return cls("builtin", resolve_simulator(spec).name)
         raw = ref.get("file_name") or ref.get("path")
         if not isinstance(raw, str) or not raw.strip():
@@ -322,8 +323,6 @@ def _sbi_inputs(spec: RunSpec, model: _Model) -> Prior:
     if model.is_file:
         raise ScriptError(f"This run uses the PRIOR written in {model.name}; the sbi script writes the prior out, "
                           "so set the RunSpec's prior (the Your model & data page does).")
-    from ..simulators import get_simulator
-
     return get_simulator(model.name).prior
 
 
@@ -416,7 +415,7 @@ def _sbi_script(spec: RunSpec, model: _Model) -> str:
         third.append("from sbi.utils import RestrictedPrior, get_density_thresholder")
     tail = ["import sbi_core"] if model.kind != "table" else ["from sbi_core.tables import load_training_pairs"]
     if spec.batch_size is None:
-        tail.append("from sbi_core.training import auto_batch_size")
+        tail.append("from sbi_core.nn.training import auto_batch_size")
     imports = _imports(["import csv"], _sorted_imports(third), model, tail)
     threads = [f"torch.set_num_threads({spec.num_threads!r})"] if spec.num_threads is not None else []
     flow = (f'posterior_nn(model={_py(spec.density_estimator)}, hidden_features={spec.hidden_features!r}, '

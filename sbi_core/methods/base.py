@@ -12,31 +12,33 @@ and a method is fixed by three answers, each an object of its own:
 * **what it trains** (:class:`PosteriorLoss` for a posterior; a likelihood, a
   ratio, or nothing for ABC in methods to come): a per-sample loss on the
   pooled pairs of all rounds;
-* **how its posterior is sampled**: the :class:`~sbi_core.posterior.Posterior`
+* **how its posterior is sampled**: the :class:`~sbi_core.posteriors.posterior.Posterior`
   snapshot the estimator returns (directly from the flow, truncated to the
   prior by rejection; by MCMC or from particles for other families).
 
-The run loop (:mod:`sbi_core.runs`) only talks to an :class:`Estimator`, and
+The run loop (:mod:`sbi_core.run.loop`) only talks to an :class:`Estimator`, and
 the registry (:mod:`.registry`) maps a method's name onto a
-:class:`Method`: its words for people and a ``build`` function that composes
-the estimator. Adding a method is its own module plus one line in the
+:class:`Method`: its catalogue entry (:mod:`.catalogue`: its words for people,
+torch-free) and a ``build`` function that composes the estimator. Adding a
+method is its own module, one entry in the catalogue and one line in the
 registry; a family with an amortized and a sequential variant (NLE / SNLE,
 NRE / SNRE) declares both at once with :func:`method_pair`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Callable, Optional, Protocol, Union, runtime_checkable
 
 import torch
 from torch import Tensor
 
-from ..events import EventCallback
-from ..posterior import Posterior
-from ..priors import Prior
-from ..training import TrainResult
+from sbi_core.events import EventCallback
+from sbi_core.methods.catalogue import MethodInfo, method_info
+from sbi_core.nn.training import TrainResult
+from sbi_core.posteriors.posterior import Posterior
+from sbi_core.stats.priors import Prior
 
 __all__ = ["Method", "method_pair", "Estimator", "ProposalRule", "PosteriorLoss", "Proposal", "PriorProposal"]
 
@@ -92,7 +94,7 @@ class Estimator(Protocol):
     ``append_simulations(theta (N, D), x (N, K)) -> invalid count`` adds a
     round's pairs (non-finite rows are dropped and counted);
     ``fit(on_event=, cancel=, round_index=)`` trains on everything appended so
-    far and returns a :class:`~sbi_core.training.TrainResult`;
+    far and returns a :class:`~sbi_core.nn.training.TrainResult`;
     ``build_posterior(default_x)`` snapshots the current network;
     ``next_proposal(posterior, x_obs, generator)`` says where the next round
     draws.
@@ -112,54 +114,36 @@ class Estimator(Protocol):
 
 
 @dataclass(frozen=True)
-class Method:
-    """A named inference method, as the registry, the RunSpec and the pages see it.
+class Method(MethodInfo):
+    """A catalogued inference method (:class:`~sbi_core.methods.catalogue.MethodInfo`: name, title,
+    summary, sequential, learns, options) with the function that composes its estimator.
 
-    name: the RunSpec's ``method`` (``"npe"``).
-    title: a short label (``"Amortized NPE"``).
-    summary: one or two sentences for a student: what it learns and where it simulates.
-    sequential: False for a one-round method (``num_rounds`` is then 1).
-    learns: ``"posterior"``, ``"likelihood"``, ``"ratio"`` or ``"nothing"`` (ABC).
     build: ``build(prior, *, density_estimator, hidden_features, num_transforms,
         seed, **training) -> Estimator``.
-    options: extra RunSpec settings the method takes (passed to ``build``).
     """
 
-    name: str
-    title: str
-    summary: str
-    sequential: bool
-    learns: str
-    build: Callable[..., Estimator] = field(repr=False)
-    options: tuple[str, ...] = ()
+    build: Callable[..., Estimator] = field(repr=False, kw_only=True)
 
-    def rounds(self, num_rounds: int) -> int:
-        """How many rounds a run of this method has when ``num_rounds`` are asked for."""
-        return int(num_rounds) if self.sequential else 1
+    @classmethod
+    def of(cls, name: str, build: Callable[..., Estimator]) -> "Method":
+        """The catalogue's entry ``name`` with its ``build``."""
+        info = method_info(name)
+        return cls(**{f.name: getattr(info, f.name) for f in fields(MethodInfo)}, build=build)
 
 
-def method_pair(name: str, *, learns: str, build: Callable[..., Estimator], options: tuple[str, ...] = (),
-                amortized: str, sequential: str) -> tuple[Method, Method]:
+def method_pair(name: str, *, build: Callable[..., Estimator]) -> tuple[Method, Method]:
     """The amortized (one round) and sequential :class:`Method` of one estimator family.
 
-    name: the amortized method's name (``"nle"``); the sequential one is
-        ``"s" + name`` (``"snle"``), titled ``"Amortized NLE"`` and ``"Sequential SNLE"``.
-    learns, options: as in :class:`Method`, the same for both.
+    name: the amortized method's name (``"nle"``); the sequential one is ``"s" + name`` (``"snle"``),
+        both in the catalogue (:func:`~sbi_core.methods.catalogue.info_pair`).
     build: ``build(prior, *, sequential, **settings) -> Estimator``; each method's
         ``build`` passes its own ``sequential`` (False, then True).
-    amortized, sequential: the two summaries for people.
 
-    >>> one, rounds = method_pair("nle", learns="likelihood", build=dict, amortized="...", sequential="...")
+    >>> one, rounds = method_pair("nle", build=dict)
     >>> (one.name, one.title, one.sequential), (rounds.name, rounds.title, rounds.sequential)
     (('nle', 'Amortized NLE', False), ('snle', 'Sequential SNLE', True))
     """
-    label = name.upper()
-    return (
-        Method(name=name, title=f"Amortized {label}", summary=amortized, sequential=False, learns=learns,
-               build=partial(build, sequential=False), options=options),
-        Method(name=f"s{name}", title=f"Sequential S{label}", summary=sequential, sequential=True, learns=learns,
-               build=partial(build, sequential=True), options=options),
-    )
+    return (Method.of(name, partial(build, sequential=False)), Method.of(f"s{name}", partial(build, sequential=True)))
 
 
 ProposalLike = Union[Prior, Posterior, Proposal]

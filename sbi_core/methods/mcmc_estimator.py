@@ -4,7 +4,7 @@ Such a method trains one network ``f_phi(theta, x)`` (a likelihood flow, a
 ratio classifier) by minimising a per-sample loss ``l_phi(theta_i, x_i)`` over
 the pooled pairs of all rounds, and its posterior is the potential
 ``f_phi(theta, x) + log p(theta)`` sampled by MCMC
-(:class:`~sbi_core.mcmc_posterior.MCMCPosterior`). What differs between the
+(:class:`~sbi_core.posteriors.mcmc.MCMCPosterior`). What differs between the
 methods is only which network, which loss and where later rounds propose,
 so :class:`MCMCEstimator` takes those three as arguments (the classes in
 :mod:`.nle` and :mod:`.nre` fill them in).
@@ -24,15 +24,15 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor, nn
 
-from ..errors import SBIError
-from ..events import EventCallback
-from ..mcmc_posterior import MCMCPosterior, MCMCSettings
-from ..priors import Prior
-from ..seeds import SeedPlan
-from ..training import TrainResult, train
-from .base import PriorProposal, ProposalRule
-from .npe import training_config
-from .pooled import PooledPairs
+from sbi_core.errors import SBIError
+from sbi_core.events import EventCallback
+from sbi_core.methods.base import PriorProposal, ProposalRule
+from sbi_core.methods.npe import training_config
+from sbi_core.methods.pooled import PooledPairs
+from sbi_core.nn.training import TrainResult, train
+from sbi_core.posteriors.mcmc import MCMCPosterior, MCMCSettings
+from sbi_core.stats.priors import Prior
+from sbi_core.stats.seeds import SeedPlan
 
 __all__ = ["MCMCEstimator", "NetLoss", "DrawsFirst", "WARM_PATIENCE"]
 
@@ -51,7 +51,7 @@ class MCMCEstimator:
         build_net: ``(theta_free (N, Df), x (N, K)) -> nn.Module`` from the first round's pairs.
         loss: the per-sample loss (:data:`NetLoss`).
         seed: seeds the initial weights and all training randomness (streams
-            ``"network"`` and ``"training"`` of :class:`~sbi_core.seeds.SeedPlan`).
+            ``"network"`` and ``"training"`` of :class:`~sbi_core.stats.seeds.SeedPlan`).
         proposal: where later rounds draw (default: the prior, amortized).
         mcmc: how the posterior's chains run.
         init_from_last_round: for a sequential method, offer the parameters of the last
@@ -64,7 +64,7 @@ class MCMCEstimator:
             best validation loss within a few epochs. Measured (SNLE 10 x 1,000, two moons, one
             observation, MAF, 2 threads): patience 10 in every round 66.9 s, C2ST 0.523; 5 in
             every round 36.0 s, 0.563; 10 then 5 (0.5): 39.6 s, 0.525.
-        **training: any :class:`~sbi_core.training.TrainConfig` field.
+        **training: any :class:`~sbi_core.nn.training.TrainConfig` field.
     """
 
     def __init__(self, prior: Prior, *, learns: str, build_net: Callable[[Tensor, Tensor], nn.Module],

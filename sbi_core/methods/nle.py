@@ -14,13 +14,13 @@ is, up to a constant,
 
     log p(theta | x_o) = log q_phi(x_o | theta) + log p(theta) + const,
 
-sampled by MCMC (:class:`~sbi_core.mcmc_posterior.MCMCPosterior`).
+sampled by MCMC (:class:`~sbi_core.posteriors.mcmc.MCMCPosterior`).
 
 SNLE is the same estimator whose later rounds propose from the last
 posterior at ``x_o``: simulations then land where the posterior lives, so
 the likelihood is learnt best exactly where the potential is evaluated.
 
-The flow is :func:`sbi_core.flows.build_flow` with the roles of ``theta`` and
+The flow is :func:`sbi_core.nn.flows.build_flow` with the roles of ``theta`` and
 ``x`` swapped (density over ``x``, context ``theta``; both z-scored on the
 first round). Its default is a MAF, as in sbi, by measurement: on two moons
 (10,000 prior simulations, the default observation, seed 0, one thread,
@@ -41,12 +41,12 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..flows import ConditionalFlow, build_flow
-from ..mcmc_posterior import MCMCSettings
-from ..priors import Prior
-from .base import method_pair
-from .mcmc_estimator import MCMCEstimator
-from .snpe import PosteriorProposal
+from sbi_core.methods.base import method_pair
+from sbi_core.methods.mcmc_estimator import MCMCEstimator
+from sbi_core.methods.snpe import PosteriorProposal
+from sbi_core.nn.flows import ConditionalFlow, build_flow
+from sbi_core.posteriors.mcmc import MCMCSettings
+from sbi_core.stats.priors import Prior
 
 __all__ = ["NLE", "SNLE", "likelihood_loss", "METHOD_NLE", "METHOD_SNLE"]
 
@@ -70,7 +70,7 @@ class NLE(MCMCEstimator):
         sequential: False (amortized; any ``x_o`` later) or True (SNLE: later rounds
             propose from the last posterior at ``x_o``).
         num_chains, warmup, thin: MCMC settings of the posterior (``None``: the sampler's default).
-        **training: any :class:`~sbi_core.training.TrainConfig` field.
+        **training: any :class:`~sbi_core.nn.training.TrainConfig` field.
 
     >>> import sbi_core
     >>> sim = sbi_core.get_simulator("linear_regression")
@@ -103,17 +103,4 @@ def SNLE(prior: Prior, *args, **kwargs) -> NLE:
     return NLE(prior, *args, sequential=True, **kwargs)
 
 
-METHOD_NLE, METHOD_SNLE = method_pair(
-    "nle",
-    learns="likelihood",
-    build=NLE,
-    options=("num_chains", "warmup", "thin"),
-    amortized=(
-        "Simulates once from the prior and learns the likelihood, how the data come out for each parameter "
-        "value; the posterior is then explored by MCMC chains for any observation."
-    ),
-    sequential=(
-        "Learns the likelihood round by round, each round simulating where the last posterior puts its mass; "
-        "MCMC chains turn likelihood times prior into posterior samples. Often the most accurate per simulation."
-    ),
-)
+METHOD_NLE, METHOD_SNLE = method_pair("nle", build=NLE)

@@ -28,15 +28,15 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from ..errors import SBIError
-from ..events import EventCallback
-from ..flows import ConditionalFlow, build_flow
-from ..posterior import Posterior
-from ..priors import Prior
-from ..seeds import SeedPlan
-from ..training import TrainConfig, TrainResult, train
-from .base import Method, PosteriorLoss, PriorProposal, ProposalRule
-from .pooled import PooledPairs, drop_invalid
+from sbi_core.errors import SBIError
+from sbi_core.events import EventCallback
+from sbi_core.methods.base import Method, PosteriorLoss, PriorProposal, ProposalRule
+from sbi_core.methods.pooled import PooledPairs, drop_invalid
+from sbi_core.nn.flows import ConditionalFlow, build_flow
+from sbi_core.nn.training import TrainConfig, TrainResult, train
+from sbi_core.posteriors.posterior import Posterior
+from sbi_core.stats.priors import Prior
+from sbi_core.stats.seeds import SeedPlan
 
 __all__ = ["NPE", "MaximumLikelihood", "drop_invalid", "METHOD"]  # drop_invalid: from .pooled
 
@@ -65,7 +65,7 @@ class NPE:
     """Neural posterior estimation with a conditional normalizing flow.
 
     Amortized use: ``NPE(prior).train(theta, x)`` returns a
-    :class:`~sbi_core.posterior.Posterior` valid at any observation. Rounds:
+    :class:`~sbi_core.posteriors.posterior.Posterior` valid at any observation. Rounds:
     ``append_simulations(theta, x)`` then ``train()`` (or :meth:`fit`) trains on
     every pair appended so far.
 
@@ -74,10 +74,10 @@ class NPE:
         density_estimator: ``"nsf"`` (neural spline flow) or ``"maf"``.
         hidden_features, num_transforms, num_bins: flow size.
         seed: seeds the network's initial weights and all training randomness
-            (streams ``"network"`` and ``"training"`` of :class:`~sbi_core.seeds.SeedPlan`).
+            (streams ``"network"`` and ``"training"`` of :class:`~sbi_core.stats.seeds.SeedPlan`).
         loss: the per-sample loss (default :class:`MaximumLikelihood`).
         proposal: where later rounds draw (default: the prior, amortized).
-        **training: any :class:`~sbi_core.training.TrainConfig` field
+        **training: any :class:`~sbi_core.nn.training.TrainConfig` field
             (``max_epochs``, ``batch_size``, ``learning_rate``, ...).
 
     >>> import sbi_core
@@ -207,14 +207,4 @@ def _build(prior: Prior, **settings) -> NPE:
     return NPE(prior, **settings)
 
 
-METHOD = Method(
-    name="npe",
-    title="Amortized NPE",
-    summary=(
-        "Simulates once from the prior and trains one network that turns any observation into its "
-        "posterior: slower to train, then instant for every new observation."
-    ),
-    sequential=False,
-    learns="posterior",
-    build=_build,
-)
+METHOD = Method.of("npe", build=_build)

@@ -1,6 +1,6 @@
 """Neural ratio estimation (NRE): a classifier that learns ``log p(x | theta) / p(x)``.
 
-A classifier ``d_phi(theta, x)`` (:class:`~sbi_core.ratio_net.RatioNet`) learns
+A classifier ``d_phi(theta, x)`` (:class:`~sbi_core.nn.ratio_net.RatioNet`) learns
 to tell pairs simulated together, ``(theta_i, x_i) ~ p(theta, x)``, from
 pairs put together at random, ``(theta_j, x_i) ~ p(theta) p(x)``; the best
 classifier's logit is the log ratio
@@ -8,7 +8,7 @@ classifier's logit is the log ratio
     log r(theta, x) = log p(theta, x) / (p(theta) p(x)) = log p(x | theta) / p(x),
 
 so ``log p(theta | x_o) = d_phi(theta, x_o) + log p(theta) + const``,
-sampled by MCMC (:class:`~sbi_core.mcmc_posterior.MCMCPosterior`).
+sampled by MCMC (:class:`~sbi_core.posteriors.mcmc.MCMCPosterior`).
 
 **Contrastive NRE (NRE-C; Miller et al., 2022, "Contrastive neural ratio
 estimation")**, the default. For each ``x_i`` take ``K`` parameters. Class
@@ -64,13 +64,13 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..errors import SBIError
-from ..mcmc_posterior import MCMCSettings
-from ..priors import Prior
-from ..ratio_net import RatioNet, build_ratio_net
-from .base import method_pair
-from .mcmc_estimator import MCMCEstimator
-from .snpe import PosteriorProposal
+from sbi_core.errors import SBIError
+from sbi_core.methods.base import method_pair
+from sbi_core.methods.mcmc_estimator import MCMCEstimator
+from sbi_core.methods.snpe import PosteriorProposal
+from sbi_core.nn.ratio_net import RatioNet, build_ratio_net
+from sbi_core.posteriors.mcmc import MCMCSettings
+from sbi_core.stats.priors import Prior
 
 __all__ = ["NRE", "SNRE", "contrastive_loss", "balanced_loss", "METHOD_NRE", "METHOD_SNRE"]
 
@@ -154,7 +154,7 @@ class NRE(MCMCEstimator):
         regularization: BNRE's ``lambda``.
         sequential: True for SNRE (later rounds propose from the last posterior at ``x_o``).
         num_chains, warmup, thin: MCMC settings of the posterior.
-        **training: any :class:`~sbi_core.training.TrainConfig` field.
+        **training: any :class:`~sbi_core.nn.training.TrainConfig` field.
 
     >>> import sbi_core
     >>> sim = sbi_core.get_simulator("linear_regression")
@@ -192,17 +192,4 @@ def _build(prior: Prior, *, density_estimator: str = "resnet", hidden_features: 
                **settings)
 
 
-METHOD_NRE, METHOD_SNRE = method_pair(
-    "nre",
-    learns="ratio",
-    build=_build,
-    options=("num_atoms", "gamma", "loss", "regularization", "num_chains", "warmup", "thin"),
-    amortized=(
-        "Simulates once from the prior and trains a classifier to tell matching (parameter, data) pairs from "
-        "shuffled ones; its score is a likelihood ratio, which MCMC chains turn into posterior samples."
-    ),
-    sequential=(
-        "The ratio classifier of NRE, trained round by round on simulations where the last posterior puts "
-        "its mass; MCMC chains sample the posterior each round."
-    ),
-)
+METHOD_NRE, METHOD_SNRE = method_pair("nre", build=_build)

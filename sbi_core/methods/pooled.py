@@ -15,8 +15,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..errors import SBIError
-from ..priors import Prior
+from sbi_core.errors import SBIError
+from sbi_core.stats.priors import Prior
 
 __all__ = ["PooledPairs", "MIN_PAIRS", "as_pairs", "drop_invalid"]
 

@@ -1,23 +1,30 @@
-"""The method registry: every inference method by its RunSpec name.
+"""The method registry: every inference method by its RunSpec name, with its ``build``.
 
 A method registers here with one line (its module defines ``METHOD``, a
-:class:`~.base.Method`); the RunSpec, the run loop and the pages read names,
-titles, "is it sequential" and what it learns only from here.
+:class:`~.base.Method`); its name, title, summary and "is it sequential" are
+in the torch-free catalogue (:mod:`.catalogue`), which the RunSpec, costs,
+comparisons and checks read instead of this module. The run loop reads
+``build`` from here.
 """
 
 from __future__ import annotations
 
-from ..errors import SBIError
-from . import nle, npe, nre, rejection_abc, smc_abc, snpe, tsnpe
-from .base import Method
+from sbi_core.errors import SBIError
+from sbi_core.methods import nle, npe, nre, snpe, tsnpe
+from sbi_core.methods.abc import rejection as rejection_abc, smc as smc_abc
+from sbi_core.methods.base import Method
+from sbi_core.methods.catalogue import CATALOGUE
 
 __all__ = ["METHODS", "get_method", "method_names"]
 
-METHODS: dict[str, Method] = {m.name: m for m in (
+_REGISTERED: dict[str, Method] = {m.name: m for m in (
     snpe.METHOD, tsnpe.METHOD, npe.METHOD,
     nle.METHOD_SNLE, nle.METHOD_NLE, nre.METHOD_SNRE, nre.METHOD_NRE,
     smc_abc.METHOD, rejection_abc.METHOD,
 )}
+if set(_REGISTERED) != set(CATALOGUE):  # a method is one catalogue entry and one line here
+    raise ImportError(f"the method registry ({sorted(_REGISTERED)}) and catalogue ({sorted(CATALOGUE)}) disagree")
+METHODS: dict[str, Method] = {name: _REGISTERED[name] for name in CATALOGUE}  # the catalogue's order
 
 
 def method_names() -> tuple[str, ...]:

@@ -37,10 +37,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..posterior import Posterior
-from ..priors import Prior
-from .base import Method
-from .npe import NPE
+from sbi_core.methods.base import Method
+from sbi_core.methods.npe import NPE
+from sbi_core.posteriors.posterior import Posterior
+from sbi_core.stats.priors import Prior
 
 __all__ = ["SNPE", "AtomicLoss", "PosteriorProposal", "atomic_loss", "METHOD"]
 
@@ -111,15 +111,4 @@ def SNPE(prior: Prior, *args, num_atoms: int = 10, **kwargs) -> NPE:
     return NPE(prior, *args, loss=AtomicLoss(int(num_atoms)), proposal=PosteriorProposal(), **kwargs)
 
 
-METHOD = Method(
-    name="snpe",
-    title="Sequential SNPE",
-    summary=(
-        "Each round simulates where the last posterior puts its mass, so the budget is spent near the "
-        "observation; a contrastive (APT) loss corrects for not simulating from the prior."
-    ),
-    sequential=True,
-    learns="posterior",
-    build=SNPE,
-    options=("num_atoms",),
-)
+METHOD = Method.of("snpe", build=SNPE)

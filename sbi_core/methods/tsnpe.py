@@ -41,11 +41,11 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from ..posterior import Posterior, PosteriorSamplingError
-from ..priors import Prior
-from ..rejection import RejectionTooSlow, rejection_sample
-from .base import Method
-from .npe import NPE, MaximumLikelihood
+from sbi_core.methods.base import Method
+from sbi_core.methods.npe import MaximumLikelihood, NPE
+from sbi_core.posteriors.posterior import Posterior, PosteriorSamplingError
+from sbi_core.stats.priors import Prior
+from sbi_core.stats.rejection import RejectionTooSlow, rejection_sample
 
 __all__ = ["TSNPE", "TruncatedPrior", "TruncatedProposal", "METHOD"]
 
@@ -158,14 +158,4 @@ def TSNPE(prior: Prior, *args, quantile: float = 1e-4, **kwargs) -> NPE:
     return NPE(prior, *args, loss=MaximumLikelihood(), proposal=TruncatedProposal(float(quantile)), **kwargs)
 
 
-METHOD = Method(
-    name="tsnpe",
-    title="Sequential TSNPE",
-    summary=(
-        "Each round simulates from the part of the prior where the last posterior still puts its mass "
-        "(a shrinking region), and trains with the plain NPE loss: cheaper per round than SNPE."
-    ),
-    sequential=True,
-    learns="posterior",
-    build=TSNPE,
-)
+METHOD = Method.of("tsnpe", build=TSNPE)

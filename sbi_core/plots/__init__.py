@@ -34,8 +34,8 @@ and ``plots.X`` work):
 
 from __future__ import annotations
 
-from .abc import EPSILON_TITLE, epsilon_figure
-from .calibration import (
+from sbi_core.plots.abc import EPSILON_TITLE, epsilon_figure
+from sbi_core.plots.calibration import (
     COVERAGE_TITLE,
     PREDICTIVE_CHECK_TITLE,
     RECOVERY_TITLE,
@@ -53,14 +53,14 @@ from .calibration import (
     tarp_figure,
     zscore_contraction_figure,
 )
-from .clouds import SMALL_MULTIPLES_TITLE, pair_plot_figure, posterior_figure, small_multiples_figure
-from .corner import corner_png
-from .overview import overview_figure
-from .priors import marginal_figure
-from .rounds import ANIMATION_TITLE, CLOUD_TITLE, posterior_rounds_figure, rounds_animation_figure
-from .simulations import predictive_figure, simulations_figure
-from .style import COLORS, round_colors, scaled_fonts
-from .training import LOSS_TITLE, loss_figure
+from sbi_core.plots.clouds import SMALL_MULTIPLES_TITLE, pair_plot_figure, posterior_figure, small_multiples_figure
+from sbi_core.plots.corner import corner_png
+from sbi_core.plots.overview import overview_figure
+from sbi_core.plots.priors import marginal_figure
+from sbi_core.plots.rounds import ANIMATION_TITLE, CLOUD_TITLE, posterior_rounds_figure, rounds_animation_figure
+from sbi_core.plots.simulations import predictive_figure, simulations_figure
+from sbi_core.plots.style import COLORS, round_colors, scaled_fonts
+from sbi_core.plots.training import LOSS_TITLE, loss_figure
 
 __all__ = [
     "COLORS",

@@ -14,8 +14,8 @@ from typing import Optional, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ._arrays import _np
-from .style import COLORS, _base_layout, _empty
+from sbi_core.plots._arrays import _np
+from sbi_core.plots.style import COLORS, _base_layout, _empty
 
 __all__ = ["EPSILON_TITLE", "epsilon_figure"]
 

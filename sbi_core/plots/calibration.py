@@ -7,9 +7,9 @@ per parameter (:data:`PARAM_COLORS`), so a reader compares the two by eye:
 
 * :func:`sbc_rank_figure` -- SBC rank histograms, one panel per parameter, with
   the 99 % band of counts a uniform rank gives (binomial quantiles,
-  :func:`sbi_core.checks.bands.histogram_band`);
+  :func:`sbi_core.stats.bands.histogram_band`);
 * :func:`sbc_ecdf_figure` -- the rank ECDF minus the uniform CDF, with its
-  simultaneous 99 % band (:func:`~sbi_core.checks.bands.ecdf_band`);
+  simultaneous 99 % band (:func:`~sbi_core.stats.bands.ecdf_band`);
 * :func:`coverage_figure` -- empirical against nominal coverage of the
   highest-density regions (with a 2-standard-error band) and of each
   parameter's central intervals, against the diagonal;
@@ -34,10 +34,18 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..checks.bands import binomial_band, default_num_bins, ecdf_band, ecdf_difference, histogram_band, rank_bins, rank_histogram
-from ._arrays import _label, _np
-from .simulations import shares_one_axis
-from .style import COLORS, _base_layout, _empty
+from sbi_core.plots._arrays import _label, _np
+from sbi_core.plots.simulations import shares_one_axis
+from sbi_core.plots.style import COLORS, _base_layout, _empty
+from sbi_core.stats.bands import (
+    binomial_band,
+    default_num_bins,
+    ecdf_band,
+    ecdf_difference,
+    histogram_band,
+    rank_bins,
+    rank_histogram,
+)
 
 __all__ = [
     "PARAM_COLORS", "SBC_RANKS_TITLE", "SBC_ECDF_TITLE", "COVERAGE_TITLE", "TARP_TITLE", "ZSCORE_TITLE",

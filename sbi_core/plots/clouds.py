@@ -16,9 +16,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._arrays import _label, _np, _thin
-from .style import COLORS, _base_layout, _box_trace, _truth_trace, round_colors
-from .zoom import _add_prior_inset, _zoom_ranges
+from sbi_core.plots._arrays import _label, _np, _thin
+from sbi_core.plots.style import COLORS, _base_layout, _box_trace, _truth_trace, round_colors
+from sbi_core.plots.zoom import _add_prior_inset, _zoom_ranges
 
 __all__ = ["SMALL_MULTIPLES_TITLE", "posterior_figure", "pair_plot_figure", "small_multiples_figure"]
 

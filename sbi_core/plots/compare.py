@@ -16,8 +16,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._arrays import _label, _np, _thin
-from .style import COLORS, _base_layout, _box_trace, _empty, _truth_trace
+from sbi_core.plots._arrays import _label, _np, _thin
+from sbi_core.plots.style import COLORS, _base_layout, _box_trace, _empty, _truth_trace
+from sbi_core.plots.zoom import _zoom_ranges
 
 __all__ = ["COMPARE_CLOUDS_TITLE", "COMPARE_C2ST_TITLE", "compare_clouds_figure", "compare_c2st_figure",
            "method_colors"]
@@ -35,8 +36,6 @@ def method_colors(n: int) -> list[str]:
 def _shared_ranges(arrays: list[np.ndarray], bounds: Optional[np.ndarray], i: int, j: int,
                    truth: Optional[np.ndarray]) -> tuple[list[float], list[float]]:
     """One x- and one y-range for every panel (the zoom rule of :func:`~.zoom._zoom_ranges`)."""
-    from .zoom import _zoom_ranges
-
     filled = [a for a in arrays if a is not None and len(a)]
     xr, yr, _ = _zoom_ranges(filled, bounds, i, j, truth)
     return xr, yr

@@ -4,7 +4,7 @@ The package's one matplotlib builder; it uses object-oriented matplotlib, so
 no global pyplot state is touched. True parameters are drawn in red.
 
 Each diagonal panel shades its parameter's 90 % highest-density interval(s)
-(:func:`sbi_core.concentration.hdr_intervals`) and names them in its title. A
+(:func:`sbi_core.stats.concentration.hdr_intervals`) and names them in its title. A
 "median +- quantiles" title would mislead for a posterior with two modes (two
 moons'): its median falls in the empty gap between them and its quantile
 range spans nearly the whole prior, although each mode is narrow.
@@ -17,9 +17,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..concentration import HDR_MASS, format_intervals, hdr_intervals
-from ._arrays import _label, _np
-from .style import COLORS
+from sbi_core.plots._arrays import _label, _np
+from sbi_core.plots.style import COLORS
+from sbi_core.stats.concentration import HDR_MASS, format_intervals, hdr_intervals
 
 __all__ = ["corner_png"]
 

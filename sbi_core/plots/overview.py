@@ -11,8 +11,8 @@ from typing import Optional, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._arrays import _label, _np, _thin
-from .style import _base_layout, _box_trace, _truth_trace, round_colors
+from sbi_core.plots._arrays import _label, _np, _thin
+from sbi_core.plots.style import _base_layout, _box_trace, _truth_trace, round_colors
 
 __all__ = ["overview_figure"]
 

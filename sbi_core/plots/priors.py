@@ -13,8 +13,8 @@ from typing import Optional
 import numpy as np
 import plotly.graph_objects as go
 
-from ._arrays import _text
-from .style import COLORS, _base_layout
+from sbi_core.plots._arrays import _text
+from sbi_core.plots.style import COLORS, _base_layout
 
 
 __all__ = ["marginal_figure"]
@@ -24,7 +24,7 @@ SKEWED = ("lognormal", "gamma", "halfnormal", "beta")
 
 def marginal_figure(marginal, label: Optional[str] = None, title: Optional[str] = None,
                     height: int = 200, points: int = 240) -> go.Figure:
-    """Density of one prior marginal (:class:`sbi_core.priors.Marginal`) over its plotting range."""
+    """Density of one prior marginal (:class:`sbi_core.stats.priors.Marginal`) over its plotting range."""
     import torch
 
     lab = _text(label or marginal.name)  # the user's parameter name, as plotly text

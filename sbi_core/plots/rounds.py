@@ -19,10 +19,10 @@ from typing import Optional, Sequence
 
 import plotly.graph_objects as go
 
-from ._arrays import _label, _np, _thin
-from .clouds import _add_1d_references, _cloud_1d
-from .style import _base_layout, _box_trace, _empty, _truth_trace, round_colors
-from .zoom import _add_prior_inset, _zoom_ranges
+from sbi_core.plots._arrays import _label, _np, _thin
+from sbi_core.plots.clouds import _add_1d_references, _cloud_1d
+from sbi_core.plots.style import _base_layout, _box_trace, _empty, _truth_trace, round_colors
+from sbi_core.plots.zoom import _add_prior_inset, _zoom_ranges
 
 __all__ = ["CLOUD_TITLE", "ANIMATION_TITLE", "posterior_rounds_figure", "rounds_animation_figure"]
 

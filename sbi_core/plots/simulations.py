@@ -24,8 +24,8 @@ from typing import Optional, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ._arrays import _label, _np, _thin
-from .style import COLORS, _base_layout, _empty
+from sbi_core.plots._arrays import _label, _np, _thin
+from sbi_core.plots.style import COLORS, _base_layout, _empty
 
 __all__ = ["SHARED_SCALE_RATIO", "PANELS_NOTE", "simulations_figure", "predictive_figure", "shares_one_axis"]
 

@@ -16,8 +16,8 @@ from typing import Optional, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ._arrays import _ranges
-from .style import COLORS
+from sbi_core.plots._arrays import _ranges
+from sbi_core.plots.style import COLORS
 
 # Package-private helpers for the cloud builders.
 __all__: list[str] = []

@@ -18,7 +18,8 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
-from ..priors import Prior
+from sbi_core.stats.priors import Prior
+from sbi_core.stats.seeds import make_generator  # noqa: F401 - where it lived before stats/
 
 __all__ = ["Simulator", "SimulateFn", "ReferenceFn", "make_generator"]
 
@@ -28,18 +29,6 @@ SimulateFn = Callable[[Tensor, torch.Generator], Tensor]
 ReferenceFn = Callable[[Tensor, int, torch.Generator], Tensor]
 
 DEFAULT_OBSERVATION_SEED = 20240607
-
-
-def make_generator(seed: int | None = None, generator: torch.Generator | None = None) -> torch.Generator:
-    """A generator from ``generator`` or ``seed``; a fresh randomly seeded one otherwise."""
-    if generator is not None:
-        return generator
-    g = torch.Generator()
-    if seed is None:
-        g.seed()
-    else:
-        g.manual_seed(int(seed))
-    return g
 
 
 @dataclass

@@ -18,7 +18,7 @@ SLCP, simple likelihood complex posterior (D = 5, K = 8)
     theta ~ U(-3, 3)^5;  m = (theta1, theta2),  s1 = theta3^2,  s2 = theta4^2,
     rho = tanh(theta5);  S = [[s1^2 + eps, rho s1 s2], [rho s1 s2, s2^2 + eps]], eps = 1e-6;
     x = four iid draws of N(m, S), flattened (x1, y1, ..., x4, y4). No closed-form posterior,
-    but the likelihood is: the reference posterior is sampled by MCMC (sbi_core.mcmc) on
+    but the likelihood is: the reference posterior is sampled by MCMC (sbi_core.stats.mcmc) on
     log p(x | theta) + log p(theta), with exact mode weights: the posterior is unchanged by
     theta3 -> -theta3 and theta4 -> -theta4 (S depends on their squares only), so each draw's
     signs of theta3 and theta4 are redrawn uniformly, which puts exactly 1/4 of the mass in each of the four mirror modes.
@@ -41,9 +41,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ..priors import Prior
-from .base import Simulator
-from .registry import register
+from sbi_core.simulators.base import Simulator
+from sbi_core.simulators.registry import register
+from sbi_core.stats.mcmc import sample_mcmc
+from sbi_core.stats.priors import Prior
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -262,8 +263,6 @@ _SLCP_CHAINS, _SLCP_WARMUP, _SLCP_THIN, _SLCP_CANDIDATES = 100, 100, 8, 20_000
 
 def _reference_slcp(x_obs: Tensor, num_samples: int, generator: torch.Generator) -> Tensor:
     """Posterior samples ``(num_samples, 5)`` given ``x_obs: (8,)``, by slice sampling (see the module docstring)."""
-    from ..mcmc import sample_mcmc  # the sampler needs nothing from simulators; imported late to stay light
-
     x64 = x_obs.to(torch.float64)
 
     def log_post(theta: Tensor) -> Tensor:  # (G, C, 5) -> (G, C); the uniform prior is the box

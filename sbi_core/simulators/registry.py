@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from .base import Simulator
+from sbi_core.simulators.base import Simulator
 
 __all__ = ["register", "list_simulators", "get_simulator", "builtin_of"]
 

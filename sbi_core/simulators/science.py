@@ -33,9 +33,9 @@ import math
 import torch
 from torch import Tensor
 
-from ..priors import Prior
-from .base import Simulator
-from .registry import register
+from sbi_core.simulators.base import Simulator
+from sbi_core.simulators.registry import register
+from sbi_core.stats.priors import Prior
 
 # ---------------------------------------------------------------------------
 # SIR

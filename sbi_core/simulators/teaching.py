@@ -34,9 +34,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..priors import Marginal, Prior
-from .base import Simulator
-from .registry import register
+from sbi_core.simulators.base import Simulator
+from sbi_core.simulators.registry import register
+from sbi_core.stats.priors import Marginal, Prior
 
 # ---------------------------------------------------------------------------
 # linear regression

@@ -10,7 +10,7 @@ The file is plain Python with one required function and two optional names::
         ...
 
 The code never runs in this process: :func:`load_simulator` starts a
-persistent, sandboxed child (:mod:`sbi_core.sandbox`) that runs the file,
+persistent, sandboxed child (:mod:`sbi_core.sandbox.runner`) that runs the file,
 reports ``PRIOR``/``OBSERVATION``, and is probed with a few prior draws to
 learn the output size ``K`` and whether ``simulate`` takes a batch or one
 parameter set at a time; a simulator whose test simulations are all NaN or
@@ -35,15 +35,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..priors import Prior, PriorSpecError
-from ..sandbox import (
+from sbi_core.sandbox.runner import (
     Limits,
     SandboxRunner,
     SimulatorError,
     sandbox_mode,
     sandbox_mode_description,
 )
-from .base import Simulator
+from sbi_core.simulators.base import Simulator
+from sbi_core.stats.priors import Prior, PriorSpecError
 
 __all__ = [
     "load_simulator",
@@ -66,7 +66,7 @@ class UploadedSimulateFn:
     """``simulate_fn(theta (N, D), generator) -> (N, K)`` backed by a sandboxed child.
 
     Attributes:
-        runner: the :class:`~sbi_core.sandbox.SandboxRunner` (its ``mode`` is
+        runner: the :class:`~sbi_core.sandbox.runner.SandboxRunner` (its ``mode`` is
             "sandboxed" or "trusted").
         call_mode: "batched" or "per-sample".
         k: output size.

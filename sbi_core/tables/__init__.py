@@ -17,42 +17,36 @@ numbers); an amortized posterior answers every row.
 Every problem with an input is a :class:`TableError` (an
 :class:`~sbi_core.errors.SBIError`) whose message says what to fix; parsing
 never raises anything else on any input (property-tested).
+
+The names below load on first use (PEP 562), so :mod:`sbi_core.tables.common`
+(the limits, read by RunSpec files) loads without pandas or torch.
 """
 
 from __future__ import annotations
 
-from .common import (
-    TableError,
-    MAX_TABLE_BYTES,
-    MAX_TABLE_CELLS,
-    MAX_TABLE_COLUMNS,
-    MAX_OBSERVATION_BYTES,
-    MAX_OBSERVATION_ROWS,
-    MIN_ROWS,
-    MAX_OUTSIDE_FRACTION,
-)
-from .reading import read_table
-from .pairs import check_columns, prepare_training_pairs, load_training_pairs
-from .columns import guess_columns, default_prior_spec
-from .observations import parse_observations
-from .json_specs import prior_spec_from_json, runspec_from_json
+import importlib
+from typing import Any
 
-__all__ = [
-    "TableError",
-    "MAX_TABLE_BYTES",
-    "MAX_TABLE_CELLS",
-    "MAX_TABLE_COLUMNS",
-    "MAX_OBSERVATION_BYTES",
-    "MAX_OBSERVATION_ROWS",
-    "MIN_ROWS",
-    "MAX_OUTSIDE_FRACTION",
-    "read_table",
-    "check_columns",
-    "prepare_training_pairs",
-    "load_training_pairs",
-    "parse_observations",
-    "guess_columns",
-    "default_prior_spec",
-    "prior_spec_from_json",
-    "runspec_from_json",
-]
+_WHERE = {  # public name -> the module that defines it
+    "TableError": "common", "MAX_TABLE_BYTES": "common", "MAX_TABLE_CELLS": "common",
+    "MAX_TABLE_COLUMNS": "common", "MAX_OBSERVATION_BYTES": "common", "MAX_OBSERVATION_ROWS": "common",
+    "MIN_ROWS": "common", "MAX_OUTSIDE_FRACTION": "common",
+    "read_table": "reading",
+    "check_columns": "pairs", "prepare_training_pairs": "pairs", "load_training_pairs": "pairs",
+    "parse_observations": "observations",
+    "guess_columns": "columns", "default_prior_spec": "columns",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})

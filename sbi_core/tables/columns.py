@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .reading import _numeric
+from sbi_core.tables.reading import _numeric
 
 # ---------------------------------------------------------------------------
 # helping the user map a table

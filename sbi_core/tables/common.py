@@ -8,7 +8,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import SBIError
+from sbi_core.errors import SBIError
 
 MAX_TABLE_BYTES = 50 * 1024 * 1024  # a table of simulations (CSV or Parquet)
 MAX_TABLE_COLUMNS = 5_000

@@ -21,7 +21,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from .common import (
+from sbi_core.tables.common import (
     MAX_OBSERVATION_BYTES,
     MAX_OBSERVATION_ROWS,
     TableError,
@@ -37,7 +37,7 @@ from .common import (
     _split,
     decimal_comma_file,
 )
-from .reading import _MISSING
+from sbi_core.tables.reading import _MISSING
 
 _SEPARATORS = re.compile(r"[,;\s]+")
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d*,\d+(?:[eE][-+]?\d+)?$")

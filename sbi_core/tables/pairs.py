@@ -7,8 +7,8 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from ..priors import Prior
-from .common import (
+from sbi_core.stats.priors import Prior
+from sbi_core.tables.common import (
     MAX_OUTSIDE_FRACTION,
     MAX_TABLE_BYTES,
     MIN_ROWS,
@@ -19,7 +19,7 @@ from .common import (
     _plural,
     _show,
 )
-from .reading import _missing_mask, _numeric, check_table_suffix, read_table
+from sbi_core.tables.reading import _missing_mask, _numeric, check_table_suffix, read_table
 
 # ---------------------------------------------------------------------------
 # from a table to training pairs

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import (
+from sbi_core.tables.common import (
     MAX_HEADER_BYTES,
     MAX_TABLE_BYTES,
     MAX_TABLE_CELLS,

@@ -1,8 +1,8 @@
 """Your model & data, tab 3: many observations at once, and priors and RunSpecs as JSON.
 
-RunSpecs travel in the portable form (:func:`sbi_core.uploads.portable_spec`):
+RunSpecs travel in the portable form (:func:`sbi_core.uploads.files.portable_spec`):
 the download carries an uploaded file inside, and an imported spec passes
-:func:`sbi_core.uploads.admit_spec`, which stores a carried file as an upload
+:func:`sbi_core.uploads.files.admit_spec`, which stores a carried file as an upload
 of this server and refuses any other file path.
 """
 
@@ -15,15 +15,9 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import Prior, PriorSpecError, RunSpec, RunSpecError, SBIError, plots
-from sbi_core.tables import (
-    MAX_OBSERVATION_BYTES,
-    TableError,
-    parse_observations,
-    prior_spec_from_json,
-    runspec_from_json,
-)
-from sbi_core.tables.json_specs import MAX_RUNSPEC_BYTES
-from sbi_core.uploads import admit_spec, portable_spec
+from sbi_core.run.json_files import MAX_RUNSPEC_BYTES, prior_spec_from_json, runspec_from_json
+from sbi_core.tables import MAX_OBSERVATION_BYTES, TableError, parse_observations
+from sbi_core.uploads.files import admit_spec, portable_spec
 
 from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe

@@ -9,11 +9,12 @@ import numpy as np
 import streamlit as st
 
 from sbi_core import Prior, PriorSpecError, SimulatorError, plots
-from sbi_core.sandbox import sandbox_mode, sandbox_mode_description
+from sbi_core.sandbox.runner import sandbox_mode, sandbox_mode_description
 from sbi_core.simulators.uploaded import MAX_UPLOAD_BYTES as MAX_CODE_BYTES
 from sbi_core.tables import TableError
 from sbi_core.tables.observations import parse_typed_observation
-from sbi_core.uploads import UploadError, save_upload
+from sbi_core.uploads.files import save_upload
+from sbi_core.uploads.paths import UploadError
 
 from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe

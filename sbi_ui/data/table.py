@@ -13,6 +13,7 @@ from sbi_core.tables import (
     MAX_TABLE_CELLS,
     MIN_ROWS,
     TableError,
+    check_columns,
     default_prior_spec,
     guess_columns,
     parse_observations,
@@ -20,7 +21,8 @@ from sbi_core.tables import (
     read_table,
 )
 from sbi_core.tables.observations import parse_typed_observation
-from sbi_core.uploads import UploadError, save_upload
+from sbi_core.uploads.files import save_upload
+from sbi_core.uploads.paths import UploadError
 
 from sbi_ui import keys as K
 from sbi_ui import prior_editor as pe
@@ -284,8 +286,6 @@ def _train_controls(state: dict, theta_cols: list, x_cols: list, prior: Prior, r
 def _check(path: str, theta_cols: tuple, x_cols: tuple, prior_json: str = "") -> tuple[dict, list]:
     """``(report, first row of x)`` of :func:`check_columns` (or, given a prior,
     :func:`prepare_training_pairs`) on a saved table."""
-    from sbi_core.tables import check_columns
-
     df = cached_table(path)
     if prior_json:
         _, x, report = prepare_training_pairs(df, list(theta_cols), list(x_cols),

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from sbi_core import plots
-from sbi_core.abc_by_hand import AbcBank, epsilon_for_fraction, scaled_distances
+from sbi_core.methods.abc.by_hand import AbcBank, epsilon_for_fraction, scaled_distances
 
 from sbi_ui.charts import chart
 from sbi_ui.lessons.steps import Lesson, Step

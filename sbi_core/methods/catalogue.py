@@ -1,0 +1,161 @@
+"""The catalogue of inference methods: names, titles, summaries and "is it sequential", without torch.
+
+What a RunSpec, a cost estimate, a comparison or a page needs to know about a
+method is here, so validating a RunSpec loads no network code. The registry
+(:mod:`sbi_core.methods.registry`) pairs each entry with the ``build`` function
+of its module; a method is one module, one entry here and one line there
+(``tests/test_methods.py`` checks that the two lists agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sbi_core.errors import SBIError
+
+__all__ = ["MethodInfo", "CATALOGUE", "method_names", "method_info"]
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A named inference method, as the RunSpec and the pages see it.
+
+    name: the RunSpec's ``method`` (``"npe"``).
+    title: a short label (``"Amortized NPE"``).
+    summary: one or two sentences for a student: what it learns and where it simulates.
+    sequential: False for a one-round method (``num_rounds`` is then 1).
+    learns: ``"posterior"``, ``"likelihood"``, ``"ratio"`` or ``"nothing"`` (ABC).
+    options: extra RunSpec settings the method takes (passed to its ``build``).
+    """
+
+    name: str
+    title: str
+    summary: str
+    sequential: bool
+    learns: str
+    options: tuple[str, ...] = ()
+
+    def rounds(self, num_rounds: int) -> int:
+        """How many rounds a run of this method has when ``num_rounds`` are asked for."""
+        return int(num_rounds) if self.sequential else 1
+
+
+def info_pair(name: str, *, learns: str, options: tuple[str, ...] = (), amortized: str,
+              sequential: str) -> tuple[MethodInfo, MethodInfo]:
+    """The amortized (one round) and sequential entries of one estimator family.
+
+    name: the amortized method's name (``"nle"``); the sequential one is
+        ``"s" + name`` (``"snle"``), titled ``"Amortized NLE"`` and ``"Sequential SNLE"``.
+    amortized, sequential: the two summaries for people.
+
+    >>> one, rounds = info_pair("nle", learns="likelihood", amortized="...", sequential="...")
+    >>> (one.name, one.title, one.sequential), (rounds.name, rounds.title, rounds.sequential)
+    (('nle', 'Amortized NLE', False), ('snle', 'Sequential SNLE', True))
+    """
+    label = name.upper()
+    return (
+        MethodInfo(name=name, title=f"Amortized {label}", summary=amortized, sequential=False, learns=learns,
+                   options=options),
+        MethodInfo(name=f"s{name}", title=f"Sequential S{label}", summary=sequential, sequential=True,
+                   learns=learns, options=options),
+    )
+
+
+_NPE = MethodInfo(
+    name="npe",
+    title="Amortized NPE",
+    summary=(
+        "Simulates once from the prior and trains one network that turns any observation into its "
+        "posterior: slower to train, then instant for every new observation."
+    ),
+    sequential=False,
+    learns="posterior",
+)
+_SNPE = MethodInfo(
+    name="snpe",
+    title="Sequential SNPE",
+    summary=(
+        "Each round simulates where the last posterior puts its mass, so the budget is spent near the "
+        "observation; a contrastive (APT) loss corrects for not simulating from the prior."
+    ),
+    sequential=True,
+    learns="posterior",
+    options=("num_atoms",),
+)
+_TSNPE = MethodInfo(
+    name="tsnpe",
+    title="Sequential TSNPE",
+    summary=(
+        "Each round simulates from the part of the prior where the last posterior still puts its mass "
+        "(a shrinking region), and trains with the plain NPE loss: cheaper per round than SNPE."
+    ),
+    sequential=True,
+    learns="posterior",
+)
+_NLE, _SNLE = info_pair(
+    "nle",
+    learns="likelihood",
+    options=("num_chains", "warmup", "thin"),
+    amortized=(
+        "Simulates once from the prior and learns the likelihood, how the data come out for each parameter "
+        "value; the posterior is then explored by MCMC chains for any observation."
+    ),
+    sequential=(
+        "Learns the likelihood round by round, each round simulating where the last posterior puts its mass; "
+        "MCMC chains turn likelihood times prior into posterior samples. Often the most accurate per simulation."
+    ),
+)
+_NRE, _SNRE = info_pair(
+    "nre",
+    learns="ratio",
+    options=("num_atoms", "gamma", "loss", "regularization", "num_chains", "warmup", "thin"),
+    amortized=(
+        "Simulates once from the prior and trains a classifier to tell matching (parameter, data) pairs from "
+        "shuffled ones; its score is a likelihood ratio, which MCMC chains turn into posterior samples."
+    ),
+    sequential=(
+        "The ratio classifier of NRE, trained round by round on simulations where the last posterior puts "
+        "its mass; MCMC chains sample the posterior each round."
+    ),
+)
+_SMC_ABC = MethodInfo(
+    name="smc_abc",
+    title="SMC-ABC",
+    summary=(
+        "Rejection ABC in generations: each generation perturbs the particles the last one kept and "
+        "accepts only closer simulations, so the tolerance shrinks and fewer simulations are wasted. "
+        "No network; weights correct for not drawing from the prior."
+    ),
+    sequential=True,
+    learns="nothing",
+    options=("quantile", "min_acceptance", "kernel", "neighbours", "regression_adjustment", "recycle"),
+)
+_REJECTION_ABC = MethodInfo(
+    name="rejection_abc",
+    title="Rejection ABC",
+    summary=(
+        "Simulates from the prior and keeps the parameters whose simulations land closest to the "
+        "observation: no network, nothing learnt, but most simulations are thrown away."
+    ),
+    sequential=False,
+    learns="nothing",
+    options=("quantile", "regression_adjustment"),
+)
+
+# every method by its RunSpec name, in the order the pages offer them
+CATALOGUE: dict[str, MethodInfo] = {m.name: m for m in (
+    _SNPE, _TSNPE, _NPE, _SNLE, _NLE, _SNRE, _NRE, _SMC_ABC, _REJECTION_ABC,
+)}
+
+
+def method_names() -> tuple[str, ...]:
+    """The names a RunSpec's ``method`` may take, in the order the pages offer them."""
+    return tuple(CATALOGUE)
+
+
+def method_info(name: str) -> MethodInfo:
+    """The :class:`MethodInfo` called ``name``, or an :class:`SBIError` listing the choices."""
+    try:
+        return CATALOGUE[name]
+    except (KeyError, TypeError):
+        raise SBIError(f"method must be one of {', '.join(map(repr, CATALOGUE))}, got {name!r}.") from None
