@@ -337,10 +337,12 @@ def timeline(store_dir: Path, students: list) -> list[str]:
         if not rounds:
             continue
         first = rounds[0][1]
-        if info.started is not None:
-            waits.append(info.started - info.created)
-        for k, v in (first.get("seconds") or {}).items():
-            parts.setdefault(k, []).append(float(v))
+        seconds = {k: float(v) for k, v in (first.get("seconds") or {}).items()}
+        worked = sum(v for k, v in seconds.items() if k != "reference")  # the C2ST comes after the event
+        waits.append(first["time"] - worked - info.created)  # runs take turns: `started` is the last claim
+        for k, v in seconds.items():
+            parts.setdefault(k, []).append(v)
+        parts.setdefault("round 1 in all", []).append(worked)
         for s in students:
             if s.get("run") == info.id and s.get("cloud_wall"):
                 written.append(first["time"] - s["click_wall"])
@@ -348,7 +350,8 @@ def timeline(store_dir: Path, students: list) -> list[str]:
     if not written and not parts:
         return []
     split = ", ".join(f"{k} {quantile(v, 0.5):.1f}" for k, v in parts.items())
-    lines = [f"Round 1 (p50 over runs, s): queue wait {quantile(waits, 0.5):.1f}; {split}."]
+    lines = [f"Round 1 (over runs, s): queue wait p50 / p95 {quantile(waits, 0.5):.1f} / {quantile(waits, 0.95):.1f}; "
+             f"its own time p50: {split}."]
     if written:
         lines.append(f"Click to round 1's event in the store p50 / p95: {quantile(written, 0.5):.1f} / "
                      f"{quantile(written, 0.95):.1f} s; that event to the cloud on the student's page p50 / p95: "
@@ -356,14 +359,14 @@ def timeline(store_dir: Path, students: list) -> list[str]:
     return lines
 
 
-def start_cluster(tmp: Path) -> tuple[str, list[subprocess.Popen]]:
+def start_cluster(tmp: Path, workers: int = 2) -> tuple[str, list[subprocess.Popen]]:
     port = free_port()
     env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0", OMP_NUM_THREADS="1")
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                "--port", str(port), "--dashboard-address", ":0"], env=env, cwd=tmp,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
     time.sleep(3)
-    for _ in range(2):
+    for _ in range(workers):
         procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", f"tcp://127.0.0.1:{port}",
                                        "--nthreads", "1", "--nworkers", "1", "--preload", "sbi_core.jobs.dask_executor"],
                                       env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -394,6 +397,9 @@ def main() -> None:
     ap.add_argument("--deadline", type=float, default=1800.0,
                     help="ws clients: give up this many seconds after the first student clicked")
     ap.add_argument("--cluster", action="store_true")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="Dask workers: of the app's local cluster (default: the app's, one per core less one) "
+                         "or, with --cluster, worker processes (default 2)")
     ap.add_argument("--py-spy", dest="py_spy", default=None, help="write a py-spy profile of the server here")
     ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                     help="an environment variable for the app server (an experiment, e.g. "
@@ -403,12 +409,15 @@ def main() -> None:
     for item in args.server_env:
         k, _, v = item.partition("=")
         os.environ[k] = v  # AppServer passes os.environ on to the server
+    if args.workers is not None and not args.cluster:
+        os.environ["SBI_DASK_WORKERS"] = str(args.workers)  # the app's local cluster
+    cluster_workers = args.workers or 2
     tmp = Path(tempfile.mkdtemp(prefix="classroom-"))
     cluster = []
     old = os.environ.get("SBI_DASK_SCHEDULER")
     try:
         if args.cluster:
-            address, cluster = start_cluster(tmp)
+            address, cluster = start_cluster(tmp, cluster_workers)
             os.environ["SBI_DASK_SCHEDULER"] = address
         with AppServer(tmp / "store", log_path=tmp / "streamlit.log") as srv:
             spy = None
@@ -433,13 +442,19 @@ def main() -> None:
             os.environ.pop("SBI_DASK_SCHEDULER", None)
         stop_procs(cluster)
         shutil.rmtree(tmp, ignore_errors=True)
-    mode = "cluster (dask scheduler + 2 workers on 127.0.0.1)" if args.cluster else "embedded (the app's local cluster)"
+    if args.cluster:
+        mode = f"cluster (dask scheduler + {cluster_workers} workers on 127.0.0.1)"
+    else:
+        from sbi_core.jobs.dask_executor import default_n_workers
+
+        mode = f"embedded (the app's local cluster, {default_n_workers()} worker{'s' if default_n_workers() > 1 else ''})"
     fc = res["first_cloud"]
     row = (f"| {args.scenario} | {args.client} | {mode} | {args.students} | {quantile(fc, 0.5):.1f} | {quantile(fc, 0.95):.1f} | "
            f"{res['last_finished_s']:.0f} | {len(res['failures'])} | {(res['peak_rss'] + cluster_rss) / 2**30:.2f} | "
            f"{quantile(res['page_load'], 0.95):.2f} ({len(res['page_load'])}) | {res.get('peak_threads', 0)} |")
     lines = [f"Machine: {machine()}. Command: `python bench/classroom.py --students {args.students} "
              f"--scenario {args.scenario} --client {args.client}{' --cluster' if args.cluster else ''}"
+             + (f" --workers {args.workers}" if args.workers is not None else "")
              + "".join(f" --server-env {e}" for e in args.server_env)
              + (f" --deadline {args.deadline:.0f}" if args.deadline != 1800.0 else "") + "`", "",
              "| scenario | client | mode | students | first cloud p50 (s) | p95 (s) | last run done (s) | failures | "
@@ -462,6 +477,7 @@ def main() -> None:
         print("  ", f)
     if not args.no_write:
         write_section(f"classroom-{args.scenario}-{args.client}{'-cluster' if args.cluster else ''}"
+                      + (f"-w{args.workers}" if args.workers is not None else "")
                       + ("-env" if args.server_env else ""),
                       "\n".join(["## Classroom load (`bench/classroom.py`)", ""] + lines + [""] +
                                  [f"- {f}" for f in res["failures"][:10]]))

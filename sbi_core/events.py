@@ -33,10 +33,14 @@ event as it happens; the run store appends them in order. The types:
                  round's event went out (so the cloud is shown a second sooner); until it
                  comes, that round event's reason is :data:`REFERENCE_PENDING`. The store
                  folds it into the round's event (:func:`fold_reference`), so a round
-                 event read back from the store carries its value.
+                 event read back from the store carries its value. When other runs
+                 wait for the worker, a first ``reference`` event may say
+                 :data:`REFERENCE_DEFERRED` (no value): a later one, measured once
+                 nobody waits, carries the value (:mod:`sbi_core.store.turns`).
 ``resumed``      ``from_round`` (0-based: the first round carried out again), ``reason``
                  (``"resume"``: asked by the user; ``"restart"``: the app server restarted
-                 while the run was active), ``previous`` (the status it had), ``message``
+                 while the run was active; ``"turn"``: it handed its worker over to a
+                 waiting run after round ``from_round - 1`` and nothing is dropped), ``previous`` (the status it had), ``message``
                  (why it had ended, if it had). The store drops the unfinished round's
                  events (and the ending) when it appends this one, so the log reads as
                  one run; :mod:`sbi_core.run.checkpoint` is where it goes on from.
@@ -54,6 +58,7 @@ __all__ = [
     "run_started_event", "simulation_event", "sampling_event", "epoch_event", "round_event",
     "done_event", "failed_event", "cancelled_event", "resumed_event", "reference_event", "fold_reference",
     "REFERENCE_PENDING",
+    "REFERENCE_DEFERRED",
 ]
 
 Event = dict[str, Any]
@@ -62,6 +67,8 @@ EventCallback = Callable[[Event], None]
 EVENT_TYPES = ("run_started", "simulation", "epoch", "sampling", "round", "done", "failed", "cancelled", "resumed",
                "reference")
 REFERENCE_PENDING = "being measured"  # a round event's reference_c2st_reason until its reference event
+# a reference event's reason when the C2ST waits for the workers to be free (runs were waiting for them)
+REFERENCE_DEFERRED = "measured once no other run is waiting for a worker"
 # How a run can end: the terminal event types are also the terminal run statuses of the store.
 TERMINAL_TYPES = ("done", "failed", "cancelled")
 

@@ -1,11 +1,12 @@
 """The app server killed mid-class and started again: queued runs still run, the running one goes on.
 
-Two students in two browser contexts: A presses Start demo (a 4-round run), B starts a small run
-from a setup link, which waits in the queue behind A's on the one local worker. While A's run is
-in its second round the server's whole process group (Streamlit and its local Dask cluster) is
-SIGKILLed. A new server on the same store, once a page is opened, carries both on
+Two students in two browser contexts: A presses Start demo (a 4-round run), B starts a small
+2-round run from a setup link. The two take turns on the one local worker, a round each
+(:mod:`sbi_core.store.turns`): while A's run trains its second round, B's waits in line after its
+first. Then the server's whole process group (Streamlit and its local Dask cluster) is SIGKILLed.
+A new server on the same store, once a page is opened, carries both on
 (:func:`sbi_core.jobs.resume.recover_runs`): A's run resumes from its last finished round under the
-same id, B's runs from its queue; nothing finished is lost and A's page says it was resumed.
+same id, B's from its place in line; nothing finished is lost and A's page says it was resumed.
 
     python -m pytest tests/test_browser_restart.py -q
 """
@@ -25,7 +26,7 @@ from browser_support import (DEMO_LABEL, AppServer, browser_test_marks, drawn_ro
 
 pytestmark = browser_test_marks(420)
 
-SMALL = RunSpec(simulator="two_moons", method="npe", num_rounds=1, simulations_per_round=200, max_epochs=15, seed=7)
+SMALL = RunSpec(simulator="two_moons", method="snpe", num_rounds=2, simulations_per_round=200, max_epochs=15, seed=7)
 
 
 def _run_id(page) -> str:
@@ -58,8 +59,9 @@ def test_a_killed_server_restarted_carries_on_the_queued_and_the_running_run(tmp
             b.locator(".st-key-train_start button:not([disabled])").first.click()
             small = _run_id(b)
             assert small != demo
-            _wait(lambda: store.events(demo, types=["round"]), 150, "the demo's first round")
-            assert store.get_run(small).status == "queued"  # behind the demo on the one worker
+            _wait(lambda: (store.events(small, types=["round"]) and store.get_run(small).status == "queued"
+                           and store.get_run(demo).status == "running"), 150,
+                  "the demo's second round, the small run's first behind it")
             os.killpg(first.proc.pid, signal.SIGKILL)  # the server and its cluster, at once
             first.proc.wait(10)
     finally:
@@ -78,11 +80,11 @@ def test_a_killed_server_restarted_carries_on_the_queued_and_the_running_run(tmp
             for rid in (demo, small):
                 info = store.get_run(rid)
                 assert info.status == "done", (rid, info.message)
-            resumed = store.last_event(demo, types=["resumed"])[1]
-            assert resumed["reason"] == "restart" and resumed["previous"] == "running"
+            [resumed] = [e for _, e in store.events(demo, types=["resumed"]) if e["reason"] == "restart"]
+            assert resumed["previous"] == "running"
             assert resumed["from_round"] >= 1 and resumed["from_round"] >= len(finished_before) - 1
             assert [e["round"] for _, e in store.events(demo, types=["round"])] == [0, 1, 2, 3]
-            assert [e["round"] for _, e in store.events(small, types=["round"])] == [0]
+            assert [e["round"] for _, e in store.events(small, types=["round"])] == [0, 1]
             goto(page, f"/train?run={demo}")
             page.get_by_text(re.compile(r"Resumed from round \d \(the app server restarted")).wait_for()
             page.get_by_text("Finished:").first.wait_for()

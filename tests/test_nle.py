@@ -27,6 +27,7 @@ def assert_matches_reference(samples, ref, mean_tol=0.3, std_rtol=0.3, corr_tol=
     assert abs(float(corr(samples) - corr(ref))) < corr_tol
 
 
+@pytest.mark.slow  # trains to accuracy and runs MCMC (about 5 s)
 def test_nle_recovers_linear_regression_posterior():
     sim, theta, x = _linreg(2000)
     post = NLE(sim.prior, **SMALL).train(theta, x)

@@ -7,7 +7,8 @@ import torch
 
 import sbi_core
 from sbi_core import SBIError
-from sbi_core.methods.nre import METHOD_NRE, METHOD_SNRE, NRE, SNRE, balanced_loss, contrastive_loss
+from sbi_core.methods.nre import (METHOD_NRE, METHOD_SNRE, NRE, SNRE, BalancedLoss, ContrastiveLoss, balanced_loss,
+                                  contrastive_loss)
 from sbi_core.nn.ratio_net import RatioNet, build_ratio_net
 
 from test_nle import _linreg, _registered, assert_matches_reference
@@ -129,3 +130,19 @@ def test_ratio_net_payload_round_trip():
     back = RatioNet.from_payload(net.to_payload())
     assert torch.equal(back(theta, x), net(theta, x))
     assert net(theta, x).shape == (100,)
+
+
+def test_the_ratio_losses_are_objects_with_the_functions_numbers():
+    """NRE picks a loss object by its RunSpec name; each gives exactly its function's per-sample loss."""
+    theta, x = torch.randn(16, 2), torch.randn(16, 3)
+    net = build_ratio_net(theta, x, "mlp", hidden_features=8, num_blocks=1)
+    prior = sbi_core.Prior.from_spec([{"name": "a", "dist": "uniform", "low": -1.0, "high": 1.0}])
+    nrec, bnre = NRE(prior, loss="nrec", num_atoms=4, gamma=2.0), NRE(prior, loss="bnre")
+    assert nrec.loss == ContrastiveLoss(4, 2.0) and bnre.loss == BalancedLoss(100.0)
+    a = nrec.loss(net, theta, x, torch.Generator().manual_seed(3), 0)
+    b = contrastive_loss(net, theta, x, 4, 2.0, torch.Generator().manual_seed(3))
+    assert a.shape == (16,) and torch.equal(a, b)
+    c = bnre.loss(net, theta, x, torch.Generator().manual_seed(3), 1)
+    assert torch.equal(c, balanced_loss(net, theta, x, 100.0, torch.Generator().manual_seed(3)))
+    with pytest.raises(SBIError, match="num_atoms"):
+        ContrastiveLoss(1)

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sbi_core import Prior, PriorSpecError, RunSpecError
+from sbi_core import Prior, PriorSpecError, RunSpec, RunSpecError
+from sbi_core.methods.catalogue import method_info
 from sbi_core.run.json_files import prior_spec_from_json, runspec_from_json
 from sbi_core.stats.priors import FAMILIES
 from sbi_core.tables import TableError, check_columns, parse_observations, read_table
@@ -208,7 +209,11 @@ def test_runspec_from_json_any_structure(data):
         spec = runspec_from_json(text)
     except RunSpecError:
         return
-    assert spec.to_dict()["method"] in ("npe", "snpe")
+    method = spec.to_dict()["method"]
+    # whatever was given (or the RunSpec's default) must be a catalogued method, and a one-round
+    # method (the catalogue says which) must have been given one round
+    assert method == data.get("method", RunSpec.__dataclass_fields__["method"].default)
+    assert method_info(method).rounds(spec.num_rounds) == spec.num_rounds
 
 
 # ---------------------------------------------------------------------------

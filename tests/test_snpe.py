@@ -69,17 +69,6 @@ def test_snpe_shrinks_over_rounds_on_two_moons():
     assert sim.prior.support_contains(run.rounds[2].theta).all()
 
 
-def test_npe_method_is_one_round_and_reproducible():
-    sim = sbi_core.get_simulator("coin_flip")
-    kw = dict(method="npe", num_rounds=3, simulations_per_round=300, seed=4, max_epochs=5,
-              hidden_features=16, num_transforms=2, num_posterior_samples=200)
-    a = run_sequential(sim, sim.prior, sim.default_observation, **kw)
-    b = run_sequential(sim, sim.prior, sim.default_observation, **kw)
-    assert len(a.rounds) == 1
-    assert torch.equal(a.rounds[0].posterior_samples, b.rounds[0].posterior_samples)
-    assert a.rounds[0].posterior_samples.shape == (200, 1)
-
-
 def test_plain_callable_simulator_with_nan_rows():
     prior = Prior.uniform_box(["a", "b"], -1.0, 1.0)
 

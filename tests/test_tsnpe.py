@@ -65,6 +65,7 @@ def linear_posterior():
     return sim, post, sim.default_observation
 
 
+@pytest.mark.slow  # trains the module's posterior (about 6 s with its fixture)
 def test_truncated_prior_matches_brute_force_rejection(linear_posterior):
     """The box shortcut gives the same distribution as rejection from the whole prior."""
     sim, post, x_o = linear_posterior
@@ -110,14 +111,8 @@ def test_tsnpe_shrinks_and_proposes_from_the_region():
     assert last < first and last < 0.65, (first, last)
 
 
-def test_tsnpe_is_reproducible_and_in_the_spec():
-    sim = sbi_core.get_simulator("linear_regression")
-    kw = dict(method="tsnpe", num_rounds=2, simulations_per_round=200, seed=3, max_epochs=4,
-              hidden_features=16, num_transforms=2, num_posterior_samples=300)
-    a = run_sequential(sim, sim.prior, sim.default_observation, **kw)
-    b = run_sequential(sim, sim.prior, sim.default_observation, **kw)
-    assert torch.equal(a.rounds[1].theta, b.rounds[1].theta)
-    assert torch.equal(a.rounds[-1].posterior_samples, b.rounds[-1].posterior_samples)
+def test_tsnpe_runs_from_the_spec_with_a_truncated_prior():
+    # reproducibility with a seed is tests/test_method_contract.py's, for every method
     spec = sbi_core.RunSpec(simulator="linear_regression", method="tsnpe", num_rounds=2,
                             simulations_per_round=200, max_epochs=3, hidden_features=16, num_transforms=2)
     spec.validate()

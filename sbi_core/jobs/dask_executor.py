@@ -18,6 +18,9 @@ The cluster
     The local workers are started with multiprocessing's *spawn*, which re-imports
     the main module: a script that uses the local cluster must guard its entry
     point (``if __name__ == "__main__":``); the app under ``streamlit run`` is safe.
+    The job manager talks to the cluster through a :class:`DaskTaskExecutor` of its own
+    (the :class:`~sbi_core.jobs.executor.Executor` protocol), which also holds back an
+    owner's later runs while one of theirs is on the cluster.
 
 A run
     :meth:`DaskExecutor.submit` submits :func:`run_task` (``pure=False``, key
@@ -28,6 +31,17 @@ A run
     stays the single source of truth. While queued, a run's pid is the process that
     holds its future (the app): if that process dies, its futures die with it and
     the store reaps its queued runs like those of any dead worker.
+
+Taking turns
+    A run's task carries it out one turn at a time (:mod:`sbi_core.jobs.turns`):
+    while another run is queued it returns after a round with the run ``queued``
+    again, and the done-callback submits its next task at once. Tasks are submitted
+    with priority ``-turn`` (the round they start with; Dask runs higher priorities
+    first, and among equals the earlier submission), so every queued run's first
+    round comes before anyone's second -- the store's line (:mod:`sbi_core.store.turns`)
+    in Dask's own terms. A round's C2ST against the exact posterior is then measured
+    by a task of its own at :data:`REFERENCE_PRIORITY`, which runs only when no run
+    waits (:func:`reference_task`).
 
 Simulations fan out
     Inside its task a run simulates through :class:`sbi_core.simulators.fanout.DaskFanOut`:
@@ -81,6 +95,8 @@ from typing import Any, Callable, Optional
 
 from sbi_core.errors import SBIError
 from sbi_core.events import cancelled_event, failed_event
+from sbi_core.jobs.executor import CHECKS, RUN, JobKind, holder_alive
+from sbi_core.jobs.turns import TakingTurns, score_deferred_reference
 from sbi_core.jobs.worker import carry_out, load_execute
 from sbi_core.processes import pid_alive
 from sbi_core.sandbox.runner import owned_by, stop_owned
@@ -90,14 +106,20 @@ from sbi_core.threads import set_threads, thread_env
 
 # _HEAVY: the app's process imports this module to talk to the cluster and never trains; the run loop
 # and the simulators' fan-out (torch, the methods) are imported by the cluster's workers only, in
-# dask_setup and run_task.
+# dask_setup and run_task. DaskTaskExecutor loads sbi_core.jobs.dask_checks (the check job, torch) only
+# when checks are submitted or forgotten: starting, listing and cancelling runs loads none of it.
 
 __all__ = [
     "DaskExecutor",
+    "DaskTaskExecutor",
     "shared_executor",
     "start_local_cluster",
     "default_n_workers",
+    "WORKERS_ENV",
     "run_task",
+    "reference_task",
+    "submit_reference",
+    "REFERENCE_PRIORITY",
     "dask_setup",
     "record_lost",
     "kill_worker",
@@ -133,9 +155,25 @@ RETRY_S = 1.0  # an ending the store refused is tried again this often
 _log = logging.getLogger(__name__)
 
 
+WORKERS_ENV = "SBI_DASK_WORKERS"  # the local cluster's workers, overriding default_n_workers
+MAX_WORKERS_PER_CORE = 4  # more would only swap: each worker holds torch (~300 MB)
+
+
 def default_n_workers(cpu_count: Optional[int] = None) -> int:
-    """Workers of the local cluster: one per core, less one for the app (at least one)."""
+    """Workers of the local cluster: ``$SBI_DASK_WORKERS`` if set (1 to 4 per core), else one per
+    core less one for the app (at least one; measured in bench/RESULTS.md, "Classroom load")."""
     n = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if text:
+        limit = MAX_WORKERS_PER_CORE * n
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= limit:
+            raise SBIError(f"{WORKERS_ENV}={text!r}: give a whole number of workers from 1 to {limit} "
+                           f"({MAX_WORKERS_PER_CORE} per core on this machine), or unset it.")
+        return value
     return max(1, n - 1)
 
 
@@ -170,10 +208,39 @@ def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None) ->
             info = store.get_run(run_id)
             return "missing" if info is None else info.status
         execute = load_execute(execute_ref) if execute_ref else None
+        turns = TakingTurns(store, run_id, defer=lambda index: submit_reference(store_root, run_id, index))
         with fanout.use(fanout.DaskFanOut(name=task_key(run_id))), owned_by(sandbox_label(run_id)):
-            return carry_out(store, run_id, execute)
+            return carry_out(store, run_id, execute, turns=turns)
     finally:
         set_threads(WORKER_THREADS)  # a spec's num_threads holds for its own run only
+        store.close()
+
+
+REFERENCE_PRIORITY = -1_000_000  # below every run's turn: a deferred C2ST waits until no run does
+
+
+def submit_reference(store_root: str, run_id: str, index: int) -> bool:
+    """From inside a run's task: submit :func:`reference_task` for round ``index`` at
+    :data:`REFERENCE_PRIORITY` (fire and forget); returns whether it was submitted."""
+    try:
+        from distributed import fire_and_forget, get_client
+
+        future = get_client().submit(reference_task, store_root, run_id, int(index), priority=REFERENCE_PRIORITY,
+                                     key=f"sbi-reference-{run_id}-{int(index)}-{uuid.uuid4().hex[:8]}", pure=False)
+        fire_and_forget(future)
+    except Exception:  # noqa: BLE001 - not on a cluster after all: the run measures it itself
+        _log.exception("could not defer the C2ST of round %s of %s", index, run_id)
+        return False
+    return True
+
+
+def reference_task(store_root: str, run_id: str, index: int) -> Optional[float]:
+    """The task measuring a deferred C2ST (:func:`sbi_core.jobs.turns.score_deferred_reference`)."""
+    dask_setup()
+    store = RunStore(store_root)
+    try:
+        return score_deferred_reference(store, run_id, index)
+    finally:
         store.close()
 
 
@@ -282,20 +349,34 @@ class DaskExecutor:
 
     def submit(self, store: Any, run_id: str, execute_ref: Optional[str] = None,
                on_done: Optional[Callable[[str], None]] = None) -> Any:
-        """Submit the run's task; returns its future (held here until it is done).
+        """Submit the run's task for its next turn; returns its future (held here until it is done).
 
-        ``on_done(run_id)`` is called (in a client thread) once the task has ended, however it ended.
+        ``on_done(run_id)`` is called (in a client thread) once the run has left the cluster,
+        however it ended; a task that hands its worker over (see "Taking turns") is followed
+        by the next one, and ``on_done`` waits for that.
         """
+        line = store.line_key(run_id) if hasattr(store, "line_key") else None
+        turn = line[1] if line is not None else 0
         # a key of its own per submission: a resumed run's task must not meet the task of its
         # cancelled attempt that may still be running past its cancel (see "Stopping")
-        future = self.client.submit(run_task, str(store.root), run_id, execute_ref,
+        future = self.client.submit(run_task, str(store.root), run_id, execute_ref, priority=-turn,
                                     key=f"{task_key(run_id)}-{uuid.uuid4().hex[:8]}", pure=False)
         with self._lock:
             self._futures[run_id] = future
-        future.add_done_callback(lambda fut: self._on_done(store, run_id, fut, on_done))
+        future.add_done_callback(lambda fut: self._on_done(store, run_id, fut, on_done, execute_ref))
         return future
 
-    def _on_done(self, store: Any, run_id: str, future: Any, on_done: Optional[Callable[[str], None]]) -> None:
+    def _on_done(self, store: Any, run_id: str, future: Any, on_done: Optional[Callable[[str], None]],
+                 execute_ref: Optional[str] = None) -> None:
+        with self._lock:
+            current = self._futures.get(run_id) is future
+        if current and _handed_over(store, run_id, future):
+            try:  # its next turn: back in line, held by this process again
+                store.set_pid(run_id, os.getpid())
+                self.submit(store, run_id, execute_ref, on_done)
+                return
+            except Exception:  # noqa: BLE001 - no cluster or store: recorded as lost below
+                _log.exception("could not give run %s its next turn", run_id)
         with self._lock:
             current = self._futures.get(run_id) is future
             if current:
@@ -416,6 +497,17 @@ class DaskExecutor:
                     pass
 
 
+def _handed_over(store: Any, run_id: str, future: Any) -> bool:
+    """Whether ``future``'s task ended its turn with the run back in line (see "Taking turns")."""
+    try:
+        if future.status != "finished" or future.result(timeout=5) != "queued":
+            return False
+        info = store.get_run(run_id)
+    except Exception:  # noqa: BLE001 - an unreadable result or store: not a turn to give
+        return False
+    return info is not None and info.status == "queued" and not info.cancel_requested
+
+
 _SHARED: dict[str, DaskExecutor] = {}
 _SHARED_LOCK = threading.Lock()
 
@@ -429,3 +521,187 @@ def shared_executor() -> DaskExecutor:
             executor = _SHARED[address or ""] = DaskExecutor(address=address)
             atexit.register(executor.close)
         return executor
+
+
+class DaskTaskExecutor:
+    """The :class:`~sbi_core.jobs.executor.Executor` of Dask tasks: a run, or a run's checks, is a
+    task on the cluster of a :class:`DaskExecutor` (:func:`run_task`; for checks
+    :func:`sbi_core.jobs.dask_checks.check_task`, submitted once the run has trained).
+
+    One per job manager (and so per store); the cluster may be shared by many. It holds back an
+    owner's later runs while one of theirs is on the cluster (:meth:`held`). A worker carries
+    other jobs too, so it is never killed for one of them: a job that ignores its cancel is
+    recorded cancelled, its task disowned and its own sandbox processes killed
+    (:meth:`enforce_cancel`, and "Stopping" above).
+
+    Args:
+        store: the :class:`~sbi_core.store.runs.RunStore` the jobs are recorded in.
+        cluster: the :class:`DaskExecutor` to run on (default: this process's, :func:`shared_executor`,
+            made on first use).
+        execute: ``"module:function"`` that replaces :func:`sbi_core.run.loop.execute` (tests).
+    """
+
+    name = "dask"
+
+    def __init__(self, store: Any, cluster: Optional[DaskExecutor] = None, execute: Optional[str] = None) -> None:
+        self.store = store
+        self.execute = execute
+        self._cluster = cluster
+        self._owner_active: dict[str, str] = {}  # owner -> their run on the cluster
+        self._owner_held: dict[str, list[str]] = {}  # owner -> their runs waiting for it
+        self._lock = threading.Lock()
+
+    @property
+    def cluster(self) -> DaskExecutor:
+        """The :class:`DaskExecutor` (this process's shared one unless given); its cluster starts on first use."""
+        if self._cluster is None:
+            self._cluster = shared_executor()
+        return self._cluster
+
+    # ---- starting ---------------------------------------------------------
+    def submit(self, kind: JobKind, run_id: str, spec: Any) -> None:
+        """A run: submit its task, or hold it here while its owner has a run on the cluster. Checks:
+        hold them in this process until their run has ended, then submit their task
+        (:func:`sbi_core.jobs.dask_checks.submit_checks_when_trained`). Either way this process is
+        recorded as the holder until a worker claims the job."""
+        if kind is CHECKS:
+            from sbi_core.jobs.dask_checks import submit_checks_when_trained  # torch: deferred, see _HEAVY
+
+            submit_checks_when_trained(self.cluster, self.store, run_id)
+            return
+        self._submit_run(run_id)
+
+    def _submit_run(self, run_id: str) -> None:
+        """Submit the run's task, or hold it here while its owner has a run on the cluster.
+
+        At most one run per owner is on the cluster at a time (one student cannot fill every
+        worker); the owner's later runs stay queued in the store, with their place in the
+        queue, and the next is submitted when the last one's task ends. Runs without an
+        owner are never held. No cluster: the run fails with a plain message.
+        """
+        # while queued the run is held by this process (its future lives here): set before the
+        # task can claim it, which records the worker's pid
+        self.store.set_pid(run_id, os.getpid())
+        info = self.store.get_run(run_id)
+        owner = info.owner if info is not None else None
+        with self._lock:
+            if owner and owner in self._owner_active:
+                self._owner_held.setdefault(owner, []).append(run_id)
+                return
+            if owner:
+                self._owner_active[owner] = run_id
+        try:
+            self.cluster.submit(self.store, run_id, self.execute, on_done=lambda rid: self._owner_done(owner, rid))
+        except Exception as err:  # noqa: BLE001 - no cluster: the run fails with a plain message
+            message = f"The run could not be started: the Dask cluster is not available ({err})."
+            RUN.finish(self.store, run_id, "failed", message=message, detail=repr(err))
+            self._owner_done(owner, run_id)
+
+    def _owner_done(self, owner: Optional[str], run_id: str) -> None:
+        """The owner's run ``run_id`` left the cluster (or was ended from outside): submit their next
+        held run still queued. Called again for a run no longer the owner's active one, it does nothing."""
+        if not owner:
+            return
+        with self._lock:
+            if self._owner_active.get(owner) == run_id:
+                del self._owner_active[owner]
+            elif owner in self._owner_active:
+                return  # their next run is on the cluster already
+            held = self._owner_held.get(owner, [])
+        while held:
+            with self._lock:
+                nxt = held.pop(0) if held else None
+            if nxt is None:
+                return
+            info = self.store.get_run(nxt)
+            if info is not None and info.status == "queued" and not self.store.cancel_requested(nxt):
+                self._submit_run(nxt)
+                return
+
+    def held(self) -> list[str]:
+        """Run ids held back because their owner already has a run on the cluster."""
+        with self._lock:
+            return [rid for runs in self._owner_held.values() for rid in runs]
+
+    # ---- following --------------------------------------------------------
+    def alive(self, kind: JobKind, run_id: str) -> Optional[bool]:
+        """Whether the job's holder lives: this process while it is queued, then its worker."""
+        return holder_alive(self.store, kind, run_id)
+
+    def collect(self) -> None:
+        """Nothing to collect: no process is started here for a job."""
+
+    def reap(self, kind: JobKind) -> None:
+        """Runs: store the endings the store refused before (:meth:`DaskExecutor.record_pending`) and
+        end running runs whose worker died (:func:`record_lost`). Checks record their own lost
+        endings when their task ends (:mod:`sbi_core.jobs.dask_checks`)."""
+        if kind is not RUN:
+            return
+        if self._cluster is not None:
+            self._cluster.record_pending()
+        for info in self.store.list_runs(limit=None, status="running"):
+            if not self.store.worker_alive(info.id):
+                record_lost(self.store, info.id)
+
+    def unrecorded(self, kind: JobKind, run_id: str) -> Optional[str]:
+        """Why the ending of a run whose task has ended is not stored yet (:meth:`DaskExecutor.unrecorded`)."""
+        if kind is not RUN or self._cluster is None:
+            return None
+        return self._cluster.unrecorded(run_id)
+
+    # ---- stopping ---------------------------------------------------------
+    def _forget(self, kind: JobKind, run_id: str) -> None:
+        """Cancel and disown the job's task: whatever it still does changes nothing."""
+        if kind is CHECKS:
+            from sbi_core.jobs.dask_checks import forget_checks  # torch: deferred, see _HEAVY
+
+            forget_checks(run_id)
+        else:
+            self.cluster.forget(run_id)
+
+    def release(self, kind: JobKind, run_id: str) -> None:
+        """A queued run's task is cancelled and disowned; queued checks are held by this process's
+        waiter, which drops them once it reads them cancelled."""
+        if kind is RUN:
+            self.cluster.forget(run_id)
+
+    def enforce_cancel(self, kind: JobKind, run_id: str, grace_s: float) -> None:
+        """Give the job ``grace_s`` seconds to stop by itself; then record it cancelled, disown and
+        cancel its task, and kill its own sandbox processes. Its worker and the other jobs on it go
+        on; the task's later doings are discarded (the claim it was carried out under is gone). A
+        run's owner may then start their next run. A store that cannot take the record is retried
+        for up to ten minutes."""
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            job = kind.record(self.store, run_id)
+            if job is None or job.is_terminal:
+                return
+            time.sleep(0.2)
+        give_up = time.monotonic() + 600.0
+        while True:
+            try:
+                kind.finish(self.store, run_id, "cancelled", only_from=("running",))
+                break
+            except StoreUnavailable:
+                if time.monotonic() > give_up:
+                    break
+                time.sleep(1.0)
+        self._forget(kind, run_id)
+        self.cluster.stop_processes(sandbox_label(run_id, checks=kind is CHECKS))
+        if kind is RUN:
+            info = self.store.get_run(run_id)
+            if info is not None and info.owner:
+                self._owner_done(info.owner, run_id)
+
+    def end_now(self, kind: JobKind, run_id: str, job: Any) -> None:
+        """Record the job cancelled, disown its task and, if it was running, kill its sandbox
+        processes; the shared worker is left alone (:class:`~sbi_core.jobs.worker._Claim`)."""
+        kind.finish(self.store, run_id, "cancelled")
+        self._forget(kind, run_id)
+        if job.status == "running":
+            self.cluster.stop_processes(sandbox_label(run_id, checks=kind is CHECKS))
+        if kind is RUN and job.owner:
+            self._owner_done(job.owner, run_id)
+
+    def discard(self, run_id: str) -> None:
+        """Nothing kept: the run's tasks were disowned when it was ended (:meth:`end_now`)."""

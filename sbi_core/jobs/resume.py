@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from sbi_core.errors import SBIError
+from sbi_core.jobs.executor import RUN
 from sbi_core.run.checkpoint import checkpoint_rounds
 
 __all__ = ["finished_rounds", "resume_from", "why_not_resumable", "resume_run", "recover_runs", "RESUMABLE"]
@@ -75,7 +76,7 @@ def resume_run(manager: Any, run_id: str) -> int:
     start = resume_from(store, run_id)
     if not store.reopen_run(run_id, start, reason="resume"):
         raise SBIError("The run changed meanwhile (it is no longer failed or cancelled); reload the page.")
-    manager._launch(run_id, info.spec)
+    manager.backend.submit(RUN, run_id, info.spec)
     return start
 
 
@@ -94,5 +95,5 @@ def recover_runs(manager: Any) -> dict[str, str]:
             done[info.id] = f"resumed from round {start + 1}"
         else:
             done[info.id] = "requeued"
-        manager._launch(info.id, info.spec)
+        manager.backend.submit(RUN, info.id, info.spec)
     return done

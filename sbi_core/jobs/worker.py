@@ -16,6 +16,10 @@ With ``--checks`` it carries out the run's calibration checks instead
 (:func:`sbi_core.checks.job.run_check_job`), recording their status in the
 store's ``checks`` table, never in the run's own record.
 
+Runs take turns (:mod:`sbi_core.jobs.turns`): while another run waits for a
+slot, a run hands its slot over after each round and waits in line again, going
+on later from that round's checkpoint; a run alone goes straight on.
+
 The body of one run (events, artifacts, the cancel and stop flags, how it
 ended) is :func:`carry_out`: this process calls it once its run holds a slot,
 and a Dask task calls it too (:mod:`sbi_core.jobs.dask_executor`).
@@ -40,6 +44,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from sbi_core.errors import Cancelled, SBIError
 from sbi_core.events import cancelled_event, done_event, failed_event
+from sbi_core.jobs.turns import TakingTurns
 from sbi_core.run.checkpoint import load_checkpoint, save_checkpoint
 from sbi_core.store.errors import StoreUnavailable
 from sbi_core.store.runs import RunStore
@@ -201,9 +206,11 @@ class _EventRecorder:
 
 
 def _execute_run(store: Any, run_id: str, execute: Optional[Callable], on_event: Callable,
-                 cancel: Callable[[], bool], stop: Callable[[], bool], claim: Optional[_Claim] = None) -> Any:
+                 cancel: Callable[[], bool], stop: Callable[[], bool], claim: Optional[_Claim] = None,
+                 turns: Optional[TakingTurns] = None) -> Any:
     """Load the run's spec and call ``execute`` (default :func:`sbi_core.run.loop.execute`) with the
-    cancel and stop-and-keep checks; an executor without ``stop`` gets a stop as a cancel.
+    cancel and stop-and-keep checks; an executor without ``stop`` gets a stop as a cancel, one
+    without ``hand_over`` runs to its end whoever waits.
 
     Each finished round is saved with its checkpoint (:mod:`sbi_core.run.checkpoint`). A resumed
     run (:meth:`~sbi_core.store.runs.RunStore.reopen_run`) goes on from the checkpoint of the round
@@ -222,6 +229,8 @@ def _execute_run(store: Any, run_id: str, execute: Optional[Callable], on_event:
         execute = _execute
     info = store.get_run(run_id)
     extra = _resume_argument(store, run_id, execute)
+    if turns is not None and _takes("hand_over", execute):
+        extra.update(hand_over=turns.others_waiting, defer_reference=turns.defer_reference)
     if _takes_stop(execute):
         return execute(info.spec, on_event=on_event, cancel=cancel, on_round=on_round, stop=stop, **extra)
     # an executor that cannot keep a partial round: a stop request cancels it
@@ -233,6 +242,7 @@ def _resume_argument(store: Any, run_id: str, execute: Callable) -> dict:
     from_round = store.resume_point(run_id) if hasattr(store, "resume_point") else 0
     if from_round <= 0:
         return {}
+    # a run that handed its worker over goes on from the round after its last one, like a resumed one
     checkpoint = load_checkpoint(store.round_dir(run_id, from_round - 1))
     if checkpoint is None:
         raise SBIError(f"Round {from_round} cannot be resumed: the saved state of round {from_round - 1} "
@@ -262,13 +272,17 @@ def run_worker(
     if info.is_terminal:
         return info.status
     store.set_pid(run_id, pid)
-    ended = _wait_for_slot(store, run_id, pid, max_running, poll_s)
-    if ended is not None:
-        return ended
-    return carry_out(store, run_id, execute)
+    while True:  # a turn at a time (sbi_core.jobs.turns): back in the queue while others wait
+        ended = _wait_for_slot(store, run_id, pid, max_running, poll_s)
+        if ended is not None:
+            return ended
+        status = carry_out(store, run_id, execute, turns=TakingTurns(store, run_id))
+        if status != "queued":
+            return status
 
 
-def carry_out(store: Any, run_id: str, execute: Optional[Callable] = None) -> str:
+def carry_out(store: Any, run_id: str, execute: Optional[Callable] = None,
+              turns: Optional[TakingTurns] = None) -> str:
     """Carry out a run that holds its slot (status ``running``); record how it ended; returns that status.
 
     The body of every executor: this worker process after its queue, and a Dask
@@ -277,6 +291,10 @@ def carry_out(store: Any, run_id: str, execute: Optional[Callable] = None) -> st
     store, and ends it ``done``, ``cancelled`` or ``failed`` (plain message). Never
     raises for a failure of the run itself; installs no signal handler (a Dask
     task runs in a worker thread).
+
+    With ``turns`` the run hands its slot over between rounds while another run
+    waits (:mod:`sbi_core.jobs.turns`): it is then ``queued`` again, and so is the
+    status returned; whoever carries it out gives it its next turn.
     """
     started = time.perf_counter()
     claim = _Claim(store, run_id)
@@ -284,15 +302,27 @@ def carry_out(store: Any, run_id: str, execute: Optional[Callable] = None) -> st
     cancel = _flag(lambda rid: store.cancel_requested(rid) or claim.lost(), run_id)
     stop = _flag(getattr(store, "stop_requested", lambda _rid: False), run_id)
     try:
-        result = _execute_run(store, run_id, execute, on_event, cancel, stop, claim)
+        result = _execute_run(store, run_id, execute, on_event, cancel, stop, claim, turns)
     except BaseException as err:  # noqa: BLE001 - every ending is recorded
         return _record_failure(store, run_id, err, on_event.saw_cancelled, claim.started)
     seconds = time.perf_counter() - started
     stopped = bool(getattr(result, "stopped_by_request", False))
+    next_round = getattr(result, "handed_over_before", None)
+    if next_round is not None:
+        if store.hand_over(run_id, next_round, claim=claim.started):
+            return "queued"
+        if store.cancel_requested(run_id):  # asked as it handed over: the finished rounds stay
+            ended = store.finish_run(run_id, "cancelled", event=cancelled_event(next_round), **_claimed(claim.started))
+            return "cancelled" if ended else _status_now(store, run_id)
+        stopped = True  # a stop-and-keep asked as it handed over: its finished rounds are the result
     if not store.finish_run(run_id, "done", event=done_event(seconds, stopped), **_claimed(claim.started)):
-        info = store.get_run(run_id)  # ended from outside meanwhile (cancelled past its grace): that stands
-        return info.status if info is not None else "missing"
+        return _status_now(store, run_id)  # ended from outside meanwhile (cancelled past its grace): that stands
     return "done"
+
+
+def _status_now(store: Any, run_id: str) -> str:
+    info = store.get_run(run_id)
+    return info.status if info is not None else "missing"
 
 
 def _claimed(started: Optional[float]) -> dict:

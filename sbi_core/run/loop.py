@@ -32,6 +32,14 @@ simulating or between rounds, the finished rounds are kept. Either way the run
 returns normally with ``RunResult.stopped_by_request``; only when no round can
 be kept (round 1 still simulating) does it raise :class:`Cancelled`.
 
+**Taking turns.** A worker shared by many runs (a class) asks ``hand_over``
+between rounds, after at least one round: when it says another run waits, the run
+returns with ``RunResult.handed_over_before`` set to the next round, to be resumed
+from that round's checkpoint later (:mod:`sbi_core.store.turns`). Likewise
+``defer_reference(r)`` may take round ``r``'s C2ST against the exact posterior off
+the worker's hands (to be measured when nobody waits): the run then sends a
+``reference`` event with reason :data:`~sbi_core.events.REFERENCE_DEFERRED`.
+
 :func:`spec_to_run` is the one mapping from a :class:`~sbi_core.run.spec.RunSpec`
 onto :func:`run_sequential`; :func:`execute` runs a spec with it.
 """
@@ -49,6 +57,7 @@ from sbi_core.diagnostics.reference import ReferenceC2ST
 from sbi_core.errors import Cancelled, RunSpecError, SBIError
 from sbi_core.events import (
     EventCallback,
+    REFERENCE_DEFERRED,
     REFERENCE_PENDING,
     cancelled_event,
     reference_event,
@@ -130,6 +139,7 @@ class RunResult:
     spec: Optional[RunSpec] = None
     simulator: Optional[SimulatorLike] = field(default=None, repr=False)
     stopped_by_request: bool = False  # ended early, keeping its rounds, at a stop-and-keep request
+    handed_over_before: Optional[int] = None  # the round it goes on from on its next turn (see "Taking turns")
 
     @property
     def posterior(self) -> Posterior:
@@ -182,6 +192,8 @@ class _Loop:
     cancel: Callable[[], bool] | None
     reference: Optional[ReferenceC2ST] = None  # the exact posterior, where the run has one
     checkpoints: bool = False  # capture a Checkpoint after every round
+    hand_over: Optional[Callable[[], bool]] = None  # another run waits for this worker (see "Taking turns")
+    defer_reference: Optional[Callable[[int], bool]] = None  # took round r's C2ST to measure later
     g_theta: torch.Generator = field(init=False)
     g_post: torch.Generator = field(init=False)
     g_proposal: torch.Generator = field(init=False)
@@ -292,6 +304,12 @@ def _round_event(loop: _Loop, rr: RoundResult) -> dict:
     )
 
 
+def _deferred(loop: _Loop, rr: RoundResult, samples: Tensor) -> bool:
+    """Whether round ``rr``'s C2ST is taken to be measured later (from its saved cloud, which must
+    then be the samples the C2ST scores)."""
+    return loop.defer_reference is not None and rr.posterior_samples is samples and bool(loop.defer_reference(rr.index))
+
+
 def _keep_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> Optional[tuple[RoundResult, Tensor]]:
     """Round ``r`` (:func:`_one_round`), or ``None`` when a stop-and-keep request arrived before it
     trained anything."""
@@ -328,6 +346,8 @@ def run_sequential(
     simulations: Optional[tuple[Tensor, Tensor]] = None,
     checkpoints: bool = False,
     resume: Optional[Checkpoint] = None,
+    hand_over: Callable[[], bool] | None = None,
+    defer_reference: Callable[[int], bool] | None = None,
     **settings,
 ) -> RunResult:
     """Run ``method`` at ``x_obs``: ``num_rounds`` rounds for a sequential method, one otherwise.
@@ -354,6 +374,11 @@ def run_sequential(
             the round after it, drawing exactly what that run would have drawn.
             The result's rounds then start with the checkpoint's round (its
             ``on_round`` and ``round`` event are not repeated).
+        hand_over: asked between rounds (never before this call's first round):
+            True hands the worker over to a waiting run; the result's
+            ``handed_over_before`` is then the round to resume from.
+        defer_reference: ``defer_reference(r)`` returns True when it takes round
+            ``r``'s pending C2ST to measure later (see the module docstring).
         **settings: the method's options (``num_atoms`` for ``"snpe"``) and
             :class:`~sbi_core.nn.training.TrainConfig` fields.
 
@@ -378,6 +403,7 @@ def run_sequential(
         resume.restore(loop)
         result.rounds.append(resume.last)
     loop.checkpoints = bool(checkpoints)
+    loop.hand_over, loop.defer_reference = hand_over, defer_reference
     start = time.perf_counter()
     _run_rounds(loop, result, on_round, first=0 if resume is None else resume.round + 1)
     result.seconds = time.perf_counter() - start
@@ -392,6 +418,9 @@ def _run_rounds(loop: _Loop, result: RunResult, on_round: Callable[[RoundResult]
         if r > 0 and keep_requested(loop.cancel):
             result.stopped_by_request = True  # asked between rounds: keep the finished ones
             return
+        if r > first and loop.hand_over is not None and loop.hand_over():
+            result.handed_over_before = r  # another run waits: it gets the worker, this one goes on later
+            return
         kept = _keep_round(loop, r, result.rounds[-1] if result.rounds else None)
         if kept is None:
             result.stopped_by_request = True
@@ -404,7 +433,11 @@ def _run_rounds(loop: _Loop, result: RunResult, on_round: Callable[[RoundResult]
             on_round(rr)
         loop.emit(_round_event(loop, rr))  # the cloud goes out first ...
         if rr.reference_c2st_reason == REFERENCE_PENDING:
-            _score_reference(loop, rr, samples)  # ... then its C2ST against the exact posterior
+            if _deferred(loop, rr, samples):  # ... then its C2ST against the exact posterior, or later
+                rr.reference_c2st_reason = REFERENCE_DEFERRED
+                loop.emit(reference_event(rr.index, None, REFERENCE_DEFERRED, None))
+            else:
+                _score_reference(loop, rr, samples)
         if rr.stopped_by_request:
             result.stopped_by_request = True
             return
@@ -484,6 +517,8 @@ def execute(
     on_round: Callable[[RoundResult], None] | None = None,
     stop: Callable[[], bool] | None = None,
     resume: Optional[Checkpoint] = None,
+    hand_over: Callable[[], bool] | None = None,
+    defer_reference: Callable[[int], bool] | None = None,
 ) -> RunResult:
     """Run a :class:`RunSpec` end to end (what a worker process and the CLI call).
 
@@ -491,7 +526,8 @@ def execute(
     run: that run started long ago), then the loop's events; on cancel, emits
     ``cancelled`` and re-raises :class:`Cancelled`. Does not emit ``done`` or
     ``failed``: the caller decides how to record the outcome. Every round
-    carries its checkpoint (:mod:`sbi_core.run.checkpoint`).
+    carries its checkpoint (:mod:`sbi_core.run.checkpoint`). ``hand_over`` and
+    ``defer_reference``: see :func:`run_sequential` (a worker shared by many runs).
     """
     inputs = spec_to_run(spec)
     set_threads(spec.num_threads)
@@ -507,7 +543,8 @@ def execute(
 
     try:
         result = run_sequential(inputs.simulator, inputs.prior, inputs.x_obs, on_event=track, cancel=cancel,
-                                stop=stop, on_round=on_round, checkpoints=True, resume=resume, **inputs.settings)
+                                stop=stop, on_round=on_round, checkpoints=True, resume=resume, hand_over=hand_over,
+                                defer_reference=defer_reference, **inputs.settings)
     except Cancelled:
         if on_event is not None:
             on_event(cancelled_event(current["round"]))

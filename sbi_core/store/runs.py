@@ -69,6 +69,7 @@ from sbi_core.store.artifacts import ArtifactMissing, RunArtifacts
 from sbi_core.store.check_records import CHECKS_SCHEMA, CheckRecords
 from sbi_core.store.db import SQLiteStore
 from sbi_core.store.errors import translate_store_errors
+from sbi_core.store.turns import AHEAD, TURN_COLUMNS, TURN_INDEX, RunTurns
 
 __all__ = [
     "RunStore",
@@ -261,16 +262,17 @@ _ADDED_COLUMNS = (
     ("runs", "pid_start", "TEXT"),  # stores made before the pid-reuse guard
     ("runs", "stop_requested", "INTEGER NOT NULL DEFAULT 0"),  # before "stop and keep what is trained"
     ("runs", "owner", "TEXT"),  # before private runs: their runs stay everyone's
+    *TURN_COLUMNS,  # before runs took turns (sbi_core.store.turns)
 )
 # made once the added columns exist
 _LATE_SCHEMA = "CREATE INDEX IF NOT EXISTS runs_owner ON runs(owner, created)"
 
-class RunStore(SQLiteStore, RunArtifacts, CheckRecords):
+class RunStore(SQLiteStore, RunArtifacts, CheckRecords, RunTurns):
     """Runs, their events and artifacts, in ``<root>/runs.sqlite3`` and ``<root>/artifacts/``."""
 
     SCHEMA = (_SCHEMA, CHECKS_SCHEMA)  # runs and events; calibration-check jobs (sbi_core.store.check_records)
     ADDED_COLUMNS = _ADDED_COLUMNS
-    LATE_SCHEMA = (_LATE_SCHEMA,)
+    LATE_SCHEMA = (_LATE_SCHEMA, TURN_INDEX)
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_root()
@@ -436,31 +438,29 @@ class RunStore(SQLiteStore, RunArtifacts, CheckRecords):
     def claim_slot(self, run_id: str, pid: int, max_running: int) -> bool:
         """Start a queued run if a slot is free; True if the run is now running (as ``pid``).
 
-        Atomic across processes. Slots go first-come, first-served: the run starts
-        only if fewer than ``max_running`` runs are running *and* the runs queued
-        before it would not fill the free slots. A run whose cancel was requested
-        is never started.
+        Atomic across processes. Slots go in the order of the line
+        (:mod:`sbi_core.store.turns`: fewer finished rounds first, then the earlier
+        arrival): the run starts only if fewer than ``max_running`` runs are running
+        *and* the runs ahead of it in line would not fill the free slots. A run whose
+        cancel was requested is never started.
         """
         max_running = max(1, int(max_running))
         with self._write() as c:
             row = c.execute(
-                "SELECT status, cancel_requested, created, rowid FROM runs WHERE id = ?", (run_id,)
+                "SELECT status, cancel_requested, turn, COALESCE(queued, created), rowid, pid FROM runs WHERE id = ?",
+                (run_id,),
             ).fetchone()
             if row is None:
                 return False
-            status, cancel, created, rowid = row
+            status, cancel, turn, joined, rowid, holder = row
             if status == "running":
-                cur = c.execute("SELECT pid FROM runs WHERE id = ?", (run_id,)).fetchone()
-                return cur is not None and cur[0] == int(pid)
+                return holder is not None and holder == int(pid)
             if status != "queued" or cancel:
                 return False
             running = c.execute("SELECT (SELECT COUNT(*) FROM runs WHERE status = 'running')"
                                 " + (SELECT COUNT(*) FROM checks WHERE status = 'running')").fetchone()[0]
-            ahead = c.execute(
-                "SELECT COUNT(*) FROM runs WHERE status = 'queued' AND cancel_requested = 0"
-                " AND (created < ? OR (created = ? AND rowid < ?))",
-                (created, created, rowid),
-            ).fetchone()[0]
+            ahead = c.execute(f"SELECT COUNT(*) FROM runs WHERE {AHEAD}",
+                              (turn, turn, joined, joined, rowid)).fetchone()[0]
             if running + ahead >= max_running:
                 return False
             c.execute(
@@ -470,18 +470,10 @@ class RunStore(SQLiteStore, RunArtifacts, CheckRecords):
         return True
 
     def queue_position(self, run_id: str) -> Optional[int]:
-        """1-based place among queued runs (oldest first), or None if the run is not queued."""
-        c = self._conn()
-        row = c.execute("SELECT status, created, rowid FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None or row[0] != "queued":
-            return None
-        _, created, rowid = row
-        ahead = c.execute(
-            "SELECT COUNT(*) FROM runs WHERE status = 'queued'"
-            " AND (created < ? OR (created = ? AND rowid < ?))",
-            (created, created, rowid),
-        ).fetchone()[0]
-        return int(ahead) + 1
+        """1-based place in the line of queued runs (:mod:`sbi_core.store.turns`), or None if the run
+        is not queued."""
+        place = self.place_in_line(run_id, timed=False)
+        return None if place is None else place.position
 
     def request_cancel(self, run_id: str) -> None:
         """Ask the run's worker to stop (a no-op for finished runs)."""
@@ -663,8 +655,8 @@ class RunStore(SQLiteStore, RunArtifacts, CheckRecords):
             c.execute("INSERT INTO events (run_id, seq, type, json, time) VALUES (?, ?, ?, ?, ?)",
                       (run_id, int(last_seq) + 1, event["type"], _dumps(event), event["time"]))
             c.execute("UPDATE runs SET status = 'queued', finished = NULL, message = NULL, detail = NULL,"
-                      " cancel_requested = 0, stop_requested = 0, pid = NULL, pid_start = NULL WHERE id = ?",
-                      (run_id,))
+                      " cancel_requested = 0, stop_requested = 0, pid = NULL, pid_start = NULL, turn = ?,"
+                      " queued = ? WHERE id = ?", (int(from_round), time.time(), run_id))
         return True
 
     def resume_point(self, run_id: str) -> int:

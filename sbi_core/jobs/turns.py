@@ -1,0 +1,73 @@
+"""A run's share of a worker that other runs wait for: one round per turn, the C2ST when nobody waits.
+
+A run carried out by a worker that others wait for (:func:`sbi_core.jobs.worker.carry_out`
+with a :class:`TakingTurns`) hands the worker over after each round while another run
+is queued: the store puts it back in line (:meth:`RunStore.hand_over
+<sbi_core.store.turns.RunTurns.hand_over>`), and its next turn goes on from that
+round's checkpoint, drawing exactly what the uninterrupted run would have drawn. The
+line serves fewer finished rounds first (:mod:`sbi_core.store.turns`), so every run's
+first cloud comes before anyone's second round. A run alone never hands over.
+
+While others wait, a round's C2ST against the exact posterior (1-3 s) is not measured
+on the spot either: the executor takes it (``defer``) and measures it when the line is
+empty (:func:`score_deferred_reference`; on Dask, a task with the lowest priority).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from sbi_core.events import reference_event
+
+__all__ = ["TakingTurns", "score_deferred_reference"]
+
+
+class TakingTurns:
+    """How the run ``run_id`` shares its worker (the ``hand_over`` and ``defer_reference`` of
+    :func:`sbi_core.run.loop.execute`).
+
+    Args:
+        store: the :class:`~sbi_core.store.runs.RunStore` holding the line.
+        run_id: the run carried out.
+        defer: ``defer(round)`` schedules round ``round``'s C2ST for when the line is empty and
+            returns whether it did (None: C2STs are measured on the spot).
+    """
+
+    def __init__(self, store: Any, run_id: str, defer: Optional[Callable[[int], bool]] = None) -> None:
+        self.store, self.run_id, self.defer = store, run_id, defer
+
+    def others_waiting(self) -> bool:
+        """Whether another run waits in line for a worker (asked between rounds)."""
+        return self.store.others_waiting(self.run_id) > 0
+
+    def defer_reference(self, index: int) -> bool:
+        """Round ``index``'s C2ST is taken to be measured later when others wait; returns whether."""
+        return self.defer is not None and self.others_waiting() and bool(self.defer(index))
+
+
+def score_deferred_reference(store: Any, run_id: str, index: int) -> Optional[float]:
+    """Measure round ``index``'s C2ST against the exact posterior from its saved cloud and append the
+    ``reference`` event that carries it (:mod:`sbi_core.diagnostics.reference`); returns the value.
+
+    The exact samples and the classifier draw from the run's own seed streams, so the value is
+    the one the run would have measured on the spot. Nothing is measured for a run that no
+    longer exists or a round whose cloud is gone (deleted meanwhile)."""
+    import numpy as np  # deferred: numpy and torch only on the worker that measures
+    import torch  # deferred: see above
+
+    from sbi_core.diagnostics.reference import ReferenceC2ST  # deferred: torch
+    from sbi_core.run.loop import spec_to_run  # deferred: torch, the flows and the methods
+    from sbi_core.stats.seeds import SeedPlan  # deferred: torch
+
+    info = store.get_run(run_id)
+    path = store.round_dir(run_id, index) / "posterior_samples.npy" if info is not None else None
+    if path is None or not path.exists():
+        return None
+    inputs = spec_to_run(info.spec)
+    reference = ReferenceC2ST(inputs.simulator, inputs.prior, inputs.x_obs, SeedPlan(int(info.spec.seed)))
+    score = reference.score(torch.as_tensor(np.load(path), dtype=torch.float32))
+    if store.get_run(run_id) is None:  # deleted while it was measured
+        return None
+    store.append_event(run_id, reference_event(index, score.value, score.reason,
+                                               score.seconds if score.value is not None else None))
+    return score.value
