@@ -24,6 +24,7 @@ from sbi_ui import keys as K
 from sbi_ui.export_view import report_download
 from sbi_ui.format import fmt_duration, fmt_time
 from sbi_ui.frame import page_guard
+from sbi_ui.live_view import place_words
 from sbi_ui.messages import flash, show_error, show_run_failure
 from sbi_ui.resume_view import resume_button, resumed_note
 from sbi_ui.naming import is_amortized, method_title, model_title_of, run_title, status_badge, status_word
@@ -31,7 +32,7 @@ from sbi_ui.navigation import CHECK, EXPLORE, ROUNDS, TRAIN
 from sbi_ui.owner import can_control, listing_owner, read_only_notice, teacher_key_box
 from sbi_ui.resources import jobs
 from sbi_ui.session import current_run_id, drop_tracker, forget_current_run, pick_run, start_run, tracker
-from sbi_ui.session import url_params, watch_run
+from sbi_ui.session import WATCH_S, url_params, watch_run
 from sbi_ui.user_text import plain
 
 from sbi_ui.spec_view import runspec_view
@@ -76,6 +77,15 @@ def _cancel(run_id: str) -> None:
         flash("error", plain(err))
         return
     flash("info", f"Cancel requested for run `{run_id}`: it stops within an epoch.")
+
+
+@st.fragment(run_every=WATCH_S)
+def _place_in_line(run_id: str) -> None:
+    """Where the queued run stands in line, redrawn as the line moves (the page itself is drawn anew
+    when the run leaves it, :func:`~sbi_ui.session.watch_run`)."""
+    place = jobs().place_in_line(run_id)
+    if place is not None:
+        st.caption(f":material/hourglass_top: {place_words(place)}")
 
 
 teacher_key_box()
@@ -138,7 +148,7 @@ with st.container(border=True):
     if info.status in ("failed", "cancelled"):
         resume_button(info, K.W_RUNS_RESUME, where=st.columns([1.3, 3])[0])
     elif info.status == "queued":
-        st.caption(f"Position {jobs().queue_position(info.id) or 1} in the queue.")
+        _place_in_line(info.id)
 
     c1, c2, c3, c4 = st.columns(4)
     c1.page_link(TRAIN, label="Open live view", icon=":material/monitoring:", query_params=url_params(info.id))

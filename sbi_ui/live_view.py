@@ -1,16 +1,24 @@
 """The Train page's live view of a run: its header (title, settings, Stop / Cancel), status and
-progress, and the loss curves and posterior clouds, redrawn from the store while the run is active."""
+progress, and the loss curves and posterior clouds, redrawn from the store while the run is active
+(and, for a while after it ended, until every round's C2ST against the exact posterior has come).
+
+A queued run says where it stands in line and about how long it waits
+(:meth:`JobManager.place_in_line <sbi_core.jobs.manager.JobManager.place_in_line>`). Runs
+take turns on the workers one round at a time (:mod:`sbi_core.store.turns`), so a queued
+run may already have finished rounds: they stay drawn while it waits for its next turn."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Optional
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from sbi_core import plots
 from sbi_core.store.runs import RunInfo
+from sbi_core.store.turns import TURN_REASON, PlaceInLine
 
 from sbi_ui import keys as K
 from sbi_ui import live_cache
@@ -22,7 +30,7 @@ from sbi_ui.naming import is_abc, is_amortized, method_title, model_title_of, ro
 from sbi_ui.navigation import CHECK, EXPLORE, ROUNDS
 from sbi_ui.ood_view import ood_warning
 from sbi_ui.owner import read_only_notice
-from sbi_ui.reference_view import reference_c2st_view
+from sbi_ui.reference_view import awaits_reference, reference_c2st_view
 from sbi_ui.sampling_view import abc_series, sampling_notes
 from sbi_ui.resources import jobs, store
 from sbi_ui.resume_view import resume_button, resumed_note
@@ -31,11 +39,14 @@ from sbi_ui.session import POLL_S, url_params
 from sbi_ui.user_text import plain
 
 
-__all__ = ["ESTIMATOR_WORDS", "run_header", "live_view"]
+__all__ = ["ESTIMATOR_WORDS", "REFERENCE_WAIT_S", "run_header", "live_view", "wait_words", "place_words"]
 
 _log = logging.getLogger(__name__)
 
 ESTIMATOR_WORDS = {"nsf": "neural spline flow (NSF)", "maf": "masked autoregressive flow (MAF)"}
+# an ended run's view redraws this long after its end while a round's C2ST is still to come (one put
+# off while others waited comes when the workers are free; one lost on the way is not awaited forever)
+REFERENCE_WAIT_S = 600.0
 
 
 def _spec_line(info) -> str:
@@ -73,15 +84,66 @@ def _cancelled_text(info, tr, total: int) -> str:
     return f"This run was cancelled {where}. Before that, {done} kept, shown below{dropped}."
 
 
+def wait_words(seconds: float) -> str:
+    """``"about 40 s"``, ``"about 2 min"``, ``"about 1 h 10 min"``; under 10 s ``"a few seconds"``
+    (an estimate: never "0 s", and rounded as coarsely as it is known)."""
+    s = float(seconds)
+    if s < 10:
+        return "a few seconds"
+    if s < 60:
+        return f"about {int(5 * round(s / 5))} s"
+    if s < 3600:
+        return f"about {max(1, round(s / 60))} min"
+    h, m = divmod(int(round(s / 60)), 60)
+    return f"about {h} h" + (f" {m} min" if m else "")
+
+
+def place_words(place: PlaceInLine) -> str:
+    """The short form: ``"Position 13 in line, about 40 s."`` (``"... in line for round 2, ..."`` for a
+    run that has finished rounds)."""
+    which = f" for round {place.turn + 1}" if place.turn else ""
+    return f"Position {place.position} in line{which}, {wait_words(place.wait_s)}."
+
+
+def _ahead_words(place: PlaceInLine) -> str:
+    """``"12 runs ahead of yours get their first round first"``."""
+    n = place.ahead
+    return (f"{plural(n, 'run')} ahead of yours {'gets its' if n == 1 else 'get their'} first round first"
+            if place.turn == 0 else f"{plural(n, 'run')} ahead {'takes' if n == 1 else 'take'} a round")
+
+
+def _queued_text(info, place: Optional[PlaceInLine], total: int) -> str:
+    """Where the queued run stands and about how long it waits, in words (only numbers computed here:
+    nothing a user typed)."""
+    if place is None:  # it left the line between two reads: the next poll shows it running
+        return "Queued: it is starting now."
+    wait = wait_words(place.wait_s)
+    workers = f"this machine trains {plural(place.workers, 'run')} at a time"
+    if place.turn == 0:
+        if place.ahead == 0:
+            return f"Next in line: it starts as soon as a worker is free, in {wait} ({workers})."
+        return (f"Queued: **position {place.position}** in line. {wait[0].upper()}{wait[1:]}: "
+                f"{_ahead_words(place)} ({workers}).")
+    when = "as soon as a worker is free" if place.ahead == 0 else f"after {_ahead_words(place)}"
+    round_words = f"round {place.turn + 1} of {total}"
+    last = store().last_event(info.id, types=["resumed"])
+    if last is not None and last[1].get("reason") == TURN_REASON:
+        return (f"Waiting for its turn: {round_words} starts {when}, in {wait}. Runs take turns one round "
+                "at a time so that every student sees a first cloud soon.")
+    return f"Queued to go on: {round_words} starts {when}, in {wait} ({workers})."
+
+
 def _status(info, tr, total: int) -> None:
     if info.status == "queued":
-        pos = jobs().queue_position(info.id)
-        st.info(
-            f"Queued: **position {pos or 1}** in line. It starts by itself as soon as a worker is free "
-            f"(this machine trains {plural(jobs().max_running, 'run')} at a time).",
-            icon=":material/hourglass_top:",
-        )
-        st.progress(0.0, text="Waiting for a free worker...")
+        place = jobs().place_in_line(info.id)
+        st.info(_queued_text(info, place, total), icon=":material/hourglass_top:")
+        done = tr.rounds_done
+        if done:  # it took turns (or was resumed): its finished rounds are real progress
+            st.progress(min(1.0, done / max(total, 1)),
+                        text=f"{done} of {plural(total, 'round')} finished · waiting for a free worker for "
+                        f"round {min(done + 1, total)}")
+        else:
+            st.progress(0.0, text="Waiting for a free worker...")
     elif info.status == "running":
         refused = jobs().ending_unrecorded(info.id)
         if refused:  # its task has ended, but the store would not take the ending (a full disk, ...)
@@ -113,12 +175,36 @@ def _summary(info, tr, total: int) -> str:
             f" &nbsp;·&nbsp; :material/timer: **{fmt_duration(info.seconds).replace(' ', '&nbsp;')}**")
 
 
+def _polls(info, tr) -> bool:
+    """Whether the live view keeps redrawing: while the run is active, and for
+    :data:`REFERENCE_WAIT_S` after it ended while a round's C2ST is still to come."""
+    if info.is_active:
+        return True
+    return (info.finished is not None and time.time() - info.finished < REFERENCE_WAIT_S
+            and awaits_reference(tr))
+
+
+def _awaits_late_reference(run_id: str) -> bool:
+    """Whether the view of the ended run ``run_id`` keeps redrawing for a C2ST still to come
+    (:func:`_polls`); False when the store cannot be read now (the live view says why)."""
+    try:
+        info = live_cache.run_status(run_id, jobs(), store(), fresh=True)
+        return info is not None and _polls(info, live_cache.shared_tracker(run_id, store(), fresh=True))
+    except Exception:  # noqa: BLE001 - the live view's own update reports what fails
+        _log.warning("could not tell whether run %s awaits a C2ST", run_id, exc_info=True)
+        return False
+
+
 def live_view(run_id: str, was_status: str) -> None:
-    """The live part: polls the store while the run is active, stops when it ends."""
+    """The live part: polls the store while the run is active (or an ended run's C2ST is still to
+    come, :func:`_polls`), stops when it ends; the page is drawn anew when either changes."""
     was_active = was_status in ("queued", "running")
 
-    drawn = {"fresh": True}  # the page's own run reads the store now; the fragment's reruns share reads
-    interval = live_cache.poll_interval(POLL_S) if was_active else None
+    # the page's own run reads the store now (an ended run's just did, for _awaits_late_reference);
+    # the fragment's reruns share reads
+    drawn = {"fresh": was_active}
+    polling = was_active or _awaits_late_reference(run_id)
+    interval = live_cache.poll_interval(POLL_S) if polling else None
 
     @st.fragment(run_every=interval)
     def live() -> None:
@@ -139,6 +225,8 @@ def live_view(run_id: str, was_status: str) -> None:
         if was_active and info.status != was_status:
             st.rerun()  # once: redraw the whole page (its buttons too) for the new status
         tr = live_cache.shared_tracker(run_id, store(), fresh=fresh)  # one copy of the events for all watchers
+        if polling and not was_active and (info.status != was_status or not _polls(info, tr)):
+            st.rerun()  # the late C2ST came (or is no longer awaited), or the run was resumed: redraw once
         behind = _view_watch(run_id).observe(tr.after, info.status, *live_cache.store_progress(store(), run_id),
                                              now=time.monotonic(), poll_s=interval or POLL_S)
         if behind:

@@ -13,6 +13,7 @@ import streamlit as st
 from sbi_core import SBIError
 from sbi_core.jobs.resume import resume_from, why_not_resumable
 from sbi_core.store.runs import RunInfo
+from sbi_core.store.turns import TURN_REASON
 
 from sbi_ui.messages import flash
 from sbi_ui.owner import can_control
@@ -52,11 +53,15 @@ def resume_button(info: RunInfo, key: str, where=st) -> None:
 
 
 def resumed_note(info: RunInfo) -> None:
-    """A caption on a run that was resumed: from which round, and why it had stopped."""
-    last = store().last_event(info.id, types=["resumed"])
-    if last is None:
+    """A caption on a run that was resumed: from which round, and why it had stopped.
+
+    A run that handed its worker over to a waiting run between rounds (reason
+    :data:`~sbi_core.store.turns.TURN_REASON`) was not stopped: those turns are not resumes.
+    """
+    resumes = [ev for _, ev in store().events(info.id, types=["resumed"]) if ev.get("reason") != TURN_REASON]
+    if not resumes:
         return
-    ev = last[1]
+    ev = resumes[-1]
     r = int(ev.get("from_round") or 0)
     why = ("the app server restarted while it was active" if ev.get("reason") == "restart"
            else f"it had {ev.get('previous') or 'stopped'}")

@@ -108,6 +108,9 @@ class FakeExecutor:
     def held(self) -> list[str]:
         return []
 
+    def slots(self) -> int:
+        return 1
+
 
 def tiny_spec(seed: int = 0) -> RunSpec:
     return RunSpec(simulator="two_moons", method="npe", num_rounds=1, simulations_per_round=300, max_epochs=3,

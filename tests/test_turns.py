@@ -49,6 +49,7 @@ def wait_for(predicate, timeout: float = 60.0):
 def test_the_line_serves_first_rounds_before_later_ones_then_the_earlier_arrival(store: RunStore) -> None:
     a = store.create_run(spec(1), owner="a")
     b = store.create_run(spec(2), owner="b")
+    store.set_pid(b, 222)  # its worker waits for the slot
     assert store.claim_slot(a, 111, max_running=1)
     assert not store.claim_slot(b, 222, max_running=1)  # the one slot is taken
     assert store.others_waiting(a) == 1
@@ -64,6 +65,12 @@ def test_the_line_serves_first_rounds_before_later_ones_then_the_earlier_arrival
     assert place.wait_s == pytest.approx(2 * DEFAULT_ROUND_S)
     assert store.claim_slot(b, 222, max_running=1)
     assert store.place_in_line(a).running == 1
+    began = store.get_run(a).began
+    assert store.finish_run(b, "done") and store.claim_slot(c, 333, max_running=1) and store.finish_run(c, "done")
+    time.sleep(0.01)
+    assert store.claim_slot(a, 111, max_running=1)  # its next turn: a new claim, the same first start
+    again = store.get_run(a)
+    assert again.began == began and again.started > began and again.seconds >= again.started - began
     [(_, ev)] = store.events(a, types=["resumed"])
     assert ev["reason"] == TURN_REASON and ev["from_round"] == 1
     assert store.resume_point(a) == 1
@@ -72,9 +79,12 @@ def test_the_line_serves_first_rounds_before_later_ones_then_the_earlier_arrival
 def test_a_run_hands_over_only_to_another_owner_and_never_when_asked_to_stop(store: RunStore) -> None:
     a = store.create_run(spec(1), owner="a")
     a2 = store.create_run(spec(2), owner="a")  # a's next run waits for a's first to end anyway
+    store.set_pid(a2, 222)
     assert store.claim_slot(a, 111, max_running=1)
     assert store.others_waiting(a) == 0
     b = store.create_run(spec(3), owner="b")
+    assert store.others_waiting(a) == 0  # written to the store, but no process holds it: it waits for nobody
+    store.set_pid(b, 333)
     assert store.others_waiting(a) == 1
     store.request_cancel(b)
     assert store.others_waiting(a) == 0  # a cancelled run waits for nothing
@@ -167,6 +177,7 @@ def test_two_owners_on_one_dask_worker_take_turns_round_by_round_and_draw_what_e
 
 def test_a_run_alone_on_the_worker_goes_straight_on(store: RunStore, one_worker: DaskExecutor) -> None:
     jm = JobManager(store, executor=one_worker)
+    assert jm.backend.slots() == 1  # the cluster's one worker thread: what a queued run's wait is divided by
     rid = jm.start(spec(13, rounds=2), owner="solo")
     assert jm.wait(rid, timeout=120).status == "done"
     assert store.events(rid, types=["resumed"]) == []

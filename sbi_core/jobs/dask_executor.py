@@ -151,6 +151,7 @@ STORE_UNWRITABLE_MESSAGE = (
     "denied). The rounds it finished are kept: press Resume to go on from the last one."
 )
 RETRY_S = 1.0  # an ending the store refused is tried again this often
+SLOTS_TTL_S = 10.0  # how long DaskTaskExecutor.slots trusts its last count of the cluster's workers
 
 _log = logging.getLogger(__name__)
 
@@ -549,6 +550,7 @@ class DaskTaskExecutor:
         self._cluster = cluster
         self._owner_active: dict[str, str] = {}  # owner -> their run on the cluster
         self._owner_held: dict[str, list[str]] = {}  # owner -> their runs waiting for it
+        self._slots: Optional[tuple[float, int]] = None  # (when asked, the cluster's worker threads)
         self._lock = threading.Lock()
 
     @property
@@ -622,6 +624,23 @@ class DaskTaskExecutor:
         """Run ids held back because their owner already has a run on the cluster."""
         with self._lock:
             return [rid for runs in self._owner_held.values() for rid in runs]
+
+    def slots(self) -> int:
+        """The cluster's worker threads (asked at most every :data:`SLOTS_TTL_S` seconds); before the
+        cluster is up, the workers a local cluster will have (:func:`default_n_workers`)."""
+        now = time.monotonic()
+        if self._slots is not None and now - self._slots[0] < SLOTS_TTL_S:
+            return self._slots[1]
+        cluster = self._cluster
+        try:
+            if cluster is not None and cluster._client is not None:
+                n = sum(cluster._client.nthreads().values())
+            else:
+                n = default_n_workers()
+        except Exception:  # noqa: BLE001 - a cluster that cannot be asked: the last answer, or one
+            n = self._slots[1] if self._slots is not None else 1
+        self._slots = (now, max(1, int(n)))
+        return self._slots[1]
 
     # ---- following --------------------------------------------------------
     def alive(self, kind: JobKind, run_id: str) -> Optional[bool]:

@@ -262,3 +262,7 @@ class Executor(Protocol):
     def held(self) -> list[str]:
         """Run ids this executor holds back on purpose (one run per owner on a shared cluster)."""
         ...
+
+    def slots(self) -> int:
+        """How many jobs it carries out at once (what a queued run's wait is divided by)."""
+        ...

@@ -55,6 +55,7 @@ from sbi_core.run.spec import RunSpec
 from sbi_core.store.check_records import CheckInfo
 from sbi_core.store.errors import StoreUnavailable
 from sbi_core.store.runs import RunInfo, RunStore
+from sbi_core.store.turns import PlaceInLine
 
 # _HEAVY: the job manager starts, lists and cancels runs without torch (the store, the executors and
 # resuming need none); check jobs (sbi_core.checks, built on torch) load it when checks are started.
@@ -258,6 +259,12 @@ class JobManager:
     def queue_position(self, run_id: str) -> Optional[int]:
         """1-based place in the queue, or None if the run is not queued."""
         return self.store.queue_position(run_id)
+
+    def place_in_line(self, run_id: str) -> Optional[PlaceInLine]:
+        """Where the queued run stands (its position, the runs ahead and the expected wait, with as
+        many runs training at once as the executor has slots), or None if it is not queued
+        (:meth:`RunStore.place_in_line <sbi_core.store.turns.RunTurns.place_in_line>`)."""
+        return self.store.place_in_line(run_id, workers=self.backend.slots())
 
     def wait(self, run_id: str, timeout: Optional[float] = None, poll_s: float = 0.1) -> RunInfo:
         """Block until the run ends; returns its record. Raises TimeoutError after ``timeout`` s."""

@@ -217,3 +217,7 @@ class WorkerProcessExecutor:
     def held(self) -> list[str]:
         """Always empty: every run gets its worker at once and queues in the store."""
         return []
+
+    def slots(self) -> int:
+        """``max_running``: the store's queue lets that many workers run at once."""
+        return self.max_running

@@ -305,7 +305,7 @@ def carry_out(store: Any, run_id: str, execute: Optional[Callable] = None,
         result = _execute_run(store, run_id, execute, on_event, cancel, stop, claim, turns)
     except BaseException as err:  # noqa: BLE001 - every ending is recorded
         return _record_failure(store, run_id, err, on_event.saw_cancelled, claim.started)
-    seconds = time.perf_counter() - started
+    seconds = _seconds_since_began(store, run_id, time.perf_counter() - started)
     stopped = bool(getattr(result, "stopped_by_request", False))
     next_round = getattr(result, "handed_over_before", None)
     if next_round is not None:
@@ -318,6 +318,14 @@ def carry_out(store: Any, run_id: str, execute: Optional[Callable] = None,
     if not store.finish_run(run_id, "done", event=done_event(seconds, stopped), **_claimed(claim.started)):
         return _status_now(store, run_id)  # ended from outside meanwhile (cancelled past its grace): that stands
     return "done"
+
+
+def _seconds_since_began(store: Any, run_id: str, this_turn: float) -> float:
+    """The run's seconds since it first started (turns and waits between them included), else
+    ``this_turn``'s."""
+    info = store.get_run(run_id)
+    began = getattr(info, "began", None)
+    return max(this_turn, time.time() - began) if began is not None else this_turn
 
 
 def _status_now(store: Any, run_id: str) -> str:

@@ -156,6 +156,7 @@ class RunInfo:
     detail: Optional[str]
     cancel_requested: bool
     owner: Optional[str] = None  # the starting browser's token; None: everyone's (see the module docstring)
+    began: Optional[float] = None  # its first start (``started`` is its latest turn's, sbi_core.store.turns)
 
     @property
     def is_active(self) -> bool:
@@ -169,11 +170,13 @@ class RunInfo:
 
     @property
     def seconds(self) -> Optional[float]:
-        """Running time so far (or in total, once finished); None if never started."""
-        if self.started is None:
+        """Time since it first started (its waits for a turn included), until it finished; None if
+        never started."""
+        start = self.began if self.began is not None else self.started
+        if start is None:
             return None
         end = self.finished if self.finished is not None else time.time()
-        return max(0.0, end - self.started)
+        return max(0.0, end - start)
 
 
 def _spec_from_json(text: str) -> RunSpec:
@@ -234,12 +237,12 @@ def _dumps(event: dict) -> str:
 
 
 _RUN_COLUMNS = (
-    "id, title, spec_json, status, created, started, finished, pid, message, detail, cancel_requested, owner"
+    "id, title, spec_json, status, created, started, finished, pid, message, detail, cancel_requested, owner, began"
 )
 
 
 def _row_to_info(row: tuple) -> RunInfo:
-    (rid, title, spec_json, status, created, started, finished, pid, message, detail, cancel, owner) = row
+    (rid, title, spec_json, status, created, started, finished, pid, message, detail, cancel, owner, began) = row
     return RunInfo(
         id=rid,
         title=title or "",
@@ -253,6 +256,7 @@ def _row_to_info(row: tuple) -> RunInfo:
         detail=detail,
         cancel_requested=bool(cancel),
         owner=owner or None,
+        began=began,
     )
 
 
@@ -376,6 +380,8 @@ class RunStore(SQLiteStore, RunArtifacts, CheckRecords, RunTurns):
         if status == "running":
             sets.append("started = COALESCE(started, ?)")
             params.append(now)
+            sets.append("began = COALESCE(began, ?)")
+            params.append(now)
         if status in TERMINAL_STATUSES:
             sets.append("finished = COALESCE(finished, ?)")
             params.append(now)
@@ -464,7 +470,8 @@ class RunStore(SQLiteStore, RunArtifacts, CheckRecords, RunTurns):
             if running + ahead >= max_running:
                 return False
             c.execute(
-                "UPDATE runs SET status = 'running', started = ?, pid = ?, pid_start = ? WHERE id = ?",
+                "UPDATE runs SET status = 'running', started = ?1, began = COALESCE(began, ?1), pid = ?2,"
+                " pid_start = ?3 WHERE id = ?4",
                 (time.time(), int(pid), process_start_time(pid), run_id),
             )
         return True

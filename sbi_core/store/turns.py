@@ -48,6 +48,7 @@ _RECENT_ROUNDS = 30  # the rounds whose times the wait is estimated from
 TURN_COLUMNS = (
     ("runs", "turn", "INTEGER NOT NULL DEFAULT 0"),
     ("runs", "queued", "REAL"),
+    ("runs", "began", "REAL"),  # its first claim: ``started`` is each turn's (the claim's token)
 )
 TURN_INDEX = "CREATE INDEX IF NOT EXISTS events_type_time ON events(type, time)"  # recent rounds' times
 # a queued run's key in the line, as SQL over table runs; smaller goes first
@@ -102,11 +103,14 @@ class RunTurns:
         return None if row is None else (row[0], int(row[1] or 0), float(row[2]), int(row[3]))
 
     def others_waiting(self, run_id: str) -> int:
-        """Queued runs that wait for the worker ``run_id`` holds: not ``run_id``, no cancel asked, and
-        not its owner's (an owner's next run waits for their current one to end anyway)."""
+        """Queued runs that wait for the worker ``run_id`` holds: not ``run_id``, no cancel asked, held
+        by a process (its worker process, or the app that submitted its task: a run merely written
+        to the store waits for nobody's worker) and not its owner's (an owner's next run waits for
+        their current one to end anyway)."""
         row = self._conn().execute(
             "SELECT COUNT(*) FROM runs WHERE status = 'queued' AND cancel_requested = 0 AND id != ?1 AND"
-            " (owner IS NULL OR owner != COALESCE((SELECT owner FROM runs WHERE id = ?1), ''))", (run_id,)
+            " pid IS NOT NULL AND (owner IS NULL OR owner != COALESCE((SELECT owner FROM runs WHERE id = ?1), ''))",
+            (run_id,)
         ).fetchone()
         return int(row[0])
 
