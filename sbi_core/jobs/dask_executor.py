@@ -39,9 +39,13 @@ Taking turns
     with priority ``-turn`` (the round they start with; Dask runs higher priorities
     first, and among equals the earlier submission), so every queued run's first
     round comes before anyone's second -- the store's line (:mod:`sbi_core.store.turns`)
-    in Dask's own terms. A round's C2ST against the exact posterior is then measured
-    by a task of its own at :data:`REFERENCE_PRIORITY`, which runs only when no run
-    waits (:func:`reference_task`).
+    in Dask's own terms. A round's C2ST against the exact posterior is not measured
+    while others wait: the run records it deferred, and once a run's task ends with
+    no run left in line, this process submits :func:`reference_task` for one deferred
+    round at a time (:meth:`DaskExecutor.measure_deferred`), so a run that arrives
+    meanwhile waits for one C2ST at most. (A task of lowest priority submitted from
+    the run's task would not do: Dask queues only large groups of tasks by priority,
+    and a lone task goes to a worker at once, ahead of the queued runs.)
 
 Simulations fan out
     Inside its task a run simulates through :class:`sbi_core.simulators.fanout.DaskFanOut`:
@@ -118,8 +122,6 @@ __all__ = [
     "WORKERS_ENV",
     "run_task",
     "reference_task",
-    "submit_reference",
-    "REFERENCE_PRIORITY",
     "dask_setup",
     "record_lost",
     "kill_worker",
@@ -209,30 +211,12 @@ def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None) ->
             info = store.get_run(run_id)
             return "missing" if info is None else info.status
         execute = load_execute(execute_ref) if execute_ref else None
-        turns = TakingTurns(store, run_id, defer=lambda index: submit_reference(store_root, run_id, index))
+        turns = TakingTurns(store, run_id, defer=lambda index: True)  # measured later: DaskExecutor.measure_deferred
         with fanout.use(fanout.DaskFanOut(name=task_key(run_id))), owned_by(sandbox_label(run_id)):
             return carry_out(store, run_id, execute, turns=turns)
     finally:
         set_threads(WORKER_THREADS)  # a spec's num_threads holds for its own run only
         store.close()
-
-
-REFERENCE_PRIORITY = -1_000_000  # below every run's turn: a deferred C2ST waits until no run does
-
-
-def submit_reference(store_root: str, run_id: str, index: int) -> bool:
-    """From inside a run's task: submit :func:`reference_task` for round ``index`` at
-    :data:`REFERENCE_PRIORITY` (fire and forget); returns whether it was submitted."""
-    try:
-        from distributed import fire_and_forget, get_client
-
-        future = get_client().submit(reference_task, store_root, run_id, int(index), priority=REFERENCE_PRIORITY,
-                                     key=f"sbi-reference-{run_id}-{int(index)}-{uuid.uuid4().hex[:8]}", pure=False)
-        fire_and_forget(future)
-    except Exception:  # noqa: BLE001 - not on a cluster after all: the run measures it itself
-        _log.exception("could not defer the C2ST of round %s of %s", index, run_id)
-        return False
-    return True
 
 
 def reference_task(store_root: str, run_id: str, index: int) -> Optional[float]:
@@ -324,6 +308,7 @@ class DaskExecutor:
         # run id -> (store, detail, the task's error, why the store refused): tasks that ended while
         # the ending could not be stored; recorded by record_pending as soon as the store takes it
         self._retrying = False
+        self._measuring: Optional[Any] = None  # the future of the deferred C2ST being measured
         self._lock = threading.Lock()
 
     @property
@@ -382,6 +367,7 @@ class DaskExecutor:
             current = self._futures.get(run_id) is future
             if current:
                 del self._futures[run_id]
+        self.measure_deferred(store)
         if current:  # else disowned (forget: the run was ended from outside) or a later attempt's: not ours
             self._record_ending(store, run_id, future)
         if on_done is not None:
@@ -405,6 +391,43 @@ class DaskExecutor:
             self._start_retrying()
         except Exception:  # noqa: BLE001 - a callback must not raise; the pid check remains
             _log.exception("could not record the end of run %s", run_id)
+
+    def measure_deferred(self, store: Any) -> Optional[tuple[str, int]]:
+        """Submit :func:`reference_task` for one deferred C2ST of ``store``'s runs when no run is
+        queued and none is being measured; the next follows when it is done. Returns the
+        ``(run id, round)`` submitted, or None."""
+        with self._lock:
+            if self._measuring is not None:
+                return None
+            self._measuring = True  # taken: one at a time
+        try:
+            if store.list_runs(limit=1, status="queued"):
+                todo = []
+            else:
+                todo = store.deferred_references(limit=1)
+            if not todo:
+                with self._lock:
+                    self._measuring = None
+                return None
+            run_id, index = todo[0]
+            future = self.client.submit(reference_task, str(store.root), run_id, index, pure=False,
+                                        key=f"sbi-reference-{run_id}-{index}-{uuid.uuid4().hex[:8]}")
+        except Exception:  # noqa: BLE001 - no cluster or store now: tried again when a run ends
+            _log.exception("could not measure a deferred C2ST")
+            with self._lock:
+                self._measuring = None
+            return None
+        with self._lock:
+            self._measuring = future
+
+        def next_one(_fut: Any) -> None:
+            with self._lock:
+                if self._measuring is future:
+                    self._measuring = None
+            self.measure_deferred(store)
+
+        future.add_done_callback(next_one)
+        return run_id, index
 
     def unrecorded(self, run_id: str) -> Optional[str]:
         """Why the ending of ``run_id``'s finished task is not stored yet (the store's plain message), or None."""

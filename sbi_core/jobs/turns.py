@@ -10,7 +10,8 @@ first cloud comes before anyone's second round. A run alone never hands over.
 
 While others wait, a round's C2ST against the exact posterior (1-3 s) is not measured
 on the spot either: the executor takes it (``defer``) and measures it when the line is
-empty (:func:`score_deferred_reference`; on Dask, a task with the lowest priority).
+empty (:func:`score_deferred_reference`; on Dask, one task at a time once no run is
+queued, :meth:`~sbi_core.jobs.dask_executor.DaskExecutor.measure_deferred`).
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def score_deferred_reference(store: Any, run_id: str, index: int) -> Optional[fl
 
     info = store.get_run(run_id)
     path = store.round_dir(run_id, index) / "posterior_samples.npy" if info is not None else None
-    if path is None or not path.exists():
-        return None
+    if path is None or not path.exists() or not store.reference_deferred(run_id, index):
+        return None  # gone, or measured already
     inputs = spec_to_run(info.spec)
     reference = ReferenceC2ST(inputs.simulator, inputs.prior, inputs.x_obs, SeedPlan(int(info.spec.seed)))
     score = reference.score(torch.as_tensor(np.load(path), dtype=torch.float32))

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from sbi_core.events import resumed_event
+from sbi_core.events import REFERENCE_DEFERRED, resumed_event
 
 __all__ = ["RunTurns", "PlaceInLine", "TURN_REASON", "LINE_ORDER", "TURN_COLUMNS", "TURN_INDEX", "DEFAULT_ROUND_S"]
 
@@ -135,6 +135,23 @@ class RunTurns:
             c.execute("UPDATE runs SET status = 'queued', turn = ?, queued = ? WHERE id = ?",
                       (int(next_round), time.time(), run_id))
         return True
+
+    def deferred_references(self, limit: int = 10) -> list[tuple[str, int]]:
+        """``(run id, round)`` of rounds whose C2ST was deferred and is not measured yet, oldest first."""
+        rows = self._conn().execute(
+            "SELECT run_id, json_extract(json, '$.round') FROM events WHERE type = 'round' AND"
+            " json_extract(json, '$.reference_c2st_reason') = ? ORDER BY time LIMIT ?",
+            (REFERENCE_DEFERRED, int(limit)),
+        ).fetchall()
+        return [(str(rid), int(r)) for rid, r in rows]
+
+    def reference_deferred(self, run_id: str, index: int) -> bool:
+        """Whether round ``index`` of the run waits for its deferred C2ST."""
+        row = self._conn().execute(
+            "SELECT 1 FROM events WHERE run_id = ? AND type = 'round' AND json_extract(json, '$.round') = ? AND"
+            " json_extract(json, '$.reference_c2st_reason') = ? LIMIT 1", (run_id, int(index), REFERENCE_DEFERRED),
+        ).fetchone()
+        return row is not None
 
     def recent_round_seconds(self, limit: int = _RECENT_ROUNDS) -> float:
         """The median seconds of the last ``limit`` rounds trained in this store (proposal, simulation,
