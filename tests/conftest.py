@@ -1,5 +1,7 @@
 """Test-wide settings: a bounded torch thread count and a temporary run store."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,10 @@ import torch
 # browser) need the other core; oversubscribed torch threads spin and slow
 # every training down by an order of magnitude.
 torch.set_num_threads(1)
+
+# One Dask worker for every app server a test starts (the app's default is one per core): the
+# suite runs several servers at once on two cores, and each worker imports torch.
+os.environ.setdefault("SBI_DASK_WORKERS", "1")
 
 
 @pytest.fixture(autouse=True)

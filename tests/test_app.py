@@ -251,7 +251,7 @@ def test_queued_run_shows_its_place(fresh_store):
     at = app(rid)
     at.run()
     visit(at, "pages/train.py")
-    assert any("position 1" in i.value for i in at.info)
+    assert any("Next in line" in i.value and "starts as soon as a worker is free" in i.value for i in at.info)
     assert at.button(key=K.W_CANCEL)
     at.button(key=K.W_CANCEL).click()
     at.run()

@@ -203,7 +203,7 @@ def test_the_local_clusters_workers_come_from_the_environment_within_bounds(monk
     from sbi_core.jobs.dask_executor import WORKERS_ENV, default_n_workers
 
     monkeypatch.delenv(WORKERS_ENV, raising=False)
-    assert default_n_workers(2) == 1 and default_n_workers(8) == 7
+    assert default_n_workers(1) == 1 and default_n_workers(2) == 2 and default_n_workers(8) == 8
     monkeypatch.setenv(WORKERS_ENV, "2")
     assert default_n_workers(2) == 2
     for bad in ("0", "9", "two", "1e9"):
