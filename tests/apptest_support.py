@@ -20,3 +20,10 @@ def run_page(run_id: str, page: str, timeout: float = 90) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def texts(at: AppTest) -> str:
+    """Every text element the page drew (markdown, captions, alerts), one per line."""
+    parts = [m.value for kind in ("markdown", "caption", "error", "warning", "info", "success")
+             for m in at.get(kind)]
+    return "\n".join(str(p) for p in parts)

@@ -21,6 +21,8 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
+from apptest_support import texts
+
 from sbi_core.events import REFERENCE_DEFERRED, REFERENCE_PENDING, reference_event, resumed_event
 from sbi_core.jobs.manager import default_max_running
 from sbi_core.run.spec import RunSpec
@@ -100,12 +102,6 @@ def page(path: str, run_id: str, owner: str = ME) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for kind in ("markdown", "caption", "error", "warning", "info", "success")
-             for m in at.get(kind)]
-    return "\n".join(str(p) for p in parts)
 
 
 def info_text(at: AppTest) -> str:

@@ -10,6 +10,8 @@ import pytest
 
 from streamlit.testing.v1 import AppTest
 
+from apptest_support import texts
+
 from sbi_ui import keys as K
 from sbi_core.jobs.worker import run_worker
 from sbi_core.run.loop import execute
@@ -47,12 +49,6 @@ def train_page(run_id: str | None = None) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for kind in ("markdown", "caption", "error", "warning", "info", "success")
-             for m in at.get(kind)]
-    return "\n".join(str(p) for p in parts)
 
 
 # ---- point 4: limits, out-of-range values, estimate, confirmation ------------------------------
