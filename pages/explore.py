@@ -9,6 +9,7 @@ from sbi_core import SBIError
 
 from sbi_ui import keys as K
 from sbi_ui.explorer import explorer, slider_ranges, start_amortized
+from sbi_ui.series_explore import data_shape_of
 from sbi_ui.frame import page_guard
 from sbi_ui.messages import show_run_failure
 from sbi_ui.naming import is_amortized, run_title
@@ -23,8 +24,9 @@ st.title("Explore")
 st.markdown(
     "An **amortized** posterior is trained once on simulations from the whole prior; afterwards it answers "
     "for *any* observation in milliseconds, without simulating or training again. Move the sliders to "
-    "change the observation and watch the posterior follow; the predictive check below shows whether "
-    "data simulated from the posterior look like the observation."
+    "change the observation (a series, an image or a set of trials: change it as a whole) and watch the "
+    "posterior follow; the predictive check below shows whether data simulated from the posterior look like "
+    "the observation."
 )
 
 if missing_current_run():  # a link's unknown run: say so, and show no other run in its place
@@ -63,7 +65,9 @@ ctx = run_context(info)
 try:
     post = posterior(store_root(), info.id)
     obs_key = None if ctx.x_obs is None else tuple(float(v) for v in np.asarray(ctx.x_obs).reshape(-1))
-    ranges = slider_ranges(store_root(), info.id, obs_key, tuple(ctx.obs_labels))
+    # a series, an image or trials is changed as a whole (sbi_ui.series_explore), not a slider per number
+    ranges = slider_ranges(store_root(), info.id, obs_key, tuple(ctx.obs_labels)) \
+        if data_shape_of(ctx).is_vector else None
 except SBIError as err:
     st.error(str(err), icon=":material/error:")
     st.stop()

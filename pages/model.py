@@ -53,7 +53,8 @@ st.markdown(sim.description)
 with st.container(border=True):
     st.markdown(
         f"**Parameters ({sim.theta_dim}):** {', '.join(sim.param_labels())}  \n"
-        f"**Observation ({sim.x_dim} numbers):** {', '.join(sim.obs_labels())}"
+        + (f"**Observation ({sim.x_dim} numbers):** {', '.join(sim.obs_labels())}" if sim.data_shape.is_vector
+           else f"**Observation:** {sim.data_shape.describe()} ({sim.x_dim:,} numbers)")
     )
     st.latex(sim.equations)
 

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import streamlit as st
 
 from sbi_core import list_simulators
+from sbi_core.stats.shapes import DataShape
 
 from sbi_ui import keys as K
 from sbi_ui.resources import simulator
@@ -29,6 +30,8 @@ class ModelView:
     title: str
     param_names: list
     obs_names: list
+    data_shape: Optional[DataShape] = None
+    """How one simulation's numbers fold (the upload's confirmed reading; ``None``: a vector)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,9 @@ class ModelChoice:
             return simulator(self.simulator)
         names = list(self.param_names or [m.get("name", f"theta{i + 1}") for i, m in enumerate(self.prior or [])])
         obs = list(self.obs_names or [f"x{k + 1}" for k in range(len(self.observation or []))])
-        return ModelView(title=str(self.title or "Uploaded simulator"), param_names=names, obs_names=obs)
+        shape = self.simulator_ref.get("data_shape")
+        return ModelView(title=str(self.title or "Uploaded simulator"), param_names=names, obs_names=obs,
+                         data_shape=DataShape.from_spec(shape, size=len(obs)) if shape is not None else None)
 
     @property
     def theta_dim(self) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from sbi_core import list_simulators, plots
+from sbi_core.plots.shapes import data_preview
 
 from sbi_ui import keys as K
 from sbi_ui.charts import chart
@@ -23,6 +24,10 @@ THUMBNAIL_SIMULATIONS = 200
 def _thumbnail(name: str):
     sim = simulator(name)
     _, x = prior_predictive(name, "", THUMBNAIL_SIMULATIONS)
+    shaped = data_preview(x, sim.data_shape, names=sim.obs_labels(), title="Simulations at prior draws",
+                          height=230, compact=True)  # a series, image or trials: one chart of its shape
+    if shaped is not None:
+        return shaped
     return plots.simulations_figure(x, sim.obs_labels(), title="Simulations at prior draws",
                                     height=230, compact=True)
 

@@ -45,6 +45,7 @@ _FORM = {  # Train form widget key -> RunSpec field
     K.W_ROUNDS: "num_rounds",
     K.W_SEED: "seed",
     K.W_ESTIMATOR: "density_estimator",
+    K.W_EMBEDDING: "embedding",
     K.W_HIDDEN: "hidden_features",
     K.W_TRANSFORMS: "num_transforms",
     K.W_MAX_EPOCHS: "max_epochs",

@@ -10,6 +10,7 @@ import streamlit as st
 from sbi_core import RunSpec, SBIError
 from sbi_core.methods.registry import METHODS, get_method
 from sbi_core.run.spec import BOUNDS
+from sbi_core.stats.shapes import AUTO_EMBEDDING, EMBEDDING_FITS, DataShape, embedding_words
 
 from sbi_ui import keys as K
 from sbi_ui.model_choice import ModelChoice
@@ -67,6 +68,22 @@ METHOD_HELP = (
 )
 
 
+def data_shape_of(view) -> DataShape:
+    """The shape of one simulation of the chosen model (a vector where the model declares none)."""
+    return getattr(view, "data_shape", None) or DataShape.vector(len(view.obs_names))
+
+
+def embedding_options(shape: DataShape) -> dict[str, str]:
+    """The learned summaries that can read ``shape``, in words, ``"auto"`` first."""
+    auto = AUTO_EMBEDDING[shape.kind]
+    options = {"auto": f"Automatic: {embedding_words(auto)}"}
+    if shape.kind != "trials":
+        options["none"] = "None: " + embedding_words(None)
+    for name in EMBEDDING_FITS[shape.kind]:
+        options[name] = embedding_words(name)[0].upper() + embedding_words(name)[1:]
+    return options
+
+
 def model_label(choice: ModelChoice) -> str:
     """The model's title as literal markdown (an upload's title is the user's text; :func:`sbi_ui.user_text.plain`)."""
     return plain(choice.view.title)
@@ -81,9 +98,11 @@ def model_banner(choice: ModelChoice) -> None:
     title = model_label(choice)
     with st.container(border=True, key=K.C_TRAIN_MODEL):
         st.markdown(f"#### Model: {title}")
+        shape = data_shape_of(choice.view)
         st.markdown(
             f"Start runs this model · **prior:** {prior_text} ({choice.theta_dim} parameters) · "
             f"**observation:** {OBS_TEXT.get(choice.obs_source, 'default')}"
+            + ("" if shape.is_vector else f" · **each simulation:** {shape.describe()}")
         )
         with st.container(horizontal=True, gap="medium"):  # links side by side, wrapping, never cut off
             st.page_link(DATA if choice.is_upload else MODEL, label="Change the model", icon=":material/swap_horiz:",
@@ -136,6 +155,17 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
         patience = _number(a5, "Patience", K.W_PATIENCE, _DEFAULTS.patience, 1,
                            "Early stopping: stop a round after this many epochs without a better validation "
                            "loss and keep the best network.", disabled=no_network)
+        shape = data_shape_of(sim)
+        summaries = embedding_options(shape)
+        if st.session_state.get(K.W_EMBEDDING) not in summaries:  # a choice for another model's data
+            st.session_state.pop(K.W_EMBEDDING, None)
+        embedding = st.selectbox(
+            "Learned summary of the data", list(summaries), format_func=summaries.get, key=K.W_EMBEDDING,
+            help=f"One simulation of this model is {shape.describe()}. A small network can learn to summarise "
+                 "it into a few numbers while the flow trains, so that the flow sees what matters (the shape "
+                 "of a series, the spread of the trials) instead of every raw number.",
+            disabled=no_network, persist_state="session",
+        )
         title = st.text_input(
             "Run title (optional)", key=K.W_TITLE, placeholder=f"{sim.title}, {method_title(method)}",
             help="A name for this run in the lists.",
@@ -150,6 +180,7 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
                 num_rounds=get_method(method).rounds(int(rounds)),
                 simulations_per_round=int(sims),
                 density_estimator=estimator,
+                embedding=embedding if not no_network else "auto",
                 hidden_features=int(hidden),
                 num_transforms=int(transforms),
                 max_epochs=int(max_epochs),

@@ -221,10 +221,15 @@ def _predictive(job: _Job, simulator, posterior, x_obs, rounds: list[int], obs_n
     ppc = posterior_predictive_check(simulator, samples, x_obs, level=0.9, seed=job.seeds.seed_of("predictive"))
     job.arrays.update(ppc_simulations=ppc.simulations.numpy(), ppc_lower=ppc.lower.numpy(),
                       ppc_upper=ppc.upper.numpy(), ppc_inside=ppc.inside.numpy(), ppc_pvalues=ppc.p_values.numpy(),
-                      x_obs=x_obs.numpy())
+                      x_obs=ppc.observed.numpy())
     job.summary["predictive"] = {"level": ppc.level, "fraction_inside": ppc.fraction_inside,
                                  "num_simulations": ppc.n_simulations, "num_invalid": ppc.n_invalid}
-    job.verdicts["predictive"] = V.predictive_verdicts(obs_names, ppc.inside.tolist(), ppc.level)
+    shape = getattr(simulator, "data_shape", None)
+    if ppc.names is not None:  # trials: their summaries were checked, by these names
+        job.summary["predictive"]["names"] = list(ppc.names)
+    elif shape is not None and not shape.is_vector:
+        job.summary["predictive"]["data_shape"] = shape.to_dict()  # drawn as a fan chart (series) or per pixel
+    job.verdicts["predictive"] = V.predictive_verdicts(ppc.names or obs_names, ppc.inside.tolist(), ppc.level)
 
 
 def _reference_c2st(job: _Job, simulator, prior: Prior, x_obs) -> None:

@@ -10,6 +10,8 @@ from typing import Optional, Sequence
 
 from sbi_core import plots
 from sbi_core.checks.results import CheckResults
+from sbi_core.plots.calibration import PREDICTIVE_CHECK_TITLE
+from sbi_core.stats.shapes import DataShape
 
 __all__ = ["CHECK_CHARTS", "check_figure", "charts_of"]
 
@@ -55,7 +57,12 @@ def check_figure(name: str, results: CheckResults, labels: Sequence[str],
     if name == "recovery":
         return plots.recovery_figure(a["theta"], a["post_mean"], a["post_std"], labels)
     if name == "predictive":
-        names = obs_labels if obs_labels and len(obs_labels) == len(a["x_obs"]) else s.get("obs_names")
+        names = (s["predictive"].get("names")
+                 or (obs_labels if obs_labels and len(obs_labels) == len(a["x_obs"]) else s.get("obs_names")))
+        shape = s["predictive"].get("data_shape")
+        if shape is not None:  # a series or an image: the posterior predictive around the observation
+            return plots.data_preview(a["ppc_simulations"], DataShape.from_spec(shape), observed=a["x_obs"],
+                                      names=names, title=PREDICTIVE_CHECK_TITLE, label="posterior predictive")
         return plots.predictive_check_figure(a["x_obs"], a["ppc_lower"], a["ppc_upper"], names,
                                              a["ppc_simulations"], s["predictive"]["level"])
     return plots.reference_c2st_figure(a["reference_c2st"])

@@ -57,6 +57,7 @@ from sbi_core.run.loop import resolve_simulator
 from sbi_core.run.spec import RunSpec
 from sbi_core.simulators import get_simulator
 from sbi_core.stats.priors import Marginal, Prior
+from sbi_core.stats.shapes import AUTO_EMBEDDING, DataShape, embedding_for
 from sbi_core.uploads.files import FILE_KINDS
 from sbi_core.uploads.paths import safe_filename
 
@@ -301,6 +302,10 @@ def _sbi_prior(prior: Prior) -> tuple[list[str], list[str]]:
         high = ", ".join(repr(m.params["high"]) for m in prior.marginals)
         return (words + [f"prior = BoxUniform(low=torch.tensor([{low}]), high=torch.tensor([{high}]))"],
                 ["from sbi.utils import BoxUniform"])
+    if prior.dim == 1:  # sbi combines two or more; one distribution is made a 1-D event instead
+        expr, used = _torch_marginal(prior.marginals[0])
+        return (words + [f"prior = Independent({expr}, 1)"],
+                [f"from torch.distributions import {', '.join(sorted(used | {'Independent'}))}"])
     names: set[str] = set()
     lines = ["prior = MultipleIndependent(["]
     for m, said in zip(prior.marginals, words):
@@ -344,7 +349,24 @@ def _sbi_model(spec: RunSpec, model: _Model) -> list[str]:
               "    return model.simulate(theta, generator=simulation_rng)", ""]
     obs = "model.default_observation  # the model's example observation" if spec.observation is None else (
         f"torch.tensor({_py(spec.observation)})")
+    fewer = _observed_trials(spec, model)
+    if fewer is not None:
+        k = fewer.size
+        lines[-3:-1] = [f"    # sbi 0.27 refuses NaN in x_o, so it trains on sets of as many trials as observed "
+                        f"({fewer.max_trials})",
+                        f"    return model.simulate(theta, generator=simulation_rng)[:, :{k}]"]
     return lines + [f"x_o = {obs}"]
+
+
+def _observed_trials(spec: RunSpec, model: _Model) -> DataShape | None:
+    """A built-in trials model observed with fewer trials than it simulates: the shape of the observed
+    sets (which the sbi script trains on), else ``None``."""
+    if spec.observation is None or model.kind != "builtin":
+        return None
+    shape = get_simulator(model.name).data_shape
+    if shape.kind != "trials" or len(spec.observation) >= shape.size:
+        return None
+    return DataShape.trials(len(spec.observation) // shape.trial_width, shape.trial_width)
 
 
 def _sbi_constants(spec: RunSpec, prior: Prior, model: _Model) -> list[str]:
@@ -405,6 +427,79 @@ def _sbi_rounds(spec: RunSpec, model: _Model) -> list[str]:
     return start + ["proposal = prior", "for r in range(NUM_ROUNDS):"] + ["    " + s for s in body]
 
 
+# sbi_core's learned summaries as sbi 0.27's embedding classes (sbi.neural_nets.embedding_nets), built
+# from the model's data shape ``shape`` at run time; the flat x (n, K) is folded where a class needs it.
+_SBI_EMBEDDINGS = {  # name -> (sbi classes, the expression's lines)
+    "mlp": (["FCEmbedding"], ["FCEmbedding(input_dim=shape.size, output_dim=20)"]),
+    "cnn1d": (["CNNEmbedding"], ["CNNEmbedding(input_shape=shape.dims[1:], in_channels=shape.dims[0], output_dim=20)"]),
+    "cnn2d": (["CNNEmbedding"], ["CNNEmbedding(input_shape=shape.dims[1:], in_channels=shape.dims[0], output_dim=20)"]),
+    "gru": (["LRUEmbedding"], ["torch.nn.Sequential(",
+                               "    torch.nn.Unflatten(1, shape.dims), TimeMajor(),",
+                               "    LRUEmbedding(input_dim=shape.dims[0], output_dim=20))"]),
+    "set": (["FCEmbedding", "PermutationInvariantEmbedding"],
+            ["torch.nn.Sequential(",
+             "    torch.nn.Unflatten(1, shape.dims),  # (n, K) -> (n, M, D): one row per trial",
+             "    PermutationInvariantEmbedding(FCEmbedding(input_dim=shape.dims[1], output_dim=20),",
+             "                                  trial_net_output_dim=20, aggregation_fn=\"mean\", output_dim=20))"]),
+}
+_SBI_EMBEDDINGS["set_attention"] = _SBI_EMBEDDINGS["set"]  # sbi 0.27 pools trials by sum or mean only
+_SBI_EMBEDDING_NOTES = {
+    "gru": "sbi has no GRU embedding: its recurrent LRU embedding reads the series instead",
+    "set": "sbi trains on the full sets as simulated; sbi_core also trains on random subsets of their trials",
+    "set_attention": "sbi 0.27 has no attention pooling: its mean-pooled permutation-invariant embedding instead",
+}
+
+
+def _static_shape(spec: RunSpec, model: _Model) -> DataShape | None:
+    """The model's data shape where the script writer knows it (a built-in, a table), else ``None``."""
+    if model.kind == "builtin":
+        return _observed_trials(spec, model) or get_simulator(model.name).data_shape
+    if model.kind == "table":
+        ref = spec.simulator_ref
+        return DataShape.from_spec(ref.get("data_shape"), size=len(ref.get("x_columns") or ()))
+    return None
+
+
+def _sbi_embedding(spec: RunSpec, model: _Model) -> tuple[list[str], list[str], list[str], str]:
+    """Imports, module-level definitions, lines of ``main`` and the ``posterior_nn`` keyword
+    for the spec's learned summary (nothing when it uses none)."""
+    shape = _static_shape(spec, model)
+    if shape is not None:
+        choice = embedding_for(spec.embedding, shape)
+        if choice is None:
+            return [], [], [], ""
+        choices = [choice]
+        shape_line = f"shape = DataShape.from_spec({_py(shape.to_dict())})  # one simulation: {shape.describe()}"
+    elif spec.embedding == "none":
+        return [], [], [], ""
+    else:  # an uploaded model declares its shape in its file: resolved when the script runs
+        choices = ([c for c in AUTO_EMBEDDING.values() if c] if spec.embedding == "auto" else [spec.embedding])
+        shape_line = "shape = model.data_shape  # how one simulation folds, as the model file declares it"
+    classes = sorted({c for name in choices for c in _SBI_EMBEDDINGS[name][0]})
+    imports = [f"from sbi.neural_nets.embedding_nets import {', '.join(classes)}"]
+    used = (["DataShape"] if shape is not None else []) + (["embedding_for"] if len(choices) > 1 else [])
+    tail = [f"from sbi_core.stats.shapes import {', '.join(used)}"] if used else []
+    defs = []
+    if "gru" in choices:
+        defs = ["class TimeMajor(torch.nn.Module):",
+                '    """(n, C, T) -> (n, T, C): the time axis first, as a recurrent network reads it."""',
+                "", "    def forward(self, x):", "        return x.transpose(1, 2)", "", ""]
+    if len(choices) == 1:
+        note = _SBI_EMBEDDING_NOTES.get(choices[0])
+        expr = _SBI_EMBEDDINGS[choices[0]][1]
+        lines = [shape_line, f"# the learned summary {choices[0]!r}, as sbi_core's embedding={spec.embedding!r} picks it"]
+        lines += ([f"# {note}"] if note else []) + [f"embedding_net = {expr[0]}"] + expr[1:]
+    else:
+        lines = [shape_line, f"embedding = embedding_for({_py(spec.embedding)}, shape)  # the learned summary, as in the app",
+                 "embedding_net = torch.nn.Identity()  # a vector: no learned summary"]
+        for name in choices:
+            expr = _SBI_EMBEDDINGS[name][1]
+            note = f"  # {_SBI_EMBEDDING_NOTES[name]}" if name in _SBI_EMBEDDING_NOTES else ""
+            lines += [f"if embedding == {_py(name)}:{note}", f"    embedding_net = {expr[0]}"]
+            lines += ["    " + part for part in expr[1:]]
+    return imports, tail + defs, lines, ", embedding_net=embedding_net"
+
+
 def _sbi_script(spec: RunSpec, model: _Model) -> str:
     prior = _sbi_inputs(spec, model)
     prior_lines, prior_imports = _sbi_prior(prior)
@@ -416,12 +511,16 @@ def _sbi_script(spec: RunSpec, model: _Model) -> str:
     tail = ["import sbi_core"] if model.kind != "table" else ["from sbi_core.tables import load_training_pairs"]
     if spec.batch_size is None:
         tail.append("from sbi_core.nn.training import auto_batch_size")
+    e_imports, e_defs, e_lines, e_kwarg = _sbi_embedding(spec, model)
+    third += e_imports
+    tail += [d for d in e_defs if d.startswith("from ")]
+    e_defs = [d for d in e_defs if not d.startswith("from ")]
     imports = _imports(["import csv"], _sorted_imports(third), model, tail)
     threads = [f"torch.set_num_threads({spec.num_threads!r})"] if spec.num_threads is not None else []
     flow = (f'posterior_nn(model={_py(spec.density_estimator)}, hidden_features={spec.hidden_features!r}, '
-            f'num_transforms={spec.num_transforms!r})')
+            f'num_transforms={spec.num_transforms!r}{e_kwarg})')
     body = (["torch.manual_seed(SEED)  # sbi draws from torch's global generator: reruns repeat"] + threads
-            + ["prior = make_prior()"] + _sbi_model(spec, model)
+            + ["prior = make_prior()"] + _sbi_model(spec, model) + e_lines
             + [f"density_estimator = {flow}",
                "inference = NPE(prior=prior, density_estimator=density_estimator, show_progress_bars=False)"]
             + _sbi_rounds(spec, model)
@@ -432,6 +531,6 @@ def _sbi_script(spec: RunSpec, model: _Model) -> str:
     make_prior = ["def make_prior():",
                   '    """The RunSpec\'s prior as torch distributions, one per parameter in PARAM_NAMES order."""']
     make_prior += ["    " + s for s in prior_lines] + ["    return prior"]
-    constants = _sbi_constants(spec, prior, model) + ["", ""] + make_prior
+    constants = _sbi_constants(spec, prior, model) + ["", ""] + e_defs + make_prior
     return _assemble(spec, model, "the same run with the sbi toolbox (0.27).", imports, constants, main)
 

@@ -34,13 +34,14 @@ from typing import Callable, Optional, Protocol, Union, runtime_checkable
 import torch
 from torch import Tensor
 
+from sbi_core.errors import SBIError
 from sbi_core.events import EventCallback
 from sbi_core.methods.catalogue import MethodInfo, method_info
 from sbi_core.nn.training import TrainResult
 from sbi_core.posteriors.posterior import Posterior
 from sbi_core.stats.priors import Prior
 
-__all__ = ["Method", "method_pair", "Estimator", "ProposalRule", "PosteriorLoss", "Proposal", "PriorProposal"]
+__all__ = ["Method", "method_pair", "refuse_embedding", "Estimator", "ProposalRule", "PosteriorLoss", "Proposal", "PriorProposal"]
 
 
 @runtime_checkable
@@ -119,7 +120,10 @@ class Method(MethodInfo):
     summary, sequential, learns, options) with the function that composes its estimator.
 
     build: ``build(prior, *, density_estimator, hidden_features, num_transforms,
-        seed, **training) -> Estimator``.
+        seed, embedding, data_shape, **training) -> Estimator``; ``embedding`` is ``None``,
+        ``"auto"`` or a kind of :mod:`sbi_core.nn.embeddings`, ``data_shape`` a
+        :class:`~sbi_core.stats.shapes.DataShape` (or ``None``); a method without a
+        network accepts both and refuses a learned summary (:func:`refuse_embedding`).
     """
 
     build: Callable[..., Estimator] = field(repr=False, kw_only=True)
@@ -147,3 +151,23 @@ def method_pair(name: str, *, build: Callable[..., Estimator]) -> tuple[Method, 
 
 
 ProposalLike = Union[Prior, Posterior, Proposal]
+
+
+def refuse_embedding(method: str, embedding=None, data_shape=None, trials: bool = True) -> None:
+    """For a method without a network (ABC): an :class:`SBIError` when a learned summary is asked for
+    (``embedding`` other than ``None``, ``"none"``, ``"auto"``), or, with ``trials``, when one
+    simulation is a set of repeated trials (missing trials are NaN, which distances cannot compare).
+
+    >>> refuse_embedding("Rejection ABC", "auto")
+    >>> refuse_embedding("Rejection ABC", "cnn1d")
+    Traceback (most recent call last):
+    ...
+    sbi_core.errors.SBIError: Rejection ABC compares the simulations' own numbers and learns no summary of them (got embedding 'cnn1d'); for a learned summary use NPE or NRE.
+    """
+    if embedding not in (None, "none", "auto"):
+        raise SBIError(f"{method} compares the simulations' own numbers and learns no summary of them "
+                       f"(got embedding {embedding!r}); for a learned summary use NPE or NRE.")
+    kind = getattr(data_shape, "kind", None) if not isinstance(data_shape, dict) else data_shape.get("kind")
+    if trials and kind == "trials":
+        raise SBIError(f"{method} compares simulations number by number, so it cannot read sets of a varying "
+                       "number of repeated trials; use NPE or NRE with a set embedding.")

@@ -13,6 +13,11 @@ As for NPE: fixed prior parameters are not learnt (the network sees the free
 ones; the posterior inserts the fixed values), pairs whose simulation returned
 NaN or infinity are dropped and counted, and the network is built on the
 first round's pairs (its z-scoring comes from the prior round).
+
+A learned summary of ``x`` (``embedding``, :mod:`sbi_core.nn.embeddings`) is
+passed to ``build_net`` as ``embedding=``, ``data_shape=`` and
+``embedding_features=`` when one is asked for (the ratio classifier reads it;
+NLE refuses it); ``x`` may then arrive in its array shape, as for NPE.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from sbi_core.events import EventCallback
 from sbi_core.methods.base import PriorProposal, ProposalRule
 from sbi_core.methods.npe import training_config
 from sbi_core.methods.pooled import PooledPairs
+from sbi_core.nn.embeddings import check_embedding, resolve_embedding
 from sbi_core.nn.training import TrainResult, train
+from sbi_core.posteriors.base import same_observation
 from sbi_core.posteriors.mcmc import MCMCPosterior, MCMCSettings
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.seeds import SeedPlan
@@ -64,13 +71,16 @@ class MCMCEstimator:
             best validation loss within a few epochs. Measured (SNLE 10 x 1,000, two moons, one
             observation, MAF, 2 threads): patience 10 in every round 66.9 s, C2ST 0.523; 5 in
             every round 36.0 s, 0.563; 10 then 5 (0.5): 39.6 s, 0.525.
+        embedding, data_shape, embedding_features: the learned summary of ``x``, how one
+            simulation folds and the summary's size, as for :class:`~sbi_core.methods.npe.NPE`.
         **training: any :class:`~sbi_core.nn.training.TrainConfig` field.
     """
 
     def __init__(self, prior: Prior, *, learns: str, build_net: Callable[[Tensor, Tensor], nn.Module],
                  loss: NetLoss, seed: int = 0, proposal: Optional[ProposalRule] = None,
                  mcmc: Optional[MCMCSettings] = None, init_from_last_round: bool = True,
-                 warm_patience: float = WARM_PATIENCE, **training):
+                 warm_patience: float = WARM_PATIENCE, embedding=None, data_shape=None,
+                 embedding_features: Optional[int] = None, **training):
         self.prior = Prior.from_spec(prior)
         self.learns = learns
         self.build_net = build_net
@@ -84,8 +94,15 @@ class MCMCEstimator:
         self._seeds = SeedPlan(self.seed)
         self._generator = self._seeds.generator("training")
         self._net: Optional[nn.Module] = None
-        self._pairs = PooledPairs(self.prior)
+        check_embedding(embedding, data_shape)  # an unknown kind, or one that cannot read the data: say so now
+        self.embedding = embedding
+        self.embedding_features = None if embedding_features is None else int(embedding_features)
+        self._pairs = PooledPairs(self.prior, data_shape, embedding)
         self.last_result: Optional[TrainResult] = None
+
+    # an estimator pickled before embeddings (a checkpoint) has none of these: no learned summary
+    embedding = None
+    embedding_features = None
 
     # ---- data ---------------------------------------------------------------
     @property
@@ -109,16 +126,35 @@ class MCMCEstimator:
     def net(self) -> Optional[nn.Module]:
         return self._net
 
+    @property
+    def data_shape(self):
+        """How one simulation folds (:class:`~sbi_core.stats.shapes.DataShape`; ``None`` before any data)."""
+        return self._pairs.data_shape
+
     def append_simulations(self, theta: Tensor, x: Tensor) -> int:
-        """Add one round's pairs ``theta (N, D)``, ``x (N, K)``; returns how many were invalid."""
+        """Add one round's pairs ``theta (N, D)``, ``x`` (``(N, K)`` flat, or ``(N, *dims)`` in the
+        simulation's shape); returns how many were invalid."""
+        self._check_data(self._pairs.shape_for(x))
         return self._pairs.append(theta, x)
 
+    def _check_data(self, shape) -> None:
+        """Refuse data of ``shape`` before it is kept (an :class:`SBIError`); here: an embedding that cannot read it."""
+        resolve_embedding(self.embedding, shape)
+
     # ---- training -----------------------------------------------------------
+    def _embedding_kwargs(self) -> dict:
+        """``build_net``'s embedding arguments (none without a learned summary: the network of before)."""
+        shape = self.data_shape
+        kind = resolve_embedding(self.embedding, shape) if shape is not None else None
+        if kind is None:
+            return {}
+        return dict(embedding=kind, data_shape=shape, embedding_features=self.embedding_features)
+
     def _ensure_net(self) -> nn.Module:
         if self._net is None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self._seeds.seed_of("network"))
-                self._net = self.build_net(*self._pairs.first())
+                self._net = self.build_net(*self._pairs.first(), **self._embedding_kwargs())
         return self._net
 
     def fit(self, *, on_event: EventCallback | None = None, cancel: Callable[[], bool] | None = None,
@@ -154,7 +190,7 @@ class MCMCEstimator:
             raise RuntimeError("train() first")
         pool = self._pairs.last_theta() if self.sequential and self.init_from_last_round and self.round > 0 else None
         return MCMCPosterior(self._net, self.learns, self.prior, default_x=default_x, mcmc=self.mcmc,
-                             init_pool=pool)
+                             init_pool=pool, data_shape=self.data_shape)
 
     def next_proposal(self, posterior: MCMCPosterior, x_obs: Tensor, generator: torch.Generator):
         """Where the next round draws parameters (see the proposal rule); the last posterior's draws at
@@ -191,7 +227,7 @@ class DrawsFirst:
         """``(*sample_shape, D)`` parameters: reused draws first (``x`` must be ``x_o`` or None)."""
         shape = tuple(torch.Size(sample_shape))
         n = math.prod(shape) if shape else 1
-        if x is not None and not torch.equal(torch.as_tensor(x, dtype=torch.float32).reshape(-1), self.x_obs):
+        if x is not None and not same_observation(torch.as_tensor(x, dtype=torch.float32).reshape(-1), self.x_obs):
             return self.posterior.sample(sample_shape, x=x, generator=generator, **kwargs)  # another x: fresh chains
         order = torch.randperm(len(self.draws), generator=generator)[:n]
         out = self.draws[order]

@@ -30,6 +30,13 @@ C2ST 0.538 against 0.561 for an NSF, trained in 14 s against 47 s and drew
 A run from the app takes the RunSpec's flow (NSF unless changed); over three
 observations (``bench/accuracy.py``'s two-moons set, 10,000 simulations) both
 score a mean C2ST of 0.527, the NSF in 171 s against the MAF's 109 s.
+
+**Shaped data.** The flow models the ``K`` numbers of one simulation itself,
+so NLE takes no embedding network: ``embedding`` may only be ``None``/``"none"``
+or ``"auto"`` (which means none here). A series or an image is modelled as its
+flat numbers, as a vector is; repeated trials are refused (an
+:class:`~sbi_core.errors.SBIError`): a set of a varying number of trials has no
+fixed-size density here (NPE or NRE with a set embedding read them).
 """
 
 from __future__ import annotations
@@ -41,9 +48,11 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from sbi_core.errors import SBIError
 from sbi_core.methods.base import method_pair
 from sbi_core.methods.mcmc_estimator import MCMCEstimator
 from sbi_core.methods.snpe import PosteriorProposal
+from sbi_core.nn.embeddings import as_shape
 from sbi_core.nn.flows import ConditionalFlow, build_flow
 from sbi_core.posteriors.mcmc import MCMCSettings
 from sbi_core.stats.priors import Prior
@@ -70,6 +79,8 @@ class NLE(MCMCEstimator):
         sequential: False (amortized; any ``x_o`` later) or True (SNLE: later rounds
             propose from the last posterior at ``x_o``).
         num_chains, warmup, thin: MCMC settings of the posterior (``None``: the sampler's default).
+        embedding: ``None``, ``"none"`` or ``"auto"`` only (no learned summary: see the module docstring).
+        data_shape: how one simulation folds (repeated trials are refused).
         **training: any :class:`~sbi_core.nn.training.TrainConfig` field.
 
     >>> import sbi_core
@@ -83,14 +94,30 @@ class NLE(MCMCEstimator):
     def __init__(self, prior: Prior, density_estimator: str = DEFAULT_FLOW, hidden_features: int = 50,
                  num_transforms: int = 5, num_bins: int = 10, seed: int = 0, *, sequential: bool = False,
                  num_chains: Optional[int] = None, warmup: Optional[int] = None, thin: Optional[int] = None,
-                 **training):
+                 embedding=None, data_shape=None, embedding_features: Optional[int] = None, **training):
+        if embedding not in (None, "none", "auto"):
+            raise SBIError(f"NLE learns the density of the simulation's own numbers, so it takes no embedding "
+                           f"network (got {embedding!r}); for a learned summary use NPE or NRE.")
+        if data_shape is not None:
+            _refuse_trials(as_shape(data_shape))
         self.density_estimator = density_estimator
         self.flow_kwargs = dict(hidden_features=hidden_features, num_transforms=num_transforms, num_bins=num_bins)
 
         build_net = partial(_likelihood_flow, density_estimator, dict(self.flow_kwargs))  # picklable: resumable
         super().__init__(prior, learns="likelihood", build_net=build_net, loss=likelihood_loss, seed=seed,
                          proposal=PosteriorProposal() if sequential else None,
-                         mcmc=MCMCSettings(num_chains=num_chains, warmup=warmup, thin=thin), **training)
+                         mcmc=MCMCSettings(num_chains=num_chains, warmup=warmup, thin=thin),
+                         data_shape=data_shape, **training)
+
+    def _check_data(self, shape) -> None:
+        _refuse_trials(shape)
+
+
+def _refuse_trials(shape) -> None:
+    """An :class:`SBIError` for repeated trials, which NLE cannot model."""
+    if shape.kind == "trials":
+        raise SBIError("NLE models one simulation's numbers; for repeated trials use NPE or NRE "
+                       f"(with a set embedding). One simulation here is {shape.describe()}.")
 
 
 def _likelihood_flow(density_estimator: str, flow_kwargs: dict, theta: Tensor, x: Tensor) -> ConditionalFlow:

@@ -18,11 +18,44 @@ them with its :class:`~.base.PosteriorLoss`.
 
 Fixed prior parameters are not learnt (their posterior is their value);
 pairs whose simulation returned NaN or infinity are dropped and counted.
+
+**Learned summaries.** ``embedding`` puts an embedding network
+(:mod:`sbi_core.nn.embeddings`) between ``x`` and the flow, trained with it:
+``q_phi(theta | s_psi(x))``. A simulation may then be a series, an image or a
+set of repeated trials: ``x`` arrives flat ``(N, K)`` or in its array shape
+(``(N, T)``, ``(N, C, T)``, ``(N, H, W)``, ``(N, C, H, W)``, ``(N, M, D)``), and
+the posterior takes an observation in either form (for trials, any number of
+them from 1 to ``M``).
+
+With a learned summary the flow's first layer (a conditional affine map,
+:mod:`sbi_core.nn.flows`) starts at the identity, and the loss alone hardly asks
+it to learn the posterior's scale (the spline layers after it can take that
+role), so a narrow posterior kept about 0.3 % of its draws at prior-scale
+distances. Training therefore adds the gradient of that layer's own Gaussian
+fit, ``-log N(theta; mu(s(x)), sigma(s(x))^2)``, with weight
+:data:`GAUSSIAN_GUIDE`, to the gradient of the loss, while the loss's *value*
+(reported, early stopping) is the method's alone: ``loss + w (g - g.detach())``.
+The later layers can undo any affine map, so this moves no optimum of the
+flow's density; it steers the affine layer towards the Gaussian fit and the
+summary towards what sets the posterior's location and scale. Measured (3,000
+simulations, 20 trials of N(theta, 1), ``"set"``, NSF 2 x 32, 20 observations):
+posterior standard deviation over the exact one at 1, 5, 20 trials 1.09, 1.14,
+1.48 without, 0.96, 0.94, 1.07 with (the interquartile ranges within 7 % in
+both), the loss on new data within 0.02 nats of the exact posterior's in both,
+52 epochs instead of 76; AR(1) series (``T = 50``, ``"cnn1d"``, 3,000
+simulations, 20 observations against a grid posterior): standard deviation
+ratio 1.06 without, 0.98 with, mean error 0.40 posterior standard deviations in both.
+But on AR(1) series of 100 steps (3,000 simulations, the default pyramid ``"cnn1d"``) the
+guide kept the summary from learning ``phi`` at all (posterior standard deviation of
+``phi`` 0.54, the prior's, at phi = -0.6, 0 and 0.7; 0.11 to 0.13 without it, against
+0.07 to 0.11 for the hand-made lag-1 autocorrelation): it is applied to set summaries
+only (:data:`GUIDED`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Callable, Optional
 
 import torch
@@ -32,13 +65,17 @@ from sbi_core.errors import SBIError
 from sbi_core.events import EventCallback
 from sbi_core.methods.base import Method, PosteriorLoss, PriorProposal, ProposalRule
 from sbi_core.methods.pooled import PooledPairs, drop_invalid
+from sbi_core.nn.embeddings import check_embedding, resolve_embedding
 from sbi_core.nn.flows import ConditionalFlow, build_flow
 from sbi_core.nn.training import TrainConfig, TrainResult, train
 from sbi_core.posteriors.posterior import Posterior
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.seeds import SeedPlan
 
-__all__ = ["NPE", "MaximumLikelihood", "drop_invalid", "METHOD"]  # drop_invalid: from .pooled
+__all__ = ["NPE", "MaximumLikelihood", "drop_invalid", "METHOD", "GAUSSIAN_GUIDE"]  # drop_invalid: from .pooled
+
+GAUSSIAN_GUIDE = 1.0  # weight of the affine layer's Gaussian fit in the gradient, with a learned summary of sets
+GUIDED = ("set", "set_attention")  # the summaries trained with the guide (it stops a series CNN learning AR(1)'s phi)
 
 
 @dataclass(frozen=True)
@@ -77,6 +114,15 @@ class NPE:
             (streams ``"network"`` and ``"training"`` of :class:`~sbi_core.stats.seeds.SeedPlan`).
         loss: the per-sample loss (default :class:`MaximumLikelihood`).
         proposal: where later rounds draw (default: the prior, amortized).
+        embedding: the learned summary of ``x``: ``None`` (the numbers as they are, the default),
+            ``"auto"`` (by the data's shape: a vector none, a series ``"cnn1d"``, an image
+            ``"cnn2d"``, trials ``"set"``), or one of ``"mlp"``, ``"cnn1d"``, ``"gru"``,
+            ``"cnn2d"``, ``"set"``, ``"set_attention"`` (see :mod:`sbi_core.nn.embeddings`).
+        data_shape: how one simulation folds (:class:`~sbi_core.stats.shapes.DataShape` or its
+            dict); ``None``: read from the first ``x`` and the embedding (``cnn1d``/``gru``: a
+            series, ``cnn2d``: an image, ``set*``: trials; otherwise a vector for flat ``x``,
+            :func:`~sbi_core.stats.shapes.guess_shape` for more dimensions).
+        embedding_features: ``F``, the summary's size (default 32).
         **training: any :class:`~sbi_core.nn.training.TrainConfig` field
             (``max_epochs``, ``batch_size``, ``learning_rate``, ...).
 
@@ -99,6 +145,9 @@ class NPE:
         *,
         loss: Optional[PosteriorLoss] = None,
         proposal: Optional[ProposalRule] = None,
+        embedding=None,
+        data_shape=None,
+        embedding_features: Optional[int] = None,
         **training,
     ):
         self.prior = Prior.from_spec(prior)
@@ -112,8 +161,15 @@ class NPE:
         self._generator = self._seeds.generator("training")
         self._free_prior = Prior([m for m in self.prior.marginals if not m.is_fixed])
         self._flow: Optional[ConditionalFlow] = None
-        self._pairs = PooledPairs(self.prior)
+        self.embedding = embedding
+        self.embedding_features = None if embedding_features is None else int(embedding_features)
+        check_embedding(embedding, data_shape)  # an unknown kind, or one that cannot read the data: say so now
+        self._pairs = PooledPairs(self.prior, data_shape, embedding)
         self.last_result: Optional[TrainResult] = None
+
+    # an estimator pickled before embeddings (a checkpoint) has none of these: no learned summary
+    embedding = None
+    embedding_features = None
 
     # ---- data ---------------------------------------------------------------
     @property
@@ -137,8 +193,15 @@ class NPE:
     def num_invalid(self) -> int:
         return self._pairs.num_invalid
 
+    @property
+    def data_shape(self):
+        """How one simulation folds (:class:`~sbi_core.stats.shapes.DataShape`; ``None`` before any data)."""
+        return self._pairs.data_shape
+
     def append_simulations(self, theta: Tensor, x: Tensor) -> int:
-        """Add one round's pairs ``theta (N, D)``, ``x (N, K)``; returns how many were invalid."""
+        """Add one round's pairs ``theta (N, D)``, ``x`` (``(N, K)`` flat, or ``(N, *dims)`` in the
+        simulation's shape); returns how many were invalid."""
+        resolve_embedding(self.embedding, self._pairs.shape_for(x))  # refused before anything is kept
         return self._pairs.append(theta, x)
 
     # ---- training -----------------------------------------------------------
@@ -147,12 +210,23 @@ class NPE:
         if self._flow is None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self._seeds.seed_of("network"))
-                self._flow = build_flow(self.density_estimator, *self._pairs.first(), **self.flow_kwargs)
+                self._flow = build_flow(self.density_estimator, *self._pairs.first(), **self.flow_kwargs,
+                                        **self._embedding_kwargs())
         return self._flow
+
+    def _embedding_kwargs(self) -> dict:
+        """``build_flow``'s embedding arguments (none without a learned summary: the flow of before)."""
+        shape = self.data_shape
+        kind = resolve_embedding(self.embedding, shape) if shape is not None else None
+        if kind is None:
+            return {}
+        return dict(embedding=kind, data_shape=shape, embedding_features=self.embedding_features)
 
     def _loss(self, round_index: int) -> Callable[[Tensor, Tensor, torch.Generator], Tensor]:
         flow, log_prior, rule = self._flow, self._free_prior.log_prob, self.loss_rule
-        return lambda theta, x, g: rule(flow.log_prob, log_prior, theta, x, g, round_index)
+        if flow.embedding is None or flow.embedding.config.kind not in GUIDED:
+            return lambda theta, x, g: rule(flow.log_prob, log_prior, theta, x, g, round_index)
+        return partial(_guided_loss, flow, log_prior, rule, round_index)
 
     def fit(
         self,
@@ -196,11 +270,32 @@ class NPE:
         """An immutable snapshot of the current network as a :class:`Posterior`."""
         if self._flow is None:
             raise RuntimeError("train() first")
-        return Posterior(self._flow, self.prior, default_x=default_x)
+        return Posterior(self._flow, self.prior, default_x=default_x, data_shape=self.data_shape)
 
     def next_proposal(self, posterior: Posterior, x_obs: Tensor, generator: torch.Generator):
         """Where the next round draws parameters (see the proposal rule)."""
         return self.proposal_rule.next_proposal(self.prior, posterior, x_obs, generator)
+
+
+def _guided_loss(flow: ConditionalFlow, log_prior, rule: PosteriorLoss, round_index: int, theta: Tensor,
+                 x: Tensor, generator: torch.Generator) -> Tensor:
+    """``rule``'s per-pair loss, plus (while gradients are on) the value-free guide of the module docstring:
+    ``+ GAUSSIAN_GUIDE * (g - g.detach())`` with ``g = -log N_affine(theta | x)``. When the rule asks for
+    ``log q`` of the very pairs (maximum likelihood), ``x`` is embedded once for both."""
+    if not torch.is_grad_enabled():
+        return rule(flow.log_prob, log_prior, theta, x, generator, round_index)
+    found: list[Tensor] = []
+
+    def log_q(th: Tensor, xx: Tensor) -> Tensor:
+        if th is theta and xx is x and not found:
+            value, gaussian = flow.log_prob_and_gaussian(th, xx)
+            found.append(gaussian)
+            return value
+        return flow.log_prob(th, xx)
+
+    loss = rule(log_q, log_prior, theta, x, generator, round_index)
+    gaussian = found[0] if found else flow.log_prob_and_gaussian(theta, x)[1]
+    return loss - GAUSSIAN_GUIDE * (gaussian - gaussian.detach())
 
 
 def _build(prior: Prior, **settings) -> NPE:

@@ -186,9 +186,11 @@ def _bnre_loss(regularization: float, net, theta: Tensor, x: Tensor, g, r) -> Te
     return balanced_loss(net, theta, x, regularization, g)
 
 
-def _classifier(kind: str, hidden_features: int, num_blocks: int, theta: Tensor, x: Tensor) -> RatioNet:
-    """A new classifier ``d(theta (N, D), x (N, K))``."""
-    return build_ratio_net(theta, x, kind=kind, hidden_features=hidden_features, num_blocks=num_blocks)
+def _classifier(kind: str, hidden_features: int, num_blocks: int, theta: Tensor, x: Tensor,
+                **embedding) -> RatioNet:
+    """A new classifier ``d(theta (N, D), x (N, K))``; ``embedding``: ``build_ratio_net``'s
+    ``embedding``, ``data_shape``, ``embedding_features`` (none: no learned summary)."""
+    return build_ratio_net(theta, x, kind=kind, hidden_features=hidden_features, num_blocks=num_blocks, **embedding)
 
 
 class NRE(MCMCEstimator):
@@ -204,6 +206,9 @@ class NRE(MCMCEstimator):
         regularization: BNRE's ``lambda``.
         sequential: True for SNRE (later rounds propose from the last posterior at ``x_o``).
         num_chains, warmup, thin: MCMC settings of the posterior.
+        embedding, data_shape, embedding_features: a learned summary of ``x`` before the
+            classifier (``d(theta, s_psi(x))``), how one simulation folds and the summary's
+            size, as for :class:`~sbi_core.methods.npe.NPE` (default: none, the numbers as they are).
         **training: any :class:`~sbi_core.nn.training.TrainConfig` field.
 
     >>> import sbi_core

@@ -6,26 +6,47 @@ keeps them per round: pairs whose ``x`` or ``theta`` is not finite are
 dropped and counted (a flow cannot learn from NaN), fixed prior parameters
 are left out (only the ``Df`` free columns are learnt), and the first round's
 pairs stay at hand (networks take their z-scoring from them: the prior round).
+
+**Shaped data.** A simulation may be a series, an image or a set of trials
+(:class:`~sbi_core.stats.shapes.DataShape`); the pairs keep ``x`` flat,
+``(N, K)``, whatever shape it arrived in (``(N, T)``, ``(N, C, H, W)``,
+``(N, M, D)``...). The shape is the one given, else read from the first
+round's ``x`` and the embedding asked for
+(:func:`sbi_core.nn.embeddings.data_shape_for`). Which rows are valid is
+:meth:`DataShape.valid_rows`: for trials, whole rows of NaN are missing trials
+(a valid, smaller set), a trial with only some numbers missing makes its
+simulation invalid.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
+
+import numpy as np
 
 import torch
 from torch import Tensor
 
 from sbi_core.errors import SBIError
+from sbi_core.nn.embeddings import as_shape, data_shape_for, flat_batch
 from sbi_core.stats.priors import Prior
+from sbi_core.stats.shapes import DataShape
 
 __all__ = ["PooledPairs", "MIN_PAIRS", "as_pairs", "drop_invalid"]
 
 MIN_PAIRS = 10  # fewer valid pairs than this cannot be split into training and validation sensibly
 
 
-def drop_invalid(theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor, int]:
-    """Remove rows where ``x (N, K)`` or ``theta (N, D)`` is not finite; return the count removed."""
-    ok = torch.isfinite(x).all(1) & torch.isfinite(theta).all(1)
+def drop_invalid(theta: Tensor, x: Tensor, data_shape: Optional[DataShape] = None) -> tuple[Tensor, Tensor, int]:
+    """Remove rows where ``x (N, K)`` or ``theta (N, D)`` is not finite; return the count removed.
+
+    With a ``data_shape`` of trials, whole NaN trials of ``x`` are allowed
+    (:meth:`DataShape.valid_rows`)."""
+    if data_shape is None or data_shape.kind != "trials":
+        ok = torch.isfinite(x).all(1)
+    else:
+        ok = torch.as_tensor(data_shape.valid_rows(x.detach().numpy().astype(np.float64)))
+    ok = ok & torch.isfinite(theta).all(1)
     return theta[ok], x[ok], int((~ok).sum())
 
 
@@ -54,10 +75,18 @@ class PooledPairs:
 
     Args:
         prior: the prior over ``D`` parameters (its fixed ones are left out).
+        data_shape: how one simulation folds (a :class:`DataShape` or its dict); ``None``:
+            read from the first round's ``x`` and ``embedding``.
+        embedding: the embedding asked for (only to read the shape of ``x``).
     """
 
-    def __init__(self, prior: Prior):
+    data_shape: Optional[DataShape] = None  # pairs pickled before shapes had none: a vector
+    embedding: Any = None
+
+    def __init__(self, prior: Prior, data_shape: Any = None, embedding: Any = None):
         self.prior = prior
+        self.data_shape = None if data_shape is None else as_shape(data_shape)
+        self.embedding = embedding
         self._theta: list[Tensor] = []  # per round: (N_r, Df)
         self._x: list[Tensor] = []  # per round: (N_r, K)
         self.num_invalid = 0
@@ -72,10 +101,21 @@ class PooledPairs:
         """Valid pairs pooled over all rounds."""
         return sum(t.shape[0] for t in self._theta)
 
+    def shape_for(self, x: Any) -> DataShape:
+        """The data shape pairs with ``x`` would have: the pool's, or the one read from ``x``
+        (an :class:`SBIError` when ``x`` does not fit the pool's shape)."""
+        shape = tuple(torch.as_tensor(x).shape)
+        return data_shape_for(self.embedding, shape, self.data_shape)
+
     def append(self, theta: Tensor, x: Tensor) -> int:
-        """Add one round's ``theta (N, D)``, ``x (N, K)``; returns how many pairs were invalid (dropped)."""
+        """Add one round's ``theta (N, D)`` and ``x`` (``(N, K)`` flat or ``(N, *dims)``); returns how
+        many pairs were invalid (dropped)."""
+        shape = self.shape_for(x)
+        if not (shape.is_vector and torch.as_tensor(x).ndim <= 2):
+            x = flat_batch(x, shape)
         theta, x = as_pairs(theta, x, self.prior)
-        theta, x, invalid = drop_invalid(theta, x)
+        theta, x, invalid = drop_invalid(theta, x, shape)
+        self.data_shape = shape
         self._theta.append(theta[:, self.prior.free_mask])
         self._x.append(x)
         self.num_invalid += invalid

@@ -30,6 +30,25 @@ For a single parameter both are replaced by autoregressive rational-quadratic
 spline layers (whose only input is ``x``): an affine flow in 1-D could only
 represent a Gaussian, and a coupling layer needs at least two features.
 
+**Embeddings.** With a learned summary (:mod:`.embeddings`) the context is
+``s_psi(x)`` (``F`` features) instead of the z-scored ``x``: the embedding
+network is the nflows ``embedding_net`` of the flow, so its weights train with
+the flow's. The conditional affine layer then starts at the identity
+(``mu = 0``, ``sigma = 1``) instead of the least-squares fit: fitted to the
+embedding's initial (random) features, ``A`` amplifies features that change as
+soon as training starts. Measured (3,000 simulations of a Gaussian mean with 20
+repeated trials, ``"set"``, NSF with 2 transforms, 32 hidden): with the fit the first
+epoch's loss was 3.3e4 and the posterior came out 3 to 10 times too wide (1,
+5, 20 trials); ridge-damped fits (1 % or 10 % of ``N``) 0.5 to 1.7 times; at the
+identity the loss on new data came within 0.04 nats of the exact posterior's
+at every trial count (1 to 20). The spline layers' identity tails then leave about
+0.3 % of draws at prior-scale distances for a narrow posterior (the sample
+standard deviation at 20 trials 1.5 times the exact one, the interquartile range
+right): the affine layer's scale is learnt only as far as the loss asks.
+NPE therefore adds to the gradient (not to the loss's value) that of the
+affine layer's own Gaussian fit (:meth:`ConditionalFlow.log_prob_and_gaussian`,
+:mod:`sbi_core.methods.npe`).
+
 This is the only module that imports nflows. Its ``NaiveLinear`` is broken and
 ``LULinear`` warns under torch 2.13, so neither is used.
 """
@@ -37,7 +56,8 @@ This is the only module that imports nflows. Its ``NaiveLinear`` is broken and
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
@@ -55,6 +75,8 @@ from nflows.transforms.permutations import ReversePermutation
 from nflows.transforms.standard import PointwiseAffineTransform
 from nflows.utils.torchutils import create_alternating_binary_mask
 
+from sbi_core.nn.embeddings import Embedding, EmbeddingConfig, build_embedding, embedding_config, make_embedding
+
 __all__ = ["FlowConfig", "ConditionalFlow", "build_flow", "zscore_stats"]
 
 
@@ -69,6 +91,9 @@ class FlowConfig:
     num_blocks: residual blocks per conditioner.
     num_bins: spline bins (NSF and 1-D).
     tail_bound: spline interval half-width in z-scored units.
+    embedding: the learned summary of ``x`` (:class:`~sbi_core.nn.embeddings.EmbeddingConfig`
+        as a dict), or ``None``: the z-scored ``x`` itself (payloads written before
+        embeddings have no such key and load as ``None``).
     """
 
     kind: str
@@ -79,12 +104,23 @@ class FlowConfig:
     num_blocks: int = 2
     num_bins: int = 10
     tail_bound: float = 3.0
+    embedding: Optional[dict] = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("nsf", "maf"):
             raise ValueError(f"density estimator must be 'nsf' or 'maf', got {self.kind!r}")
         if self.theta_dim < 1 or self.x_dim < 1:
             raise ValueError("theta_dim and x_dim must be at least 1")
+        if self.embedding is not None:
+            emb = EmbeddingConfig.from_dict(dict(self.embedding))
+            if emb.shape.size != self.x_dim:
+                raise ValueError(f"the embedding reads {emb.shape.size} numbers, but x_dim is {self.x_dim}")
+            object.__setattr__(self, "embedding", emb.to_dict())
+
+    @property
+    def context_features(self) -> int:
+        """What the conditioners read: ``F`` with an embedding, else ``K``."""
+        return int(self.embedding["features"]) if self.embedding is not None else self.x_dim
 
 
 def zscore_stats(data: Tensor, min_std: float = 1e-6) -> tuple[Tensor, Tensor]:
@@ -165,7 +201,7 @@ class _ConditionalAffine(Transform):
 
 
 def _layers(cfg: FlowConfig) -> list:
-    D, K, H = cfg.theta_dim, cfg.x_dim, cfg.hidden_features
+    D, K, H = cfg.theta_dim, cfg.context_features, cfg.hidden_features
     layers: list = [_ConditionalAffine(D, K, H)]
     if D == 1:
         for _ in range(cfg.num_transforms):
@@ -221,15 +257,33 @@ class ConditionalFlow(nn.Module):
     Args:
         cfg: the architecture.
         theta_mean, theta_std: ``(D,)`` z-scoring statistics of theta.
-        x_mean, x_std: ``(K,)`` z-scoring statistics of x.
+        x_mean, x_std: ``(K,)`` z-scoring statistics of x (unused with an embedding).
+        embedding_net: with ``cfg.embedding``, the (fitted) embedding network; ``None`` builds
+            an unfitted one of ``cfg.embedding`` (to load a state into).
     """
 
-    def __init__(self, cfg: FlowConfig, theta_mean: Tensor, theta_std: Tensor, x_mean: Tensor, x_std: Tensor):
+    def __init__(self, cfg: FlowConfig, theta_mean: Tensor, theta_std: Tensor, x_mean: Tensor, x_std: Tensor,
+                 embedding_net: Optional[Embedding] = None):
         super().__init__()
         self.cfg = cfg
         standardize_theta = PointwiseAffineTransform(shift=-theta_mean / theta_std, scale=1.0 / theta_std)
         transform = CompositeTransform([standardize_theta, *_layers(cfg)])
-        self.flow = Flow(transform, StandardNormal([cfg.theta_dim]), embedding_net=_Standardize(x_mean, x_std))
+        if cfg.embedding is None:
+            embed: nn.Module = _Standardize(x_mean, x_std)
+        else:
+            embed = embedding_net if embedding_net is not None else make_embedding(cfg.embedding)
+        self.flow = Flow(transform, StandardNormal([cfg.theta_dim]), embedding_net=embed)
+
+    @property
+    def embedding(self) -> Optional[Embedding]:
+        """The learned summary of ``x``, or ``None`` (the z-scored ``x`` itself)."""
+        net = self.flow._embedding_net
+        return net if isinstance(net, Embedding) else None
+
+    def augment(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        """The training loop's hook: the embedding's augmentation of a batch ``x (B, K)`` (none without one)."""
+        net = self.embedding
+        return x if net is None else net.augment(x, generator)
 
     @property
     def affine(self) -> _ConditionalAffine:
@@ -239,6 +293,22 @@ class ConditionalFlow(nn.Module):
     def log_prob(self, theta: Tensor, x: Tensor) -> Tensor:
         """``log q(theta_i | x_i)``: ``theta (N, D)``, ``x (N, K)`` -> ``(N,)``."""
         return self.flow.log_prob(theta, context=x)
+
+    def log_prob_and_gaussian(self, theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``log q(theta_i | x_i)`` and the log density of the conditional Gaussian that the
+        conditional affine layer alone defines (``theta ~ N(mu(x), sigma(x)^2)`` in z-scored units),
+        both ``(N,)``, with ``x`` embedded once. ``log q`` equals :meth:`log_prob`'s."""
+        context = self.flow._embedding_net(x)
+        half_log_2pi = 0.5 * math.log(2 * math.pi)
+        out, total = theta, theta.new_zeros(theta.shape[0])
+        gaussian = None
+        for i, transform in enumerate(self.flow._transform._transforms):
+            out, logabsdet = transform(out, context)
+            total = total + logabsdet
+            if i == 1:  # after z-scoring and the conditional affine layer
+                gaussian = -0.5 * (out**2).sum(1) - self.cfg.theta_dim * half_log_2pi + total
+        log_q = -0.5 * (out**2).sum(1) - self.cfg.theta_dim * half_log_2pi + total
+        return log_q, gaussian
 
     def sample(self, num_samples: int, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """``(num_samples, D)`` draws of ``theta ~ q(. | x)`` for one ``x (K,)``.
@@ -294,13 +364,25 @@ def build_flow(
     hidden_features: int = 50,
     num_transforms: int = 5,
     num_bins: int = 10,
+    embedding: Any = None,
+    data_shape: Any = None,
+    embedding_features: Optional[int] = None,
 ) -> ConditionalFlow:
-    """A fresh flow z-scored on training data ``theta (N, D)``, ``x (N, K)``.
+    """A fresh flow z-scored on training data ``theta (N, D)``, ``x (N, K)`` (flat).
+
+    embedding: the learned summary of ``x``: ``None`` (the z-scored numbers, as
+        before embeddings), ``"auto"``, a kind of :mod:`.embeddings`, or an
+        :class:`~sbi_core.nn.embeddings.EmbeddingConfig`; ``data_shape`` says how
+        one row of ``x`` folds (``None``: a vector); ``embedding_features``: its ``F``.
+        Without an embedding the conditional affine layer starts at the least-squares
+        linear-Gaussian fit, with one at the identity (see the module docstring).
 
     Weights are initialised from torch's current RNG; callers wanting a
     reproducible network build it under :func:`torch.random.fork_rng` with a
     seed (as :mod:`sbi_core.nn.training` does), so no global state leaks.
     """
+    emb_cfg = (embedding_config(embedding, data_shape, x_dim=x.shape[1], features=embedding_features)
+               if embedding is not None else None)
     cfg = FlowConfig(
         kind=kind,
         theta_dim=theta.shape[1],
@@ -308,9 +390,13 @@ def build_flow(
         hidden_features=hidden_features,
         num_transforms=num_transforms,
         num_bins=num_bins,
+        embedding=None if emb_cfg is None else emb_cfg.to_dict(),
     )
     tm, ts = zscore_stats(theta)
-    xm, xs = zscore_stats(x)
-    flow = ConditionalFlow(cfg, tm, ts, xm, xs)
-    flow.affine.init_linear_gaussian((theta - tm) / ts, (x - xm) / xs)
-    return flow
+    if emb_cfg is None:
+        xm, xs = zscore_stats(x)
+        flow = ConditionalFlow(cfg, tm, ts, xm, xs)
+        flow.affine.init_linear_gaussian((theta - tm) / ts, (x - xm) / xs)
+        return flow
+    net = build_embedding(emb_cfg, x)
+    return ConditionalFlow(cfg, tm, ts, torch.zeros(x.shape[1]), torch.ones(x.shape[1]), embedding_net=net)

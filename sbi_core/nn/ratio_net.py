@@ -13,18 +13,23 @@ concatenation of the z-scored inputs,
     h_{l+1} = h_l + W_l'' relu(W_l' relu(h_l)),        d = w^T relu(h_L) + b,
 
 with the z-scoring statistics taken from the first round's pairs and kept as
-buffers (so a saved network carries them). ``kind="mlp"`` drops the skip
+buffers (so a saved network carries them). With a learned summary
+(:mod:`sbi_core.nn.embeddings`) the data enter as ``s_psi(x)`` (``F`` features) instead
+of the z-scored ``x``, and the embedding's weights train with the classifier's:
+``h_0 = W_0 [ (theta - m_theta) / s_theta ,  s_psi(x) ]``. ``kind="mlp"`` drops the skip
 connections; the residual default measured better for NRE-C on two moons
 (10,000 simulations, mean C2ST over 3 observations 0.752 against 0.781).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
 
 import torch
 from torch import Tensor, nn
 
+from sbi_core.nn.embeddings import Embedding, EmbeddingConfig, build_embedding, embedding_config, make_embedding
 from sbi_core.nn.flows import zscore_stats
 
 __all__ = ["RatioConfig", "RatioNet", "build_ratio_net"]
@@ -38,6 +43,8 @@ class RatioConfig:
     theta_dim, x_dim: ``D`` and ``K``.
     hidden_features: width of every layer.
     num_blocks: residual blocks (or hidden layers for ``"mlp"``).
+    embedding: the learned summary of ``x`` (an :class:`~sbi_core.nn.embeddings.EmbeddingConfig`
+        as a dict), or ``None``: the z-scored ``x`` (payloads without the key load as ``None``).
     """
 
     theta_dim: int
@@ -45,12 +52,23 @@ class RatioConfig:
     kind: str = "resnet"
     hidden_features: int = 50
     num_blocks: int = 2
+    embedding: Optional[dict] = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("resnet", "mlp"):
             raise ValueError(f"classifier must be 'resnet' or 'mlp', got {self.kind!r}")
         if self.theta_dim < 1 or self.x_dim < 1:
             raise ValueError("theta_dim and x_dim must be at least 1")
+        if self.embedding is not None:
+            emb = EmbeddingConfig.from_dict(dict(self.embedding))
+            if emb.shape.size != self.x_dim:
+                raise ValueError(f"the embedding reads {emb.shape.size} numbers, but x_dim is {self.x_dim}")
+            object.__setattr__(self, "embedding", emb.to_dict())
+
+    @property
+    def x_features(self) -> int:
+        """What the first layer reads of ``x``: ``F`` with an embedding, else ``K``."""
+        return int(self.embedding["features"]) if self.embedding is not None else self.x_dim
 
 
 class _Block(nn.Module):
@@ -71,25 +89,42 @@ class RatioNet(nn.Module):
     Args:
         cfg: the architecture.
         theta_mean, theta_std: ``(D,)`` z-scoring statistics of theta.
-        x_mean, x_std: ``(K,)`` z-scoring statistics of x.
+        x_mean, x_std: ``(K,)`` z-scoring statistics of x (unused with an embedding).
+        embedding_net: with ``cfg.embedding``, the fitted embedding network (``None``: an
+            unfitted one, to load a state into).
     """
 
-    def __init__(self, cfg: RatioConfig, theta_mean: Tensor, theta_std: Tensor, x_mean: Tensor, x_std: Tensor):
+    def __init__(self, cfg: RatioConfig, theta_mean: Tensor, theta_std: Tensor, x_mean: Tensor, x_std: Tensor,
+                 embedding_net: Optional[Embedding] = None):
         super().__init__()
         self.cfg = cfg
         self.register_buffer("theta_mean", theta_mean.clone().float())
         self.register_buffer("theta_std", theta_std.clone().float())
         self.register_buffer("x_mean", x_mean.clone().float())
         self.register_buffer("x_std", x_std.clone().float())
+        if cfg.embedding is not None:
+            self.embedding = embedding_net if embedding_net is not None else make_embedding(cfg.embedding)
         H = cfg.hidden_features
-        self.inp = nn.Linear(cfg.theta_dim + cfg.x_dim, H)
+        self.inp = nn.Linear(cfg.theta_dim + cfg.x_features, H)
         self.blocks = nn.Sequential(*[_Block(H, cfg.kind == "resnet") for _ in range(cfg.num_blocks)])
         self.out = nn.Sequential(nn.ReLU(), nn.Linear(H, 1))
 
     def forward(self, theta: Tensor, x: Tensor) -> Tensor:
         """``log r(theta_i, x_i)``: ``theta (N, D)``, ``x (N, K)`` -> ``(N,)``."""
-        z = torch.cat([(theta - self.theta_mean) / self.theta_std, (x - self.x_mean) / self.x_std], dim=-1)
+        emb = self.embedding_net
+        x_in = (x - self.x_mean) / self.x_std if emb is None else emb(x)
+        z = torch.cat([(theta - self.theta_mean) / self.theta_std, x_in], dim=-1)
         return self.out(self.blocks(self.inp(z))).squeeze(-1)
+
+    @property
+    def embedding_net(self) -> Optional[Embedding]:
+        """The learned summary of ``x``, or ``None`` (a network saved before embeddings has none)."""
+        return getattr(self, "embedding", None) if "embedding" in self._modules else None
+
+    def augment(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        """The training loop's hook: the embedding's augmentation of a batch ``x (B, K)`` (none without one)."""
+        emb = self.embedding_net
+        return x if emb is None else emb.augment(x, generator)
 
     # ---- persistence -------------------------------------------------------
     def to_payload(self) -> dict:
@@ -106,12 +141,24 @@ class RatioNet(nn.Module):
 
 
 def build_ratio_net(theta: Tensor, x: Tensor, kind: str = "resnet", hidden_features: int = 50,
-                    num_blocks: int = 2) -> RatioNet:
-    """A fresh classifier z-scored on training data ``theta (N, D)``, ``x (N, K)``.
+                    num_blocks: int = 2, embedding: Any = None, data_shape: Any = None,
+                    embedding_features: Optional[int] = None) -> RatioNet:
+    """A fresh classifier z-scored on training data ``theta (N, D)``, ``x (N, K)`` (flat).
+
+    embedding, data_shape, embedding_features: the learned summary of ``x``, how one row folds
+        and the summary's size, as for
+    :func:`sbi_core.nn.flows.build_flow` (``None``: the z-scored numbers, as before embeddings).
 
     Weights come from torch's current RNG: build it under
     :func:`torch.random.fork_rng` with a seed for a reproducible network.
     """
+    emb_cfg = (embedding_config(embedding, data_shape, x_dim=x.shape[1], features=embedding_features)
+               if embedding is not None else None)
     cfg = RatioConfig(theta_dim=theta.shape[1], x_dim=x.shape[1], kind=kind,
-                      hidden_features=hidden_features, num_blocks=num_blocks)
-    return RatioNet(cfg, *zscore_stats(theta), *zscore_stats(x))
+                      hidden_features=hidden_features, num_blocks=num_blocks,
+                      embedding=None if emb_cfg is None else emb_cfg.to_dict())
+    if emb_cfg is None:
+        return RatioNet(cfg, *zscore_stats(theta), *zscore_stats(x))
+    K = x.shape[1]
+    return RatioNet(cfg, *zscore_stats(theta), torch.zeros(K), torch.ones(K),
+                    embedding_net=build_embedding(emb_cfg, x))

@@ -14,6 +14,15 @@ and tracks the mean loss over a held-out validation split. After every epoch
 Gradients are clipped to a maximum norm; randomness (the split, the batch
 order, anything the loss draws) comes from a ``torch.Generator`` seeded by the
 caller, so the loop never touches torch's global RNG.
+
+**Augmentation.** A network may define ``augment(x, generator) -> x``: every
+training batch's ``x`` passes through it before the loss (a set network keeps
+a random subset of each set's trials, :mod:`sbi_core.nn.embeddings`, so that
+it learns to answer for any number of them). The validation split is augmented
+*once*, right after the split, with the same generator: its loss then measures
+the task the network trains for (every trial count, not only full sets) and
+stays comparable from epoch to epoch, as early stopping needs. A network
+without the hook (or whose hook draws nothing) trains exactly as before.
 """
 
 from __future__ import annotations
@@ -175,13 +184,21 @@ def _optimizer(net: nn.Module, cfg: TrainConfig):
     return optimizer, scheduler
 
 
+def _augmenter(net: nn.Module) -> Optional[Callable[[Tensor, torch.Generator], Tensor]]:
+    """The network's ``augment(x (B, K), generator) -> (B, K)`` hook, or None."""
+    hook = getattr(net, "augment", None)
+    return hook if callable(hook) else None
+
+
 def _train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: LossFn, th_tr: Tensor, x_tr: Tensor,
                  batch: int, clip_max_norm: float, generator: torch.Generator) -> float:
     """One pass of minibatch steps over ``th_tr (N, D)``, ``x_tr (N, K)`` in a random order.
 
-    Draws ``randperm(N)`` from ``generator``, then whatever the loss draws per batch; a
-    trailing batch of one pair is skipped. Returns the mean training loss of the epoch.
+    Draws ``randperm(N)`` from ``generator``, then per batch whatever the network's
+    ``augment`` hook and the loss draw; a trailing batch of one pair is skipped.
+    Returns the mean training loss of the epoch.
     """
+    augment = _augmenter(net)
     net.train()
     order = torch.randperm(th_tr.shape[0], generator=generator)
     total, count = 0.0, 0
@@ -190,7 +207,8 @@ def _train_epoch(net: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Loss
         if len(idx) < 2 and count > 0:
             continue
         optimizer.zero_grad(set_to_none=True)
-        losses = loss_fn(th_tr[idx], x_tr[idx], generator)
+        xb = x_tr[idx] if augment is None else augment(x_tr[idx], generator)
+        losses = loss_fn(th_tr[idx], xb, generator)
         loss = losses.mean()
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), clip_max_norm)
@@ -256,6 +274,10 @@ def train(
     set_threads(cfg.num_threads)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     th_tr, x_tr, th_va, x_va, batch = _split_pairs(theta, x, cfg, g)
+    augment = _augmenter(net)
+    if augment is not None:
+        with torch.no_grad():
+            x_va = augment(x_va, g)  # once: a fixed validation task (see the module docstring)
     optimizer, scheduler = _optimizer(net, cfg)
     result = TrainResult()
     best_state = copy.deepcopy(net.state_dict())

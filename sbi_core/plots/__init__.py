@@ -29,6 +29,8 @@ and ``plots.X`` work):
 * :mod:`.overview` -- the Home page's amortized-versus-sequential picture;
 * :mod:`.calibration` -- the Check page: SBC ranks and ECDF, coverage, TARP, z-scores,
   recovery, the predictive check and the reference C2ST;
+* :mod:`.shapes` -- data that is a series, an image or a set of trials: fan charts,
+  image grids, trials views (``data_preview`` picks by the data shape);
 * :mod:`.corner` -- the corner plot as PNG bytes.
 """
 
@@ -61,6 +63,16 @@ from sbi_core.plots.rounds import ANIMATION_TITLE, CLOUD_TITLE, posterior_rounds
 from sbi_core.plots.simulations import predictive_figure, simulations_figure
 from sbi_core.plots.style import COLORS, round_colors, scaled_fonts
 from sbi_core.plots.training import LOSS_TITLE, loss_figure
+
+from sbi_core.plots.shapes import (
+    data_preview,
+    image_grid,
+    observation_figure,
+    series_fan,
+    series_lines,
+    trials_narrowing_figure,
+    trials_view,
+)
 
 __all__ = [
     "COLORS",
@@ -99,4 +111,11 @@ __all__ = [
     "CLOUD_TITLE",
     "ANIMATION_TITLE",
     "SMALL_MULTIPLES_TITLE",
+    "data_preview",
+    "image_grid",
+    "observation_figure",
+    "series_fan",
+    "series_lines",
+    "trials_narrowing_figure",
+    "trials_view",
 ]

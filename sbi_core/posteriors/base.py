@@ -15,6 +15,16 @@ once:
   ``(N, K)`` array of finite rows. :meth:`PosteriorBase.with_default_x`
   returns a copy with another default (a posterior is an immutable snapshot)
   with the diagnostics of the last call cleared.
+* **the shape of a simulation.** A posterior may know how the ``K`` numbers
+  fold (:attr:`PosteriorBase.data_shape`, a
+  :class:`~sbi_core.stats.shapes.DataShape`; a vector unless said). For a
+  series or an image ``x`` may come in its array shape (``(T,)``, ``(C, T)``,
+  ``(H, W)``, ``(C, H, W)``) or flat; for repeated trials any number of trials
+  from 1 to ``M`` (``(n, D)`` or ``n * D`` flat numbers), padded with NaN rows
+  (missing trials), which are then the only NaN allowed
+  (:meth:`DataShape.observation`; its :class:`DataShapeError` becomes an
+  :class:`~sbi_core.errors.SBIError` with the same words). ``xs`` of trials may hold
+  whole NaN trial rows.
 * **fixed parameters.** A fixed parameter ``theta_j = c_j`` is not modelled;
   :func:`insert_fixed` maps free draws ``(N, Df)`` to ``(N, D)`` with every
   fixed column at its value.
@@ -38,9 +48,11 @@ import torch
 from torch import Tensor
 
 from sbi_core.errors import SBIError
+from sbi_core.nn.embeddings import as_shape, flat_batch
 from sbi_core.stats.priors import Prior
+from sbi_core.stats.shapes import DataShape, DataShapeError
 
-__all__ = ["PosteriorBase", "insert_fixed"]
+__all__ = ["PosteriorBase", "insert_fixed", "same_observation"]
 
 P = TypeVar("P", bound="PosteriorBase")
 
@@ -55,6 +67,14 @@ def insert_fixed(theta_free: Tensor, free_mask: Tensor, fixed_values: Tensor) ->
     return out
 
 
+def same_observation(a: Optional[Tensor], b: Optional[Tensor]) -> bool:
+    """Whether two flat observations are equal, NaN (a missing trial) equal to NaN."""
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = torch.as_tensor(a).reshape(-1), torch.as_tensor(b, dtype=torch.as_tensor(a).dtype).reshape(-1)
+    return a.shape == b.shape and bool(((a == b) | (torch.isnan(a) & torch.isnan(b))).all())
+
+
 class PosteriorBase:
     """The observation rules and fixed-parameter insertion of a posterior (see the module docstring).
 
@@ -65,6 +85,18 @@ class PosteriorBase:
     prior: Prior
     x_dim: int  # K, numbers per observation: each posterior defines it
     _call_diagnostics: tuple[str, ...] = ("last_acceptance_rate",)
+    _data_shape: Optional[DataShape] = None  # None: a vector of x_dim numbers (and posteriors pickled before shapes)
+
+    def _init_data_shape(self, data_shape) -> None:
+        """Keep how one simulation folds (``None``: a vector); its size must be ``x_dim``."""
+        self._data_shape = None if data_shape is None else as_shape(data_shape, size=self.x_dim)
+        if self._data_shape is not None and self._data_shape.is_vector:
+            self._data_shape = None
+
+    @property
+    def data_shape(self) -> DataShape:
+        """How the ``K`` numbers of one simulation fold (:class:`~sbi_core.stats.shapes.DataShape`)."""
+        return self._data_shape if self._data_shape is not None else DataShape.vector(self.x_dim)
 
     def _init_fixed(self, prior: Prior) -> None:
         """Keep ``prior`` and its ``(D,)`` free mask and fixed values."""
@@ -95,7 +127,7 @@ class PosteriorBase:
         default, this very posterior is returned.
         """
         x = self._check_x(x)
-        if self._default_x is not None and torch.equal(x, self._default_x):
+        if self._default_x is not None and same_observation(x, self._default_x):
             return self
         other = copy.copy(self)
         other._default_x = x
@@ -109,6 +141,8 @@ class PosteriorBase:
             if self._default_x is None:
                 raise ValueError("Pass an observation x, or make a posterior with one: with_default_x(x).")
             return self._default_x
+        if self._data_shape is not None:
+            return self._check_shaped_x(x)
         x = torch.as_tensor(x, dtype=torch.float32).reshape(-1)
         if x.shape[0] != self.x_dim:
             raise SBIError(f"The observation has {x.shape[0]} numbers but the model produces {self.x_dim}.")
@@ -116,8 +150,32 @@ class PosteriorBase:
             raise SBIError("The observation contains NaN or infinite values; give finite numbers.")
         return x
 
+    def _check_shaped_x(self, x) -> Tensor:
+        """An observation of a series, image or set of trials as ``(K,)`` float32 (see the module docstring)."""
+        shape = self._data_shape
+        try:
+            flat = shape.observation(torch.as_tensor(x, dtype=torch.float64).detach().cpu().numpy())
+        except DataShapeError as err:
+            raise SBIError(str(err)) from None
+        x = torch.as_tensor(flat, dtype=torch.float32)
+        if shape.kind != "trials" and not torch.isfinite(x).all():
+            raise SBIError("The observation contains NaN or infinite values; give finite numbers.")
+        return x
+
     def _check_xs(self, xs: Tensor) -> Tensor:
-        """``xs`` as a finite ``(N, K)`` float tensor, or an :class:`SBIError` saying what is wrong."""
+        """``xs`` as a finite ``(N, K)`` float tensor, or an :class:`SBIError` saying what is wrong
+        (a batch in the simulation's array shape is flattened; for trials, whole NaN trials are allowed)."""
+        shape = self._data_shape
+        if shape is not None:
+            xs = flat_batch(xs, shape)
+            bad = ~torch.as_tensor(shape.valid_rows(xs.numpy().astype("float64")))
+            if bool(bad.any()):
+                what = "a partly missing trial, or no trial" if shape.kind == "trials" else "NaN or infinite values"
+                raise SBIError(
+                    f"{int(bad.sum())} of the {xs.shape[0]} observations contain {what}; "
+                    "remove those rows first (sbi_core.diagnostics.drop_invalid does)."
+                )
+            return xs
         xs = torch.as_tensor(xs, dtype=torch.float32)
         if xs.ndim != 2 or xs.shape[1] != self.x_dim:
             raise SBIError(

@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from sbi_core.errors import SBIError
 from sbi_core.nn.flows import ConditionalFlow
 from sbi_core.nn.ratio_net import RatioNet
-from sbi_core.posteriors.base import PosteriorBase
+from sbi_core.posteriors.base import PosteriorBase, same_observation
 from sbi_core.stats.mcmc import DEFAULTS as MCMC_DEFAULTS, mcmc_report, sample_mcmc
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.seeds import make_generator
@@ -140,6 +140,8 @@ class MCMCPosterior(PosteriorBase):
         mcmc: chain settings (:class:`MCMCSettings`).
         init_pool: ``(m, Df)`` free-parameter values offered as starting candidates
             besides prior draws (see the module docstring), or None.
+        data_shape: how one simulation folds (``None``: the classifier's embedding's shape,
+            else a vector); observations may then come in that shape.
 
     ``sampling_report`` holds the ESS and R-hat of the last :meth:`sample`
     call (see :func:`sbi_core.stats.mcmc.mcmc_report`); ``last_acceptance_rate`` is
@@ -151,7 +153,7 @@ class MCMCPosterior(PosteriorBase):
     _call_diagnostics = ("last_acceptance_rate", "sampling_report", "last_draws")
 
     def __init__(self, net: nn.Module, learns: str, prior: Prior, default_x: Optional[Tensor] = None,
-                 mcmc: Optional[MCMCSettings] = None, init_pool: Optional[Tensor] = None):
+                 mcmc: Optional[MCMCSettings] = None, init_pool: Optional[Tensor] = None, data_shape=None):
         if learns not in _TERMS:
             raise ValueError(f"learns must be one of {', '.join(_TERMS)}, got {learns!r}")
         self._net = copy.deepcopy(net).eval()
@@ -164,6 +166,8 @@ class MCMCPosterior(PosteriorBase):
         self._free_prior = Prior([m for m in prior.marginals if not m.is_fixed])
         self._pool = None if init_pool is None or len(init_pool) == 0 else torch.as_tensor(
             init_pool, dtype=torch.float32).clone()
+        embedding = getattr(getattr(self._net, "cfg", None), "embedding", None) if learns == "ratio" else None
+        self._init_data_shape(data_shape if data_shape is not None or embedding is None else embedding["data_shape"])
         self._init_default_x(default_x)
         self.last_acceptance_rate: Optional[float] = None
         self.sampling_report: Optional[dict] = None
@@ -249,7 +253,7 @@ class MCMCPosterior(PosteriorBase):
             return None
         at, draws = self.last_draws
         x = torch.as_tensor(x, dtype=at.dtype).reshape(-1)
-        return draws if x.shape == at.shape and bool(torch.equal(x, at)) else None
+        return draws if same_observation(x, at) else None
 
     def sample_batched(self, num_samples: int, xs: Tensor, seed: Optional[int] = None,
                        generator: Optional[torch.Generator] = None, **_ignored) -> Tensor:
@@ -292,6 +296,7 @@ class MCMCPosterior(PosteriorBase):
                 "default_x": None if self._default_x is None else self._default_x.tolist(),
                 "mcmc": asdict(self.mcmc),
                 "init_pool": None if self._pool is None else self._pool,
+                "data_shape": None if self._data_shape is None else self._data_shape.to_dict(),
             },
             path,
         )
@@ -307,7 +312,7 @@ class MCMCPosterior(PosteriorBase):
         net = _TERMS[learns].load(payload["net"])
         dx = payload["default_x"]
         return cls(net, learns, Prior.from_spec(payload["prior"]), None if dx is None else torch.tensor(dx),
-                   MCMCSettings(**payload["mcmc"]), payload.get("init_pool"))
+                   MCMCSettings(**payload["mcmc"]), payload.get("init_pool"), data_shape=payload.get("data_shape"))
 
     def __repr__(self) -> str:
         return f"MCMCPosterior({self.learns}, D={self.theta_dim}, K={self.x_dim})"

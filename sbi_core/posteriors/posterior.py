@@ -64,16 +64,22 @@ class Posterior(PosteriorBase):
             training does not change this posterior.
         prior: the prior over all ``D`` parameters (fixed ones included).
         default_x: ``(K,)`` observation used when ``x`` is not given.
+        data_shape: how one simulation folds (:class:`~sbi_core.stats.shapes.DataShape` or its
+            dict); ``None``: the flow's embedding's shape, else a vector. Observations may then
+            come in that shape (see :class:`~sbi_core.posteriors.base.PosteriorBase`).
 
     ``last_acceptance_rate`` is a diagnostic only: the fraction of flow draws
     kept by the most recent :meth:`sample` call. Densities never use it.
     """
 
-    def __init__(self, flow: ConditionalFlow, prior: Prior, default_x: Optional[Tensor] = None):
+    def __init__(self, flow: ConditionalFlow, prior: Prior, default_x: Optional[Tensor] = None,
+                 data_shape=None):
         self._flow = copy.deepcopy(flow).eval()
         for p in self._flow.parameters():
             p.requires_grad_(False)
         self._init_fixed(prior)
+        embedding = getattr(self._flow.cfg, "embedding", None)
+        self._init_data_shape(data_shape if data_shape is not None or embedding is None else embedding["data_shape"])
         self._init_default_x(default_x)
         self.last_acceptance_rate: Optional[float] = None
         self._log_z: dict[bytes, float] = {}  # memo of the pure function x -> log Z_hat(x)
@@ -228,6 +234,7 @@ class Posterior(PosteriorBase):
                 "flow": self._flow.to_payload(),
                 "prior": self.prior.to_spec(),
                 "default_x": None if self._default_x is None else self._default_x.tolist(),
+                "data_shape": None if self._data_shape is None else self._data_shape.to_dict(),
             },
             path,
         )
@@ -239,7 +246,8 @@ class Posterior(PosteriorBase):
             raise SBIError(f"{path} is not a saved sbi_core posterior.")
         flow = ConditionalFlow.from_payload(payload["flow"])
         dx = payload["default_x"]
-        return cls(flow, Prior.from_spec(payload["prior"]), None if dx is None else torch.tensor(dx))
+        return cls(flow, Prior.from_spec(payload["prior"]), None if dx is None else torch.tensor(dx),
+                   data_shape=payload.get("data_shape"))
 
     def __repr__(self) -> str:
         return f"Posterior({self._flow.cfg.kind}, D={self.theta_dim}, K={self.x_dim})"

@@ -46,6 +46,7 @@ V1_DEFAULTS: dict[str, Any] = {
     "num_rounds": 4,
     "simulations_per_round": 1000,
     "density_estimator": "nsf",
+    "embedding": "auto",
     "hidden_features": 50,
     "num_transforms": 5,
     "max_epochs": 200,

@@ -84,6 +84,7 @@ from sbi_core.simulators.uploaded import load_simulator
 from sbi_core.stats.concentration import posterior_hdr_size
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.seeds import SeedPlan
+from sbi_core.stats.shapes import DataShape
 from sbi_core.tables import load_training_pairs
 from sbi_core.threads import set_threads
 
@@ -150,29 +151,47 @@ class RunResult:
 # ---------------------------------------------------------------------------
 # inputs: checked once, here
 # ---------------------------------------------------------------------------
-def _check_inputs(simulator, prior, x_obs, method: str, simulations) -> tuple[Method, Prior, Tensor]:
-    """The method, the prior and ``x_obs (K,)``, or an :class:`SBIError` saying what does not fit."""
+def data_shape_of(simulator, x_obs_len: int, data_shape: Any = None) -> DataShape:
+    """How one simulation of this run folds: ``data_shape`` if given (a :class:`DataShape` or its
+    dict), else the simulator's own (:attr:`Simulator.data_shape`), else a vector of the
+    observation's length (a plain callable, a table without a declared shape)."""
+    if data_shape is not None:
+        return DataShape.from_spec(data_shape)
+    if isinstance(simulator, Simulator):
+        return simulator.data_shape
+    return DataShape.vector(x_obs_len)
+
+
+def _check_inputs(simulator, prior, x_obs, method: str, simulations,
+                  data_shape: Any = None) -> tuple[Method, Prior, Tensor, DataShape]:
+    """The method, the prior, ``x_obs (K,)`` flat (a set of fewer trials padded with NaN rows:
+    :meth:`DataShape.observation`) and the data shape, or an :class:`SBIError` saying what does not fit."""
     m = get_method(method)
     if simulations is not None and m.sequential:
         raise SBIError("A table of simulations can only train amortized NPE (sequential rounds need a simulator).")
     if simulations is None and simulator is None:
         raise SBIError("Give a simulator or a table of simulations.")
     prior = Prior.from_spec(prior)
-    x_obs = torch.as_tensor(x_obs, dtype=torch.float32).reshape(-1)
-    if not torch.isfinite(x_obs).all():
-        raise SBIError("The observation contains NaN or infinite values; give finite numbers.")
-    if isinstance(simulator, Simulator):
-        if simulator.theta_dim != prior.dim:
+    x_obs = torch.as_tensor(x_obs, dtype=torch.float32)
+    shape = data_shape_of(simulator, x_obs.numel(), data_shape)
+    if isinstance(simulator, Simulator) and simulator.theta_dim != prior.dim:
+        raise SBIError(
+            f"The prior has {prior.dim} parameters but {simulator.title} takes {simulator.theta_dim} "
+            f"({', '.join(simulator.param_names)})."
+        )
+    if shape.kind == "trials":
+        x_obs = torch.as_tensor(shape.observation(x_obs.numpy()), dtype=torch.float32)  # says what to fix
+    else:
+        if not torch.isfinite(x_obs).all():
+            raise SBIError("The observation contains NaN or infinite values; give finite numbers.")
+        if isinstance(simulator, Simulator) and simulator.x_dim != x_obs.numel():
             raise SBIError(
-                f"The prior has {prior.dim} parameters but {simulator.title} takes {simulator.theta_dim} "
-                f"({', '.join(simulator.param_names)})."
+                f"The observation has {x_obs.numel()} numbers but {simulator.title} produces "
+                f"{simulator.x_dim} ({shape.describe()}"
+                + (f": {', '.join(simulator.obs_names)})." if shape.is_vector else ").")
             )
-        if simulator.x_dim != x_obs.shape[0]:
-            raise SBIError(
-                f"The observation has {x_obs.shape[0]} numbers but {simulator.title} produces "
-                f"{simulator.x_dim} ({', '.join(simulator.obs_names)})."
-            )
-    return m, prior, x_obs
+        x_obs = torch.as_tensor(shape.observation(x_obs.numpy()), dtype=torch.float32)
+    return m, prior, x_obs, shape
 
 
 @dataclass
@@ -348,6 +367,8 @@ def run_sequential(
     resume: Optional[Checkpoint] = None,
     hand_over: Callable[[], bool] | None = None,
     defer_reference: Callable[[int], bool] | None = None,
+    embedding: Optional[str] = "auto",
+    data_shape: Any = None,
     **settings,
 ) -> RunResult:
     """Run ``method`` at ``x_obs``: ``num_rounds`` rounds for a sequential method, one otherwise.
@@ -379,16 +400,24 @@ def run_sequential(
             ``handed_over_before`` is then the round to resume from.
         defer_reference: ``defer_reference(r)`` returns True when it takes round
             ``r``'s pending C2ST to measure later (see the module docstring).
+        embedding: the summary of the data the network learns with it
+            (:data:`~sbi_core.run.spec.EMBEDDINGS`; ``"auto"``: by the data shape,
+            ``"none"`` or ``None``: the numbers as they are).
+        data_shape: how one simulation folds (:class:`~sbi_core.stats.shapes.DataShape` or its
+            dict); default: the simulator's, else a vector. ``x_obs`` may then be given in
+            that shape, and a set of trials with fewer trials than simulated.
         **settings: the method's options (``num_atoms`` for ``"snpe"``) and
             :class:`~sbi_core.nn.training.TrainConfig` fields.
 
     Defaults are the :class:`~sbi_core.run.spec.RunSpec` defaults.
     """
-    m, prior, x_obs = _check_inputs(simulator, prior, x_obs, method, simulations)
+    m, prior, x_obs, shape = _check_inputs(simulator, prior, x_obs, method, simulations, data_shape)
     set_threads(num_threads)
     options = {k: settings.pop(k) for k in list(settings) if k in m.options}
     settings.pop("num_atoms", None)  # an APT option: other methods have no atoms
     seeds = SeedPlan(int(seed))
+    if not shape.is_vector or embedding not in ("auto", "none", None):  # a vector as it is: the method's own default
+        settings.update(embedding=None if embedding == "none" else embedding, data_shape=shape)
     estimator = m.build(prior, density_estimator=density_estimator, hidden_features=hidden_features,
                         num_transforms=num_transforms, seed=seed, **options, **settings)
     if hasattr(estimator, "set_observation"):  # ABC measures distances to the observation
@@ -461,7 +490,7 @@ def resolve_simulator(spec: RunSpec) -> Simulator:
                 "This RunSpec carries its simulator file inside; run it with `python -m sbi_core spec.json`, "
                 "or store the file first with sbi_core.uploads.files.admit_spec(spec, folder)."
             )
-        options = {k: v for k, v in ref.items() if k in ("timeout", "memory_mb")}
+        options = {k: v for k, v in ref.items() if k in ("timeout", "memory_mb", "data_shape")}
         return load_simulator(ref["path"], prior=spec.prior, **options)
     raise RunSpecError(f"Unknown simulator kind {kind!r}; use 'builtin', 'upload' or 'table'.")
 
@@ -502,11 +531,13 @@ def spec_to_run(spec: RunSpec) -> RunInputs:
         prior = Prior.from_spec(spec.prior) if spec.prior is not None else simulator.prior
     x_obs = (torch.tensor(spec.observation, dtype=torch.float32) if spec.observation is not None
              else simulator.default_observation)
-    names = ("method", "simulations_per_round", "seed", "density_estimator", "hidden_features",
+    names = ("method", "simulations_per_round", "seed", "density_estimator", "embedding", "hidden_features",
              "num_transforms", "num_posterior_samples", "max_epochs", "batch_size", "learning_rate",
              "validation_fraction", "patience", "num_threads")
     settings = {n: getattr(spec, n) for n in names}
     settings.update(num_rounds=spec.rounds, simulations=simulations)
+    if simulations is not None and spec.simulator_ref.get("data_shape") is not None:
+        settings["data_shape"] = DataShape.from_spec(spec.simulator_ref["data_shape"], size=simulations[1].shape[1])
     return RunInputs(simulator, prior, x_obs, settings)
 
 

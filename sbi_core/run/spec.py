@@ -18,14 +18,18 @@ from sbi_core.errors import RunSpecError
 from sbi_core.methods.catalogue import method_info, method_names
 from sbi_core.run.json_text import MAX_JSON_DEPTH, check_json_depth, json_depth
 from sbi_core.run.link import spec_dict_from_query, spec_to_query
+from sbi_core.stats.shapes import EMBEDDING_CHOICES, KINDS, DataShape, DataShapeError
 from sbi_core.stats.prior_spec import MAX_MAGNITUDE, PRIOR_BOUNDS, PriorSpecError, check_prior_spec
 from sbi_core.threads import machine_cores
 
-__all__ = ["RunSpec", "RunSpecError", "METHODS", "ESTIMATORS", "Bound", "BOUNDS", "PRIOR_BOUNDS", "machine_cores",
+__all__ = ["RunSpec", "RunSpecError", "METHODS", "ESTIMATORS", "EMBEDDINGS", "Bound", "BOUNDS", "PRIOR_BOUNDS", "machine_cores",
            "MAX_JSON_DEPTH", "json_depth", "check_json_depth"]
 
 METHODS = method_names()  # from the method catalogue, in the order pages offer them
 ESTIMATORS = ("nsf", "maf")
+# the learned summary of the data (sbi_core.nn.embeddings): "auto" picks by the model's data shape
+# (a vector: none; a series: cnn1d; an image: cnn2d; repeated trials: set); "none": the data as it is
+EMBEDDINGS = EMBEDDING_CHOICES
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ BOUNDS: dict[str, Bound] = {
                         form=(1, 20)),
     "simulations_per_round": Bound("int", 20, 1_000_000, "simulations in each round", form=(100, 100_000)),
     "density_estimator": Bound("choice", meaning="the normalizing flow", choices=ESTIMATORS),
+    "embedding": Bound("choice", meaning="the summary of the data the network learns", choices=EMBEDDINGS),
     "hidden_features": Bound("int", 4, 1024, "width of the flow's networks", form=(8, 512)),
     "num_transforms": Bound("int", 1, 20, "layers of the flow", form=(1, 12)),
     "max_epochs": Bound("int", 1, 10_000, "most training passes over the data in a round", form=(5, 2000)),
@@ -144,6 +149,8 @@ class RunSpec:
         APT) or ``"tsnpe"`` (sequential, truncated-prior proposals).
     num_rounds, simulations_per_round: the simulation budget.
     density_estimator, hidden_features, num_transforms: the flow.
+    embedding: the summary of the data learnt with it (:data:`EMBEDDINGS`; ``"auto"`` by the
+        model's data shape, ``"none"``: the numbers as they are).
     max_epochs, batch_size (None: automatic), learning_rate, validation_fraction, patience: training.
     num_posterior_samples: samples kept per round at the observation.
     seed: every random choice of the run derives from it.
@@ -158,6 +165,7 @@ class RunSpec:
     num_rounds: int = 4
     simulations_per_round: int = 1000
     density_estimator: str = "nsf"
+    embedding: str = "auto"
     hidden_features: int = 50
     num_transforms: int = 5
     max_epochs: int = 200
@@ -371,6 +379,11 @@ def _check_simulator(value: Any) -> None:
         raise _refuse("simulator", value, " (it is not plain JSON)") from None
     if size > MAX_SIMULATOR_CHARS:
         raise _refuse("simulator", value)
+    if value.get("data_shape") is not None and value["data_shape"] not in KINDS:
+        try:
+            DataShape.from_spec(value["data_shape"])
+        except DataShapeError as err:
+            raise RunSpecError(f"The simulator's data_shape is not valid: {err}", field="simulator") from None
 
 
 def _check_prior(prior: Optional[list]) -> None:

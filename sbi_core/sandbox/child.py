@@ -306,6 +306,7 @@ class Model:
         self.np = np
         self.lines: list[str] = []
         self.module: Optional[types.ModuleType] = None
+        self.sample_shape: Optional[list[int]] = None  # one simulation's array shape, when not flat
 
     def load(self) -> dict[str, Any]:
         """Run the file; the hello message (or an error) for the parent."""
@@ -339,7 +340,7 @@ class Model:
             return {"ok": False, "error": problem(
                 "missing_simulate", f"'simulate' in the file is not a function (it is of type {type(fn).__name__})")}
         hello: dict[str, Any] = {"ok": True, "event": "hello"}
-        for key, name in (("prior", "PRIOR"), ("observation", "OBSERVATION")):
+        for key, name in (("prior", "PRIOR"), ("observation", "OBSERVATION"), ("data_shape", "DATA_SHAPE")):
             if name in module.__dict__:
                 try:
                     hello[key] = json.loads(json.dumps(module.__dict__[name], default=self._jsonable, allow_nan=False))
@@ -377,15 +378,25 @@ class Model:
         assert self.module is not None
         return self.module.__dict__["simulate"](x.copy())
 
+    def _flat(self, value: Any, lead: int) -> Any:
+        """``value`` as numbers with the dimensions after the first ``lead`` flattened (C order): a
+        simulation may be a series ``(C, T)``, an image ``(C, H, W)`` or trials ``(M, D)``; the parent
+        gets ``K`` numbers and, from the probe, the shape they fold back into (``sample_shape``)."""
+        arr = as_numbers(value, self.np)
+        if arr.ndim > lead + 1:
+            self.sample_shape = [int(d) for d in arr.shape[lead:]]
+            arr = arr.reshape(*arr.shape[:lead], -1)
+        return arr
+
     def batched(self, theta: Any, k: Optional[int], base: int, index: int) -> Any:
         self.seed(base, index, 0)
-        return as_batch(self.call(theta), theta.shape[0], k, self.np)
+        return as_batch(self._flat(self.call(theta), 1), theta.shape[0], k, self.np)
 
     def per_sample(self, theta: Any, k: Optional[int], base: int, offset: int) -> Any:
         rows = []
         for i in range(theta.shape[0]):
             self.seed(base, offset + i, 1)
-            rows.append(as_row(self.call(theta[i]), k, self.np))
+            rows.append(as_row(self._flat(self.call(theta[i]), 0), k, self.np))
         if not rows:
             return self.np.zeros((0, k or 0))
         return self.np.stack(rows)
@@ -406,6 +417,7 @@ class Model:
         """
         n = theta.shape[0]
         start = time.perf_counter()
+        self.sample_shape = None
 
         def try_batched() -> Any:
             a = self.batched(theta[: n - 1], None, 0, 0)
@@ -414,7 +426,8 @@ class Model:
 
         k, b_err = self.attempt(try_batched)
         if b_err is None:
-            return {"ok": True, "mode": "batched", "k": int(k), "seconds": time.perf_counter() - start, "rows": 2 * n - 1}
+            return {"ok": True, "mode": "batched", "k": int(k), "seconds": time.perf_counter() - start, "rows": 2 * n - 1,
+                    "sample_shape": self.sample_shape}
         if b_err["kind"] in ("exit", "memory", "recursion"):
             return {"ok": False, "error": b_err}
 
@@ -424,9 +437,11 @@ class Model:
             return a.shape[1]
 
         start = time.perf_counter()
+        self.sample_shape = None
         k, s_err = self.attempt(try_single)
         if s_err is None:
-            return {"ok": True, "mode": "per-sample", "k": int(k), "seconds": (time.perf_counter() - start) / 2, "rows": 1}
+            return {"ok": True, "mode": "per-sample", "k": int(k), "seconds": (time.perf_counter() - start) / 2, "rows": 1,
+                    "sample_shape": self.sample_shape}
         return {"ok": False, "error": pick_error(b_err, s_err)}
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from sbi_core.stats.priors import Prior
+from sbi_core.stats.shapes import DataShape
 from sbi_core.stats.seeds import make_generator  # noqa: F401 - where it lived before stats/
 
 __all__ = ["Simulator", "SimulateFn", "ReferenceFn", "make_generator"]
@@ -49,6 +50,9 @@ class Simulator:
         simulate_fn: ``(theta (N, D), generator) -> x (N, K)``.
         reference_fn: optional exact posterior sampler under the default prior.
         tags: free labels for the gallery ("teaching", "benchmark", ...).
+        data_shape: how the ``K`` numbers of one simulation fold (a series, an image,
+            repeated trials: :class:`~sbi_core.stats.shapes.DataShape`); ``None``: a vector.
+            ``simulate`` always returns them flat, ``(N, K)``.
     """
 
     name: str
@@ -64,6 +68,7 @@ class Simulator:
     simulate_fn: SimulateFn
     reference_fn: Optional[ReferenceFn] = None
     tags: Sequence[str] = field(default_factory=tuple)
+    data_shape: Optional[DataShape] = None
     _default_observation: Optional[Tensor] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +79,7 @@ class Simulator:
             raise ValueError(f"{self.name}: param_units must match param_names")
         if len(self.obs_units) != len(self.obs_names):
             raise ValueError(f"{self.name}: obs_units must match obs_names")
+        self.data_shape = DataShape.from_spec(self.data_shape, size=len(self.obs_names))
 
     # ---- shapes ----------------------------------------------------------
     @property

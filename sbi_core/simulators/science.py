@@ -47,15 +47,19 @@ _SIR_GROWTH_DAYS = 14
 _SIR_DECLINE_DAYS = 21
 
 
-def _sir_infected_curve(theta: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Chain-binomial epidemic. ``theta: (N, 2) = (beta, gamma)`` -> ``I: (N, 161)``, ``S_end: (N,)``."""
+def _sir_infected_curve(theta: Tensor, generator: torch.Generator, days: int = _SIR_DAYS) -> tuple[Tensor, Tensor]:
+    """Chain-binomial epidemic. ``theta: (N, 2) = (beta, gamma)`` -> ``I: (N, days + 1)``, ``S_end: (N,)``.
+
+    The draws of day ``t`` do not depend on ``days``: a shorter epidemic is the start of a longer
+    one with the same generator (the daily series model, :mod:`sbi_core.simulators.series`, uses that).
+    """
     n = theta.shape[0]
     beta = theta[:, 0].to(torch.float64)
     p_rec = -torch.expm1(-theta[:, 1].to(torch.float64))
     s = torch.full((n,), float(_SIR_POP - _SIR_I0), dtype=torch.float64)
     i = torch.full((n,), float(_SIR_I0), dtype=torch.float64)
     curve = [i]
-    for _ in range(_SIR_DAYS):
+    for _ in range(days):
         p_inf = -torch.expm1(-beta * i / _SIR_POP)
         new_inf = torch.binomial(s, p_inf, generator=generator)
         new_rec = torch.binomial(i, p_rec, generator=generator)

@@ -5,9 +5,18 @@ The file is plain Python with one required function and two optional names::
     \"\"\"Docstring: shown as the model's description.\"\"\"
     PRIOR = [{"name": "k", "dist": "uniform", "low": 0, "high": 2}]  # Prior.from_spec format
     OBSERVATION = [0.3, 1.2]                                         # the data to explain
+    DATA_SHAPE = "vector"   # optional: "series", "image", "trials" (or {"kind": ..., "shape": [...]})
 
     def simulate(theta):   # numpy (n, d) -> (n, k); or per sample (d,) -> (k,)
         ...
+
+``simulate`` may also return one series ``(n, T)`` / ``(n, C, T)``, images
+``(n, H, W)`` / ``(n, C, H, W)`` or repeated trials ``(n, M, D)`` (per sample:
+without the ``n``). ``DATA_SHAPE`` says which (:class:`~sbi_core.stats.shapes.DataShape`);
+without it a simulation with more than one dimension gets :func:`~sbi_core.stats.shapes.guess_shape`'s
+reading and a flat one is a vector, and the simulator's ``data_shape_declared`` is False
+so that a page can ask the person to confirm. The numbers are kept flat (``K`` per
+simulation, C order) and folded back by the data shape.
 
 The code never runs in this process: :func:`load_simulator` starts a
 persistent, sandboxed child (:mod:`sbi_core.sandbox.runner`) that runs the file,
@@ -44,6 +53,7 @@ from sbi_core.sandbox.runner import (
 )
 from sbi_core.simulators.base import Simulator
 from sbi_core.stats.priors import Prior, PriorSpecError
+from sbi_core.stats.shapes import DataShape, DataShapeError, guess_shape
 
 __all__ = [
     "load_simulator",
@@ -180,8 +190,9 @@ def _resolve_prior(explicit: Union[Prior, Sequence[dict], None], hello: dict[str
         raise SimulatorError(f"PRIOR in the file is not valid: {exc}", kind="prior") from None
 
 
-def _observation(hello: dict[str, Any], k: int) -> Optional[Tensor]:
-    """OBSERVATION as a ``(K,)`` tensor, None when absent; a SimulatorError when unusable."""
+def _observation(hello: dict[str, Any], shape: DataShape) -> Optional[Tensor]:
+    """OBSERVATION as a flat ``(K,)`` tensor (in the data's shape, or flat; trials may be fewer
+    than simulated), None when absent; a SimulatorError when unusable."""
     if "observation_error" in hello:
         raise SimulatorError(
             f"OBSERVATION in the file must be a list of numbers ({hello['observation_error']}).",
@@ -192,20 +203,47 @@ def _observation(hello: dict[str, Any], k: int) -> Optional[Tensor]:
         obs = np.asarray(hello["observation"], dtype=np.float64)
     except (TypeError, ValueError):
         raise SimulatorError("OBSERVATION in the file must be a list of numbers.", kind="observation") from None
-    if obs.ndim == 2 and obs.shape[0] == 1:
+    if shape.is_vector and obs.ndim == 2 and obs.shape[0] == 1:
         obs = obs[0]
     if obs.ndim == 0:
         obs = obs.reshape(1)
-    if obs.ndim != 1:
+    if shape.is_vector and obs.ndim != 1:
         raise SimulatorError(
             f"OBSERVATION in the file must be one list of numbers, got shape {obs.shape}.", kind="observation")
-    if not np.all(np.isfinite(obs)):
+    if shape.kind != "trials" and not np.all(np.isfinite(obs)):
         raise SimulatorError("OBSERVATION in the file contains NaN or infinite values.", kind="observation")
-    if obs.shape[0] != k:
+    if shape.is_vector and obs.shape[0] != shape.size:
         raise SimulatorError(
             f"OBSERVATION has {obs.shape[0]} number{'s' if obs.shape[0] != 1 else ''} "
-            f"but simulate returns {k}.", kind="observation")
-    return torch.from_numpy(obs).to(torch.float32)
+            f"but simulate returns {shape.size}.", kind="observation")
+    try:
+        flat = shape.observation(obs)
+    except DataShapeError as err:
+        raise SimulatorError(f"OBSERVATION in the file does not fit: {err}", kind="observation") from None
+    return torch.from_numpy(flat).to(torch.float32)
+
+
+def _data_shape(declared: Any, sample_shape: Optional[Sequence[int]], k: int) -> tuple[DataShape, bool]:
+    """The data shape of an upload and whether the file (or the caller) declared it.
+
+    ``declared``: ``DATA_SHAPE`` of the file or the caller's override (a kind, a dict, a DataShape);
+    ``sample_shape``: one simulation's array shape as ``simulate`` returned it (``None``: flat ``(K,)``).
+    """
+    shape_of_output = tuple(sample_shape) if sample_shape else (k,)
+    if declared is None:
+        return (guess_shape(shape_of_output) if len(shape_of_output) > 1 else DataShape.vector(k)), False
+    try:
+        if isinstance(declared, str) and declared in ("series", "image", "trials"):
+            if declared != "series" and len(shape_of_output) == 1:
+                raise DataShapeError(
+                    f"DATA_SHAPE = {declared!r} needs the {'height and width' if declared == 'image' else 'trial count and width'}: "
+                    f"return each simulation as a 2-D array, or write DATA_SHAPE = {{'kind': {declared!r}, 'shape': [...]}}.")
+            return DataShape.of(declared, shape_of_output), True
+        return DataShape.from_spec(declared, size=k), True
+    except DataShapeError as err:
+        raise SimulatorError(f"DATA_SHAPE does not fit what simulate returns ({k:,} numbers per simulation"
+                             + (f", shape {shape_of_output}" if len(shape_of_output) > 1 else "")
+                             + f"): {err}", kind="data_shape") from None
 
 
 def _probe(runner: SandboxRunner, prior: Prior) -> dict[str, Any]:
@@ -255,6 +293,7 @@ def load_simulator(
     memory_mb: int = 512,
     trusted: Optional[bool] = None,
     prior: Union[Prior, Sequence[dict], None] = None,
+    data_shape: Any = None,
 ) -> Simulator:
     """Load an uploaded simulator file into a :class:`Simulator`.
 
@@ -266,6 +305,7 @@ def load_simulator(
         trusted: allow running without the bubblewrap sandbox where it is
             unavailable (default: the ``SBI_TRUSTED_UPLOADS`` environment variable).
         prior: overrides the file's ``PRIOR`` (a :class:`Prior` or its spec).
+        data_shape: overrides the file's ``DATA_SHAPE`` (a person's confirmed reading of a guess).
 
     The returned simulator's ``simulate_fn`` is an :class:`UploadedSimulateFn`
     owning a child process; ``sim.close()`` (or ``sim.simulate_fn.close()``)
@@ -283,7 +323,12 @@ def load_simulator(
         prior_obj = _resolve_prior(prior, hello)
         probe = _probe(runner, prior_obj)
         k = int(probe["k"])
-        observation = _observation(hello, k)
+        if "data_shape_error" in hello:
+            raise SimulatorError(f"DATA_SHAPE in the file must be a kind or a plain mapping "
+                                 f"({hello['data_shape_error']}).", kind="data_shape")
+        shape, declared = _data_shape(data_shape if data_shape is not None else hello.get("data_shape"),
+                                      probe.get("sample_shape"), k)
+        observation = _observation(hello, shape)
         per_row = _seconds_per_row(probe)
         fn = UploadedSimulateFn(runner, source, probe["mode"], k, prior_obj.dim, trusted, per_row)
         _check_some_finite(fn, prior_obj, limits.timeout)
@@ -298,13 +343,15 @@ def load_simulator(
         equations="",
         param_names=prior_obj.names,
         param_units=[""] * prior_obj.dim,
-        obs_names=[f"x{i + 1}" for i in range(k)],
+        obs_names=[f"x{i + 1}" for i in range(k)] if shape.is_vector else shape.value_names(),
         obs_units=[""] * k,
         prior=prior_obj,
         true_theta=prior_obj.mean,
         simulate_fn=fn,
         tags=("upload",),
+        data_shape=shape,
     )
+    sim.data_shape_declared = declared  # type: ignore[attr-defined]
     if observation is not None:
         sim._default_observation = observation
     sim.close = fn.close  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ import streamlit as st
 from sbi_core import Prior, PriorSpecError, SimulatorError, plots
 from sbi_core.sandbox.runner import sandbox_mode, sandbox_mode_description
 from sbi_core.simulators.uploaded import MAX_UPLOAD_BYTES as MAX_CODE_BYTES
+from sbi_core.stats.shapes import DataShape
 from sbi_core.tables import TableError
 from sbi_core.tables.observations import parse_typed_observation
 from sbi_core.uploads.files import save_upload
@@ -38,6 +39,7 @@ from sbi_ui.messages import flash
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.navigation import TRAIN
 from sbi_ui.owner import owner_token
+from sbi_ui.prior_predictive_view import shaped_preview
 from sbi_ui.resources import store_root
 from sbi_ui.user_text import plain, plain_paragraphs
 
@@ -251,24 +253,39 @@ def _upload_observation(state: dict, k: int, obs_names: list) -> list | None:
     return obs
 
 
+def _upload_shape(state: dict, k: int) -> DataShape:
+    """The shape of the upload's simulations (its ``DATA_SHAPE`` or the shape it returns; a vector when
+    unknown)."""
+    try:
+        shape = loaded_simulator(state["path"], state["load_prior"])[0].data_shape
+    except (SimulatorError, UploadError):
+        shape = None
+    return shape if isinstance(shape, DataShape) and shape.size == k else DataShape.vector(k)
+
+
 def _simulations_preview(state: dict, prior: Prior, obs: list, obs_names: list) -> bool:
     """Draw a few simulations at prior draws beside the observation; False when the simulator fails."""
     k = len(obs_names)
-    n = 60 if k >= 3 else 300
+    shape = _upload_shape(state, k)
+    n = 300 if k < 3 else 60 if shape.is_vector else 100  # a series' bands need more than 60
     try:
         x = cached_simulations(state["path"], state["load_prior"], json.dumps(prior.to_spec()), n)
     except SimulatorError as err:
         st.error(f"With this prior the simulator fails: {plain(err)}", icon=":material/error:")
         return False
-    bad = int((~np.isfinite(x).all(1)).sum())
+    valid = shape.valid_rows(x)  # repeated trials: a set with missing trials (NaN rows) is valid
+    bad = int((~valid).sum())
     if bad == n:
         st.error(f"With this prior all {n} simulations returned NaN or infinity, so there is nothing to train "
                  "on. Narrow the prior to values the code can handle, or fix the code (a division by zero, a "
                  "log or square root of a negative number, an overflow).", icon=":material/error:")
         return False
-    chart(plots.simulations_figure(x[np.isfinite(x).all(1)], obs_names, x_obs=np.asarray(obs),
-                                             title="Your simulator at prior draws", height=320),
-                    key="data_sim_thumbnail")
+    # a series, an image or trials: one chart of its shape (sbi_ui.prior_predictive_view), else one per number
+    if not shaped_preview(x[valid], shape, np.asarray(obs, dtype=float), obs_names, key="data_sim_thumbnail",
+                          title="Your simulator at prior draws"):
+        chart(plots.simulations_figure(x[valid], obs_names, x_obs=np.asarray(obs),
+                                       title="Your simulator at prior draws", height=320),
+              key="data_sim_thumbnail")
     if bad:
         st.warning(f"{bad} of {n} simulations returned NaN or infinity. Such results are left out of "
                    "training and counted on the Train page; many of them point to parameter values the "

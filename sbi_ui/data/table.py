@@ -20,6 +20,7 @@ from sbi_core.tables import (
     prepare_training_pairs,
     read_table,
 )
+from sbi_core.stats.shapes import DataShape, shape_from_columns
 from sbi_core.tables.observations import parse_typed_observation
 from sbi_core.uploads.files import save_upload
 from sbi_core.uploads.paths import UploadError
@@ -85,13 +86,35 @@ def table_tab() -> None:
     if columns is None:
         return
     theta_cols, x_cols = columns
+    shape, x_cols = _table_shape(x_cols)
     checked = _checked_prior(state, df, theta_cols, x_cols)
     if checked is None:
         return
     prior, report, first_x = checked
     obs = _table_observation(x_cols, first_x)
     if obs is not None:
-        _train_controls(state, theta_cols, x_cols, prior, report, obs)
+        _train_controls(state, theta_cols, x_cols, prior, report, obs, shape)
+
+
+def _table_shape(x_cols: list) -> tuple[DataShape, list]:
+    """How one row's data columns fold, and the columns in that order.
+
+    Columns named by a scheme (``x[0] ... x[99]``, ``x[c][t]``, ``resp_0.3, resp_1, ...``:
+    :func:`~sbi_core.stats.shapes.shape_from_columns`) are offered as one series or image, asked as a
+    question: the reading decides which learned summary the network uses."""
+    found = shape_from_columns(x_cols)
+    vector = DataShape.vector(len(x_cols))
+    if found is None or found[0].is_vector:
+        return vector, x_cols
+    shape, ordered = found
+    st.markdown(f"**Your data columns look like {shape.describe()}** ({plain(fmt_names(ordered))}).")
+    as_shape = st.radio(
+        "Read them as", ["shape", "vector"], key=K.W_DATA_TABLE_SHAPE, horizontal=True, persist_state="session",
+        format_func={"shape": f"{shape.describe()} (a network learns a summary of it)",
+                     "vector": f"{len(x_cols)} separate numbers"}.get,
+        help="A series keeps its order: a small network learns a summary of it (its level, trend and "
+             "wiggles) while the posterior trains. Separate numbers are each taken as they are.")
+    return (shape, ordered) if as_shape == "shape" else (vector, x_cols)
 
 
 def _uploaded_table():
@@ -253,7 +276,8 @@ def _observation_file(k: int, x_cols: list, last: list | None) -> list | None:
     return last if last is not None and len(last) == k else None
 
 
-def _train_controls(state: dict, theta_cols: list, x_cols: list, prior: Prior, report: dict, obs: list) -> None:
+def _train_controls(state: dict, theta_cols: list, x_cols: list, prior: Prior, report: dict, obs: list,
+                    shape: DataShape) -> None:
     """Training settings and the button that starts amortized NPE on the table's valid rows."""
     with st.expander("Training settings", icon=":material/settings:"):
         a1, a2 = st.columns(2)
@@ -270,7 +294,8 @@ def _train_controls(state: dict, theta_cols: list, x_cols: list, prior: Prior, r
     try:
         spec = RunSpec(
             simulator={"kind": "table", "path": state["path"], "theta_columns": list(theta_cols),
-                       "x_columns": list(x_cols), "name": state["filename"]},
+                       "x_columns": list(x_cols), "name": state["filename"],
+                       **({} if shape.is_vector else {"data_shape": shape.to_dict()})},
             method="npe", num_rounds=1,
             simulations_per_round=int(min(max(report["valid_rows"], 20), 1_000_000)),
             prior=prior.to_spec(), observation=[float(v) for v in obs],

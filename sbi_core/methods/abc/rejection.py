@@ -38,7 +38,7 @@ from torch import Tensor
 from sbi_core.errors import SBIError
 from sbi_core.events import EventCallback
 from sbi_core.methods.abc.distance import robust_scale, scaled_distances
-from sbi_core.methods.base import Method
+from sbi_core.methods.base import Method, refuse_embedding
 from sbi_core.methods.pooled import as_pairs
 from sbi_core.nn.training import TrainResult
 from sbi_core.posteriors.particles import DEFAULT_BANDWIDTH, ParticlePosterior
@@ -181,7 +181,8 @@ class RejectionABC:
 
 
 def _build(prior: Prior, *, density_estimator=None, hidden_features=None, num_transforms=None, seed: int = 0,
-           **settings) -> RejectionABC:
+           embedding=None, data_shape=None, **settings) -> RejectionABC:
+    refuse_embedding("Rejection ABC", embedding, data_shape)
     return RejectionABC(prior, seed=seed, **settings)
 
 

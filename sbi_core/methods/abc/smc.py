@@ -95,7 +95,7 @@ from sbi_core.methods.abc.rejection import (
     observation_of,
     regression_adjust,
 )
-from sbi_core.methods.base import Method
+from sbi_core.methods.base import Method, refuse_embedding
 from sbi_core.methods.pooled import as_pairs
 from sbi_core.nn.training import TrainResult
 from sbi_core.posteriors.base import insert_fixed
@@ -396,7 +396,8 @@ class SMCABC:
 
 
 def _build(prior: Prior, *, density_estimator=None, hidden_features=None, num_transforms=None, seed: int = 0,
-           **settings) -> SMCABC:
+           embedding=None, data_shape=None, **settings) -> SMCABC:
+    refuse_embedding("SMC-ABC", embedding, data_shape)
     return SMCABC(prior, seed=seed, **settings)
 
 
