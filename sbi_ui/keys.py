@@ -230,6 +230,11 @@ def w_data_sim_obs_typed(upload: str) -> str:
     return f"{W_DATA_SIM_OBS_TYPED}_{upload}"
 
 
+def w_data_sim_shape(upload: str) -> str:
+    """How the uploaded simulator ``upload``'s simulations are read (a series, an image, separate numbers)."""
+    return f"data_sim_shape_{upload}"
+
+
 def w_data_table_obs_typed(k: int) -> str:
     """Typed observation of ``k`` numbers for a run on a table."""
     return f"{W_DATA_TABLE_OBS_TYPED}_{k}"

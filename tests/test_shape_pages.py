@@ -314,3 +314,27 @@ def test_data_page_draws_an_uploaded_series_as_one_fan_chart(models):
     spec = _chart(at, "Your simulator at prior draws")
     assert len(spec["data"]) == 6 and any(t.get("fill") == "tonexty" for t in spec["data"])
     assert "Each simulation is a series of 30 time points." in _texts(at)
+
+
+def test_an_undeclared_flat_series_is_asked_about_and_the_answer_reaches_the_run(models):
+    """A file without DATA_SHAPE returning 30 numbers: the page asks how to read them; "a series" draws
+    the fan chart and puts the reading in the model's simulator reference (the run loads it so)."""
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.switch_page("pages/data.py")
+    at.run()
+    undeclared = SERIES_UPLOAD.replace(b'DATA_SHAPE = "series"\n', b"")
+    at.file_uploader(key=K.W_DATA_SIM_FILE).set_value(("ramp_flat.py", undeclared, "text/plain"))
+    at.run()
+    _ok(at)
+    radio = [r for r in at.radio if r.label == "Each simulation is"]
+    assert radio and radio[0].options == ["30 separate numbers", "a series of 30 time points (a network learns a "
+                                                                  "summary of it)"]
+    radio[0].set_value("series")
+    at.run()
+    _ok(at)
+    spec = _chart(at, "Your simulator at prior draws")
+    assert len(spec["data"]) == 6  # one fan chart: median, 2 x 50 %, 2 x 90 %, the observation
+    at.button(key=K.W_DATA_SIM_USE).click()
+    at.run()
+    choice = at.session_state[K.S_MODEL_CFG]
+    assert choice.simulator_ref["data_shape"] == {"kind": "series", "shape": [1, 30]}

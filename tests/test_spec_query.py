@@ -23,6 +23,7 @@ NON_DEFAULT = dict(
     num_rounds=7,
     simulations_per_round=333,
     density_estimator="maf",
+    embedding="cnn1d",
     hidden_features=48,
     num_transforms=3,
     max_epochs=77,

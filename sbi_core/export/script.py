@@ -383,9 +383,13 @@ def _sbi_constants(spec: RunSpec, prior: Prior, model: _Model) -> list[str]:
     lines.append("TRAINING = {  # sbi_core's training settings under sbi's names (patience = stop_after_epochs)")
     lines += [f"    {_py(k)}: {v!r}," for k, v in training.items()] + ["}"]
     if spec.batch_size is None:
+        shape = _static_shape(spec, model)
+        learned = shape is not None and embedding_for(spec.embedding, shape) is not None
         lines += ["", "", "def training_batch_size(num_pairs):",
-                  '    """sbi_core\'s automatic batch size for num_pairs pairs: about 8 steps per epoch."""',
-                  '    return auto_batch_size(int(num_pairs * (1 - TRAINING["validation_fraction"])))']
+                  '    """sbi_core\'s automatic batch size for num_pairs pairs: about 8 steps per epoch'
+                  + (' (smaller batches with a learned summary)."""' if learned else '."""'),
+                  '    return auto_batch_size(int(num_pairs * (1 - TRAINING["validation_fraction"]))'
+                  + (', learned_summary=True)' if learned else ')')]
     return lines
 
 

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from sbi_core.errors import Cancelled
 from sbi_core.events import EventCallback, epoch_event
+from sbi_core.nn.embeddings import Embedding
 from sbi_core.threads import set_threads
 
 __all__ = [
@@ -135,13 +136,23 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def auto_batch_size(num_train: int) -> int:
-    """About 8 steps per epoch, between 64 and 1024 pairs per batch.
+SUMMARY_MAX_BATCH = 256  # largest automatic batch when a network also learns a summary of the data
+
+
+def auto_batch_size(num_train: int, learned_summary: bool = False) -> int:
+    """About 8 steps per epoch, between 64 and 1024 pairs per batch (at most
+    :data:`SUMMARY_MAX_BATCH` with a learned summary of the data).
 
     On a CPU a step of these small networks costs mostly fixed overhead, so
     on 10,000 two-moons simulations batches of 1024 train 1.4x faster than
-    batches of 512 at the same C2ST (0.578 vs 0.572, within noise).
+    batches of 512 at the same C2ST (0.578 vs 0.572, within noise). A summary
+    network (a 1-D CNN, a set network) learns from more, smaller steps: on
+    10,000 AR(1) series of 100 steps (NSF, ``"cnn1d"``, 5 observations) batches of
+    1024 ran to the 200-epoch limit in 125 s at a mean C2ST of 0.620, batches of
+    256 stopped after 86 epochs at 0.587.
     """
+    if learned_summary:
+        return int(min(SUMMARY_MAX_BATCH, max(64, num_train // 8)))
     return int(min(1024, max(64, num_train // 8)))
 
 
@@ -159,7 +170,8 @@ def _mean_loss(loss_fn: LossFn, theta: Tensor, x: Tensor, generator: torch.Gener
     return total / theta.shape[0]
 
 
-def _split_pairs(theta: Tensor, x: Tensor, cfg: TrainConfig, generator: torch.Generator):
+def _split_pairs(theta: Tensor, x: Tensor, cfg: TrainConfig, generator: torch.Generator,
+                 learned_summary: bool = False):
     """Split ``theta (N, D)``, ``x (N, K)`` into training and validation parts and pick the batch size.
 
     Draws one ``randperm(N)`` from ``generator``. Returns
@@ -171,7 +183,7 @@ def _split_pairs(theta: Tensor, x: Tensor, cfg: TrainConfig, generator: torch.Ge
     train_idx, val_idx = _split(n, cfg.validation_fraction, cfg.min_validation, generator)
     th_tr, x_tr = theta[train_idx], x[train_idx]
     th_va, x_va = theta[val_idx], x[val_idx]
-    batch = max(1, min(cfg.batch_size or auto_batch_size(th_tr.shape[0]), th_tr.shape[0]))
+    batch = max(1, min(cfg.batch_size or auto_batch_size(th_tr.shape[0], learned_summary), th_tr.shape[0]))
     return th_tr, x_tr, th_va, x_va, batch
 
 
@@ -273,7 +285,8 @@ def train(
     cfg = config or TrainConfig()
     set_threads(cfg.num_threads)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    th_tr, x_tr, th_va, x_va, batch = _split_pairs(theta, x, cfg, g)
+    learned = any(isinstance(m, Embedding) for m in net.modules())  # a network that also learns a summary of x
+    th_tr, x_tr, th_va, x_va, batch = _split_pairs(theta, x, cfg, g, learned)
     augment = _augmenter(net)
     if augment is not None:
         with torch.no_grad():

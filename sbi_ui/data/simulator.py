@@ -143,10 +143,12 @@ def _upload_choice(state: dict) -> tuple[Optional[ModelChoice], str]:
     obs = _upload_observation(state, k, obs_names)
     if obs is None:
         return None, "first give an observation below"
-    if not _simulations_preview(state, prior, obs, obs_names):
+    shape, asked = _confirmed_shape(state, k)
+    if not _simulations_preview(state, prior, obs, obs_names, shape):
         return None, "the simulator fails with this prior (see below)"
     prior_text = "the file's PRIOR" if state["file_prior"] is not None and prior == default else "your prior"
-    ref = {"kind": "upload", "path": state["path"], "name": state["title"], "timeout": SIM_TIMEOUT_S}
+    ref = {"kind": "upload", "path": state["path"], "name": state["title"], "timeout": SIM_TIMEOUT_S,
+           **({"data_shape": shape.to_dict()} if asked else {})}
     return ModelChoice(
         simulator=f"upload:{state['filename']}", simulator_ref=ref, title=state["title"],
         param_names=list(prior.names), obs_names=obs_names, prior=prior.to_spec(),
@@ -253,20 +255,44 @@ def _upload_observation(state: dict, k: int, obs_names: list) -> list | None:
     return obs
 
 
-def _upload_shape(state: dict, k: int) -> DataShape:
+def _upload_shape(state: dict, k: int) -> tuple[DataShape, bool]:
     """The shape of the upload's simulations (its ``DATA_SHAPE`` or the shape it returns; a vector when
-    unknown)."""
+    unknown) and whether the file declared it."""
     try:
-        shape = loaded_simulator(state["path"], state["load_prior"])[0].data_shape
+        sim = loaded_simulator(state["path"], state["load_prior"])[0]
+        shape, declared = sim.data_shape, bool(getattr(sim, "data_shape_declared", False))
     except (SimulatorError, UploadError):
-        shape = None
-    return shape if isinstance(shape, DataShape) and shape.size == k else DataShape.vector(k)
+        shape, declared = None, False
+    return (shape, declared) if isinstance(shape, DataShape) and shape.size == k else (DataShape.vector(k), False)
 
 
-def _simulations_preview(state: dict, prior: Prior, obs: list, obs_names: list) -> bool:
+def _confirmed_shape(state: dict, k: int) -> tuple[DataShape, bool]:
+    """The shape the run reads the upload's simulations as, and whether the person chose it (then the
+    run's simulator reference carries it): the file's ``DATA_SHAPE``, else the reading of what
+    ``simulate`` returns (or of a flat output of many numbers), asked as a question."""
+    shape, declared = _upload_shape(state, k)
+    if declared:
+        return shape, False
+    options = {"vector": DataShape.vector(k)}
+    if not shape.is_vector:
+        options = {"guess": shape, **options}
+    elif k > 1:
+        options["series"] = DataShape.series(k)
+    if len(options) == 1:
+        return shape, False
+    words = {key: (f"{s.describe()} (a network learns a summary of it)" if not s.is_vector
+                   else f"{k} separate numbers") for key, s in options.items()}
+    key = st.radio("Each simulation is", list(options), format_func=words.get, horizontal=True,
+                   key=K.w_data_sim_shape(state["sha"]), persist_state="session",
+                   help="The file does not say (add DATA_SHAPE = \"series\", \"image\" or \"trials\" to it). "
+                        "A series keeps its order: the app draws it as a curve and a small network learns a "
+                        "summary of it while the posterior trains. Separate numbers are each taken as they are.")
+    return options.get(key, shape), True
+
+
+def _simulations_preview(state: dict, prior: Prior, obs: list, obs_names: list, shape: DataShape) -> bool:
     """Draw a few simulations at prior draws beside the observation; False when the simulator fails."""
     k = len(obs_names)
-    shape = _upload_shape(state, k)
     n = 300 if k < 3 else 60 if shape.is_vector else 100  # a series' bands need more than 60
     try:
         x = cached_simulations(state["path"], state["load_prior"], json.dumps(prior.to_spec()), n)
