@@ -459,7 +459,7 @@ def test_a_killed_worker_fails_its_run_plainly_keeps_its_rounds_and_resumes(stor
     assert store.get_run(run_id).status == "failed"
     assert [e["type"] for _, e in store.events(run_id)].count("failed") == 1
     # Resume: the same run goes on from round 2 on the nanny's fresh worker
-    local_dask.client.wait_for_workers(1, timeout=60)
+    local_dask.client.wait_for_workers(1, timeout=180)  # a new worker process: slow on a busy 2-core machine
     assert jm.resume(run_id) == 1
     info = jm.wait(run_id, timeout=90)
     assert info.status == "done", info.message
