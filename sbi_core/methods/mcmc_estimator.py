@@ -34,7 +34,7 @@ from sbi_core.events import EventCallback
 from sbi_core.methods.base import PriorProposal, ProposalRule
 from sbi_core.methods.npe import training_config
 from sbi_core.methods.pooled import PooledPairs
-from sbi_core.nn.embeddings import check_embedding, resolve_embedding
+from sbi_core.nn.embeddings import check_embedding, embedding_kwargs, resolve_embedding
 from sbi_core.nn.training import TrainResult, train
 from sbi_core.posteriors.base import same_observation
 from sbi_core.posteriors.mcmc import MCMCPosterior, MCMCSettings
@@ -143,12 +143,8 @@ class MCMCEstimator:
 
     # ---- training -----------------------------------------------------------
     def _embedding_kwargs(self) -> dict:
-        """``build_net``'s embedding arguments (none without a learned summary: the network of before)."""
-        shape = self.data_shape
-        kind = resolve_embedding(self.embedding, shape) if shape is not None else None
-        if kind is None:
-            return {}
-        return dict(embedding=kind, data_shape=shape, embedding_features=self.embedding_features)
+        """``build_net``'s embedding arguments (:func:`~sbi_core.nn.embeddings.embedding_kwargs`)."""
+        return embedding_kwargs(self.embedding, self.data_shape, self.embedding_features)
 
     def _ensure_net(self) -> nn.Module:
         if self._net is None:

@@ -65,7 +65,7 @@ from sbi_core.errors import SBIError
 from sbi_core.events import EventCallback
 from sbi_core.methods.base import Method, PosteriorLoss, PriorProposal, ProposalRule
 from sbi_core.methods.pooled import PooledPairs, drop_invalid
-from sbi_core.nn.embeddings import check_embedding, resolve_embedding
+from sbi_core.nn.embeddings import check_embedding, embedding_kwargs, resolve_embedding
 from sbi_core.nn.flows import ConditionalFlow, build_flow
 from sbi_core.nn.training import TrainConfig, TrainResult, train
 from sbi_core.posteriors.posterior import Posterior
@@ -215,12 +215,8 @@ class NPE:
         return self._flow
 
     def _embedding_kwargs(self) -> dict:
-        """``build_flow``'s embedding arguments (none without a learned summary: the flow of before)."""
-        shape = self.data_shape
-        kind = resolve_embedding(self.embedding, shape) if shape is not None else None
-        if kind is None:
-            return {}
-        return dict(embedding=kind, data_shape=shape, embedding_features=self.embedding_features)
+        """``build_flow``'s embedding arguments (:func:`~sbi_core.nn.embeddings.embedding_kwargs`)."""
+        return embedding_kwargs(self.embedding, self.data_shape, self.embedding_features)
 
     def _loss(self, round_index: int) -> Callable[[Tensor, Tensor, torch.Generator], Tensor]:
         flow, log_prior, rule = self._flow, self._free_prior.log_prob, self.loss_rule

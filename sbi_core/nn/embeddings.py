@@ -301,6 +301,26 @@ def _pyramid_layers(t: int) -> int:
     return int(min(5, max(2, math.ceil(math.log2(max(t, 1) / PYRAMID_KEEP)))))
 
 
+def checked_config_dict(embedding: Optional[dict], x_dim: int) -> Optional[dict]:
+    """A network config's ``embedding`` field, checked and in its canonical dict form: it must read
+    ``x_dim`` numbers (a ``ValueError`` otherwise); ``None`` stays ``None``."""
+    if embedding is None:
+        return None
+    emb = EmbeddingConfig.from_dict(dict(embedding))
+    if emb.shape.size != x_dim:
+        raise ValueError(f"the embedding reads {emb.shape.size} numbers, but x_dim is {x_dim}")
+    return emb.to_dict()
+
+
+def embedding_kwargs(embedding: Any, data_shape: Optional[DataShape], features: Optional[int]) -> dict:
+    """A network builder's embedding arguments for an estimator's settings (``{}`` without a learned
+    summary: the network of before)."""
+    kind = resolve_embedding(embedding, data_shape) if data_shape is not None else None
+    if kind is None:
+        return {}
+    return dict(embedding=kind, data_shape=data_shape, embedding_features=features)
+
+
 def embedding_config(embedding: Any, data_shape: Any = None, x_dim: Optional[int] = None,
                      features: Optional[int] = None, **options) -> Optional[EmbeddingConfig]:
     """The :class:`EmbeddingConfig` an ``embedding`` argument asks for, or ``None`` for no learned summary.

@@ -75,7 +75,13 @@ from nflows.transforms.permutations import ReversePermutation
 from nflows.transforms.standard import PointwiseAffineTransform
 from nflows.utils.torchutils import create_alternating_binary_mask
 
-from sbi_core.nn.embeddings import Embedding, EmbeddingConfig, build_embedding, embedding_config, make_embedding
+from sbi_core.nn.embeddings import (
+    Embedding,
+    build_embedding,
+    checked_config_dict,
+    embedding_config,
+    make_embedding,
+)
 
 __all__ = ["FlowConfig", "ConditionalFlow", "build_flow", "zscore_stats"]
 
@@ -111,11 +117,7 @@ class FlowConfig:
             raise ValueError(f"density estimator must be 'nsf' or 'maf', got {self.kind!r}")
         if self.theta_dim < 1 or self.x_dim < 1:
             raise ValueError("theta_dim and x_dim must be at least 1")
-        if self.embedding is not None:
-            emb = EmbeddingConfig.from_dict(dict(self.embedding))
-            if emb.shape.size != self.x_dim:
-                raise ValueError(f"the embedding reads {emb.shape.size} numbers, but x_dim is {self.x_dim}")
-            object.__setattr__(self, "embedding", emb.to_dict())
+        object.__setattr__(self, "embedding", checked_config_dict(self.embedding, self.x_dim))
 
     @property
     def context_features(self) -> int:

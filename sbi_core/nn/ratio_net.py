@@ -29,7 +29,13 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-from sbi_core.nn.embeddings import Embedding, EmbeddingConfig, build_embedding, embedding_config, make_embedding
+from sbi_core.nn.embeddings import (
+    Embedding,
+    build_embedding,
+    checked_config_dict,
+    embedding_config,
+    make_embedding,
+)
 from sbi_core.nn.flows import zscore_stats
 
 __all__ = ["RatioConfig", "RatioNet", "build_ratio_net"]
@@ -59,11 +65,7 @@ class RatioConfig:
             raise ValueError(f"classifier must be 'resnet' or 'mlp', got {self.kind!r}")
         if self.theta_dim < 1 or self.x_dim < 1:
             raise ValueError("theta_dim and x_dim must be at least 1")
-        if self.embedding is not None:
-            emb = EmbeddingConfig.from_dict(dict(self.embedding))
-            if emb.shape.size != self.x_dim:
-                raise ValueError(f"the embedding reads {emb.shape.size} numbers, but x_dim is {self.x_dim}")
-            object.__setattr__(self, "embedding", emb.to_dict())
+        object.__setattr__(self, "embedding", checked_config_dict(self.embedding, self.x_dim))
 
     @property
     def x_features(self) -> int:
