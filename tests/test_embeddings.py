@@ -335,10 +335,8 @@ def test_embedding_settings_are_checked_early_and_methods_without_networks_refus
     theta, x = _series()
     with pytest.raises(SBIError, match="NLE"):
         sbi_core.NLE(PRIOR, embedding="cnn1d")
-    with pytest.raises(SBIError, match="repeated trials use NPE or NRE"):
-        sbi_core.NLE(PRIOR, max_epochs=1).train(theta, x.reshape(-1, 10, 2))
-    with pytest.raises(SBIError, match="repeated trials use NPE or NRE"):
-        sbi_core.NLE(PRIOR, data_shape=DataShape.trials(10, 2))
+    # repeated trials: NLE models one trial and sums over the set (tests/test_nle_trials.py)
+    sbi_core.NLE(PRIOR, data_shape=DataShape.trials(10, 2))
     sbi_core.NLE(PRIOR, embedding="auto", data_shape=DataShape.series(20))  # a series: its flat numbers
 
 

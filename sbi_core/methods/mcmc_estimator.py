@@ -34,7 +34,7 @@ from sbi_core.events import EventCallback
 from sbi_core.methods.base import PriorProposal, ProposalRule
 from sbi_core.methods.npe import training_config
 from sbi_core.methods.pooled import PooledPairs
-from sbi_core.nn.embeddings import check_embedding, embedding_kwargs, resolve_embedding
+from sbi_core.nn.embeddings import as_shape, check_embedding, embedding_kwargs, resolve_embedding
 from sbi_core.nn.training import TrainResult, train
 from sbi_core.posteriors.base import same_observation
 from sbi_core.posteriors.mcmc import MCMCPosterior, MCMCSettings
@@ -94,8 +94,10 @@ class MCMCEstimator:
         self._seeds = SeedPlan(self.seed)
         self._generator = self._seeds.generator("training")
         self._net: Optional[nn.Module] = None
-        check_embedding(embedding, data_shape)  # an unknown kind, or one that cannot read the data: say so now
+        check_embedding(embedding)  # an unknown kind: say so now ...
         self.embedding = embedding
+        if data_shape is not None:  # ... and data this method cannot read
+            self._check_data(as_shape(data_shape))
         self.embedding_features = None if embedding_features is None else int(embedding_features)
         self._pairs = PooledPairs(self.prior, data_shape, embedding)
         self.last_result: Optional[TrainResult] = None

@@ -34,9 +34,12 @@ score a mean C2ST of 0.527, the NSF in 171 s against the MAF's 109 s.
 **Shaped data.** The flow models the ``K`` numbers of one simulation itself,
 so NLE takes no embedding network: ``embedding`` may only be ``None``/``"none"``
 or ``"auto"`` (which means none here). A series or an image is modelled as its
-flat numbers, as a vector is; repeated trials are refused (an
-:class:`~sbi_core.errors.SBIError`): a set of a varying number of trials has no
-fixed-size density here (NPE or NRE with a set embedding read them).
+flat numbers, as a vector is. Repeated trials are independent given ``theta``,
+so the likelihood factorises over them,
+``log p(x_1..x_m | theta) = sum_j log p(x_j | theta)``: the flow then models one
+trial's ``D`` numbers and a set of any number of trials is scored by the sum
+(:class:`~sbi_core.nn.trial_likelihood.TrialLikelihood`; missing trials, rows
+of NaN, add nothing). One network answers for 1 trial and for ``M``.
 """
 
 from __future__ import annotations
@@ -46,14 +49,14 @@ from functools import partial
 from typing import Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from sbi_core.errors import SBIError
 from sbi_core.methods.base import method_pair
 from sbi_core.methods.mcmc_estimator import MCMCEstimator
 from sbi_core.methods.snpe import PosteriorProposal
-from sbi_core.nn.embeddings import as_shape
-from sbi_core.nn.flows import ConditionalFlow, build_flow
+from sbi_core.nn.flows import build_flow
+from sbi_core.nn.trial_likelihood import build_trial_likelihood
 from sbi_core.posteriors.mcmc import MCMCSettings
 from sbi_core.stats.priors import Prior
 
@@ -62,7 +65,7 @@ __all__ = ["NLE", "SNLE", "likelihood_loss", "METHOD_NLE", "METHOD_SNLE"]
 DEFAULT_FLOW = "maf"
 
 
-def likelihood_loss(flow: ConditionalFlow, theta: Tensor, x: Tensor, generator: torch.Generator,
+def likelihood_loss(flow: nn.Module, theta: Tensor, x: Tensor, generator: torch.Generator,
                     round_index: int) -> Tensor:
     """``-log q(x_i | theta_i)`` per pair: ``theta (B, Df)``, ``x (B, K)`` -> ``(B,)``."""
     return -flow.log_prob(x, theta)
@@ -80,7 +83,7 @@ class NLE(MCMCEstimator):
             propose from the last posterior at ``x_o``).
         num_chains, warmup, thin: MCMC settings of the posterior (``None``: the sampler's default).
         embedding: ``None``, ``"none"`` or ``"auto"`` only (no learned summary: see the module docstring).
-        data_shape: how one simulation folds (repeated trials are refused).
+        data_shape: how one simulation folds (for repeated trials the flow models one trial).
         **training: any :class:`~sbi_core.nn.training.TrainConfig` field.
 
     >>> import sbi_core
@@ -98,31 +101,36 @@ class NLE(MCMCEstimator):
         if embedding not in (None, "none", "auto"):
             raise SBIError(f"NLE learns the density of the simulation's own numbers, so it takes no embedding "
                            f"network (got {embedding!r}); for a learned summary use NPE or NRE.")
-        if data_shape is not None:
-            _refuse_trials(as_shape(data_shape))
         self.density_estimator = density_estimator
         self.flow_kwargs = dict(hidden_features=hidden_features, num_transforms=num_transforms, num_bins=num_bins)
 
-        build_net = partial(_likelihood_flow, density_estimator, dict(self.flow_kwargs))  # picklable: resumable
+        build_net = partial(_likelihood_net, density_estimator, dict(self.flow_kwargs))  # picklable: resumable
         super().__init__(prior, learns="likelihood", build_net=build_net, loss=likelihood_loss, seed=seed,
                          proposal=PosteriorProposal() if sequential else None,
                          mcmc=MCMCSettings(num_chains=num_chains, warmup=warmup, thin=thin),
                          data_shape=data_shape, **training)
 
     def _check_data(self, shape) -> None:
-        _refuse_trials(shape)
+        """Every shape is modelled (no embedding to check)."""
+
+    def _embedding_kwargs(self) -> dict:
+        """For repeated trials, the trials' layout (``build_net`` then models one trial); else nothing."""
+        shape = self.data_shape
+        if shape is not None and shape.kind == "trials":
+            return {"trials": tuple(int(d) for d in shape.dims)}
+        return {}
 
 
-def _refuse_trials(shape) -> None:
-    """An :class:`SBIError` for repeated trials, which NLE cannot model."""
-    if shape.kind == "trials":
-        raise SBIError("NLE models one simulation's numbers; for repeated trials use NPE or NRE "
-                       f"(with a set embedding). One simulation here is {shape.describe()}.")
-
-
-def _likelihood_flow(density_estimator: str, flow_kwargs: dict, theta: Tensor, x: Tensor) -> ConditionalFlow:
-    """A new flow: a density over ``x (N, K)`` given ``theta (N, D)``."""
+def _likelihood_net(density_estimator: str, flow_kwargs: dict, theta: Tensor, x: Tensor,
+                    trials: Optional[tuple[int, int]] = None) -> nn.Module:
+    """A new likelihood network from the first round's ``theta (N, D)`` and ``x (N, K)``: a flow over ``x``
+    given ``theta``, or with ``trials = (M, D)`` a flow over one trial summed over the set's trials."""
+    if trials is not None:
+        return build_trial_likelihood(density_estimator, x, theta, *trials, **flow_kwargs)
     return build_flow(density_estimator, x, theta, **flow_kwargs)
+
+
+_likelihood_flow = _likelihood_net  # the name a checkpoint written before repeated trials pickled
 
 
 def SNLE(prior: Prior, *args, **kwargs) -> NLE:

@@ -48,8 +48,8 @@ import torch
 from torch import Tensor, nn
 
 from sbi_core.errors import SBIError
-from sbi_core.nn.flows import ConditionalFlow
 from sbi_core.nn.ratio_net import RatioNet
+from sbi_core.nn.trial_likelihood import TrialLikelihood, load_likelihood
 from sbi_core.posteriors.base import PosteriorBase, same_observation
 from sbi_core.stats.mcmc import DEFAULTS as MCMC_DEFAULTS, mcmc_report, sample_mcmc
 from sbi_core.stats.priors import Prior
@@ -113,6 +113,8 @@ def _log_ratio(net: nn.Module, theta: Tensor, x: Tensor) -> Tensor:
 
 
 def _flow_x_dim(net: nn.Module) -> int:
+    if isinstance(net, TrialLikelihood):
+        return net.x_dim  # M trials of D numbers
     return net.cfg.theta_dim  # the flow's "theta" side is x
 
 
@@ -122,7 +124,7 @@ def _ratio_x_dim(net: nn.Module) -> int:
 
 # module-level functions, not lambdas: a posterior pickles into a run's checkpoint
 _TERMS = {
-    "likelihood": _Term(_log_likelihood, _flow_x_dim, ConditionalFlow.from_payload),
+    "likelihood": _Term(_log_likelihood, _flow_x_dim, load_likelihood),
     "ratio": _Term(_log_ratio, _ratio_x_dim, RatioNet.from_payload),
 }
 
@@ -132,7 +134,8 @@ class MCMCPosterior(PosteriorBase):
 
     Args:
         net: the trained network (a :class:`~sbi_core.nn.flows.ConditionalFlow` over ``x``
-            given the free parameters for ``learns="likelihood"``, a
+            given the free parameters for ``learns="likelihood"``, or for repeated trials a
+            :class:`~sbi_core.nn.trial_likelihood.TrialLikelihood` summing one trial's flow; a
             :class:`~sbi_core.nn.ratio_net.RatioNet` for ``learns="ratio"``); deep-copied and frozen.
         learns: ``"likelihood"`` or ``"ratio"``.
         prior: the prior over all ``D`` parameters (fixed ones included).
