@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["INTRO", "HOW_TO_READ", "BREAK_IT", "WHERE_WORDS"]
+__all__ = ["INTRO", "HOW_TO_READ", "PREDICTIVE_BY_SHAPE", "BREAK_IT", "WHERE_WORDS"]
 
 INTRO = (
     "Can you trust this posterior? A posterior that is right should be right *on average*: simulate many "
@@ -59,6 +59,24 @@ HOW_TO_READ = {
         "This model's exact posterior is known, so each round's posterior at the observation is compared with "
         "it by a classifier that tries to tell their samples apart. An accuracy of 0.5 means it cannot (the "
         "posterior is as good as exact); 1 means they are completely different. It should fall round by round."
+    ),
+}
+
+# "predictive" for data drawn in their shape (sbi_core.checks.figures: a fan chart, an image grid), by the
+# DataShape's kind; trials are checked on their summaries and read as HOW_TO_READ["predictive"] says
+PREDICTIVE_BY_SHAPE = {
+    "series": (
+        "Data simulated from the posterior at **your** observation, over time: at every time step the dark band "
+        "holds the middle half of those simulations, the light band the middle 90 % and the blue line their "
+        "median; the red line is the observation. If the posterior explains the observation, the red line runs "
+        "inside the light band (leaving it at about 1 time step in 10 happens by chance); long stretches outside "
+        "mean the posterior, or the model itself, does not reproduce what you observed."
+    ),
+    "image": (
+        "Your observation (framed in red) next to a few images simulated from the posterior at it, on one colour "
+        "scale per channel. If the posterior explains the observation, it looks like one of them; the verdict "
+        "counts the pixels outside the range where 90 % of the simulations fall (about 1 in 10 outside happens "
+        "by chance)."
     ),
 }
 

@@ -13,10 +13,11 @@ import streamlit as st
 
 from sbi_core.checks import CheckPlan, CheckResults, checks_dir, load_results
 from sbi_core.checks.figures import check_figure
+from sbi_core.stats.shapes import DataShape
 
 from sbi_ui import keys as K
 from sbi_ui.charts import chart
-from sbi_ui.check_texts import HOW_TO_READ, WHERE_WORDS
+from sbi_ui.check_texts import HOW_TO_READ, PREDICTIVE_BY_SHAPE, WHERE_WORDS
 from sbi_ui.resources import store
 from sbi_ui.user_text import plain
 
@@ -97,6 +98,22 @@ def _header(results: CheckResults) -> None:
                    "simulations returned NaN or infinity and were left out.")
 
 
+def _how_to_read(name: str, shown: Sequence[CheckResults]) -> str:
+    """How to read check ``name``'s plot; the predictive check of a series or an image is drawn in its shape
+    (a fan chart, an image grid), not as a bar per component, and read so."""
+    if name == "predictive":
+        for results in shown:
+            spec = (results.summary.get("predictive") or {}).get("data_shape")
+            if spec is None:
+                continue
+            try:
+                kind = DataShape.from_spec(spec).kind
+            except Exception:  # an unreadable stored shape: the general words
+                break
+            return PREDICTIVE_BY_SHAPE.get(kind, HOW_TO_READ[name])
+    return HOW_TO_READ[name]
+
+
 def results_view(columns: Sequence[tuple[str, Optional[CheckResults]]], names_to_labels: dict,
                  obs_labels: list) -> None:
     """One row per check: a plot per column (``(heading, results or None)``), then how to read it."""
@@ -125,4 +142,4 @@ def results_view(columns: Sequence[tuple[str, Optional[CheckResults]]], names_to
                         verdict_lines(results.verdicts(key))
                 elif results is not None:
                     st.caption("This check does not apply to this run.")
-        st.caption(HOW_TO_READ[name])
+        st.caption(_how_to_read(name, shown))

@@ -1,7 +1,11 @@
 """The Compare page's form: the methods to race, their budgets, rounds, epochs and seed, and Start.
 
-The runs are built by :func:`sbi_core.run.compare.comparison_specs` (one per method
-and budget, everything else shared) and started through the job manager in
+For a model whose data is not a plain vector (a series, an image, trials) it also asks which
+summaries of the data to compare (a learned network, the model's hand-made summary statistics,
+the raw numbers); the automatic learned summary alone is the default, as before.
+
+The runs are built by :func:`sbi_core.run.compare.comparison_specs` (one per method,
+budget and summary, everything else shared) and started through the job manager in
 order: its queue runs them one after another on a small machine.
 """
 
@@ -18,13 +22,16 @@ from sbi_core.run.compare import (
     DEFAULT_BUDGET,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_ROUNDS,
+    SUMMARY_FAMILIES,
     comparison_base,
     comparison_specs,
     parse_budgets,
 )
+from sbi_core.stats.shapes import AUTO_EMBEDDING, HANDMADE, embedding_short, embedding_words
 
 from sbi_ui import keys as K
 from sbi_ui.compare_state import set_comparison
+from sbi_ui.compare_texts import SUMMARIES_HELP, SUMMARIES_WORDS
 from sbi_ui.estimate import estimate
 from sbi_ui.format import fmt_duration, plural
 from sbi_ui.messages import flash, show_error
@@ -33,30 +40,67 @@ from sbi_ui.naming import method_title
 from sbi_ui.navigation import MODEL
 from sbi_ui.owner import owner_token
 from sbi_ui.resources import jobs
-from sbi_ui.train_settings import OBS_TEXT
+from sbi_ui.train_settings import OBS_TEXT, data_shape_of, embedding_options, has_handmade
 from sbi_ui.user_text import plain
 
-__all__ = ["DEFAULT_METHODS", "compare_form"]
+__all__ = ["DEFAULT_METHODS", "DEFAULT_SUMMARIES", "compare_form", "summary_options"]
 
 DEFAULT_METHODS = ("npe", "snpe")
+DEFAULT_SUMMARIES = ("auto",)  # the automatic learned summary: what a comparison used before summaries could vary
 
 
 def _plan(specs: list) -> str:
-    """``"NPE: 1 round of 2,000 · SNPE: 4 rounds of 500"``."""
-    return " · ".join(f"{method_title(s.method)}: {plural(s.num_rounds, 'round')} of {s.simulations_per_round:,}"
-                      for s in specs)
+    """``"NPE: 1 round of 2,000 · SNPE: 4 rounds of 500"`` (each summary named where several are compared:
+    ``"NPE, hand-made summaries: 1 round of 2,000"``)."""
+    several = len({s.embedding for s in specs if get_method(s.method).learns in SUMMARY_FAMILIES}) > 1
+
+    def name(s) -> str:
+        named = several and get_method(s.method).learns in SUMMARY_FAMILIES
+        return method_title(s.method) + (f", {embedding_short(s.embedding)}" if named else "")
+
+    return " · ".join(f"{name(s)}: {plural(s.num_rounds, 'round')} of {s.simulations_per_round:,}" for s in specs)
 
 
-def _specs(choice: ModelChoice, methods: list, budgets_text: str, rounds: int, epochs: int, seed: int):
+def summary_options(choice: ModelChoice) -> dict[str, str]:
+    """The summaries of the data a comparison on ``choice`` may compare, in words (``{}`` for a plain vector:
+    nothing to choose): the automatic learned one first, the networks that read the data, the model's
+    hand-made summary statistics where it has them, and the raw numbers where they can be read (not trials)."""
+    shape = data_shape_of(choice.view)
+    if shape.is_vector:
+        return {}
+    words = {"auto": f"Automatic: {embedding_words(AUTO_EMBEDDING[shape.kind])}",
+             "none": "Raw numbers (no summary)", HANDMADE: "Hand-made summary statistics (the model's own)"}
+    names = sorted(embedding_options(shape, has_handmade(choice.view)), key=lambda name: name == "none")  # raw last
+    return {name: words.get(name, embedding_words(name)[0].upper() + embedding_words(name)[1:]) for name in names}
+
+
+def _specs(choice: ModelChoice, methods: list, budgets_text: str, rounds: int, epochs: int, seed: int,
+           summaries: list | None = None):
     """The comparison's RunSpecs, or None after showing what to change."""
-    if not methods:
+    if not methods or summaries == []:
         return None
     try:
         base = comparison_base(choice.to_spec_fields(), max_epochs=epochs, seed=seed)
-        return comparison_specs(base, methods, parse_budgets(budgets_text), rounds)
+        return comparison_specs(base, methods, parse_budgets(budgets_text), rounds, summaries=summaries)
     except SBIError as err:
         st.error(plain(err), icon=":material/error:")
         return None
+
+
+def _summaries(choice: ModelChoice) -> list | None:
+    """The multiselect of summaries of the data (data that is not a plain vector), or ``None`` (a vector)."""
+    options = summary_options(choice)
+    if not options:
+        return None
+    if any(v not in options for v in st.session_state.get(K.W_COMPARE_SUMMARIES) or []):
+        st.session_state.pop(K.W_COMPARE_SUMMARIES, None)  # a choice for another model's data
+    chosen = st.multiselect(
+        "Summaries of the data to compare", list(options), default=[s for s in DEFAULT_SUMMARIES if s in options],
+        format_func=options.get, key=K.W_COMPARE_SUMMARIES, placeholder="Pick one or more summaries",
+        help=SUMMARIES_HELP)
+    if len(chosen) > 1 or HANDMADE in options:
+        st.caption(SUMMARIES_WORDS)
+    return chosen
 
 
 
@@ -92,7 +136,8 @@ def _settings(choice: ModelChoice) -> tuple[list, str, int, int, int]:
 def compare_form(choice: ModelChoice) -> None:
     """The form and Start; a started comparison becomes the session's (and the URL's)."""
     methods, budgets, rounds, epochs, seed = _settings(choice)
-    specs = _specs(choice, methods, budgets, rounds, epochs, seed)
+    summaries = _summaries(choice)
+    specs = _specs(choice, methods, budgets, rounds, epochs, seed, summaries)
     if specs:
         try:
             total = sum(estimate(s, choice)[0] for s in specs)
@@ -102,6 +147,8 @@ def compare_form(choice: ModelChoice) -> None:
         st.caption(f":material/schedule: {plural(len(specs), 'run')}, one after another{when}: {_plan(specs)}.")
     elif not methods:
         st.caption(":material/info: Pick at least one method (two or more to compare) to start.")
+    elif summaries == []:
+        st.caption(":material/info: Pick at least one summary of the data to start.")
     if st.button("Start comparison", key=K.W_COMPARE_START, type="primary", icon=":material/play_arrow:",
                  disabled=not specs, help="Queue one run per method and budget; they run one after another."):
         _start(specs)

@@ -12,7 +12,7 @@ from typing import Sequence
 from sbi_core.methods.registry import METHODS
 
 __all__ = ["INTRO", "FAMILY_WORDS", "CLOUDS_CAPTION", "EXACT_C2ST_CAPTION", "FALLBACK_C2ST_CAPTION",
-           "why_they_differ"]
+           "SUMMARIES_HELP", "SUMMARIES_WORDS", "why_they_differ"]
 
 INTRO = (
     "Race several inference methods on the same model, prior and observation, with the same budget of "
@@ -62,6 +62,22 @@ FALLBACK_C2ST_CAPTION = (
     "samples are compared with those of the most accurate run instead: **{reference}** (rule: a sequential "
     "method with a network first, then the one that used the most simulations). 0.5 means "
     "\"indistinguishable from that run\", not \"exact\"."
+)
+
+SUMMARIES_HELP = (
+    "How NPE and NRE read one simulation of this model. Each method that learns from the data runs once per "
+    "summary and budget; ABC and NLE read the numbers as they are and run once per budget."
+)
+SUMMARIES_WORDS = (
+    "**Learned or hand-made summaries?** A flow does not read a whole series or a set of trials the way you "
+    "would: it reads a few numbers that summarise it. A *learned summary* is a small network trained together "
+    "with the flow, so it can find whatever in the data tells the parameters apart, even things nobody "
+    "thought to measure; but its own weights have to be learnt from the simulations too. *Hand-made summary "
+    "statistics* are the numbers a scientist would compute (a mean, an autocorrelation, quantiles of reaction "
+    "times): there is nothing to learn, so with a small budget they often win. What they leave out, though, is "
+    "lost for good, however many simulations you add, while a learned summary keeps improving. *Raw numbers* "
+    "give the flow everything unsummarised, which is fine for short data and hard for long. Compare them at a "
+    "small and a large budget to see where the learned summary catches up."
 )
 
 

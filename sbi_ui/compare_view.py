@@ -15,7 +15,7 @@ import streamlit as st
 
 from sbi_core import SBIError
 from sbi_core.plots.compare import compare_c2st_figure, compare_clouds_figure, method_colors
-from sbi_core.run.compare import CompareRow, c2st_curves, compare_row, fallback_c2st, reference_run
+from sbi_core.run.compare import CompareRow, c2st_curves, compare_row, fallback_c2st, name_summaries, reference_run
 
 from sbi_ui import keys as K
 from sbi_ui.axes import axis_pickers
@@ -36,12 +36,13 @@ __all__ = ["compare_view", "comparison_methods"]
 
 
 def _rows(ids: list) -> tuple[list, dict, dict]:
-    """``(rows, infos, trackers)`` of the runs still in the store, in the comparison's order."""
+    """``(rows, infos, trackers)`` of the runs still in the store, in the comparison's order (each run's
+    summary of the data named where the comparison compares several: :func:`name_summaries`)."""
     infos = {rid: jobs().status(rid) for rid in ids}
     infos = {rid: info for rid, info in infos.items() if info is not None}
     trs = {rid: tracker(rid) for rid in infos}
     rows = [compare_row(infos[rid], trs[rid].rounds, trs[rid].simulations_done, trs[rid].terminal) for rid in infos]
-    return rows, infos, trs
+    return name_summaries(rows), infos, trs
 
 
 def _round_text(row: CompareRow, tr) -> str:
@@ -58,7 +59,8 @@ def _status_rows(rows: list, trs: dict) -> None:
             col.caption(f"**{head}**")
         for row in rows:
             c = st.columns(widths, vertical_alignment="center")
-            c[0].markdown(f"**{row.method_title}** · {row.budget:,} sims")
+            c[0].markdown(f"**{row.method_title}** · {row.budget:,} sims"
+                          + (f" · {row.summary_label}" if row.summary_label else ""))
             with c[1]:
                 status_badge(row)
             c[2].write(_round_text(row, trs[row.run_id]))
@@ -141,8 +143,8 @@ def _results(rows: list, trs: dict, infos: dict, axes: tuple) -> None:
     dim = ctx.prior.dim  # a link may join runs of other models: their clouds are left out
     samples = [trs[r.run_id].samples[-1] if r.rounds_done else None for r in rows]
     samples = [a if a is not None and a.ndim == 2 and a.shape[1] == dim else None for a in samples]
-    titles = [f"{r.method_title}<br>{r.simulations:,} simulations" + ("" if r.status == "done" else f" ({r.status})")
-              for r in rows]
+    titles = [f"{r.method_title}<br>{r.simulations:,} simulations" + (f", {r.summary_label}" if r.summary_label else "")
+              + ("" if r.status == "done" else f" ({r.status})") for r in rows]
     chart(compare_clouds_figure(samples, titles, axes[0], axes[1], ctx.labels, ctx.bounds, shown_truth(ctx),
                                 notes=[notes.get(r.status, "another model") for r in rows]),
           key=K.C_COMPARE_CLOUDS)

@@ -282,3 +282,4 @@ W_GALLERY_AXIS_Y = "gallery_axis_y"
 C_GALLERY_CHART = "gallery_chart"  # chart: everyone's latest posterior, one panel per owner
 W_RESUME = "run_resume"  # button "Resume from round k" of a failed or cancelled run (live view)
 W_RUNS_RESUME = "runs_resume"  # the same button on the Runs page
+W_COMPARE_SUMMARIES = "compare_summaries"  # multiselect: the summaries of the data to compare (data that is not a vector)

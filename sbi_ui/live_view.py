@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from sbi_core import plots
+from sbi_core.run.summary import summary_short
 from sbi_core.store.runs import RunInfo
 from sbi_core.store.turns import TURN_REASON, PlaceInLine
 
@@ -54,8 +55,10 @@ def _spec_line(info) -> str:
     network = ("no network (keeps the closest simulations)" if is_abc(s) else
                f"{ESTIMATOR_WORDS.get(s.density_estimator, s.density_estimator)} "
                f"of {plural(s.num_transforms, 'layer')}, {s.hidden_features} units wide")
+    summary = None if is_abc(s) else summary_short(s)  # a series, an image, trials: what the network reads
     return (f"{plain(model_title_of(s))} · {method_title(s.method)} · {rounds_text(s)} × "
-            f"{s.simulations_per_round:,} simulations · {network} · seed {s.seed}")
+            f"{s.simulations_per_round:,} simulations · {network}" + (f" · {summary}" if summary else "")
+            + f" · seed {s.seed}")
 
 
 def _cancelled_text(info, tr, total: int) -> str:

@@ -10,7 +10,7 @@ import streamlit as st
 from sbi_core import RunSpec, SBIError
 from sbi_core.methods.registry import METHODS, get_method
 from sbi_core.run.spec import BOUNDS
-from sbi_core.stats.shapes import AUTO_EMBEDDING, EMBEDDING_FITS, DataShape, embedding_words
+from sbi_core.stats.shapes import AUTO_EMBEDDING, EMBEDDING_FITS, HANDMADE, DataShape, embedding_words
 
 from sbi_ui import keys as K
 from sbi_ui.model_choice import ModelChoice
@@ -20,7 +20,8 @@ from sbi_ui.spec_link import link_extras
 from sbi_ui.user_text import plain
 
 
-__all__ = ["OBS_TEXT", "ESTIMATORS", "LIMITS", "model_banner", "model_label", "settings_form"]
+__all__ = ["OBS_TEXT", "ESTIMATORS", "LIMITS", "model_banner", "model_label", "settings_form", "data_shape_of",
+           "has_handmade", "embedding_options"]
 
 OBS_TEXT = {
     "default": "the model's example observation",
@@ -73,14 +74,23 @@ def data_shape_of(view) -> DataShape:
     return getattr(view, "data_shape", None) or DataShape.vector(len(view.obs_names))
 
 
-def embedding_options(shape: DataShape) -> dict[str, str]:
-    """The learned summaries that can read ``shape``, in words, ``"auto"`` first."""
+def has_handmade(view) -> bool:
+    """Whether the model carries its own hand-made summary statistics (a built-in model that defines
+    them: ``Simulator.handmade_summary``; an upload never does)."""
+    return bool(getattr(view, "handmade_summary", None))
+
+
+def embedding_options(shape: DataShape, handmade: bool = False) -> dict[str, str]:
+    """The summaries that can read ``shape``, in words, ``"auto"`` first; with ``handmade`` (the model
+    has its own summary statistics) also ``"handmade"``, last."""
     auto = AUTO_EMBEDDING[shape.kind]
     options = {"auto": f"Automatic: {embedding_words(auto)}"}
     if shape.kind != "trials":
         options["none"] = "None: " + embedding_words(None)
     for name in EMBEDDING_FITS[shape.kind]:
         options[name] = embedding_words(name)[0].upper() + embedding_words(name)[1:]
+    if handmade:
+        options[HANDMADE] = embedding_words(HANDMADE)[0].upper() + embedding_words(HANDMADE)[1:]
     return options
 
 
@@ -156,14 +166,17 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
                            "Early stopping: stop a round after this many epochs without a better validation "
                            "loss and keep the best network.", disabled=no_network)
         shape = data_shape_of(sim)
-        summaries = embedding_options(shape)
+        summaries = embedding_options(shape, has_handmade(sim))
         if st.session_state.get(K.W_EMBEDDING) not in summaries:  # a choice for another model's data
             st.session_state.pop(K.W_EMBEDDING, None)
         embedding = st.selectbox(
             "Learned summary of the data", list(summaries), format_func=summaries.get, key=K.W_EMBEDDING,
             help=f"One simulation of this model is {shape.describe()}. A small network can learn to summarise "
                  "it into a few numbers while the flow trains, so that the flow sees what matters (the shape "
-                 "of a series, the spread of the trials) instead of every raw number.",
+                 "of a series, the spread of the trials) instead of every raw number."
+                 + (" Or choose the model's own hand-made summary statistics, fixed numbers a scientist would "
+                    f"compute ({', '.join(sim.handmade.labels)}), with nothing to learn."
+                    if has_handmade(sim) else ""),
             disabled=no_network, persist_state="session",
         )
         title = st.text_input(

@@ -36,12 +36,11 @@ import numpy as np
 from sbi_core import plots
 from sbi_core.checks.figures import CHECK_CHARTS, charts_of, check_figure
 from sbi_core.checks.plan import CHECK_TITLES
-from sbi_core.simulators import get_simulator, list_simulators
-from sbi_core.stats.shapes import DataShapeError, embedding_for, embedding_words
 from sbi_core.checks.results import CheckResults, checks_dir, load_results
 from sbi_core.errors import SBIError
 from sbi_core.export.script import spec_to_script
 from sbi_core.run.spec import RunSpec
+from sbi_core.run.summary import summary_words
 from sbi_core.simulators.registry import builtin_of
 from sbi_core.stats.priors import Prior
 
@@ -195,20 +194,6 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _summary_words(spec) -> str:
-    """The run's learned summary of the data in words (``auto`` resolved for a built-in model)."""
-    name = spec.simulator if isinstance(spec.simulator, str) else None
-    if name in list_simulators():
-        shape = get_simulator(name).data_shape
-        try:
-            return f"{embedding_words(embedding_for(spec.embedding, shape))}; one simulation is {shape.describe()}"
-        except DataShapeError as err:
-            return str(err)
-    if spec.embedding == "auto":
-        return "chosen by the shape of the model's data"
-    return embedding_words(None if spec.embedding == "none" else spec.embedding)
-
-
 def _facts(data: _RunData) -> str:
     info, spec = data.info, data.info.spec
     done = sum(int(r.get("num_simulations") or 0) for r in data.rounds)
@@ -217,7 +202,7 @@ def _facts(data: _RunData) -> str:
         ("Model", data.model), ("Method", spec.method),
         ("Budget", f"{_count(spec.rounds, 'round')} × {spec.simulations_per_round:,} simulations; "
                    f"{_count(len(data.rounds), 'round')} finished, {done:,} simulations run"),
-        ("Summary of the data", _summary_words(spec)),
+        ("Summary of the data", summary_words(spec)),
         ("Seed", str(spec.seed)), ("Status", info.status + (f": {info.message}" if info.message else "")),
         ("Created", _when(info.created)), ("Started", _when(info.started)), ("Finished", _when(info.finished)),
         ("Running time", "—" if seconds is None else f"{seconds:.1f} s"), ("Run id", info.id),

@@ -21,6 +21,10 @@
     ``get_density_thresholder``, ``eps`` = sbi_core's quantile) and trains
     with the plain loss. The same posterior, not the same numbers: the two
     libraries draw their random numbers differently.
+    A learned summary of the data becomes sbi's closest embedding network; the
+    model's hand-made summary statistics (``embedding="handmade"``) are computed
+    by sbi_core's own function (``Simulator.summarise``) inside the simulator
+    and on ``x_o``, so sbi trains on the summaries with no embedding network.
 
 Both scripts print one line per round (simulations, posterior mean and sd per
 parameter) and write ``posterior_samples.csv`` in the folder they run in: the
@@ -49,15 +53,16 @@ import json
 import textwrap
 from dataclasses import dataclass, field, fields
 from string import Template
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from sbi_core.errors import SBIError
 from sbi_core.methods.tsnpe import TruncatedProposal
+from sbi_core.nn.handmade import get_summary
 from sbi_core.run.loop import resolve_simulator
 from sbi_core.run.spec import RunSpec
 from sbi_core.simulators import get_simulator
 from sbi_core.stats.priors import Marginal, Prior
-from sbi_core.stats.shapes import AUTO_EMBEDDING, DataShape, embedding_for
+from sbi_core.stats.shapes import AUTO_EMBEDDING, HANDMADE, DataShape, embedding_for
 from sbi_core.uploads.files import FILE_KINDS
 from sbi_core.uploads.paths import safe_filename
 
@@ -331,8 +336,22 @@ def _sbi_inputs(spec: RunSpec, model: _Model) -> Prior:
     return get_simulator(model.name).prior
 
 
+def _handmade(spec: RunSpec, model: _Model) -> Optional[str]:
+    """The name of the built-in model's hand-made summaries when the spec uses them (``embedding="handmade"``),
+    else ``None``; an :class:`SBIError` saying what to choose where the model has none."""
+    if spec.embedding != HANDMADE:
+        return None
+    if model.kind != "builtin":
+        raise ScriptError("Hand-made summaries are for built-in models; an uploaded simulator returning its own "
+                          "summary statistics already works as a vector model: choose another summary of the data.")
+    sim = get_simulator(model.name)
+    embedding_for(HANDMADE, sim.data_shape, summary=sim.handmade_summary)  # refused, with what to choose, without
+    return sim.handmade_summary
+
+
 def _sbi_model(spec: RunSpec, model: _Model) -> list[str]:
-    """Lines that make ``simulator(theta) -> x`` and ``x_o`` (or, for a table, ``theta`` and ``x``)."""
+    """Lines that make ``simulator(theta) -> x`` and ``x_o`` (or, for a table, ``theta`` and ``x``); with
+    hand-made summaries, ``x`` and ``x_o`` are the model's summaries of the simulations and the observation."""
     if model.kind == "table":
         return ["# the table's rows as (theta, x) pairs; rows outside the prior are dropped, as in the app",
                 f"theta, x = load_training_pairs({model.file_ref()}, PRIOR_SPEC)",
@@ -350,6 +369,19 @@ def _sbi_model(spec: RunSpec, model: _Model) -> list[str]:
     obs = "model.default_observation  # the model's example observation" if spec.observation is None else (
         f"torch.tensor({_py(spec.observation)})")
     fewer = _observed_trials(spec, model)
+    summary = _handmade(spec, model)
+    if summary is not None:
+        body = ["    x = model.simulate(theta, generator=simulation_rng)"]
+        if fewer is not None:
+            body.append(f'    x[:, {fewer.size}:] = float("nan")  # sets of as many trials as observed '
+                        f'({fewer.max_trials}): the rest missing')
+        lines[-3:-1] = ['    """theta (n, D) -> the model\'s hand-made summary statistics (n, S), one simulation '
+                        'per row."""', *body, "    return model.summarise(x)"]
+        x_o = "model.default_observation" if spec.observation is None else f"torch.tensor({_py(spec.observation)})"
+        labels = ", ".join(get_summary(summary).labels)
+        return lines + ["# sbi trains on the hand-made summaries, computed by sbi_core's function for this model:",
+                        *[f"# {part}" for part in textwrap.wrap(labels, 86)],
+                        f"x_o = model.summarise({x_o})  # the observation's summaries"]
     if fewer is not None:
         k = fewer.size
         lines[-3:-1] = [f"    # sbi 0.27 refuses NaN in x_o, so it trains on sets of as many trials as observed "
@@ -384,7 +416,8 @@ def _sbi_constants(spec: RunSpec, prior: Prior, model: _Model) -> list[str]:
     lines += [f"    {_py(k)}: {v!r}," for k, v in training.items()] + ["}"]
     if spec.batch_size is None:
         shape = _static_shape(spec, model)
-        learned = shape is not None and embedding_for(spec.embedding, shape) is not None
+        learned = (shape is not None and _handmade(spec, model) is None
+                   and embedding_for(spec.embedding, shape) is not None)
         lines += ["", "", "def training_batch_size(num_pairs):",
                   '    """sbi_core\'s automatic batch size for num_pairs pairs: about 8 steps per epoch'
                   + (' (smaller batches with a learned summary)."""' if learned else '."""'),
@@ -467,6 +500,8 @@ def _static_shape(spec: RunSpec, model: _Model) -> DataShape | None:
 def _sbi_embedding(spec: RunSpec, model: _Model) -> tuple[list[str], list[str], list[str], str]:
     """Imports, module-level definitions, lines of ``main`` and the ``posterior_nn`` keyword
     for the spec's learned summary (nothing when it uses none)."""
+    if _handmade(spec, model) is not None:  # no network: the simulator returns the summaries (_sbi_model)
+        return [], [], [], ""
     shape = _static_shape(spec, model)
     if shape is not None:
         choice = embedding_for(spec.embedding, shape)

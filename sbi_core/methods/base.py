@@ -165,8 +165,9 @@ def refuse_embedding(method: str, embedding=None, data_shape=None, trials: bool 
     sbi_core.errors.SBIError: Rejection ABC compares the simulations' own numbers and learns no summary of them (got embedding 'cnn1d'); for a learned summary use NPE or NRE.
     """
     if embedding not in (None, "none", "auto"):
+        asked = embedding.get("kind") if isinstance(embedding, dict) else embedding  # "handmade" arrives as a dict
         raise SBIError(f"{method} compares the simulations' own numbers and learns no summary of them "
-                       f"(got embedding {embedding!r}); for a learned summary use NPE or NRE.")
+                       f"(got embedding {asked!r}); for a learned summary use NPE or NRE.")
     kind = getattr(data_shape, "kind", None) if not isinstance(data_shape, dict) else data_shape.get("kind")
     if trials and kind == "trials":
         raise SBIError(f"{method} compares simulations number by number, so it cannot read sets of a varying "

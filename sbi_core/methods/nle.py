@@ -99,8 +99,9 @@ class NLE(MCMCEstimator):
                  num_chains: Optional[int] = None, warmup: Optional[int] = None, thin: Optional[int] = None,
                  embedding=None, data_shape=None, embedding_features: Optional[int] = None, **training):
         if embedding not in (None, "none", "auto"):
-            raise SBIError(f"NLE learns the density of the simulation's own numbers, so it takes no embedding "
-                           f"network (got {embedding!r}); for a learned summary use NPE or NRE.")
+            asked = embedding.get("kind") if isinstance(embedding, dict) else embedding  # "handmade" is a dict
+            raise SBIError(f"NLE learns the density of the simulation's own numbers, so it takes no summary "
+                           f"of them (got embedding {asked!r}); for a summary of the data use NPE or NRE.")
         self.density_estimator = density_estimator
         self.flow_kwargs = dict(hidden_features=hidden_features, num_transforms=num_transforms, num_bins=num_bins)
 

@@ -71,6 +71,19 @@ pixel), per trial column for sets. The kinds (``F = features``, ``H = hidden``):
 
   then ``rho([pooled, log n, 1/n])``. Absent trials get zero weight.
 
+* ``"handmade"`` (any shape of a built-in model that defines them): the model's own
+  hand-made summary statistics (:mod:`.handmade`), a fixed function ``s: R^K -> R^S``
+  that is not trained, z-scored with the mean and standard deviation of the training
+  data's summaries (buffers):
+
+      h(x) = (s(x) - m_s) / sd_s,        F = S.
+
+  Nothing in it learns, so the flow's conditional affine layer starts at the
+  least-squares linear-Gaussian fit on ``h(x)`` (as for a plain vector, :mod:`.flows`),
+  and training batches are those of a plain vector (:attr:`Embedding.learned` is False).
+  For trials the summaries are computed over the present trials, and training shows
+  random subsets of the trials as a set network's does (below).
+
 ``None`` (no learned summary) is the flow's own standardisation of the flat
 numbers (:mod:`.flows`), as before embeddings existed.
 
@@ -103,11 +116,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from sbi_core.errors import SBIError
+from sbi_core.nn.handmade import get_summary
 from sbi_core.stats.shapes import (
     AUTO_EMBEDDING,
     EMBEDDING_CHOICES,
     EMBEDDING_FITS,
     EMBEDDINGS,
+    HANDMADE,
     DataShape,
     DataShapeError,
     embedding_for,
@@ -115,7 +130,8 @@ from sbi_core.stats.shapes import (
 )
 
 __all__ = [
-    "EMBEDDINGS", "CHOICES", "FITS", "AUTO", "EmbeddingConfig", "Embedding", "SetEmbedding",
+    "EMBEDDINGS", "CHOICES", "FITS", "AUTO", "HANDMADE", "EmbeddingConfig", "Embedding", "SetEmbedding",
+    "HandmadeEmbedding", "handmade_embedding",
     "check_embedding", "resolve_embedding", "embedding_config", "build_embedding", "make_embedding", "data_shape_for",
     "as_shape", "flat_batch", "drop_trials",
 ]
@@ -143,12 +159,32 @@ def _kind(embedding: Any) -> Optional[str]:
     if isinstance(embedding, EmbeddingConfig):
         return embedding.kind
     if isinstance(embedding, dict):
-        return embedding.get("kind")
+        kind = embedding.get("kind")
+        if kind not in CHOICES or kind in ("auto", "none"):
+            raise SBIError(f"An embedding given as a dict names its network: 'kind' one of "
+                           f"{', '.join(map(repr, (*EMBEDDINGS, HANDMADE)))}; got {kind!r}.")
+        return kind
     if embedding is None or embedding == "none":
         return None
     if not isinstance(embedding, str) or embedding not in CHOICES:
         raise SBIError(f"The embedding must be one of {', '.join(map(repr, CHOICES))} or None; got {embedding!r}.")
     return embedding
+
+
+def _summary(embedding: Any) -> Optional[str]:
+    """The hand-made summary an ``embedding`` argument names (a dict's or a config's ``summary``), or ``None``."""
+    if isinstance(embedding, EmbeddingConfig):
+        return embedding.summary
+    if isinstance(embedding, dict):
+        return embedding.get("summary")
+    return None
+
+
+def handmade_embedding(summary: str) -> dict:
+    """The ``embedding`` argument of the hand-made summaries registered as ``summary``
+    (:mod:`.handmade`): ``{"kind": "handmade", "summary": summary}`` (an :class:`SBIError` if unknown)."""
+    get_summary(summary)
+    return {"kind": HANDMADE, "summary": summary}
 
 
 def check_embedding(embedding: Any, data_shape: Any = None) -> None:
@@ -163,10 +199,13 @@ def resolve_embedding(embedding: Any, data_shape: Any) -> Optional[str]:
     """The network kind that reads simulations of ``data_shape``: ``None`` (the flat numbers) or one of
     :data:`EMBEDDINGS` (:func:`sbi_core.stats.shapes.embedding_for`, whose message names the kinds that fit).
 
+    ``"handmade"`` needs the summaries' name: ``embedding`` is then ``{"kind": "handmade", "summary": name}``
+    (:func:`handmade_embedding`) or a config; the string alone is refused (the model's summaries are unknown).
+
     >>> resolve_embedding("auto", DataShape.series(50)), resolve_embedding(None, DataShape.vector(3))
     ('cnn1d', None)
     """
-    return embedding_for(_kind(embedding), as_shape(data_shape))
+    return embedding_for(_kind(embedding), as_shape(data_shape), summary=_summary(embedding))
 
 
 def data_shape_for(embedding: Any, x_shape: Sequence[int], data_shape: Any = None) -> DataShape:
@@ -243,6 +282,8 @@ class EmbeddingConfig:
         ``"dilated"`` (a temporal convolutional network at full length).
     num_heads: ``set_attention``'s heads (divides ``hidden``).
     subsample_trials: sets: train on random subsets of the trials (see the module docstring).
+    summary: ``"handmade"``: the registered name of the hand-made summaries (:mod:`.handmade`),
+        whose number is ``features``; ``None`` for every learned kind (and then left out of :meth:`to_dict`).
     """
 
     kind: str
@@ -257,13 +298,25 @@ class EmbeddingConfig:
     design: str = "pyramid"
     num_heads: int = 4
     subsample_trials: bool = True
+    summary: Optional[str] = None
 
     def __post_init__(self) -> None:
-        if self.kind not in EMBEDDINGS:
-            raise SBIError(f"The embedding must be one of {', '.join(map(repr, EMBEDDINGS))}; got {self.kind!r}.")
+        if self.kind not in (*EMBEDDINGS, HANDMADE):
+            raise SBIError(f"The embedding must be one of {', '.join(map(repr, (*EMBEDDINGS, HANDMADE)))}; "
+                           f"got {self.kind!r}.")
         shape = as_shape(self.data_shape)
         object.__setattr__(self, "data_shape", shape.to_dict())
-        resolve_embedding(self.kind, shape)  # the kind must read the shape
+        try:
+            embedding_for(self.kind, shape, summary=self.summary)  # the kind must read the shape
+        except DataShapeError as err:
+            raise SBIError(str(err)) from None
+        if self.kind == HANDMADE:
+            size = get_summary(self.summary).size
+            if self.features != size:
+                raise SBIError(f"The hand-made summaries {self.summary!r} are {size} numbers; "
+                               f"the configuration says {self.features}.")
+        elif self.summary is not None:
+            raise SBIError(f"Only the 'handmade' embedding names a summary; a {self.kind} one got {self.summary!r}.")
         if self.features < 1 or self.hidden < 1 or self.num_layers < 1:
             raise SBIError("An embedding's features, hidden size and layers must be at least 1.")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
@@ -280,7 +333,11 @@ class EmbeddingConfig:
         return DataShape.from_spec(self.data_shape)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON form (``summary`` only for ``"handmade"``, so a learned network's dict is as before)."""
+        d = asdict(self)
+        if d["summary"] is None:
+            del d["summary"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "EmbeddingConfig":
@@ -318,6 +375,8 @@ def embedding_kwargs(embedding: Any, data_shape: Optional[DataShape], features: 
     kind = resolve_embedding(embedding, data_shape) if data_shape is not None else None
     if kind is None:
         return {}
+    if kind == HANDMADE:
+        return dict(embedding=handmade_embedding(_summary(embedding)), data_shape=data_shape)
     return dict(embedding=kind, data_shape=data_shape, embedding_features=features)
 
 
@@ -325,16 +384,21 @@ def embedding_config(embedding: Any, data_shape: Any = None, x_dim: Optional[int
                      features: Optional[int] = None, **options) -> Optional[EmbeddingConfig]:
     """The :class:`EmbeddingConfig` an ``embedding`` argument asks for, or ``None`` for no learned summary.
 
-    embedding: ``None``/``"none"``, ``"auto"``, a kind, an :class:`EmbeddingConfig` or its dict.
+    embedding: ``None``/``"none"``, ``"auto"``, a kind, an :class:`EmbeddingConfig` or its dict, or
+        ``{"kind": "handmade", "summary": name}`` (:func:`handmade_embedding`; any dict without a
+        ``data_shape`` is read as a kind with options).
     data_shape: the shape of one simulation (``None``: a vector of ``x_dim`` numbers).
-    features: ``F`` (default :data:`DEFAULT_FEATURES`); ``options``: other :class:`EmbeddingConfig` fields.
+    features: ``F`` (default :data:`DEFAULT_FEATURES`; for ``"handmade"`` always the number of
+        summaries); ``options``: other :class:`EmbeddingConfig` fields.
     Defaults: ``hidden`` per kind (:data:`DEFAULT_HIDDEN`), ``num_layers`` for ``cnn1d`` the fewest
     covering the series, 3 for ``cnn2d``.
     """
     if isinstance(embedding, EmbeddingConfig):
         return embedding
-    if isinstance(embedding, dict):
+    if isinstance(embedding, dict) and "data_shape" in embedding:
         return EmbeddingConfig.from_dict(embedding)
+    if isinstance(embedding, dict):
+        options = {**{k: v for k, v in embedding.items() if k not in ("kind", "summary")}, **options}
     if data_shape is None:
         if x_dim is None:
             raise ValueError("give data_shape or x_dim")
@@ -343,6 +407,10 @@ def embedding_config(embedding: Any, data_shape: Any = None, x_dim: Optional[int
     kind = resolve_embedding(embedding, shape)
     if kind is None:
         return None
+    if kind == HANDMADE:
+        name = _summary(embedding)
+        return EmbeddingConfig(kind=HANDMADE, data_shape=shape.to_dict(), features=get_summary(name).size,
+                               summary=name, **{k: v for k, v in options.items() if k == "subsample_trials"})
     values = {"hidden": DEFAULT_HIDDEN[kind], "features": int(features or DEFAULT_FEATURES)}
     if kind == "cnn1d" and options.get("design", "pyramid") == "pyramid":
         values.update(kernel_size=5, num_layers=_pyramid_layers(shape.dims[1]))
@@ -384,7 +452,10 @@ class Embedding(nn.Module):
     ``mean``/``std`` are the standardising statistics (buffers; shape per kind:
     ``(K,)`` for ``mlp``, ``(C,)`` for series and images, ``(D,)`` for sets), set by
     :meth:`fit_statistics`. :meth:`augment` is the training hook (identity here).
+    :attr:`learned` says whether the summary has weights that train with the estimator.
     """
+
+    learned = True
 
     def __init__(self, config: EmbeddingConfig, stat_size: int):
         super().__init__()
@@ -587,8 +658,32 @@ class SetEmbedding(Embedding):
         return drop_trials(x, self.shape, generator)
 
 
+class HandmadeEmbedding(Embedding):
+    """The model's hand-made summaries ``s(x) (N, S)``, z-scored: ``(s(x) - mean) / std`` (see the
+    module docstring). No weights; ``mean``/``std`` ``(S,)`` come from the training data's summaries."""
+
+    learned = False
+
+    def __init__(self, config: EmbeddingConfig):
+        super().__init__(config, config.features)
+        self.summary = get_summary(config.summary)
+
+    def _stat_columns(self, x: Tensor) -> Tensor:
+        return self.summary(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (self.summary(x) - self.mean) / self.std
+
+    def augment(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        """Trials: random subsets of a training batch's trials (:func:`drop_trials`), as a set network's;
+        other shapes: none (draws nothing)."""
+        if self.shape.kind != "trials" or not self.config.subsample_trials or self.shape.max_trials == 1:
+            return x
+        return drop_trials(x, self.shape, generator)
+
+
 _CLASSES = {"mlp": _MLPEmbedding, "cnn1d": _Conv1dEmbedding, "gru": _GRUEmbedding, "cnn2d": _Conv2dEmbedding,
-            "set": SetEmbedding, "set_attention": SetEmbedding}
+            "set": SetEmbedding, "set_attention": SetEmbedding, HANDMADE: HandmadeEmbedding}
 
 
 def make_embedding(config: EmbeddingConfig | dict) -> Embedding:

@@ -48,6 +48,9 @@ right): the affine layer's scale is learnt only as far as the loss asks.
 NPE therefore adds to the gradient (not to the loss's value) that of the
 affine layer's own Gaussian fit (:meth:`ConditionalFlow.log_prob_and_gaussian`,
 :mod:`sbi_core.methods.npe`).
+Hand-made summaries (``"handmade"``) are a fixed function with no weights, so
+for them the affine layer starts at the least-squares fit on the standardised
+summaries, as for a plain vector.
 
 This is the only module that imports nflows. Its ``NaiveLinear`` is broken and
 ``LULinear`` warns under torch 2.13, so neither is used.
@@ -401,4 +404,8 @@ def build_flow(
         flow.affine.init_linear_gaussian((theta - tm) / ts, (x - xm) / xs)
         return flow
     net = build_embedding(emb_cfg, x)
-    return ConditionalFlow(cfg, tm, ts, torch.zeros(x.shape[1]), torch.ones(x.shape[1]), embedding_net=net)
+    flow = ConditionalFlow(cfg, tm, ts, torch.zeros(x.shape[1]), torch.ones(x.shape[1]), embedding_net=net)
+    if not net.learned:  # fixed (hand-made) summaries: start at their linear-Gaussian fit, as for a vector
+        with torch.no_grad():
+            flow.affine.init_linear_gaussian((theta - tm) / ts, net(x))
+    return flow

@@ -285,7 +285,8 @@ def train(
     cfg = config or TrainConfig()
     set_threads(cfg.num_threads)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    learned = any(isinstance(m, Embedding) for m in net.modules())  # a network that also learns a summary of x
+    # a network that also learns a summary of x (hand-made summaries train as a plain vector does)
+    learned = any(isinstance(m, Embedding) and m.learned for m in net.modules())
     th_tr, x_tr, th_va, x_va, batch = _split_pairs(theta, x, cfg, g, learned)
     augment = _augmenter(net)
     if augment is not None:

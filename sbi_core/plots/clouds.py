@@ -51,6 +51,15 @@ def _cloud_1d(arrays, labels, i, bounds, truth, title, height, names) -> go.Figu
     _base_layout(fig, title, height, legend="right", barmode="overlay")
     fig.update_xaxes(title=dict(text=_label(labels, i)))
     fig.update_yaxes(title=dict(text="density"))
+    # a narrow posterior on the prior's whole range is a sliver: fit the axis to the samples, as a
+    # cloud does (:func:`_zoom_ranges`), and say the prior's range in words under the legend
+    xr, _, zoomed = _zoom_ranges([a for a in arrays if len(a)], bounds, i, i, truth)
+    if zoomed:
+        lo, hi = (float(v) for v in bounds[i])
+        fig.update_xaxes(range=xr)
+        fig.add_annotation(text=f"zoomed: the prior's range<br>is {lo:.3g} to {hi:.3g}", xref="paper",
+                           yref="paper", x=1.02, y=0.55, xanchor="left", yanchor="top", showarrow=False,
+                           align="left", font=dict(size=11, color=COLORS["prior"]))
     return fig
 
 

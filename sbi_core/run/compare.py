@@ -11,7 +11,12 @@ around that, and nothing that draws:
   number of simulations a method may use. A one-round method (NPE, rejection
   ABC) spends it in one round; a sequential one (SNPE, SNLE, SMC-ABC ...)
   splits it into ``R`` rounds of ``floor(B / R)`` simulations, so every
-  method gets the same budget (up to ``R - 1`` simulations lost to rounding);
+  method gets the same budget (up to ``R - 1`` simulations lost to rounding).
+  For data that is not a plain vector, several *summaries of the data* (the
+  RunSpec's ``embedding``: a learned network, the model's hand-made summary
+  statistics, the raw numbers) may be compared too: each method that reads the
+  data through a summary (:data:`SUMMARY_FAMILIES`: NPE's and NRE's) runs once
+  per budget and summary, the others once per budget;
 * **one row per run** (:func:`compare_row`): status, rounds, simulations
   used, time, the final C2ST, and what the method's sampler reports (ABC's
   acceptance rate and :math:`\varepsilon`, MCMC's effective sample size and
@@ -46,19 +51,21 @@ from sbi_core.errors import SBIError
 from sbi_core.methods.catalogue import method_info
 from sbi_core.run.ids import is_run_id
 from sbi_core.run.spec import RunSpec
+from sbi_core.stats.shapes import embedding_short
 from sbi_core.tables.common import split_whole_numbers
 
 __all__ = [
     "DEFAULT_BUDGET", "DEFAULT_ROUNDS", "DEFAULT_MAX_EPOCHS", "MAX_RUNS", "BUDGET_RANGE",
-    "CompareRow", "comparison_base", "parse_budgets", "split_budget", "comparison_specs", "compare_row",
-    "rows_from_store",
+    "SUMMARY_FAMILIES", "CompareRow", "comparison_base", "parse_budgets", "split_budget", "comparison_specs",
+    "compare_row", "name_summaries", "rows_from_store",
     "c2st_curves", "reference_run", "fallback_c2st", "parse_run_ids",
 ]
 
 DEFAULT_BUDGET = 2000  # total simulations per method: a two-method race takes a minute or two on 2 cores
 DEFAULT_ROUNDS = 4  # rounds of a sequential method (generations of SMC-ABC)
 DEFAULT_MAX_EPOCHS = 60  # per round: caps the slowest round of a class demo
-MAX_RUNS = 12  # methods x budgets in one comparison
+MAX_RUNS = 12  # methods x budgets (x summaries) in one comparison
+SUMMARY_FAMILIES = ("posterior", "ratio")  # what a method learns (Method.learns) when it reads the data through a summary
 BUDGET_RANGE = (100, 100_000)
 _MIN_PER_ROUND = 20  # RunSpec's smallest simulations_per_round
 
@@ -128,32 +135,51 @@ def split_budget(method: str, budget: int, num_rounds: int) -> tuple[int, int]:
     return rounds, per_round
 
 
+def _takes_summary(method: str) -> bool:
+    """Whether ``method`` reads the data through a summary (an embedding), so that summaries are compared for it."""
+    return method_info(method).learns in SUMMARY_FAMILIES
+
+
 def comparison_specs(base: RunSpec, methods: Sequence[str], budgets: Sequence[int],
-                     num_rounds: int = DEFAULT_ROUNDS) -> list[RunSpec]:
-    """One RunSpec per (method, budget), in that order (methods outer), all else taken from ``base``.
+                     num_rounds: int = DEFAULT_ROUNDS, summaries: Optional[Sequence[str]] = None) -> list[RunSpec]:
+    """One RunSpec per (method, budget, summary), in that order (methods outer), all else taken from ``base``.
 
     ``base`` fixes the model, prior, observation, network, training settings and
     seed; each spec gets its method, its rounds and simulations per round
-    (:func:`split_budget`) and a title naming both. Raises :class:`SBIError`
-    without methods or budgets, with an unknown method, or with more than
+    (:func:`split_budget`) and a title naming both. ``summaries``: the RunSpec
+    ``embedding`` values to compare (``None``: ``base.embedding`` alone). With one
+    summary there is one run per (method, budget), titled as without summaries;
+    with several, a method of :data:`SUMMARY_FAMILIES` runs once per summary (its
+    title names it); any other method (ABC, NLE: they read the data as it is)
+    runs once per budget with ``base.embedding``. Raises :class:`SBIError` without
+    methods, budgets or summaries, with an unknown method, or with more than
     :data:`MAX_RUNS` runs.
     """
     methods = list(dict.fromkeys(methods))
     budgets = [int(b) for b in dict.fromkeys(budgets)]
+    summaries = [base.embedding] if summaries is None else list(dict.fromkeys(summaries))
     if not methods:
         raise SBIError("Pick at least one method to compare.")
     if not budgets:
         raise SBIError("Give at least one budget (total simulations per method).")
-    if len(methods) * len(budgets) > MAX_RUNS:
-        raise SBIError(f"{len(methods)} methods x {len(budgets)} budgets makes {len(methods) * len(budgets)} runs; "
-                       f"a comparison holds at most {MAX_RUNS}. Pick fewer methods or budgets.")
+    if not summaries:
+        raise SBIError("Pick at least one summary of the data to compare.")
+    several = len(summaries) > 1
+    per_method = {m: summaries if _takes_summary(m) else [base.embedding] for m in methods}
+    total = sum(len(budgets) * len(s) for s in per_method.values())
+    if total > MAX_RUNS:
+        what = f"{len(methods)} methods x {len(budgets)} budgets" + (f" x {len(summaries)} summaries" if several else "")
+        raise SBIError(f"{what} makes {total} runs; a comparison holds at most {MAX_RUNS}. "
+                       f"Pick fewer methods{', budgets or summaries' if several else ' or budgets'}.")
     specs = []
     for name in methods:
         title = method_info(name).title
         for budget in budgets:
             rounds, per_round = split_budget(name, budget, num_rounds)
-            specs.append(replace(base, method=name, num_rounds=rounds, simulations_per_round=per_round,
-                                 title=f"Compare: {title}, {budget:,} simulations"))
+            for summary in per_method[name]:
+                named = f", {embedding_short(summary)}" if several and _takes_summary(name) else ""
+                specs.append(replace(base, method=name, num_rounds=rounds, simulations_per_round=per_round,
+                                     embedding=summary, title=f"Compare: {title}, {budget:,} simulations{named}"))
     return specs
 
 
@@ -186,11 +212,14 @@ class CompareRow:
     rhat: Optional[float] = None  # MCMC: the highest per-parameter R-hat
     warning: Optional[str] = None  # the sampler's warning in plain words
     message: Optional[str] = None  # why a failed run failed
+    embedding: str = "auto"  # the run's summary of the data (its RunSpec's embedding)
+    summary_label: Optional[str] = None  # the summary in words, where the comparison compares several
 
     @property
     def label(self) -> str:
-        """``"Sequential SNPE · 2,000 sims"``: names the run among the comparison's."""
-        return f"{self.method_title} · {self.budget:,} sims"
+        """``"Sequential SNPE · 2,000 sims"``: names the run among the comparison's (with its summary,
+        ``"... · hand-made summaries"``, where :func:`name_summaries` set one)."""
+        return f"{self.method_title} · {self.budget:,} sims" + (f" · {self.summary_label}" if self.summary_label else "")
 
 
 def _finite(v: Any) -> Optional[float]:
@@ -242,8 +271,18 @@ def compare_row(info: Any, rounds: Sequence[Mapping], simulated: Optional[int] =
         budget=total * int(spec.simulations_per_round), status=info.status, rounds_done=len(rounds),
         num_rounds=int(last.get("num_rounds") or total), simulations=max(used, int(simulated or 0)),
         seconds=info.seconds, c2st=_finite(last.get("reference_c2st")), message=message,
-        **_sampling_fields(last.get("sampling")),
+        embedding=str(getattr(spec, "embedding", "auto")), **_sampling_fields(last.get("sampling")),
     )
+
+
+def name_summaries(rows: Sequence[CompareRow]) -> list[CompareRow]:
+    """``rows`` with :attr:`CompareRow.summary_label` set on the runs that read the data through a
+    summary (:data:`SUMMARY_FAMILIES`), when those runs use more than one summary; unchanged otherwise."""
+    takes = [r for r in rows if r.learns in SUMMARY_FAMILIES]
+    if len({r.embedding for r in takes}) < 2:
+        return list(rows)
+    return [replace(r, summary_label=embedding_short(r.embedding)) if r.learns in SUMMARY_FAMILIES else r
+            for r in rows]
 
 
 def rows_from_store(store: Any, run_ids: Sequence[str]) -> list[CompareRow]:
@@ -261,7 +300,7 @@ def rows_from_store(store: Any, run_ids: Sequence[str]) -> list[CompareRow]:
                 sims[int(ev["round"])] = int(ev.get("done") or 0)
         failure = next((ev for ev in events if ev["type"] == "failed"), None)
         rows.append(compare_row(info, rounds, sum(sims.values()), failure))
-    return rows
+    return name_summaries(rows)
 
 
 # ---- accuracy against simulations ----------------------------------------------------

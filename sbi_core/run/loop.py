@@ -68,6 +68,7 @@ from sbi_core.events import (
 from sbi_core.methods.base import Estimator, Method
 from sbi_core.methods.registry import get_method
 from sbi_core.methods.tsnpe import TruncatedPrior
+from sbi_core.nn.embeddings import handmade_embedding
 from sbi_core.nn.training import RunControl, TrainResult, keep_requested
 from sbi_core.posteriors.posterior import Posterior
 from sbi_core.run.checkpoint import Checkpoint
@@ -84,7 +85,7 @@ from sbi_core.simulators.uploaded import load_simulator
 from sbi_core.stats.concentration import posterior_hdr_size
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.seeds import SeedPlan
-from sbi_core.stats.shapes import DataShape
+from sbi_core.stats.shapes import HANDMADE, DataShape, embedding_for
 from sbi_core.tables import load_training_pairs
 from sbi_core.threads import set_threads
 
@@ -160,6 +161,18 @@ def data_shape_of(simulator, x_obs_len: int, data_shape: Any = None) -> DataShap
     if isinstance(simulator, Simulator):
         return simulator.data_shape
     return DataShape.vector(x_obs_len)
+
+
+def _embedding_of(embedding: Any, simulator: Any, shape: DataShape) -> Any:
+    """The method's ``embedding`` argument for the run's ``embedding``: ``"handmade"`` becomes the
+    simulator's own summaries (:func:`~sbi_core.nn.embeddings.handmade_embedding`), or a
+    :class:`~sbi_core.stats.shapes.DataShapeError` (an :class:`SBIError`) where the model has none (an
+    upload, a table, a built-in model without them); anything else is passed on as it is."""
+    if embedding != HANDMADE:
+        return embedding
+    name = simulator.handmade_summary if isinstance(simulator, Simulator) else None
+    embedding_for(HANDMADE, shape, summary=name)  # refused, with what to choose instead, without a summary
+    return handmade_embedding(name)
 
 
 def _check_inputs(simulator, prior, x_obs, method: str, simulations,
@@ -402,7 +415,8 @@ def run_sequential(
             ``r``'s pending C2ST to measure later (see the module docstring).
         embedding: the summary of the data the network learns with it
             (:data:`~sbi_core.run.spec.EMBEDDINGS`; ``"auto"``: by the data shape,
-            ``"none"`` or ``None``: the numbers as they are).
+            ``"none"`` or ``None``: the numbers as they are; ``"handmade"``: a built-in model's own
+            summary statistics, ``Simulator.handmade_summary``).
         data_shape: how one simulation folds (:class:`~sbi_core.stats.shapes.DataShape` or its
             dict); default: the simulator's, else a vector. ``x_obs`` may then be given in
             that shape, and a set of trials with fewer trials than simulated.
@@ -417,7 +431,8 @@ def run_sequential(
     settings.pop("num_atoms", None)  # an APT option: other methods have no atoms
     seeds = SeedPlan(int(seed))
     if not shape.is_vector or embedding not in ("auto", "none", None):  # a vector as it is: the method's own default
-        settings.update(embedding=None if embedding == "none" else embedding, data_shape=shape)
+        settings.update(embedding=None if embedding == "none" else _embedding_of(embedding, simulator, shape),
+                        data_shape=shape)
     estimator = m.build(prior, density_estimator=density_estimator, hidden_features=hidden_features,
                         num_transforms=num_transforms, seed=seed, **options, **settings)
     if hasattr(estimator, "set_observation"):  # ABC measures distances to the observation

@@ -28,7 +28,8 @@ __all__ = ["RunSpec", "RunSpecError", "METHODS", "ESTIMATORS", "EMBEDDINGS", "Bo
 METHODS = method_names()  # from the method catalogue, in the order pages offer them
 ESTIMATORS = ("nsf", "maf")
 # the learned summary of the data (sbi_core.nn.embeddings): "auto" picks by the model's data shape
-# (a vector: none; a series: cnn1d; an image: cnn2d; repeated trials: set); "none": the data as it is
+# (a vector: none; a series: cnn1d; an image: cnn2d; repeated trials: set); "none": the data as it is;
+# "handmade": a built-in model's own summary statistics (refused when the run starts for a model without them)
 EMBEDDINGS = EMBEDDING_CHOICES
 
 
@@ -150,7 +151,8 @@ class RunSpec:
     num_rounds, simulations_per_round: the simulation budget.
     density_estimator, hidden_features, num_transforms: the flow.
     embedding: the summary of the data learnt with it (:data:`EMBEDDINGS`; ``"auto"`` by the
-        model's data shape, ``"none"``: the numbers as they are).
+        model's data shape, ``"none"``: the numbers as they are, ``"handmade"``: a built-in
+        model's own summary statistics).
     max_epochs, batch_size (None: automatic), learning_rate, validation_fraction, patience: training.
     num_posterior_samples: samples kept per round at the observation.
     seed: every random choice of the run derives from it.

@@ -18,6 +18,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
+from sbi_core.nn.handmade import HandmadeSummary, get_summary
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.shapes import DataShape
 from sbi_core.stats.seeds import make_generator  # noqa: F401 - where it lived before stats/
@@ -53,6 +54,9 @@ class Simulator:
         data_shape: how the ``K`` numbers of one simulation fold (a series, an image,
             repeated trials: :class:`~sbi_core.stats.shapes.DataShape`); ``None``: a vector.
             ``simulate`` always returns them flat, ``(N, K)``.
+        handmade_summary: the registered name (:mod:`sbi_core.nn.handmade`) of the model's own
+            hand-made summary statistics, a fixed function ``x (N, K) -> (N, S)`` that the
+            ``"handmade"`` embedding puts in place of a learned summary; ``None``: the model has none.
     """
 
     name: str
@@ -69,6 +73,7 @@ class Simulator:
     reference_fn: Optional[ReferenceFn] = None
     tags: Sequence[str] = field(default_factory=tuple)
     data_shape: Optional[DataShape] = None
+    handmade_summary: Optional[str] = None
     _default_observation: Optional[Tensor] = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -80,6 +85,8 @@ class Simulator:
         if len(self.obs_units) != len(self.obs_names):
             raise ValueError(f"{self.name}: obs_units must match obs_names")
         self.data_shape = DataShape.from_spec(self.data_shape, size=len(self.obs_names))
+        if self.handmade_summary is not None:
+            get_summary(self.handmade_summary)  # registered: say so now, not when a network is built
 
     # ---- shapes ----------------------------------------------------------
     @property
@@ -114,6 +121,27 @@ class Simulator:
         g = make_generator(seed, generator)
         x = self.simulate_fn(theta, g).to(torch.float32)
         return x[0] if single else x
+
+    # ---- hand-made summaries ------------------------------------------------
+    @property
+    def handmade(self) -> Optional[HandmadeSummary]:
+        """The model's hand-made summary statistics (:attr:`handmade_summary`), or ``None``."""
+        return None if self.handmade_summary is None else get_summary(self.handmade_summary)
+
+    def summarise(self, x) -> Tensor:
+        """The hand-made summaries of simulations ``x (N, K)`` flat -> ``(N, S)``, or of one observation
+        ``x`` (anything :meth:`DataShape.observation` reads: flat, in its array shape, fewer trials) -> ``(S,)``.
+
+        Raises ``ValueError`` when the model has none.
+        """
+        summary = self.handmade
+        if summary is None:
+            raise ValueError(f"{self.title} has no hand-made summary statistics.")
+        x = torch.as_tensor(x, dtype=torch.float32)
+        if x.ndim == 2 and x.shape[1] == self.x_dim:
+            return summary(x)
+        one = torch.as_tensor(self.data_shape.observation(x.numpy()), dtype=torch.float32)
+        return summary(one[None])[0]
 
     def __call__(self, theta: Tensor) -> Tensor:
         return self.simulate(theta)

@@ -54,6 +54,14 @@ Every ``_simulate_*`` takes ``theta: (N, D)`` float32 and a ``torch.Generator`` 
 ``x: (N, K)`` float32; every ``_reference_*`` takes ``x_obs: (K,)``, ``num_samples`` and a
 generator and returns ``(num_samples, D)``.
 
+Hand-made summary statistics
+    Each model also carries the summaries a scientist would compute by hand, a fixed function
+    ``_summaries_*: x (N, K) -> (N, S)`` float32 registered under the model's name
+    (:func:`sbi_core.nn.handmade.register_summary`; ``Simulator.handmade_summary``), which the
+    ``"handmade"`` embedding reads instead of a learned summary. For trials they are computed
+    over the trials present (missing trials are NaN rows), so they answer for 1 to ``M`` trials
+    and do not depend on the trials' order. Each function's docstring states its summaries.
+
 >>> sim = drift_diffusion()
 >>> sim.data_shape.describe()
 'up to 50 repeated trials of 2 numbers each'
@@ -75,9 +83,16 @@ import math
 import torch
 from torch import Tensor
 
+from sbi_core.nn.handmade import register_summary
 from sbi_core.simulators.base import Simulator
 from sbi_core.simulators.registry import register
-from sbi_core.simulators.science import _SIR_I0, _SIR_POP, _sir_infected_curve
+from sbi_core.simulators.science import (
+    _SIR_DECLINE_DAYS,
+    _SIR_GROWTH_DAYS,
+    _SIR_I0,
+    _SIR_POP,
+    _sir_infected_curve,
+)
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.shapes import DataShape
 
@@ -179,6 +194,34 @@ def _reference_ar1(x_obs: Tensor, num_samples: int, generator: torch.Generator) 
     return _ar1_grid_posterior(x_obs, num_samples, generator)
 
 
+_AR1_LAGS = (1, 2, 3)
+
+
+def _summaries_ar1(x: Tensor) -> Tensor:
+    """Hand-made summaries of AR(1) series ``x: (N, T)`` -> ``(N, 5)``: the mean
+    ``m = (1/T) sum_t x_t``, the log variance ``log v`` with ``v = (1/T) sum_t (x_t - m)^2``,
+    and the lag-1, lag-2 and lag-3 autocorrelations
+    ``r_k = (1/(T v)) sum_{t=1}^{T-k} (x_t - m)(x_{t+k} - m)``.
+
+    ``r_1`` and ``v`` are near-sufficient for ``(phi, sigma)``: the exact likelihood depends on
+    the series through ``sum x_t^2`` and ``sum x_t x_{t-1}`` (and the end points), and
+    ``r_1 ~ phi``, ``v ~ sigma^2 / (1 - phi^2)``. The mean and the higher lags are what a
+    scientist checks by habit (a mean far from 0, or ``r_2 ~ r_1^2`` failing, says the model
+    is wrong). Computed in float64; ``v`` is floored at ``1e-12``.
+    """
+    z = x.to(torch.float64)
+    mean = z.mean(dim=1)
+    c = z - mean[:, None]
+    var = (c**2).mean(dim=1).clamp_min(1e-12)
+    t = z.shape[1]
+    lags = [(c[:, : t - k] * c[:, k:]).sum(dim=1) / (t * var) for k in _AR1_LAGS]
+    return torch.stack([mean, var.log(), *lags], dim=1).to(torch.float32)
+
+
+register_summary("ar1_series", _summaries_ar1,
+                 ["mean", "log variance", "lag-1 autocorrelation", "lag-2 autocorrelation", "lag-3 autocorrelation"])
+
+
 @register("ar1_series")
 def ar1_series() -> Simulator:
     t = _AR1_STEPS
@@ -222,6 +265,7 @@ def ar1_series() -> Simulator:
         reference_fn=_reference_ar1,
         tags=("teaching", "closed-form", "series"),
         data_shape=DataShape.series(t),
+        handmade_summary="ar1_series",
     )
 
 
@@ -235,6 +279,40 @@ def _simulate_sir_series(theta: Tensor, generator: torch.Generator) -> Tensor:
     """``theta: (N, 2) = (beta [1/day], gamma [1/day])`` -> infected ``I_1..I_100: (N, 100)``."""
     curve, _ = _sir_infected_curve(theta, generator, days=_SIR_SERIES_DAYS)
     return curve[:, 1:].to(torch.float32)
+
+
+def _summaries_sir_series(x: Tensor) -> Tensor:
+    """Hand-made summaries of daily infected counts ``x = (I_1, ..., I_100): (N, 100)`` -> ``(N, 6)``.
+
+    With the known start ``I_0 = 10`` put in front, the curve ``I_0..I_100`` gives what the summary
+    model (``_simulate_sir`` of :mod:`sbi_core.simulators.science`, over 160 days) keeps, on 100 days:
+
+    * the peak ``max_t I_t / 1000`` and the peak day ``argmax_t I_t`` (the first, for ties);
+    * the mean ``(1/101) sum_{t=0}^{100} I_t / 1000``;
+    * the early growth rate ``(log(1 + I_14) - log(1 + I_0)) / 14`` per day;
+    * the decline after the peak ``(log(1 + peak) - log(1 + I_{t'})) / 21`` per day with
+      ``t' = min(peak day + 21, 100)`` (clamped to the series end);
+    * the last day ``I_100 / 1000``, in place of the final size (the susceptibles left are not observed).
+
+    Growth mostly measures ``beta - gamma``; the peak and its timing tell ``R0 = beta / gamma``; the
+    decline measures ``gamma``. The final size of the 160-day model is not observed here.
+    """
+    n = x.shape[0]
+    curve = torch.cat([torch.full((n, 1), float(_SIR_I0), dtype=torch.float64), x.to(torch.float64)], dim=1)
+    last = curve.shape[1] - 1
+    peak, peak_day = curve.max(dim=1)
+    log_curve = torch.log1p(curve.clamp_min(0.0))
+    growth = (log_curve[:, _SIR_GROWTH_DAYS] - log_curve[:, 0]) / _SIR_GROWTH_DAYS
+    later = (peak_day + _SIR_DECLINE_DAYS).clamp(max=last)
+    decline = (torch.log1p(peak.clamp_min(0.0)) - log_curve.gather(1, later[:, None])[:, 0]) / _SIR_DECLINE_DAYS
+    out = torch.stack([peak / _SIR_POP, peak_day.to(torch.float64), curve.mean(dim=1) / _SIR_POP, growth,
+                       decline, curve[:, -1] / _SIR_POP], dim=1)
+    return out.to(torch.float32)
+
+
+register_summary("sir_series", _summaries_sir_series,
+                 ["peak / 1000", "peak day", "mean / 1000", "early growth rate", "decline after the peak",
+                  "last day / 1000"])
 
 
 @register("sir_series")
@@ -280,6 +358,7 @@ def sir_series() -> Simulator:
         reference_fn=None,
         tags=("science", "epidemiology", "stochastic", "series"),
         data_shape=DataShape.series(days),
+        handmade_summary="sir_series",
     )
 
 
@@ -308,6 +387,31 @@ def _gaussian_trials_posterior(x_obs: Tensor) -> tuple[float, float, int]:
     precision = 1.0 / _GT_PRIOR_SD**2 + n / _GT_NOISE**2
     mean = float(present.sum()) / _GT_NOISE**2 / precision
     return mean, 1.0 / math.sqrt(precision), n
+
+
+def _summaries_gaussian_trials(x: Tensor) -> Tensor:
+    """Hand-made summaries of sets of readings ``x: (N, 20)`` (NaN: a missing trial) -> ``(N, 3)``,
+    over the ``n`` readings present: their mean ``ybar = (1/n) sum_j y_j``, the log of their sample
+    standard deviation ``log sqrt(sum_j (y_j - ybar)^2 / (n - 1))`` (0 for a single reading, whose
+    spread cannot be measured; the sd floored at ``1e-6``) and ``n``.
+
+    ``(ybar, n)`` is sufficient for ``mu`` (the conjugate posterior of the module docstring depends
+    on the readings only through ``sum_j y_j = n ybar`` and ``n``); the sd checks the known noise.
+    A set without any reading (not a valid simulation) gives ``(0, 0, 0)``.
+    """
+    y = x.to(torch.float64)
+    present = ~torch.isnan(y)
+    n = present.sum(dim=1)
+    filled = torch.where(present, y, torch.zeros(()))
+    mean = filled.sum(dim=1) / n.clamp_min(1)
+    sq = torch.where(present, (y - mean[:, None]) ** 2, torch.zeros(())).sum(dim=1)
+    sd = (sq / (n - 1).clamp_min(1)).sqrt().clamp_min(1e-6)
+    log_sd = torch.where(n >= 2, sd.log(), torch.zeros(()))
+    return torch.stack([mean, log_sd, n.to(torch.float64)], dim=1).to(torch.float32)
+
+
+register_summary("gaussian_trials", _summaries_gaussian_trials,
+                 ["mean of the readings", "log sd of the readings", "number of readings"])
 
 
 def _reference_gaussian_trials(x_obs: Tensor, num_samples: int, generator: torch.Generator) -> Tensor:
@@ -352,6 +456,7 @@ def gaussian_trials() -> Simulator:
         reference_fn=_reference_gaussian_trials,
         tags=("teaching", "closed-form", "trials"),
         data_shape=DataShape.trials(m, 1),
+        handmade_summary="gaussian_trials",
     )
 
 
@@ -410,6 +515,52 @@ def _simulate_drift_diffusion(theta: Tensor, generator: torch.Generator) -> Tens
     return torch.stack([rt, choice], dim=1).reshape(n, 2 * _DDM_TRIALS)
 
 
+_DDM_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
+_DDM_NO_TRIALS_RT = 0.0  # s: the quantiles of a choice never made (with its indicator set)
+
+
+def _summaries_drift_diffusion(x: Tensor) -> Tensor:
+    """Hand-made summaries of sets of trials ``x: (N, 100)``, 50 trials of (rt [s], choice), NaN rows
+    missing -> ``(N, 14)``, over the ``n`` trials present:
+
+    * the proportion of upper choices ``(1/n) sum_j choice_j`` (choice ``>= 0.5``: upper);
+    * for the lower choice (0), then the upper one (1): the 10, 30, 50, 70 and 90 % quantiles of the
+      reaction times of the trials with that choice (linear interpolation between order statistics),
+      and an indicator that is 1 when no trial has that choice (its quantiles are then
+      ``_DDM_NO_TRIALS_RT = 0`` s, below any reaction time);
+    * ``n``.
+
+    These are the statistics of the classic fitting methods of the diffusion model (the quantile
+    method, Ratcliff & Tuerlinckx 2002, Psychonomic Bulletin & Review 9, 438-481): the choice
+    proportion tells the drift ``v`` and the bias ``z``, the fastest quantiles ``t0``, the spread of
+    the quantiles the boundary ``a``. They do not depend on the order of the trials.
+    """
+    t = x.to(torch.float64).reshape(x.shape[0], _DDM_TRIALS, 2)
+    rt, choice = t[..., 0], t[..., 1]
+    present = ~torch.isnan(t).all(dim=2)
+    n = present.sum(dim=1)
+    upper = present & (choice >= 0.5)
+    proportion = upper.sum(dim=1) / n.clamp_min(1)
+    q = torch.tensor(_DDM_QUANTILES, dtype=torch.float64)
+    parts = [proportion[:, None]]
+    for chosen in (present & ~upper, upper):
+        masked = torch.where(chosen, rt, torch.full_like(rt, float("nan")))
+        quantiles = torch.nanquantile(masked, q, dim=1).T  # (N, 5), NaN where the choice was never made
+        none = chosen.sum(dim=1) == 0
+        quantiles = torch.where(none[:, None], torch.full_like(quantiles, _DDM_NO_TRIALS_RT), quantiles)
+        parts += [quantiles, none.to(torch.float64)[:, None]]
+    parts.append(n.to(torch.float64)[:, None])
+    return torch.cat(parts, dim=1).to(torch.float32)
+
+
+register_summary("drift_diffusion", _summaries_drift_diffusion,
+                 ["proportion of upper choices"]
+                 + [f"lower choice: rt {int(p * 100)} % quantile" for p in _DDM_QUANTILES]
+                 + ["no lower choices"]
+                 + [f"upper choice: rt {int(p * 100)} % quantile" for p in _DDM_QUANTILES]
+                 + ["no upper choices", "number of trials"])
+
+
 @register("drift_diffusion")
 def drift_diffusion() -> Simulator:
     m = _DDM_TRIALS
@@ -459,4 +610,5 @@ def drift_diffusion() -> Simulator:
         reference_fn=None,
         tags=("science", "neuroscience", "trials", "stochastic"),
         data_shape=DataShape.trials(m, 2),
+        handmade_summary="drift_diffusion",
     )

@@ -40,7 +40,8 @@ import numpy as np
 from sbi_core.errors import SBIError
 
 __all__ = ["DataShape", "DataShapeError", "KINDS", "MAX_DATA_NUMBERS", "guess_shape", "shape_from_columns",
-           "EMBEDDINGS", "EMBEDDING_CHOICES", "AUTO_EMBEDDING", "EMBEDDING_FITS", "EMBEDDING_READS", "embedding_for", "embedding_words"]
+           "EMBEDDINGS", "EMBEDDING_CHOICES", "AUTO_EMBEDDING", "EMBEDDING_FITS", "EMBEDDING_READS", "HANDMADE",
+           "NO_HANDMADE", "embedding_for", "embedding_words", "embedding_short"]
 
 KINDS = ("vector", "series", "image", "trials")
 MAX_DATA_NUMBERS = 100_000  # numbers in one simulation (a 316 x 316 image), bounds every declared shape
@@ -302,7 +303,9 @@ class DataShape:
 
 # ---- which learned summary reads which shape (the networks: sbi_core.nn.embeddings) ---------
 EMBEDDINGS = ("mlp", "cnn1d", "gru", "cnn2d", "set", "set_attention")
-EMBEDDING_CHOICES = ("auto", "none", *EMBEDDINGS)  # what a person may ask for ("none": no learned summary)
+# a built-in model's own summary statistics, computed by a fixed function (not trained): sbi_core.nn.handmade
+HANDMADE = "handmade"
+EMBEDDING_CHOICES = ("auto", "none", *EMBEDDINGS, HANDMADE)  # what a person may ask for ("none": no learned summary)
 AUTO_EMBEDDING = {"vector": None, "series": "cnn1d", "image": "cnn2d", "trials": "set"}
 EMBEDDING_FITS = {  # kind of data -> the networks that read it, the one "auto" picks first
     "vector": ("mlp",),
@@ -311,7 +314,11 @@ EMBEDDING_FITS = {  # kind of data -> the networks that read it, the one "auto" 
     "trials": ("set", "set_attention"),
 }
 EMBEDDING_READS = {"mlp": "the flat numbers of a vector, series or image", "cnn1d": "a series", "gru": "a series",
-                   "cnn2d": "an image", "set": "a set of repeated trials", "set_attention": "a set of repeated trials"}
+                   "cnn2d": "an image", "set": "a set of repeated trials", "set_attention": "a set of repeated trials",
+                   HANDMADE: "any simulation of a built-in model that defines its own summary statistics"}
+NO_HANDMADE = ("This model has no hand-made summary statistics; choose {names}. Hand-made "
+               "summaries are for built-in models; an uploaded simulator returning its own summary statistics "
+               "already works as a vector model.")
 _EMBEDDING_WORDS = {
     None: "the numbers as they are (standardised)",
     "mlp": "a learned summary (a fully connected network)",
@@ -320,17 +327,24 @@ _EMBEDDING_WORDS = {
     "cnn2d": "a learned summary of the image (a 2-D convolutional network)",
     "set": "a learned summary of the trials (a permutation-invariant network, DeepSets)",
     "set_attention": "a learned summary of the trials (a permutation-invariant network with attention pooling)",
+    HANDMADE: "hand-made summary statistics (the model's own)",
 }
 
 
-def embedding_for(choice: Optional[str], shape: "DataShape") -> Optional[str]:
+def embedding_for(choice: Optional[str], shape: "DataShape", summary: Optional[str] = None) -> Optional[str]:
     """The network that reads ``shape``'s data for a person's ``choice``: ``"auto"`` picks by
     ``shape.kind`` (:data:`AUTO_EMBEDDING`), ``None``/``"none"`` is none (refused for trials, whose
     NaN rows mean "missing"); a network that cannot read the shape is a :class:`DataShapeError`
     naming those that can (:data:`EMBEDDING_FITS`).
 
+    ``"handmade"`` (:data:`HANDMADE`) is the model's own summary statistics, a fixed function of
+    any shape: allowed only when ``summary`` names them (a built-in model's
+    ``Simulator.handmade_summary``), refused with :data:`NO_HANDMADE` otherwise.
+
     >>> embedding_for("auto", DataShape.series(100)), embedding_for("none", DataShape.vector(3))
     ('cnn1d', None)
+    >>> embedding_for("handmade", DataShape.series(100), summary="ar1_series")
+    'handmade'
     >>> embedding_for("cnn2d", DataShape.series(50))
     Traceback (most recent call last):
     ...
@@ -340,14 +354,19 @@ def embedding_for(choice: Optional[str], shape: "DataShape") -> Optional[str]:
     names = ", ".join(map(repr, fits[:-1])) + f" or {fits[-1]!r}" if len(fits) > 1 else repr(fits[0])
     if choice == "auto":
         return AUTO_EMBEDDING[shape.kind]
+    if choice == HANDMADE:
+        if not summary:
+            usable = ("auto", *(() if shape.kind == "trials" else ("none",)), *fits)
+            raise DataShapeError(NO_HANDMADE.format(names=", ".join(map(repr, usable[:-1])) + f" or {usable[-1]!r}"))
+        return HANDMADE
     if choice in (None, "none"):
         if shape.kind == "trials":
             raise DataShapeError(f"One simulation here is {shape.describe()}, which needs a set network to read "
                                  f"any number of trials: use {names} (or 'auto').")
         return None
     if choice not in EMBEDDINGS:
-        raise DataShapeError(f"The embedding must be one of 'auto', 'none', {', '.join(map(repr, EMBEDDINGS))}; "
-                             f"got {choice!r}.")
+        raise DataShapeError(f"The embedding must be one of 'auto', 'none', {', '.join(map(repr, EMBEDDINGS))} "
+                             f"or {HANDMADE!r}; got {choice!r}.")
     if choice not in fits:
         raise DataShapeError(f"A {choice} embedding reads {EMBEDDING_READS[choice]}, but one simulation here is "
                              f"{shape.describe()}: use {names} (or 'auto').")
@@ -357,6 +376,20 @@ def embedding_for(choice: Optional[str], shape: "DataShape") -> Optional[str]:
 def embedding_words(name: Optional[str]) -> str:
     """A resolved embedding in words, for pages and reports."""
     return _EMBEDDING_WORDS.get(name, str(name))
+
+
+_EMBEDDING_SHORT = {
+    "auto": "learned summary (automatic)", "none": "raw numbers", None: "raw numbers",
+    "mlp": "learned summary (MLP)", "cnn1d": "learned summary (1-D CNN)", "gru": "learned summary (GRU)",
+    "cnn2d": "learned summary (2-D CNN)", "set": "learned summary (DeepSets)",
+    "set_attention": "learned summary (attention pooling)", HANDMADE: "hand-made summaries",
+}
+
+
+def embedding_short(choice: Optional[str]) -> str:
+    """A person's embedding choice in two or three words, to tell runs apart in a legend
+    (``"hand-made summaries"``, ``"learned summary (1-D CNN)"``, ``"raw numbers"``)."""
+    return _EMBEDDING_SHORT.get(choice, str(choice))
 
 
 # ---- guesses -------------------------------------------------------------------

@@ -15,6 +15,7 @@ of the half-written file). Reading never needs the disk to have room.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import shutil
@@ -175,6 +176,7 @@ class RunArtifacts:
         """The :class:`~sbi_core.posteriors.posterior.Posterior` of a round (default: the last saved one)."""
         from sbi_core.posteriors.files import load_posterior  # torch: deferred, the store itself loads none
 
+        importlib.import_module("sbi_core.simulators")  # registers the built-in models' hand-made summaries
         return load_posterior(self.posterior_path(run_id, round))
 
     def round_samples(self, run_id: str) -> list[np.ndarray]:
