@@ -338,6 +338,69 @@ def drawn_points(page, key: str) -> Optional[dict]:
     )
 
 
+def drawn_traces(page, key: str) -> Optional[list[dict]]:
+    """The scatter traces the plotly chart in ``.st-key-<key>`` really draws, read from its SVG.
+
+    One entry per drawn trace group (``.scatterlayer .trace``), in drawing order: ``name`` (the
+    trace's legend name), ``fill`` (whether the group draws a filled area with a non-empty
+    outline: a band of a fan chart; plotly draws a ``tonexty`` fill in the group of the trace
+    *before* the filled one), ``line`` (whether it draws a line with a non-empty path),
+    ``segments`` (how many separate line paths it draws: a trace of several series joined with
+    gaps draws one per series), ``dashed`` (its line's dash pattern is not solid), ``points`` (its
+    ``path.point`` markers) and ``d`` (its first line's path, to compare two lines); ``None`` when no
+    chart is there.
+    """
+    return page.evaluate(
+        f"""(key) => {{
+            const gd = ({_PLOT_JS})(key);
+            if (!gd) return null;
+            const drawn = (el) => !!el && (el.getAttribute('d') || '').replace(/[MZ\\s]/g, '').length > 0;
+            return Array.from(gd.querySelectorAll('.scatterlayer g.trace')).map(g => {{
+                const cd = g.__data__, t = cd && cd[0] && cd[0].trace;
+                const lines = Array.from(g.querySelectorAll('path.js-line')).filter(drawn);
+                const line = lines.length ? lines[0] : null;
+                const dash = line ? getComputedStyle(line).strokeDasharray : 'none';
+                return {{
+                    name: t ? (t.name || '') : '',
+                    fill: drawn(g.querySelector('path.js-fill')),
+                    line: lines.length > 0,
+                    segments: lines.length,
+                    dashed: !!line && dash !== 'none' && dash !== '',
+                    points: g.querySelectorAll('path.point').length,
+                    d: line ? line.getAttribute('d') || '' : '',
+                }};
+            }});
+        }}""",
+        key,
+    )
+
+
+def drawn_bars(page, key: str) -> Optional[dict]:
+    """``{trace name: [area of each bar, in px²]}`` of the bars the plotly chart in ``.st-key-<key>``
+    draws (``.barlayer .trace``; a bin with nothing in it has area 0); ``None`` without a chart.
+
+    A histogram of densities over shared bins covers the same area whatever its count, so the areas
+    of one trace's bars, divided by another's total, are the shares of its items in each bin.
+    """
+    return page.evaluate(
+        f"""(key) => {{
+            const gd = ({_PLOT_JS})(key);
+            if (!gd) return null;
+            const out = {{}};
+            for (const g of gd.querySelectorAll('.barlayer g.trace')) {{
+                const cd = g.__data__, t = cd && cd[0] && cd[0].trace;
+                const name = t ? (t.name || '') : '';
+                out[name] = (out[name] || []).concat(Array.from(g.querySelectorAll('.point path')).map(p => {{
+                    const b = p.getBBox();
+                    return b.width * b.height;
+                }}));
+            }}
+            return out;
+        }}""",
+        key,
+    )
+
+
 def drawn_round_points(page, key: str) -> dict:
     """``{"round k": markers drawn}`` for the posterior-cloud traces of a chart (0: none drawn)."""
     info = drawn_points(page, key) or {"names": [], "points": []}
