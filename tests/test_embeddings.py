@@ -12,7 +12,7 @@ import sbi_core
 from sbi_core.errors import SBIError
 from sbi_core.methods.pooled import PooledPairs
 from sbi_core.nn.embeddings import (
-    EMBEDDINGS, EmbeddingConfig, build_embedding, data_shape_for, drop_trials, embedding_config, make_embedding,
+    EMBEDDINGS, Embedding, EmbeddingConfig, build_embedding, data_shape_for, drop_trials, embedding_config, make_embedding,
     resolve_embedding,
 )
 from sbi_core.nn.flows import ConditionalFlow, FlowConfig, build_flow
@@ -294,6 +294,19 @@ def test_npe_with_cnn1d_trains_on_series_and_reads_them_in_any_form(tmp_path):
     back = load_posterior(tmp_path / "p.pt")
     assert back.data_shape == post.data_shape
     assert torch.allclose(back.log_prob(theta[:3], x=x[0]), post.log_prob(theta[:3], x=x[0]))
+
+
+@pytest.mark.parametrize("method", ["npe", "nre"])
+def test_an_embedding_given_with_options_is_built_with_them(method):
+    # {"kind": ..., options} reaches the network (the options were once dropped, leaving the kind's defaults)
+    theta, x = _series()
+    emb = {"kind": "cnn1d", "design": "dilated", "hidden": 8, "kernel_size": 5}
+    sizes = dict(TINY, num_transforms=None) if method == "nre" else TINY  # NRE's net has no transforms
+    est = getattr(sbi_core, method.upper())(PRIOR, embedding=emb, **{k: v for k, v in sizes.items() if v is not None})
+    est.train(theta, x)
+    nets = [m for m in est.__dict__.values() if isinstance(m, torch.nn.Module)]
+    cfgs = [m.config for net in nets for m in net.modules() if isinstance(m, Embedding)]
+    assert [(c.design, c.hidden, c.kernel_size) for c in cfgs] == [("dilated", 8, 5)]
 
 
 def test_npe_reads_multichannel_series_and_images_in_their_shape():

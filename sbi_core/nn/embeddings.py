@@ -377,6 +377,8 @@ def embedding_kwargs(embedding: Any, data_shape: Optional[DataShape], features: 
         return {}
     if kind == HANDMADE:
         return dict(embedding=handmade_embedding(_summary(embedding)), data_shape=data_shape)
+    if isinstance(embedding, (dict, EmbeddingConfig)):  # a kind with its options: ``{"kind": "cnn1d", "hidden": 16}``
+        return dict(embedding=embedding, data_shape=data_shape, embedding_features=features)
     return dict(embedding=kind, data_shape=data_shape, embedding_features=features)
 
 
