@@ -338,3 +338,29 @@ def test_an_undeclared_flat_series_is_asked_about_and_the_answer_reaches_the_run
     at.run()
     choice = at.session_state[K.S_MODEL_CFG]
     assert choice.simulator_ref["data_shape"] == {"kind": "series", "shape": [1, 30]}
+
+
+# ---- every page, with a run on a series and on trials ------------------------------------------
+@pytest.mark.parametrize("model", [SERIES, TRIALS])
+def test_every_page_renders_with_a_series_or_trials_run_and_a_learned_summary(models, model):
+    spec = RunSpec(simulator=model, method="npe", num_rounds=1, simulations_per_round=200, max_epochs=2,
+                   hidden_features=16, num_transforms=2, num_posterior_samples=200, num_threads=1,
+                   embedding="auto", title=f"every page: {model}")
+    rid = models.create_run(spec)
+    assert run_worker(models, rid) == "done", models.get_run(rid).message
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params[K.QP_RUN] = rid
+    at.run()
+    _ok(at)
+    pages = sorted(p.name for p in (ROOT / "pages").glob("*.py") if p.name != "__init__.py")
+    assert len(pages) >= 10
+    for name in pages:
+        at.switch_page(f"pages/{name}")
+        at.run()
+        assert not at.exception, (name, [e.value for e in at.exception])
+        assert not [e.value for e in at.error if "Something went wrong" in str(e.value)], name
+    # the live view names what the network read of the data
+    at.switch_page("pages/train.py")
+    at.run()
+    summary = "learned summary (1-D CNN)" if model == SERIES else "learned summary (DeepSets)"
+    assert summary in _texts(at), _texts(at)[:2000]
