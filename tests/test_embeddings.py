@@ -443,3 +443,11 @@ def test_cnn1d_npe_recovers_an_ar1_coefficient_like_the_exact_grid_posterior():
         sd_ratio.append(float(s.std()) / sd)
     assert sum(mean_err) / 8 < 0.5, mean_err  # measured 0.28
     assert 0.75 < sum(sd_ratio) / 8 < 1.33, sd_ratio  # measured 0.93
+
+
+@pytest.mark.parametrize("t", [100, 37, 8, 5])
+def test_a_strided_cnn1d_reads_any_length_like_the_pyramid(t):
+    shape = DataShape.series(t)
+    nets = {d: make_embedding(embedding_config({"kind": "cnn1d", "design": d}, shape)) for d in ("pyramid", "strided")}
+    assert sum(p.numel() for p in nets["strided"].parameters()) == sum(p.numel() for p in nets["pyramid"].parameters())
+    assert nets["strided"](torch.randn(3, t)).shape == nets["pyramid"](torch.randn(3, t)).shape
