@@ -7,6 +7,7 @@ observation comes from the model's closed-form sampler.
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 import re
 import time
@@ -82,3 +83,12 @@ def write_section(name: str, body: str) -> None:
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)
+
+
+def browser_support():
+    """The browser helpers shared with the tests (``tests/browser_support.py``), loaded as a module."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "browser_support.py"
+    spec = importlib.util.spec_from_file_location("browser_support", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

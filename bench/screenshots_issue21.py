@@ -19,7 +19,6 @@ Each page is saved as a PNG of its whole height (the viewport grown to the page)
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 import time
@@ -34,16 +33,10 @@ RUN_MS = 600_000
 if str(ROOT) not in sys.path:  # sbi_core and sbi_ui, when run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-
-def _browser_support():
-    """The browser helpers shared with the tests, loaded from ``tests/browser_support.py``."""
-    spec = importlib.util.spec_from_file_location("browser_support", ROOT / "tests" / "browser_support.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from common import browser_support  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
 
-_bs = _browser_support()
+_bs = browser_support()
 
 # the height of the page's scrolling content (Streamlit scrolls its main section, not the document)
 _HEIGHT_JS = """() => Math.max(...['[data-testid="stMain"]', '[data-testid="stAppViewContainer"]', 'body']

@@ -24,7 +24,6 @@ of ``bench/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import re
 import statistics
@@ -33,20 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, write_section  # bench/ is the script's folder, first on sys.path
+from common import browser_support, machine, write_section  # bench/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _browser_support():
-    """The browser helpers shared with the tests, loaded from ``tests/browser_support.py``."""
-    spec = importlib.util.spec_from_file_location("browser_support", ROOT / "tests" / "browser_support.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_bs = _browser_support()
+_bs = browser_support()
 DEMO_LABEL, AppServer, chromium_available = _bs.DEMO_LABEL, _bs.AppServer, _bs.chromium_available
 goto, launch_browser, new_page, wait_idle = _bs.goto, _bs.launch_browser, _bs.new_page, _bs.wait_idle
 
