@@ -260,8 +260,10 @@ def test_demo_live_view(page, tmp_path, server, shared):
         assert rid, page.url
         shared["demo"] = rid
         ex(page.locator(".st-key-train_run_header")).to_contain_text(rid, timeout=PAGE_MS)
-        ex(page.locator(".st-key-train_loss_chart .gtitle")).to_have_text("Training and validation loss")
-        ex(page.locator(".st-key-train_cloud_chart .gtitle")).to_have_text("Posterior after each round")
+        # .first: while the page redraws itself for the run's new status (queued, then running),
+        # Streamlit keeps the old chart on screen (faded) beside the new one until the script ends
+        ex(page.locator(".st-key-train_loss_chart .gtitle").first).to_have_text("Training and validation loss")
+        ex(page.locator(".st-key-train_cloud_chart .gtitle").first).to_have_text("Posterior after each round")
 
         # the loss curves grow while the run trains: a snapshot taken mid-run, before the last round
         # (the progress bar says "Round i of 4 · ... · epoch n", i < 4), then a later one with more epochs
@@ -280,6 +282,9 @@ def test_demo_live_view(page, tmp_path, server, shared):
         wait_idle(page, PAGE_MS)
         last = page.evaluate(LIVE_JS)
         assert last["rounds"] == 4, last
+        # once the page is idle, one of each chart is left
+        ex(page.locator(".st-key-train_loss_chart .gtitle")).to_have_count(1)
+        ex(page.locator(".st-key-train_cloud_chart .gtitle")).to_have_count(1)
         assert last["epochs"] > first["epochs"], (first, last)
         ex(page.get_by_role("link", name="See it round by round")).to_be_visible()
         assert_clean(page, f"/train?run={rid}")
