@@ -10,6 +10,12 @@ loss, whose values sit on another scale. Lower is better *within* a round; the
 levels of different rounds are not comparable. The chart says so in a line
 under its title as soon as a second round starts (above the plot area, where it
 never covers a curve or a round label, however narrow the chart).
+
+Estimators whose loss is a Monte Carlo estimate over random times and noise
+(flow matching, score matching) give a ragged curve from epoch to epoch. With
+``smooth=w`` each curve is drawn as its trailing mean over the last ``w``
+epochs of its round, the values of every epoch faint behind it: trailing, so a
+point once drawn never moves when the next epoch arrives in the live view.
 """
 
 from __future__ import annotations
@@ -57,19 +63,52 @@ def _continuous_x(r: np.ndarray, e: np.ndarray, rounds: list):
     return x, start_of, offset
 
 
-def _loss_curves(fig: go.Figure, r, e, x, tr, va, rounds: list) -> None:
-    """The training and validation curves, broken (``None``) between rounds; all arrays ``(n,)``."""
-    xs, ys_t, ys_v, hover = [], [], [], []
+def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """The mean of the last ``window`` finite values up to each position of ``values (n,)`` (NaN
+    where none is finite yet).
+
+    >>> trailing_mean(np.array([1.0, 3.0, np.nan, 5.0]), 2).tolist()
+    [1.0, 2.0, 3.0, 5.0]
+    """
+    values = np.asarray(values, dtype=float)
+    out = np.full(len(values), np.nan)
+    for i in range(len(values)):
+        part = values[max(0, i - window + 1): i + 1]
+        part = part[np.isfinite(part)]
+        if len(part):
+            out[i] = part.mean()
+    return out
+
+
+def _loss_curves(fig: go.Figure, r, e, x, tr, va, rounds: list, smooth: int = 0) -> None:
+    """The training and validation curves, broken (``None``) between rounds; all arrays ``(n,)``.
+
+    ``smooth > 1``: each curve as its trailing mean over ``smooth`` epochs within its round, every
+    epoch's own value faint behind it."""
+    xs, ys_t, ys_v, raw_t, raw_v, hover = [], [], [], [], [], []
     for rd in rounds:
         m = r == rd
         xs += x[m].tolist() + [None]
-        ys_t += tr[m].tolist() + [None]
-        ys_v += va[m].tolist() + [None]
+        raw_t += tr[m].tolist() + [None]
+        raw_v += va[m].tolist() + [None]
+        if smooth > 1:
+            ys_t += trailing_mean(tr[m], smooth).tolist() + [None]
+            ys_v += trailing_mean(va[m], smooth).tolist() + [None]
         hover += [f"round {rd + 1}, epoch {k}" for k in e[m]] + [""]
+    if smooth <= 1:
+        ys_t, ys_v = raw_t, raw_v
+    else:
+        for ys, what, color in ((raw_t, "training", "train"), (raw_v, "validation", "val")):
+            fig.add_trace(go.Scatter(
+                x=list(xs), y=ys, mode="lines", name=f"{what} loss, each epoch", opacity=0.3,
+                line=dict(color=COLORS[color], width=1), legendgroup=what, showlegend=False,
+                text=hover, hovertemplate=f"%{{text}}<br>{what} loss %{{y:.4g}}<extra></extra>",
+            ))
+    label = "" if smooth <= 1 else f" (mean of {smooth} epochs)"
     for ys, what, color in ((ys_t, "training", "train"), (ys_v, "validation", "val")):
         fig.add_trace(go.Scatter(
-            x=list(xs), y=ys, mode="lines", name=f"{what} loss", line=dict(color=COLORS[color], width=2),
-            text=hover, hovertemplate=f"%{{text}}<br>{what} loss %{{y:.4g}}<extra></extra>",
+            x=list(xs), y=ys, mode="lines", name=f"{what} loss{label}", line=dict(color=COLORS[color], width=2),
+            legendgroup=what, text=hover, hovertemplate=f"%{{text}}<br>{what} loss{label} %{{y:.4g}}<extra></extra>",
         ))
 
 
@@ -114,6 +153,7 @@ def loss_figure(
     best_epochs: Optional[Mapping[int, int]] = None,
     title: str = LOSS_TITLE,
     height: int = 440,
+    smooth: int = 0,
 ) -> go.Figure:
     """Loss per epoch on one continuous x-axis across rounds, round boundaries marked.
 
@@ -122,6 +162,8 @@ def loss_figure(
             (``round`` 0-based, ``epoch`` 1-based within its round).
         best_epochs: ``{round: best epoch (1-based)}`` -- the early-stopping
             point, drawn as a star on the validation curve.
+        smooth: draw each curve as its trailing mean over this many epochs, every epoch
+            faint behind it (for the noisy losses of flow and score matching); 0 or 1: as measured.
     """
     xtitle = "epoch (counted across all rounds)"
     ytitle = "loss (lower is better within a round)"
@@ -131,7 +173,7 @@ def loss_figure(
     rounds = list(dict.fromkeys(r.tolist()))
     x, start_of, offset = _continuous_x(r, e, rounds)
     fig = go.Figure()
-    _loss_curves(fig, r, e, x, tr, va, rounds)
+    _loss_curves(fig, r, e, x, tr, va, rounds, smooth=int(smooth))
     if best_epochs:
         _best_epoch_stars(fig, best_epochs, r, e, x, va)
     if len(rounds) > 1 or rounds[0] > 0:
