@@ -23,6 +23,8 @@ _WHERE = {
     "zscore_contraction": "sbi_core.diagnostics.zscore",
     "recovery": "sbi_core.diagnostics.zscore",
     "posterior_predictive_check": "sbi_core.diagnostics.predictive",
+    "check_misspecification": "sbi_core.diagnostics.misspecification",
+    "run_lc2st": "sbi_core.diagnostics.lc2st",
     "spec_to_script": "sbi_core.export.script",
     "to_inference_data": "sbi_core.export.inference_data",
     "SBIError": "sbi_core.errors",

@@ -60,6 +60,25 @@ HOW_TO_READ = {
         "it by a classifier that tries to tell their samples apart. An accuracy of 0.5 means it cannot (the "
         "posterior is as good as exact); 1 means they are completely different. It should fall round by round."
     ),
+    "misspecification": (
+        "Before trusting any posterior, ask whether the model could have produced your data at all. Your "
+        "observation is compared with the model's own simulations from the prior: how far it lies from its "
+        "nearest simulations, against how far the model's simulations lie from each other. The p-value is the "
+        "share of the model's simulations that lie at least as far out (small: your data are unlike anything the "
+        "model makes, and the posterior is an answer to the wrong question). The bars show how far each number "
+        "of your observation lies from the model's simulations, in their typical spreads, most responsible first; "
+        "red bars are unusual on their own. When every bar is short but the test fails, it is the combination "
+        "of numbers that the model never makes (two sensors that disagree, say)."
+    ),
+    "lc2st_pp": (
+        "The checks above ask whether the posterior is right on average; this one asks at your observation. A "
+        "classifier learns to tell the posterior's draws from true parameters on the test datasets, then gives, "
+        "for draws at your observation, the probability that each is a true parameter. If the posterior is right "
+        "here, it cannot tell: every probability is near 0.5, and the curve (the share of draws below each "
+        "probability) rises steeply at 0.5 and stays inside the grey band, where the curves of classifiers "
+        "trained on a posterior that is right by construction fall. A curve that rises early or late, outside "
+        "the band, means the posterior is wrong at your observation (too narrow, too wide or shifted)."
+    ),
 }
 
 # "predictive" for data drawn in their shape (sbi_core.checks.figures: a fan chart, an image grid), by the

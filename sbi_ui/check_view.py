@@ -75,6 +75,8 @@ _SECTIONS = (
     ("recovery", "recovery", "Parameter recovery"),
     ("predictive", "predictive", "Posterior predictive check at the observation"),
     ("reference_c2st", "reference_c2st", "Distance to the exact posterior"),
+    ("misspecification", "misspecification", "Could the model have made your data?"),
+    ("lc2st_pp", "lc2st", "Is the posterior right at your observation? (local C2ST)"),
 )
 
 

@@ -515,3 +515,25 @@ def test_break_it_trains_a_twin_badly_and_checks_it_after_training(runs):
     finally:
         if twin is not None:
             _kill_check_workers(store, [twin])
+
+
+def test_an_observation_the_model_cannot_make_is_flagged_and_leads_the_overall_verdict(runs):
+    store, ids, _ = runs
+    spec = store.get_run(ids["npe"]).spec
+    x_o = np.asarray(spec.observation if spec.observation is not None else
+                     get_simulator("linear_regression").default_observation.tolist(), dtype=float)
+    x_o = x_o.copy()
+    x_o[3] += 40.0  # one sensor far beyond anything the model simulates
+    rid = store.create_run(dataclasses.replace(spec, observation=x_o.tolist(), title="misspecified"))
+    assert run_worker(store, rid) == "done"
+    res = run_checks(store, rid, SMALL)
+    m = res.summary["misspecification"]
+    assert m["misspecified"] and m["p_value"] <= 0.01
+    assert m["features"][0]["index"] == 3  # the component that is off comes first
+    assert res.verdicts("misspecification")[0]["kind"] == "bad"
+    assert res.summary["overall"]["kind"] == "bad"
+    fig = plots.misspecification_figure(m["features"], m["p_value"])
+    assert fig.data and max(max(t.x) for t in fig.data if len(t.x)) > 10  # the off component's bar is long
+    good = run_checks(store, ids["npe"], SMALL).summary["misspecification"]
+    assert not good["misspecified"] and good["p_value"] > 0.05
+    assert res.summary["lc2st"]["p_value"] >= 0.0 and len(res.arrays["lc2st_cdf"]) == len(res.arrays["lc2st_levels"])

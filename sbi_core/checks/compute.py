@@ -10,8 +10,11 @@ The job (one call of :func:`run_checks`):
    (HPD and central), TARP, z-scores and recovery are all computed from these
    same draws;
 4. **at the observation**: the posterior predictive check (simulating from
-   the run's own posterior samples at ``x_o``) and, where the model has an exact
-   posterior, each round's C2ST against it;
+   the run's own posterior samples at ``x_o``), where the model has an exact
+   posterior each round's C2ST against it, the misspecification test (is
+   ``x_o`` like the model's own simulations from the prior?,
+   :func:`sbi_core.diagnostics.check_misspecification`) and, on the test
+   datasets, the local C2ST at ``x_o`` (:func:`sbi_core.diagnostics.run_lc2st`);
 5. **verdicts** in plain words (:mod:`.verdicts`).
 
 Only free parameters are checked (a fixed one's posterior is its value).
@@ -37,11 +40,13 @@ from sbi_core.checks.plan import CheckPlan, plan_checks
 from sbi_core.checks.results import CheckResults
 from sbi_core.checks.testset import TestSet, simulate_test_set, table_test_set
 from sbi_core.diagnostics import (
+    check_misspecification,
     check_sbc,
     check_tarp,
     expected_coverage,
     posterior_predictive_check,
     recovery,
+    run_lc2st,
     run_sbc,
     run_tarp,
     sample_for_datasets,
@@ -255,6 +260,60 @@ def _reference_c2st(job: _Job, simulator, prior: Prior, x_obs) -> None:
     job.verdicts["reference_c2st"] = V.reference_verdicts(values)
 
 
+MAX_FEATURES_KEPT = 20  # components of the observation the misspecification result keeps, most responsible first
+
+
+def _model_simulations(job: _Job, plan: CheckPlan, rounds: list[int]) -> Optional[np.ndarray]:
+    """The model's own simulations from the prior: the first round's ``x (N, K)`` (a table run's rows), or
+    ``None`` when they were not kept."""
+    try:
+        x = np.load(job.store.round_dir(job.run_id, rounds[0]) / "x.npy", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return x.reshape(len(x), -1) if x.ndim > 2 else x
+
+
+def _misspecification(job: _Job, plan: CheckPlan, x_obs, rounds: list[int], obs_names: list[str]) -> None:
+    job.tick(0.86, "Comparing your observation with the model's own simulations (misspecification test)")
+    x_train = _model_simulations(job, plan, rounds)
+    if x_train is None:
+        job.summary.setdefault("skipped", {})["misspecification"] = (
+            "The misspecification test needs the simulations of the run's first round, which were not kept.")
+        return
+    x_o = torch.as_tensor(x_obs, dtype=torch.float32).reshape(-1)
+    labels = obs_names if len(obs_names) == x_o.shape[0] else None
+    try:
+        res = check_misspecification(torch.as_tensor(x_train, dtype=torch.float32), x_o, labels=labels,
+                                     seed=job.seeds.seed_of("misspecification"))
+    except SBIError as err:  # too few valid simulations, say: the other checks stand
+        job.summary.setdefault("skipped", {})["misspecification"] = str(err)
+        return
+    keep = ("p_value", "statistic", "method", "misspecified", "alpha", "n_train", "n_calibration", "n_invalid",
+            "min_p_value", "k")
+    job.summary["misspecification"] = {k: res[k] for k in keep if k in res} | {
+        "features": [dict(f) for f in res["features"][:MAX_FEATURES_KEPT]], "verdict": res["verdict"]}
+    job.verdicts["misspecification"] = V.misspecification_verdicts(bool(res["misspecified"]), res["verdict"])
+
+
+def _lc2st(job: _Job, posterior, test: TestSet, x_obs) -> None:
+    job.tick(0.88, "Testing the posterior at your observation (local C2ST)")
+    try:
+        res = run_lc2st(test.theta, test.x, posterior, torch.as_tensor(x_obs, dtype=torch.float32).reshape(-1),
+                        seed=job.seeds.seed_of("lc2st"))
+    except SBIError as err:
+        job.summary.setdefault("skipped", {})["lc2st"] = str(err)
+        return
+    pp = res["pp"]
+    job.arrays.update(lc2st_levels=np.asarray(pp["levels"], dtype=float), lc2st_cdf=np.asarray(pp["cdf"], dtype=float),
+                      lc2st_null_low=np.asarray(pp["null_low"], dtype=float),
+                      lc2st_null_high=np.asarray(pp["null_high"], dtype=float),
+                      lc2st_null_statistics=np.asarray(res["null_statistics"], dtype=float))
+    keep = ("p_value", "statistic", "variant", "rejected", "alpha", "num_null", "num_posterior_samples",
+            "n_calibration", "n_invalid", "classifier")
+    job.summary["lc2st"] = {k: res[k] for k in keep if k in res} | {"verdict": res["verdict"]}
+    job.verdicts["lc2st"] = V.lc2st_verdicts(bool(res["rejected"]), res["verdict"])
+
+
 # ---------------------------------------------------------------------------
 # the job
 # ---------------------------------------------------------------------------
@@ -290,9 +349,14 @@ def run_checks(
     obs_names = list(getattr(simulator, "obs_names", None) or [f"x{k + 1}" for k in range(x_obs.shape[0])])
     job.summary.update(run_id=run_id, plan=plan.to_dict(), options=job.options.to_dict(), param_names=prior.names,
                        obs_names=obs_names, rounds_checked=len(rounds))
+    test = None
     if plan.needs_test_data:
         test = _test_set(job, plan, simulator, prior, x_obs, rounds)
         _dataset_checks(job, plan, posterior, prior, test)
+    if plan.applies("misspecification"):
+        _misspecification(job, plan, x_obs, rounds, obs_names)
+    if plan.applies("lc2st") and test is not None:
+        _lc2st(job, posterior, test, x_obs)
     if plan.applies("predictive"):
         _predictive(job, simulator, posterior, x_obs, rounds, obs_names)
     if plan.applies("reference_c2st"):

@@ -25,6 +25,8 @@ CHECK_CHARTS: tuple[tuple[str, str], ...] = (
     ("recovery", "recovery"),
     ("predictive", "predictive"),
     ("reference_c2st", "reference_c2st"),
+    ("misspecification", "misspecification"),
+    ("lc2st_pp", "lc2st"),
 )
 
 
@@ -65,4 +67,10 @@ def check_figure(name: str, results: CheckResults, labels: Sequence[str],
                                       names=names, title=PREDICTIVE_CHECK_TITLE, label="posterior predictive")
         return plots.predictive_check_figure(a["x_obs"], a["ppc_lower"], a["ppc_upper"], names,
                                              a["ppc_simulations"], s["predictive"]["level"])
+    if name == "misspecification":
+        m = s["misspecification"]
+        return plots.misspecification_figure(m.get("features", []), m["p_value"], m.get("alpha", 0.05))
+    if name == "lc2st_pp":
+        return plots.lc2st_pp_figure(a["lc2st_levels"], a["lc2st_cdf"], a["lc2st_null_low"], a["lc2st_null_high"],
+                                     s["lc2st"]["p_value"])
     return plots.reference_c2st_figure(a["reference_c2st"])

@@ -50,6 +50,8 @@ CHECK_TITLES = {
     "recovery": "Parameter recovery",
     "predictive": "Posterior predictive check at the observation",
     "reference_c2st": "Distance to the exact posterior (C2ST), round by round",
+    "misspecification": "Could the model have made your data? (misspecification test)",
+    "lc2st": "Is the posterior right at your observation? (local C2ST)",
 }
 CHECK_KEYS = tuple(CHECK_TITLES)
 _PRIOR_WIDE = ("sbc", "coverage", "tarp", "zscore", "recovery")
@@ -117,7 +119,21 @@ def _has_exact_posterior(spec: RunSpec) -> tuple[bool, str]:
     return True, f"{sim.title} has an exact posterior: each round's posterior at the observation is compared with it."
 
 
+MISSPECIFICATION_WHY = ("Compares your observation with the model's own simulations from the prior (the first "
+                        "round's): a nearest-neighbour test whose p-value is calibrated on those simulations.")
+LC2ST_WHY = ("A classifier learns, on the test datasets, to tell the posterior's draws from true parameters; "
+             "at your observation it is compared with classifiers trained where the posterior is right by "
+             "construction (Linhart et al. 2023).")
+LC2ST_NOT_HERE = ("Not applicable: the local C2ST learns from test datasets across the prior (or the truncated "
+                  "region), which this run's posterior is not meant to answer for.")
+
+
 def _items(applies: dict, reasons: dict) -> tuple[CheckItem, ...]:
+    """The plan's items; the two checks at the observation follow the others: the misspecification test
+    applies to every run (it needs only the model's simulations), the local C2ST where test datasets are."""
+    applies = {"misspecification": True, "lc2st": any(applies[k] for k in _PRIOR_WIDE)} | applies
+    reasons = {"misspecification": MISSPECIFICATION_WHY,
+               "lc2st": LC2ST_WHY if applies["lc2st"] else LC2ST_NOT_HERE} | reasons
     return tuple(CheckItem(k, CHECK_TITLES[k], bool(applies[k]), reasons[k]) for k in CHECK_KEYS)
 
 
@@ -146,6 +162,8 @@ def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
         reasons["predictive"] = ("Skipped: the run was trained on a table of simulations, so there is no simulator "
                                  "to simulate new data from the posterior.")
         reasons["reference_c2st"] = "Skipped: a table of simulations has no exact posterior to compare with."
+        reasons["misspecification"] = ("Compares your observation with the table's simulations: a nearest-neighbour "
+                                       "test whose p-value is calibrated on those simulations.")
         return CheckPlan("table", "table", (
             "This run was trained on an uploaded table of simulations, so no fresh test data can be simulated. "
             "The calibration checks use the table's validation rows instead (held out from training); the "

@@ -33,7 +33,8 @@ from typing import Optional, Sequence
 
 __all__ = [
     "Verdict", "pct", "coverage_verdicts", "sbc_verdicts", "hpd_verdicts", "tarp_verdicts", "zscore_verdicts",
-    "recovery_verdicts", "predictive_verdicts", "reference_verdicts", "overall_verdict",
+    "recovery_verdicts", "predictive_verdicts", "reference_verdicts", "misspecification_verdicts", "lc2st_verdicts",
+    "overall_verdict",
 ]
 
 SIGMAS = 3.0  # how many standard errors from nominal before a verdict says "mis-calibrated"
@@ -228,6 +229,18 @@ def reference_verdicts(c2st_by_round: Sequence[float]) -> list[Verdict]:
                                 "indistinguishable, 1 is disjoint).")]
     return [Verdict("bad", f"Far from the exact posterior {where} (C2ST {last:.2f}; 0.5 is indistinguishable, 1 is "
                            "disjoint).")]
+
+
+def misspecification_verdicts(misspecified: bool, text: str) -> list[Verdict]:
+    """The misspecification test's sentence (:func:`sbi_core.diagnostics.check_misspecification`'s ``verdict``):
+    ``bad`` when the model rarely makes data like the observation (every posterior is then suspect), else ``good``."""
+    return [Verdict("bad" if misspecified else "good", str(text))]
+
+
+def lc2st_verdicts(rejected: bool, text: str) -> list[Verdict]:
+    """The local C2ST's sentence (:func:`sbi_core.diagnostics.run_lc2st`'s ``verdict``): ``bad`` when the
+    classifier tells the posterior's draws at the observation from the truth, else ``good``."""
+    return [Verdict("bad" if rejected else "good", str(text))]
 
 
 def overall_verdict(verdicts: dict) -> Verdict:

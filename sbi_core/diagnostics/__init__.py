@@ -9,11 +9,18 @@
 - :mod:`.predictive`: posterior predictive check of one observation.
 - :mod:`.reference`: C2ST of each round's posterior against the exact one (built-ins that have it).
 - :mod:`.ood`: whether an observation lies outside what the network was trained on (k-NN conformal test).
+- :mod:`.conformal`: the robust z-scoring, k-NN distances and conformal p-values that :mod:`.ood` and
+  :mod:`.misspecification` share.
+- :mod:`.misspecification`: whether the model can produce data like the observation (k-NN or MMD, conformal).
+- :mod:`.lc2st`: whether the posterior is right at one observation (L-C2ST and L-C2ST-NF), with the batched
+  classifiers of :mod:`.ensemble`.
 """
 
 from sbi_core.diagnostics.batched import DatasetDraws, draw_for_datasets, drop_invalid, sample_for_datasets
 from sbi_core.diagnostics.c2st import c2st
 from sbi_core.diagnostics.coverage import Coverage, expected_coverage, outside_central_interval
+from sbi_core.diagnostics.lc2st import LC2ST, run_lc2st
+from sbi_core.diagnostics.misspecification import check_misspecification
 from sbi_core.diagnostics.ood import OODCheck, TrainingSupport, ood_check
 from sbi_core.diagnostics.predictive import PredictiveCheck, posterior_predictive_check
 from sbi_core.diagnostics.reference import ReferenceC2ST, ReferenceScore, reference_unavailable
@@ -47,4 +54,7 @@ __all__ = [
     "ReferenceC2ST",
     "ReferenceScore",
     "reference_unavailable",
+    "check_misspecification",
+    "LC2ST",
+    "run_lc2st",
 ]

@@ -47,6 +47,11 @@ whether ``x_o[c]`` lies beyond the training range ``[min_i x_ic, max_i x_ic]``
 (by how many scale units); the message names those furthest beyond, or says
 that every number is in range and only their combination is new.
 
+The robust z-scoring, the k-NN distances and the conformal p-value are
+:mod:`sbi_core.diagnostics.conformal`'s, shared with the misspecification test
+(:mod:`sbi_core.diagnostics.misspecification`, which asks the same question of the
+model rather than the network, and says which numbers are to blame).
+
 **Cost.** Fitting computes ``m x n`` distances (``m = 1000``, ``n = 10,000``,
 ``K = 100``: a 1000 x 10,000 matrix product, well under a second), done once
 per run; checking one observation is ``n`` distances (milliseconds), fast
@@ -70,6 +75,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from sbi_core.diagnostics.conformal import as_rows, conformal_p_value, knn_distances, robust_scale
 from sbi_core.errors import SBIError
 
 __all__ = ["LEVEL", "NEIGHBOURS", "NUM_CALIBRATION", "MAX_REFERENCE", "MIN_TRAINING", "ComponentOffset",
@@ -80,17 +86,7 @@ NEIGHBOURS = 5  # k of the k-NN score
 NUM_CALIBRATION = 1000  # training simulations scored against the rest
 MAX_REFERENCE = 20_000  # training simulations kept as neighbours (a random subset beyond this)
 MIN_TRAINING = 20  # finite training simulations below which the check cannot tell
-_CHUNK = 256  # rows of a distance block (memory: _CHUNK x n doubles)
 _NAMED = 3  # components named in the message at most
-
-
-def _as_rows(x, name: str) -> np.ndarray:
-    a = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
-    if a.ndim == 1:
-        a = a[:, None]
-    if a.ndim != 2:
-        raise SBIError(f"The {name} must be a table with one row per simulation, got shape {a.shape}.")
-    return a
 
 
 def _kth_distance(z: np.ndarray, ref: np.ndarray, ref_sq: np.ndarray, k: int,
@@ -99,15 +95,7 @@ def _kth_distance(z: np.ndarray, ref: np.ndarray, ref_sq: np.ndarray, k: int,
 
     ``exclude (m,)``: the index in ``ref`` of each row itself (left out of its own neighbours).
     """
-    out = np.empty(len(z))
-    for s in range(0, len(z), _CHUNK):
-        block = z[s:s + _CHUNK]
-        d2 = (block ** 2).sum(1)[:, None] + ref_sq[None, :] - 2.0 * block @ ref.T
-        d2[d2 < 1e-12] = 0.0  # exact ties (discrete data) stay ties despite rounding
-        if exclude is not None:
-            d2[np.arange(len(block)), exclude[s:s + _CHUNK]] = np.inf
-        out[s:s + _CHUNK] = np.sqrt(np.partition(d2, k - 1, axis=1)[:, k - 1])
-    return out
+    return knn_distances(z, ref, ref_sq, k, exclude=exclude)[:, k - 1]
 
 
 @dataclass(frozen=True)
@@ -190,7 +178,7 @@ class TrainingSupport:
         there are more than ``max_reference``; a ``numpy`` Generator, the global state is untouched).
         Raises :class:`~sbi_core.errors.SBIError` with fewer than :data:`MIN_TRAINING` finite rows.
         """
-        a = _as_rows(x, "training simulations")
+        a = as_rows(x, "training simulations")
         a = a[np.isfinite(a).all(1)]
         if len(a) < max(MIN_TRAINING, neighbours + 1):
             raise SBIError(f"Only {len(a)} finite training simulations: the out-of-distribution check needs at "
@@ -198,11 +186,7 @@ class TrainingSupport:
         rng = np.random.default_rng(int(seed))
         if len(a) > max_reference:
             a = a[rng.choice(len(a), size=int(max_reference), replace=False)]
-        centre = np.median(a, axis=0)
-        q25, q75 = np.quantile(a, [0.25, 0.75], axis=0)
-        scale = (q75 - q25) / 1.349
-        std = a.std(axis=0)
-        scale = np.where(scale > 0, scale, np.where(std > 0, std, 1.0))
+        centre, scale = robust_scale(a)
         z = (a - centre) / scale
         z_sq = (z ** 2).sum(1)
         m = min(int(num_calibration), len(z))
@@ -219,7 +203,7 @@ class TrainingSupport:
 
         ``labels``: ``K`` component names for the message (``x1``, ``x2``, ... otherwise).
         """
-        obs = _as_rows(x_obs, "observation").reshape(-1)
+        obs = as_rows(x_obs, "observation").reshape(-1)
         k = len(self.centre)
         if obs.shape[0] != k:
             raise SBIError(f"The observation has {obs.shape[0]} numbers but the training simulations have {k}.")
@@ -228,8 +212,7 @@ class TrainingSupport:
         z = (obs - self.centre) / self.scale
         stat = float(_kth_distance(z[None, :], self.reference, self.reference_sq, self.neighbours)[0])
         m = self.num_calibration
-        at_least = m - int(np.searchsorted(self.calibration, stat, side="left"))  # #{s_j >= stat}
-        p = (1 + at_least) / (m + 1)
+        p = conformal_p_value(self.calibration, stat)  # (1 + #{s_j >= stat}) / (m + 1)
         threshold = max(float(level), 1.0 / (m + 1))
         names = list(labels) if labels is not None and len(labels) == k else [f"x{c + 1}" for c in range(k)]
         comps = self._components(obs, z, names)

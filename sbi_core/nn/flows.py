@@ -299,6 +299,12 @@ class ConditionalFlow(nn.Module):
         """``log q(theta_i | x_i)``: ``theta (N, D)``, ``x (N, K)`` -> ``(N,)``."""
         return self.flow.log_prob(theta, context=x)
 
+    def to_base(self, theta: Tensor, x: Tensor) -> Tensor:
+        """``z_i = T^{-1}(theta_i; x_i)``, the flow's map to its standard normal base: ``theta (N, D)``,
+        ``x (N, K)`` -> ``(N, D)``; ``z ~ N(0, I)`` exactly when ``theta ~ q(. | x)`` (L-C2ST-NF,
+        :mod:`sbi_core.diagnostics.lc2st`)."""
+        return self.flow.transform_to_noise(theta, context=x)
+
     def log_prob_and_gaussian(self, theta: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         """``log q(theta_i | x_i)`` and the log density of the conditional Gaussian that the
         conditional affine layer alone defines (``theta ~ N(mu(x), sigma(x)^2)`` in z-scored units),

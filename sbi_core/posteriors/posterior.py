@@ -210,6 +210,25 @@ class Posterior(PosteriorBase):
             lp = lp - self._log_normalizer(x)
         return torch.where(inside, lp, torch.tensor(-math.inf))
 
+    def to_base(self, theta: Tensor, xs: Tensor) -> Tensor:
+        """``(N, Df)``: each ``theta_i`` of ``theta (N, D)`` mapped to the flow's base space at its own
+        ``xs[i]`` (``xs (N, K)``, or one ``(K,)`` observation for every row),
+
+            z_i = T^{-1}(theta_i; x_i),   so that  z ~ N(0, I_Df)  when  theta ~ q(. | x).
+
+        Only the ``Df`` free parameters are mapped (fixed ones are not modelled). This is the
+        untruncated flow ``q``: for a posterior that leaks out of the prior's support the
+        truncated posterior's draws are not exactly ``N(0, I)`` in this space. L-C2ST-NF
+        (:mod:`sbi_core.diagnostics.lc2st`) tests the flow through this map.
+        """
+        theta = self._theta_rows(theta)
+        xs = torch.as_tensor(xs, dtype=torch.float32)
+        xs = self._check_x(xs).expand(theta.shape[0], -1) if xs.ndim == 1 else self._check_xs(xs)
+        if xs.shape[0] != theta.shape[0]:
+            raise SBIError(f"theta has {theta.shape[0]} rows but xs has {xs.shape[0]}; give one x per theta.")
+        with torch.no_grad():
+            return self._flow.to_base(theta[:, self._free], xs)
+
     def _flow_center(self) -> Tensor:
         return self.prior.mean[self._free]
 
