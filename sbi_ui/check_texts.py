@@ -66,7 +66,7 @@ HOW_TO_READ = {
         "nearest simulations, against how far the model's simulations lie from each other. The p-value is the "
         "share of the model's simulations that lie at least as far out (small: your data are unlike anything the "
         "model makes, and the posterior is an answer to the wrong question). The bars show how far each number "
-        "of your observation lies from the model's simulations, in their typical spreads, most responsible first; "
+        "of your observation lies from the model's simulations, in their typical spreads, the farthest on top; "
         "red bars are unusual on their own. When every bar is short but the test fails, it is the combination "
         "of numbers that the model never makes (two sensors that disagree, say)."
     ),

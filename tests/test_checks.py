@@ -537,3 +537,10 @@ def test_an_observation_the_model_cannot_make_is_flagged_and_leads_the_overall_v
     good = run_checks(store, ids["npe"], SMALL).summary["misspecification"]
     assert not good["misspecified"] and good["p_value"] > 0.05
     assert res.summary["lc2st"]["p_value"] >= 0.0 and len(res.arrays["lc2st_cdf"]) == len(res.arrays["lc2st_levels"])
+
+
+def test_a_local_c2st_pass_at_an_observation_the_model_cannot_make_is_no_evidence():
+    said = V.lc2st_verdicts(False, "No evidence against the posterior.", off_model=True)
+    assert said[0].kind == "warn" and "unlike them" in said[0].text
+    assert V.lc2st_verdicts(True, "Not to be trusted.", off_model=True)[0].kind == "bad"
+    assert V.lc2st_verdicts(False, "No evidence.")[0].kind == "good"

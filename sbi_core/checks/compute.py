@@ -311,7 +311,8 @@ def _lc2st(job: _Job, posterior, test: TestSet, x_obs) -> None:
     keep = ("p_value", "statistic", "variant", "rejected", "alpha", "num_null", "num_posterior_samples",
             "n_calibration", "n_invalid", "classifier")
     job.summary["lc2st"] = {k: res[k] for k in keep if k in res} | {"verdict": res["verdict"]}
-    job.verdicts["lc2st"] = V.lc2st_verdicts(bool(res["rejected"]), res["verdict"])
+    off_model = bool(job.summary.get("misspecification", {}).get("misspecified"))
+    job.verdicts["lc2st"] = V.lc2st_verdicts(bool(res["rejected"]), res["verdict"], off_model)
 
 
 # ---------------------------------------------------------------------------

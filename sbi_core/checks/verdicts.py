@@ -237,9 +237,15 @@ def misspecification_verdicts(misspecified: bool, text: str) -> list[Verdict]:
     return [Verdict("bad" if misspecified else "good", str(text))]
 
 
-def lc2st_verdicts(rejected: bool, text: str) -> list[Verdict]:
+def lc2st_verdicts(rejected: bool, text: str, off_model: bool = False) -> list[Verdict]:
     """The local C2ST's sentence (:func:`sbi_core.diagnostics.run_lc2st`'s ``verdict``): ``bad`` when the
-    classifier tells the posterior's draws at the observation from the truth, else ``good``."""
+    classifier tells the posterior's draws at the observation from the truth, else ``good``; but where the
+    misspecification test found the observation unlike the model's data (``off_model``), a pass is no
+    evidence (the classifier learnt only where the model's data are) and says so."""
+    if off_model and not rejected:
+        return [Verdict("warn", "No evidence against the posterior at your observation, but this says little "
+                                "here: the classifier learnt from the model's simulations, and your observation is "
+                                "unlike them (see the misspecification test above). " + str(text))]
     return [Verdict("bad" if rejected else "good", str(text))]
 
 

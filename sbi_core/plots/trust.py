@@ -39,7 +39,7 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
 
 def misspecification_figure(features: Sequence[dict], p_value: float, alpha: float = 0.05, top: int = 10,
                             title: str = MISSPECIFICATION_TITLE) -> go.Figure:
-    """Bars of ``|z|`` for the ``top`` most responsible components of the observation.
+    """Bars of ``|z|`` for the ``top`` most responsible components of the observation, the farthest on top.
 
     features: the ``features`` of :func:`sbi_core.check_misspecification` (most responsible
         first), each with ``label``, ``value``, ``z`` (the observation's number standardised by the
@@ -49,7 +49,7 @@ def misspecification_figure(features: Sequence[dict], p_value: float, alpha: flo
     rows = [f for f in features if isinstance(f, dict) and np.isfinite(f.get("z", np.nan))][:max(1, int(top))]
     if not rows:
         return _empty(title, "No components to draw.", 360)
-    rows = rows[::-1]  # the most responsible on top of a horizontal bar chart
+    rows = sorted(rows, key=lambda f: abs(float(f["z"])))  # the farthest on top of a horizontal bar chart
     labels = [str(f.get("label", f.get("index", ""))) for f in rows]
     z = np.abs(np.array([float(f["z"]) for f in rows]))
     unusual = [float(f.get("marginal_p_value", 1.0)) < alpha for f in rows]
