@@ -13,7 +13,7 @@ hide_truth_for_class()
 
 st.title("Lessons")
 st.markdown(
-    "Five short lessons for a class, from *what is a simulator* to *can I trust this posterior*. Each step has "
+    "Six short lessons for a class, from *what is a simulator* to *can I trust it at my observation*. Each step has "
     "a little text, one thing to do, one picture and one question; the answer stays hidden until you reveal "
     "it. The true parameter stays hidden until you turn on *Show the true parameter* in the sidebar. "
     "Send a step's link (with its QR code) to put every student on the same step."

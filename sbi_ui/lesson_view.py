@@ -16,6 +16,12 @@ from sbi_ui.spec_link import page_url, qr_svg
 __all__ = ["current_step", "lesson_picker", "step_view", "step_link"]
 
 
+def _choice_label(lesson) -> str:
+    """``"title: summary"``, without a colon after a title that ends in a question mark or a full stop."""
+    sep = " " if lesson.title.rstrip().endswith(("?", ".", "!")) else ": "
+    return f"{lesson.title}{sep}{lesson.summary}"
+
+
 def current_step() -> tuple[Lesson, int]:
     """The lesson and 0-based step the URL names (the first lesson's first step if it names none or a bad one)."""
     lesson = get_lesson(st.query_params.get(K.QP_LESSON)) or LESSONS[0]
@@ -39,7 +45,7 @@ def lesson_picker(lesson: Lesson) -> None:
     """A select box of the lessons; choosing one opens its first step."""
     slugs = [les.slug for les in LESSONS]
     st.session_state[K.W_LESSON_PICK] = lesson.slug
-    st.selectbox("Lesson", slugs, format_func=lambda s: f"{get_lesson(s).title}: {get_lesson(s).summary}",
+    st.selectbox("Lesson", slugs, format_func=lambda s: _choice_label(get_lesson(s)),
                  key=K.W_LESSON_PICK, on_change=_picked)
 
 

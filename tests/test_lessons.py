@@ -43,8 +43,8 @@ def _text(at: AppTest) -> str:
     return " ".join(m.value for m in at.markdown)
 
 
-def test_there_are_five_lessons_with_short_steps():
-    assert [les.slug for les in LESSONS] == ["simulator", "abc", "amortized", "sequential", "calibration"]
+def test_there_are_six_lessons_with_short_steps():
+    assert [les.slug for les in LESSONS] == ["simulator", "abc", "amortized", "sequential", "calibration", "trust"]
     for lesson in LESSONS:
         for s in lesson.steps:
             sentences = [p for p in re.split(r"(?<=[.!?])\s+", s.text.strip()) if p]
@@ -131,6 +131,46 @@ def test_abc_by_hand_accepts_the_closest_draws():
     assert abs(np.abs(x[kept, 0]).mean() - np.abs(x[kept, 1] / 100).mean()) < 0.1
     x[0] = np.nan
     assert np.isinf(scaled_distances(x, np.zeros(2))[0])
+
+
+def test_trust_lesson_flags_the_sensors_that_disagree_not_those_that_agree():
+    """Lesson 6, steps 1-2: the presets' readings against the two-sensor model's own simulations."""
+    from sbi_ui.lessons.trust import PRESETS, sensor_check
+
+    agree, apart, beyond = (sensor_check(PRESETS[name]) for name in ("Readings agree", "1.0 apart",
+                                                                      "One beyond the range"))
+    assert not agree["misspecified"] and agree["p_value"] > 0.2
+    assert apart["misspecified"] and apart["p_value"] < 0.01
+    # 1.0 apart: each reading alone is ordinary; it is the pair that the model never makes
+    assert all(f["side"] is None and f["marginal_p_value"] > 0.2 for f in apart["features"])
+    assert beyond["misspecified"] and beyond["features"][0]["label"] == "sensor 2"
+    assert beyond["features"][0]["side"] == "above"
+
+
+def test_trust_lesson_local_c2st_rejects_the_overconfident_estimator_only():
+    """Lesson 6, step 3: the answer names B as overconfident; L-C2ST rejects B, and not A, at every observation."""
+    from sbi_ui.lessons.trust import ESTIMATORS, LESSON, OBSERVATIONS, local_pp
+
+    assert ESTIMATORS == {"A": 1.0, "B": 0.5} and LESSON.steps[2].answer.startswith("Estimator B.")
+    for x_obs in OBSERVATIONS:
+        exact, over = local_pp("A", x_obs), local_pp("B", x_obs)
+        assert not exact["rejected"] and exact["p_value"] > 0.2, (x_obs, exact["p_value"])
+        assert over["rejected"] and over["p_value"] < 0.05, (x_obs, over["p_value"])
+        at = round(0.4 * (len(over["pp"]["levels"]) - 1))  # overconfident: its curve rises early, above the band
+        assert over["pp"]["cdf"][at] > over["pp"]["null_high"][at]
+
+
+def test_trust_lesson_presets_set_the_observation_the_test_step_checks(store_env):
+    at = _lesson("trust", 1)
+    key = K.w_lesson("trust", 1)
+    assert "rarely produces data like yours" in _text(at)  # the lesson opens on the readings 1.0 apart
+    at.button(key=f"{key}_preset0").click().run()  # "Readings agree"
+    assert at.slider(key=f"{key}_second").value == pytest.approx(0.6)
+    assert "looks like data the model produces" in _text(at)
+    at.slider(key=f"{key}_second").set_value(1.5).run()
+    assert "rarely produces data like yours" in _text(at)
+    at.button(key=K.W_LESSON_PREV).click().run()  # step 1 keeps the reading step 2 left
+    assert at.slider(key=f"{K.w_lesson('trust', 0)}_second").value == pytest.approx(1.5)
 
 
 @pytest.mark.slow

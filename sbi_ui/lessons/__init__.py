@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sbi_ui.lessons import abc_by_hand, amortized, calibration, sequential, simulator_prior
+from sbi_ui.lessons import abc_by_hand, amortized, calibration, sequential, simulator_prior, trust
 from sbi_ui.lessons.steps import Lesson, Step
 
 __all__ = ["LESSONS", "Lesson", "Step", "get_lesson"]
 
 LESSONS: tuple[Lesson, ...] = tuple(m.LESSON for m in (simulator_prior, abc_by_hand, amortized, sequential,
-                                                       calibration))
+                                                       calibration, trust))
 
 
 def get_lesson(slug: Optional[str]) -> Optional[Lesson]:
