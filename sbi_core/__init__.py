@@ -34,6 +34,8 @@ _WHERE = {
     "SNPE": "sbi_core.methods.snpe",
     "NLE": "sbi_core.methods.nle",
     "NRE": "sbi_core.methods.nre",
+    "FMPE": "sbi_core.methods.fmpe",
+    "NPSE": "sbi_core.methods.npse",
     "Posterior": "sbi_core.posteriors.posterior",
     "PosteriorSamplingError": "sbi_core.posteriors.posterior",
     "Prior": "sbi_core.stats.priors",

@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from sbi_core import plots
+from sbi_core.methods.catalogue import loss_smoothing
 from sbi_core.run.summary import summary_short
 from sbi_core.store.runs import RunInfo
 from sbi_core.store.turns import TURN_REASON, PlaceInLine
@@ -256,7 +257,8 @@ def live_view(run_id: str, was_status: str) -> None:
                              key="train_epsilon_chart")
             else:
                 shared_chart(run_id, "loss", (tr.after, rounds), lambda: plots.loss_figure(
-                    tr.ep_round, tr.ep_epoch, tr.ep_train, tr.ep_val, tr.best_epochs()), key="train_loss_chart")
+                    tr.ep_round, tr.ep_epoch, tr.ep_train, tr.ep_val, tr.best_epochs(),
+                    smooth=loss_smoothing(info.spec.method)), key="train_loss_chart")
         with right:
             if info.is_terminal and not len(tr.samples):
                 st.info("No round finished, so there is no posterior cloud to show.", icon=":material/info:")

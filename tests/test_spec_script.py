@@ -175,6 +175,41 @@ def test_sbi_script_compiles_and_names_the_budget(method, tmp_path):
     assert ("for r in range(NUM_ROUNDS)" in text) == (method != "npe")
 
 
+@pytest.mark.parametrize("method", ["fmpe", "npse"])
+def test_sbi_script_of_a_vector_field(method, tmp_path):
+    spec = tiny(method=method, simulations_per_round=777, hidden_features=24, num_transforms=3)
+    text = spec_to_script(spec, library="sbi")
+    compile(text, "script.py", "exec")
+    pyflakes_clean(text, tmp_path)
+    cls, builder = {"fmpe": ("FMPE", "posterior_flow_nn"), "npse": ("NPSE", "posterior_score_nn")}[method]
+    for needle in (f"from sbi.inference import {cls}, simulate_for_sbi", f"from sbi.neural_nets import {builder}",
+                   "hidden_features=24, num_layers=6)", f"inference = {cls}(prior=prior, vf_estimator=vf_estimator",
+                   "from sbi_core.nn.training import vector_field_batch_size", "SIMULATIONS_PER_ROUND = 777"):
+        assert needle in text, needle
+    assert ('sde_type="ve"' in text) == ('sample_with="ode"' in text) == (method == "npse")
+    assert "posterior_nn(" not in text and "auto_batch_size" not in text
+
+
+@pytest.mark.slow  # trains in a child process
+@pytest.mark.parametrize("method", ["fmpe", "npse"])
+def test_sbi_core_script_of_a_vector_field_reproduces_execute(method, tmp_path):
+    spec = tiny(method=method, simulations_per_round=200, num_posterior_samples=50, max_epochs=2)
+    done = run_script(spec_to_script(spec), tmp_path)
+    assert done.returncode == 0, done.stderr
+    _, samples = read_csv(tmp_path / "posterior_samples.csv")
+    assert torch.allclose(samples, sbi_core.execute(spec).rounds[-1].posterior_samples, atol=1e-4)
+
+
+@pytest.mark.skipif(not HAS_SBI, reason="the sbi toolbox is not installed (bench/requirements.txt)")
+@pytest.mark.parametrize("method", ["fmpe", "npse"])
+def test_sbi_script_of_a_vector_field_runs(method, tmp_path):
+    spec = tiny(method=method, simulations_per_round=200, num_posterior_samples=50, max_epochs=2)
+    done = run_script(spec_to_script(spec, "sbi"), tmp_path)
+    assert done.returncode == 0, done.stderr
+    header, samples = read_csv(tmp_path / "posterior_samples.csv")
+    assert header == ["b0", "b1"] and samples.shape == (50, 2) and torch.isfinite(samples).all()
+
+
 def test_sbi_script_fixed_batch_size_and_table(tmp_path):
     spec = tiny(batch_size=50, simulator={"kind": "table", "path": STORE_FILE + "sims.csv",
                                           "theta_columns": ["b0", "b1"], "x_columns": ["y1"]},

@@ -39,6 +39,7 @@ from sbi_core.checks.plan import CHECK_TITLES
 from sbi_core.checks.results import CheckResults, checks_dir, load_results
 from sbi_core.errors import SBIError
 from sbi_core.export.script import spec_to_script
+from sbi_core.methods.catalogue import loss_smoothing
 from sbi_core.run.spec import RunSpec
 from sbi_core.run.summary import summary_words
 from sbi_core.simulators.registry import builtin_of
@@ -142,7 +143,8 @@ def _loss(data: _RunData):
     ep = data.epochs
     best = {int(r["round"]): int(r["best_epoch"]) for r in data.rounds if r.get("best_epoch") is not None}
     return plots.loss_figure([e["round"] for e in ep], [e["epoch"] for e in ep],
-                             [_num(e.get("train_loss")) for e in ep], [_num(e.get("val_loss")) for e in ep], best)
+                             [_num(e.get("train_loss")) for e in ep], [_num(e.get("val_loss")) for e in ep], best,
+                             smooth=loss_smoothing(data.info.spec.method))
 
 
 def _num(value: Any) -> float:

@@ -19,7 +19,11 @@
     ``"tsnpe"`` proposes from the prior truncated to the ``1 - eps``
     highest-density region of the last posterior (``RestrictedPrior`` with
     ``get_density_thresholder``, ``eps`` = sbi_core's quantile) and trains
-    with the plain loss. The same posterior, not the same numbers: the two
+    with the plain loss; ``"fmpe"`` and ``"npse"`` train sbi's ``FMPE`` / ``NPSE``
+    once on the prior with its MLP vector field (``posterior_flow_nn`` /
+    ``posterior_score_nn``: the RunSpec's width, two hidden layers per residual
+    block of sbi_core's network, a VE diffusion for NPSE) and sample by the ODE,
+    as sbi_core does. The same posterior, not the same numbers: the two
     libraries draw their random numbers differently.
     A learned summary of the data becomes sbi's closest embedding network; the
     model's hand-made summary statistics (``embedding="handmade"``) are computed
@@ -73,7 +77,11 @@ OUTPUT = "posterior_samples.csv"
 SIMULATION_BATCH = 1000  # rows per simulator call in the sbi script
 _FILE_KEYS = ("path", "file_name", "sha256", "source", "source_base64")  # how a reference names its file
 _ALWAYS = ("simulator", "method", "seed")  # RunSpec settings the sbi_core script writes even at their default
-_SBI_METHODS = ("npe", "snpe", "tsnpe")
+_SBI_METHODS = ("npe", "snpe", "tsnpe", "fmpe", "npse")
+_SBI_VECTOR_FIELDS = {  # method -> (sbi's class, its network builder and the builder's extra arguments)
+    "fmpe": ("FMPE", "posterior_flow_nn", ""),
+    "npse": ("NPSE", "posterior_score_nn", ', sde_type="ve"'),
+}
 _SANDBOX_NOTE = ("your simulator file runs through sbi_core's loader, in a bubblewrap sandbox as in the app;",
                  "where bubblewrap is missing, set SBI_TRUSTED_UPLOADS=1 to run your own code directly")
 
@@ -421,9 +429,14 @@ def _sbi_constants(spec: RunSpec, prior: Prior, model: _Model) -> list[str]:
         lines += ["", "", "def training_batch_size(num_pairs):",
                   '    """sbi_core\'s automatic batch size for num_pairs pairs: about 8 steps per epoch'
                   + (' (smaller batches with a learned summary)."""' if learned else '."""'),
-                  '    return auto_batch_size(int(num_pairs * (1 - TRAINING["validation_fraction"]))'
+                  f'    return {_batch_rule(spec)}(int(num_pairs * (1 - TRAINING["validation_fraction"]))'
                   + (', learned_summary=True)' if learned else ')')]
     return lines
+
+
+def _batch_rule(spec: RunSpec) -> str:
+    """The name of sbi_core's automatic batch size for the spec's method."""
+    return "vector_field_batch_size" if spec.method in _SBI_VECTOR_FIELDS else "auto_batch_size"
 
 
 def _sbi_round(spec: RunSpec, model: _Model, r: str, proposal: str) -> list[str]:
@@ -443,8 +456,12 @@ def _sbi_round(spec: RunSpec, model: _Model, r: str, proposal: str) -> list[str]
                   f"inference.append_simulations(theta, x).train(force_first_round_loss=True, {batch})"]
     else:
         lines.append(f"inference.append_simulations(theta, x).train({batch})")
+    if spec.method == "npse":  # sbi samples NPSE by its SDE unless told
+        lines += ["# the probability-flow ODE, as sbi_core samples NPSE",
+                  'posterior = inference.build_posterior(sample_with="ode").set_default_x(x_o)']
+    else:
+        lines.append("posterior = inference.build_posterior().set_default_x(x_o)")
     return lines + [
-        "posterior = inference.build_posterior().set_default_x(x_o)",
         "samples = posterior.sample((NUM_POSTERIOR_SAMPLES,), show_progress_bars=False)",
         f"summarize({r}, NUM_ROUNDS, len(theta), samples.mean(0).tolist(), samples.std(0).tolist(), PARAM_NAMES)"]
 
@@ -542,14 +559,15 @@ def _sbi_embedding(spec: RunSpec, model: _Model) -> tuple[list[str], list[str], 
 def _sbi_script(spec: RunSpec, model: _Model) -> str:
     prior = _sbi_inputs(spec, model)
     prior_lines, prior_imports = _sbi_prior(prior)
-    sbi_names = ["NPE"] + ([] if model.kind == "table" else ["simulate_for_sbi"])
+    cls, builder, extra = _SBI_VECTOR_FIELDS.get(spec.method, ("NPE", "posterior_nn", ""))
+    sbi_names = [cls] + ([] if model.kind == "table" else ["simulate_for_sbi"])
     third = ["import torch", f"from sbi.inference import {', '.join(sbi_names)}",
-             "from sbi.neural_nets import posterior_nn"] + prior_imports
+             f"from sbi.neural_nets import {builder}"] + prior_imports
     if spec.method == "tsnpe":
         third.append("from sbi.utils import RestrictedPrior, get_density_thresholder")
     tail = ["import sbi_core"] if model.kind != "table" else ["from sbi_core.tables import load_training_pairs"]
     if spec.batch_size is None:
-        tail.append("from sbi_core.nn.training import auto_batch_size")
+        tail.append(f"from sbi_core.nn.training import {_batch_rule(spec)}")
     e_imports, e_defs, e_lines, e_kwarg = _sbi_embedding(spec, model)
     third += e_imports
     tail += [d for d in e_defs if d.startswith("from ")]
@@ -558,10 +576,16 @@ def _sbi_script(spec: RunSpec, model: _Model) -> str:
     threads = [f"torch.set_num_threads({spec.num_threads!r})"] if spec.num_threads is not None else []
     flow = (f'posterior_nn(model={_py(spec.density_estimator)}, hidden_features={spec.hidden_features!r}, '
             f'num_transforms={spec.num_transforms!r}{e_kwarg})')
+    build = [f"density_estimator = {flow}",
+             "inference = NPE(prior=prior, density_estimator=density_estimator, show_progress_bars=False)"]
+    if spec.method in _SBI_VECTOR_FIELDS:
+        build = ["# sbi's MLP vector field: the RunSpec's width, two hidden layers per residual block of sbi_core's",
+                 f'vf_estimator = {builder}(model="mlp"{extra}, hidden_features={spec.hidden_features!r}, '
+                 f'num_layers={2 * spec.num_transforms!r}{e_kwarg})',
+                 f"inference = {cls}(prior=prior, vf_estimator=vf_estimator, show_progress_bars=False)"]
     body = (["torch.manual_seed(SEED)  # sbi draws from torch's global generator: reruns repeat"] + threads
             + ["prior = make_prior()"] + _sbi_model(spec, model) + e_lines
-            + [f"density_estimator = {flow}",
-               "inference = NPE(prior=prior, density_estimator=density_estimator, show_progress_bars=False)"]
+            + build
             + _sbi_rounds(spec, model)
             + ["write_samples(samples.tolist(), PARAM_NAMES)"])
     main = ["def main():",

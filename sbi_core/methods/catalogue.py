@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sbi_core.errors import SBIError
 
-__all__ = ["MethodInfo", "CATALOGUE", "method_names", "method_info"]
+__all__ = ["MethodInfo", "CATALOGUE", "method_names", "method_info", "loss_smoothing"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class MethodInfo:
     sequential: False for a one-round method (``num_rounds`` is then 1).
     learns: ``"posterior"``, ``"likelihood"``, ``"ratio"`` or ``"nothing"`` (ABC).
     options: extra RunSpec settings the method takes (passed to its ``build``).
+    loss_smoothing: epochs over which the loss chart averages the curves (0: drawn as measured); flow and
+        score matching estimate their loss over random times and noise, so it is ragged from epoch to epoch.
     """
 
     name: str
@@ -34,6 +36,7 @@ class MethodInfo:
     sequential: bool
     learns: str
     options: tuple[str, ...] = ()
+    loss_smoothing: int = 0
 
     def rounds(self, num_rounds: int) -> int:
         """How many rounds a run of this method has when ``num_rounds`` are asked for."""
@@ -92,6 +95,31 @@ _TSNPE = MethodInfo(
     sequential=True,
     learns="posterior",
 )
+_FMPE = MethodInfo(
+    name="fmpe",
+    title="Amortized FMPE",
+    summary=(
+        "Flow matching: simulates once from the prior and trains a network that steers random noise, step by "
+        "step, into the posterior of any observation; simple to train, and drawing samples takes a few dozen "
+        "network passes each."
+    ),
+    sequential=False,
+    learns="posterior",
+    options=("time_exponent", "sigma_min", "steps", "solver"),
+    loss_smoothing=5,
+)
+_NPSE = MethodInfo(
+    name="npse",
+    title="Amortized NPSE",
+    summary=(
+        "Score-based diffusion: simulates once from the prior and trains a network to remove noise added to the "
+        "parameters; running the noise backwards turns it into the posterior of any observation."
+    ),
+    sequential=False,
+    learns="posterior",
+    options=("sde", "steps", "solver", "sampler"),
+    loss_smoothing=5,
+)
 _NLE, _SNLE = info_pair(
     "nle",
     learns="likelihood",
@@ -144,13 +172,19 @@ _REJECTION_ABC = MethodInfo(
 
 # every method by its RunSpec name, in the order the pages offer them
 CATALOGUE: dict[str, MethodInfo] = {m.name: m for m in (
-    _SNPE, _TSNPE, _NPE, _SNLE, _NLE, _SNRE, _NRE, _SMC_ABC, _REJECTION_ABC,
+    _SNPE, _TSNPE, _NPE, _FMPE, _NPSE, _SNLE, _NLE, _SNRE, _NRE, _SMC_ABC, _REJECTION_ABC,
 )}
 
 
 def method_names() -> tuple[str, ...]:
     """The names a RunSpec's ``method`` may take, in the order the pages offer them."""
     return tuple(CATALOGUE)
+
+
+def loss_smoothing(name: str) -> int:
+    """Epochs over which the loss chart of a ``name`` run averages its curves (0 for a name not catalogued)."""
+    info = CATALOGUE.get(name)
+    return info.loss_smoothing if info is not None else 0
 
 
 def method_info(name: str) -> MethodInfo:

@@ -10,7 +10,7 @@ comparisons and checks read instead of this module. The run loop reads
 from __future__ import annotations
 
 from sbi_core.errors import SBIError
-from sbi_core.methods import nle, npe, nre, snpe, tsnpe
+from sbi_core.methods import fmpe, nle, npe, npse, nre, snpe, tsnpe
 from sbi_core.methods.abc import rejection as rejection_abc, smc as smc_abc
 from sbi_core.methods.base import Method
 from sbi_core.methods.catalogue import CATALOGUE
@@ -18,7 +18,7 @@ from sbi_core.methods.catalogue import CATALOGUE
 __all__ = ["METHODS", "get_method", "method_names"]
 
 _REGISTERED: dict[str, Method] = {m.name: m for m in (
-    snpe.METHOD, tsnpe.METHOD, npe.METHOD,
+    snpe.METHOD, tsnpe.METHOD, npe.METHOD, fmpe.METHOD, npse.METHOD,
     nle.METHOD_SNLE, nle.METHOD_NLE, nre.METHOD_SNRE, nre.METHOD_NRE,
     smc_abc.METHOD, rejection_abc.METHOD,
 )}

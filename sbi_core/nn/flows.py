@@ -85,6 +85,9 @@ from sbi_core.nn.embeddings import (
     embedding_config,
     make_embedding,
 )
+from sbi_core.nn.standardize import Standardize, zscore_stats
+
+_Standardize = Standardize  # the name checkpoints pickled before z-scoring moved to .standardize
 
 __all__ = ["FlowConfig", "ConditionalFlow", "build_flow", "zscore_stats"]
 
@@ -126,30 +129,6 @@ class FlowConfig:
     def context_features(self) -> int:
         """What the conditioners read: ``F`` with an embedding, else ``K``."""
         return int(self.embedding["features"]) if self.embedding is not None else self.x_dim
-
-
-def zscore_stats(data: Tensor, min_std: float = 1e-6) -> tuple[Tensor, Tensor]:
-    """Column mean and standard deviation of ``data: (N, F)``.
-
-    Columns that are (nearly) constant get a standard deviation of 1, so that
-    z-scoring leaves them finite instead of dividing by zero.
-    """
-    mean = data.mean(0)
-    std = data.std(0) if data.shape[0] > 1 else torch.ones(data.shape[1])
-    std = torch.where(std > min_std, std, torch.ones_like(std))
-    return mean, std
-
-
-class _Standardize(nn.Module):
-    """Embedding ``x -> (x - mean) / std`` with statistics kept as buffers."""
-
-    def __init__(self, mean: Tensor, std: Tensor):
-        super().__init__()
-        self.register_buffer("mean", mean.clone())
-        self.register_buffer("std", std.clone())
-
-    def forward(self, x: Tensor) -> Tensor:
-        return (x - self.mean) / self.std
 
 
 class _ConditionalAffine(Transform):
@@ -274,7 +253,7 @@ class ConditionalFlow(nn.Module):
         standardize_theta = PointwiseAffineTransform(shift=-theta_mean / theta_std, scale=1.0 / theta_std)
         transform = CompositeTransform([standardize_theta, *_layers(cfg)])
         if cfg.embedding is None:
-            embed: nn.Module = _Standardize(x_mean, x_std)
+            embed: nn.Module = Standardize(x_mean, x_std)
         else:
             embed = embedding_net if embedding_net is not None else make_embedding(cfg.embedding)
         self.flow = Flow(transform, StandardNormal([cfg.theta_dim]), embedding_net=embed)

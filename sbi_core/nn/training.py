@@ -23,6 +23,16 @@ it learns to answer for any number of them). The validation split is augmented
 the task the network trains for (every trial count, not only full sets) and
 stays comparable from epoch to epoch, as early stopping needs. A network
 without the hook (or whose hook draws nothing) trains exactly as before.
+
+**A noisy loss.** Flow matching and denoising score matching draw a time and a
+noise per pair, so their loss on fixed pairs is itself random, and a
+validation loss drawn afresh every epoch would make early stopping follow the
+noise. A caller may pass ``validation_loss`` (e.g. the same loss averaged over
+several draws per pair) and ``validation_generator``: the validation loss then
+draws from that generator, reset to its starting state before every epoch's
+pass, so each validation pair sees the same draws every epoch and the
+validation loss changes only with the network. Without them the validation
+loss is ``loss_fn`` drawing from ``generator``, as before.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from sbi_core.threads import set_threads
 
 __all__ = [
     "TrainConfig", "TrainResult", "Cancelled", "CancelToken", "RunControl", "keep_requested", "train", "LossFn",
-    "auto_batch_size",
+    "auto_batch_size", "vector_field_batch_size",
 ]
 
 # loss(theta (B, D), x (B, K), generator) -> per-sample loss (B,)
@@ -154,6 +164,20 @@ def auto_batch_size(num_train: int, learned_summary: bool = False) -> int:
     if learned_summary:
         return int(min(SUMMARY_MAX_BATCH, max(64, num_train // 8)))
     return int(min(1024, max(64, num_train // 8)))
+
+
+def vector_field_batch_size(num_train: int, learned_summary: bool = False) -> int:
+    """The automatic batch size of a vector field: about 64 steps per epoch, between 64 and 256 pairs
+    (``learned_summary`` changes nothing: 256 is already the cap with a learned summary of the data).
+
+    The regression target of flow and score matching is noisy, so these networks
+    learn from more, smaller steps than a flow's maximum likelihood does (whose
+    automatic batch, :func:`auto_batch_size`, makes about 8 steps).
+    Measured (FMPE on two moons, 10,000 simulations, mean C2ST at 3 observations,
+    ``time_exponent`` 4, patience 20): batches of 256 and 128 at learning rate 1e-3 scored
+    0.70 and 0.60; batches of 128 and 64 at 2e-3 0.58 and 0.57, 64 in 1.2 times 128's time.
+    """
+    return int(min(256, max(64, num_train // 64)))
 
 
 def _split(n: int, fraction: float, minimum: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -273,6 +297,8 @@ def train(
     on_event: EventCallback | None = None,
     cancel: Callable[[], bool] | None = None,
     round_index: int = 0,
+    validation_loss: LossFn | None = None,
+    validation_generator: torch.Generator | None = None,
 ) -> TrainResult:
     """Fit ``net`` by minimising ``loss_fn`` on ``theta (N, D)``, ``x (N, K)``.
 
@@ -280,7 +306,9 @@ def train(
     into ``net``. Raises :class:`Cancelled` if ``cancel()`` becomes true; if
     ``cancel`` is a :class:`RunControl` whose ``keep()`` becomes true, training
     ends after that epoch (at least one epoch is always trained) with
-    ``stopped_by_request`` set.
+    ``stopped_by_request`` set. ``validation_loss`` (default ``loss_fn``) scores the
+    validation split; with ``validation_generator`` it draws from that generator reset
+    to the same state every epoch (see "A noisy loss" in the module docstring).
     """
     cfg = config or TrainConfig()
     set_threads(cfg.num_threads)
@@ -293,6 +321,8 @@ def train(
         with torch.no_grad():
             x_va = augment(x_va, g)  # once: a fixed validation task (see the module docstring)
     optimizer, scheduler = _optimizer(net, cfg)
+    val_fn = loss_fn if validation_loss is None else validation_loss
+    val_state = None if validation_generator is None else validation_generator.get_state()
     result = TrainResult()
     best_state = copy.deepcopy(net.state_dict())
     since_best = 0
@@ -300,7 +330,10 @@ def train(
 
     for epoch in range(1, cfg.max_epochs + 1):
         train_loss = _train_epoch(net, optimizer, loss_fn, th_tr, x_tr, batch, cfg.clip_max_norm, g)
-        val_loss = _mean_loss(loss_fn, th_va, x_va, g, 4 * batch)
+        if val_state is not None:
+            validation_generator.set_state(val_state)  # the same draws every epoch
+        val_loss = _mean_loss(val_fn, th_va, x_va, g if validation_generator is None else validation_generator,
+                              4 * batch)
         if not math.isfinite(val_loss):
             val_loss = math.inf
         scheduler.step(val_loss)

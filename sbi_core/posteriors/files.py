@@ -22,6 +22,7 @@ FORMATS: dict[str, tuple[str, str]] = {  # format -> (module, class) of the post
     "sbi_core.posterior/1": ("sbi_core.posteriors.posterior", "Posterior"),
     "sbi_core.mcmc_posterior/1": ("sbi_core.posteriors.mcmc", "MCMCPosterior"),
     "sbi_core.abc_posterior/1": ("sbi_core.posteriors.particles", "ParticlePosterior"),
+    "sbi_core.vector_field_posterior/1": ("sbi_core.posteriors.vector_field", "VectorFieldPosterior"),
 }
 
 

@@ -59,13 +59,14 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from sbi_core.methods.catalogue import method_info
-from sbi_core.nn.training import auto_batch_size
+from sbi_core.nn.training import auto_batch_size, vector_field_batch_size
 
 __all__ = ["CostModel", "RunEstimate", "RoundTiming", "size_factor", "pairs_trained", "steps_per_epoch",
            "estimate_run", "seconds_left", "seconds_done", "timings_from_events", "calibrate_from_store",
            "simulation_seconds", "MachineLoad", "machine_load", "BUSY_SLOWDOWN"]
 
 BUSY_SLOWDOWN = 1.2  # a machine on which a new run would take 20 % longer than alone is called busy
+VECTOR_FIELDS = ("fmpe", "npse")  # methods whose automatic batches are vector_field_batch_size's
 
 
 def size_factor(density_estimator: str, num_transforms: int, hidden_features: int) -> float:
@@ -79,10 +80,12 @@ def pairs_trained(method: str, round_index: int, simulations_per_round: int) -> 
     return int(simulations_per_round) * (int(round_index) + 1 if method_info(method).sequential else 1)
 
 
-def steps_per_epoch(num_pairs: int, validation_fraction: float = 0.1) -> int:
-    """``S(n)``: optimiser steps of one epoch, plus one for the validation pass."""
+def steps_per_epoch(num_pairs: int, validation_fraction: float = 0.1, method: Optional[str] = None) -> int:
+    """``S(n)``: optimiser steps of one epoch, plus one for the validation pass. A vector field
+    (``method`` in :data:`VECTOR_FIELDS`) takes smaller automatic batches (about 64 steps per epoch)."""
     n_train = max(1, int(round(num_pairs * (1 - validation_fraction))))
-    return math.ceil(n_train / auto_batch_size(n_train)) + 1
+    rule = vector_field_batch_size if method in VECTOR_FIELDS else auto_batch_size
+    return math.ceil(n_train / rule(n_train)) + 1
 
 
 def _is_apt(method: str, round_index: int) -> bool:
@@ -112,13 +115,13 @@ class CostModel:
         n = pairs_trained(spec.method, round_index, spec.simulations_per_round)
         w = self.apt_weight if _is_apt(spec.method, round_index) else 1.0
         z = size_factor(spec.density_estimator, spec.num_transforms, spec.hidden_features)
-        return z * (self.step_s * steps_per_epoch(n, spec.validation_fraction) + self.pair_s * w * n)
+        return z * (self.step_s * steps_per_epoch(n, spec.validation_fraction, spec.method) + self.pair_s * w * n)
 
     def with_apt_pace(self, spec, round_index: int, epoch_s: float) -> "CostModel":
         """The model whose ``apt_weight`` explains ``epoch_s`` seconds per epoch of an APT round."""
         n = pairs_trained(spec.method, round_index, spec.simulations_per_round)
         z = size_factor(spec.density_estimator, spec.num_transforms, spec.hidden_features)
-        fixed = self.step_s * steps_per_epoch(n, spec.validation_fraction)
+        fixed = self.step_s * steps_per_epoch(n, spec.validation_fraction, spec.method)
         return replace(self, apt_weight=max(1.0, (epoch_s / z - fixed) / (self.pair_s * n)))
 
     def with_plain_pace(self, spec, round_index: int, epoch_s: float) -> "CostModel":

@@ -187,8 +187,15 @@ def posterior_hdr_size(posterior, prior, posterior_samples, x, num_prior: int = 
                        mass: float = HDR_MASS) -> HdrSize:
     """:func:`hdr_prior_mass` of a trained :class:`~sbi_core.posteriors.posterior.Posterior`
     at observation ``x``, from its ``posterior_samples (m, D)`` and ``num_prior`` draws of ``prior``
-    made with a private generator seeded by ``seed`` (same seed, same number)."""
+    made with a private generator seeded by ``seed`` (same seed, same number).
+
+    A posterior whose ``log_prob`` solves an ODE per point (``expensive_log_prob`` true: FMPE,
+    NPSE) is measured from its samples instead (:func:`samples_hdr_size`): its densities at the
+    ``m + num_prior`` points would cost seconds to minutes every round."""
     import torch
+
+    if getattr(posterior, "expensive_log_prob", False):
+        return samples_hdr_size(posterior_samples, prior, seed=seed, mass=mass)
 
     g = torch.Generator().manual_seed(int(seed))
     prior_samples = prior.sample((num_prior,), generator=g)
