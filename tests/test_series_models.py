@@ -294,10 +294,13 @@ def test_ddm_undecided_trials_stop_at_five_seconds_at_the_nearer_boundary():
 
 @pytest.mark.slow
 def test_ddm_simulates_a_thousand_sets_of_fifty_trials_quickly():
-    """About 0.3 s on one thread; the bound leaves room for a busy machine."""
+    """About 0.3 s of CPU on one thread: vectorised over the sets, not a Python loop (which takes minutes).
+
+    CPU time of this process, not wall time: on a busy CI machine the wall time of the same work
+    reached 4.5 s while other tests ran beside it; the CPU it takes does not depend on them."""
     sim = get_simulator("drift_diffusion")
     theta = sim.prior.sample((1000,), generator=_gen(1))
-    start = time.perf_counter()
+    start = time.process_time()
     x = sim.simulate(theta, seed=2)
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 3.0
     assert x.shape == (1000, 100)

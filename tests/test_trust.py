@@ -215,11 +215,11 @@ def test_lc2st_nf_null_is_trained_once_per_calibration_set(calibration):
     theta, x, x_obs = calibration
     clear_null_cache()
     first = LC2ST.fit(theta, x, GaussianPosterior(), num_null=30, seed=11)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU of this process: a busy machine does not change it
     second = LC2ST.fit(theta, x, GaussianPosterior(scale=0.5), num_null=30, seed=11)
     assert second.null_cached and not first.null_cached and second.null is first.null
     assert null_cache_info()["size"] == 1
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     many = [second.test(xo)["p_value"] for xo in gaussian_pairs(5, seed=5)[1]]  # one fit, many observations
     assert all(p < 0.05 for p in many)
 
@@ -240,7 +240,7 @@ def test_lc2st_is_reproducible_and_leaves_the_global_random_state_alone(calibrat
 def test_lc2st_wrong_inputs_are_sbierrors_before_any_training(calibration):
     theta, x, x_obs = calibration
     post = GaussianPosterior()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU of this process: a busy machine does not change it
     with pytest.raises(SBIError, match="3 numbers but the calibration simulations have 2"):
         run_lc2st(theta, x, post, [0.1, 0.2, 0.3])
     with pytest.raises(SBIError, match="NaN or infinite"):
@@ -253,7 +253,7 @@ def test_lc2st_wrong_inputs_are_sbierrors_before_any_training(calibration):
         run_lc2st(theta, x, GaussianPosterior(nf=False), x_obs, variant="nf")
     with pytest.raises(SBIError, match="variant must be one of"):
         run_lc2st(theta, x, post, x_obs, variant="fast")
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 @pytest.mark.slow
