@@ -33,8 +33,8 @@ from sbi_core.errors import SBIError
 from sbi_core.events import EventCallback
 from sbi_core.methods.base import PriorProposal, ProposalRule
 from sbi_core.methods.npe import training_config
-from sbi_core.methods.pooled import PooledPairs
-from sbi_core.nn.embeddings import as_shape, check_embedding, embedding_kwargs, resolve_embedding
+from sbi_core.methods.pooled import PooledData, PooledPairs
+from sbi_core.nn.embeddings import as_shape, check_embedding, embedding_kwargs
 from sbi_core.nn.training import TrainResult, train
 from sbi_core.posteriors.base import same_observation
 from sbi_core.posteriors.mcmc import MCMCPosterior, MCMCSettings
@@ -49,7 +49,7 @@ WARM_PATIENCE = 0.5  # the share of the patience that rounds after the first wai
 NetLoss = Callable[[nn.Module, Tensor, Tensor, torch.Generator, int], Tensor]
 
 
-class MCMCEstimator:
+class MCMCEstimator(PooledData):
     """Pools rounds, trains ``build_net``'s network with ``loss``, snapshots an MCMC posterior.
 
     Args:
@@ -102,46 +102,10 @@ class MCMCEstimator:
         self._pairs = PooledPairs(self.prior, data_shape, embedding)
         self.last_result: Optional[TrainResult] = None
 
-    # an estimator pickled before embeddings (a checkpoint) has none of these: no learned summary
-    embedding = None
-    embedding_features = None
-
     # ---- data ---------------------------------------------------------------
-    @property
-    def sequential(self) -> bool:
-        return bool(self.proposal_rule.sequential)
-
-    @property
-    def round(self) -> int:
-        """0-based index of the last round appended (-1 before any)."""
-        return self._pairs.round
-
-    @property
-    def num_simulations(self) -> int:
-        return self._pairs.num_simulations
-
-    @property
-    def num_invalid(self) -> int:
-        return self._pairs.num_invalid
-
     @property
     def net(self) -> Optional[nn.Module]:
         return self._net
-
-    @property
-    def data_shape(self):
-        """How one simulation folds (:class:`~sbi_core.stats.shapes.DataShape`; ``None`` before any data)."""
-        return self._pairs.data_shape
-
-    def append_simulations(self, theta: Tensor, x: Tensor) -> int:
-        """Add one round's pairs ``theta (N, D)``, ``x`` (``(N, K)`` flat, or ``(N, *dims)`` in the
-        simulation's shape); returns how many were invalid."""
-        self._check_data(self._pairs.shape_for(x))
-        return self._pairs.append(theta, x)
-
-    def _check_data(self, shape) -> None:
-        """Refuse data of ``shape`` before it is kept (an :class:`SBIError`); here: an embedding that cannot read it."""
-        resolve_embedding(self.embedding, shape)
 
     # ---- training -----------------------------------------------------------
     def _embedding_kwargs(self) -> dict:

@@ -64,8 +64,8 @@ from torch import Tensor
 from sbi_core.errors import SBIError
 from sbi_core.events import EventCallback
 from sbi_core.methods.base import Method, PosteriorLoss, PriorProposal, ProposalRule
-from sbi_core.methods.pooled import PooledPairs, drop_invalid
-from sbi_core.nn.embeddings import check_embedding, embedding_kwargs, resolve_embedding
+from sbi_core.methods.pooled import PooledData, PooledPairs, drop_invalid
+from sbi_core.nn.embeddings import check_embedding, embedding_kwargs
 from sbi_core.nn.flows import ConditionalFlow, build_flow
 from sbi_core.nn.training import TrainConfig, TrainResult, train
 from sbi_core.posteriors.posterior import Posterior
@@ -98,7 +98,7 @@ def training_config(overrides: dict, base: TrainConfig | None = None) -> TrainCo
     return TrainConfig(**values)
 
 
-class NPE:
+class NPE(PooledData):
     """Neural posterior estimation with a conditional normalizing flow.
 
     Amortized use: ``NPE(prior).train(theta, x)`` returns a
@@ -167,42 +167,10 @@ class NPE:
         self._pairs = PooledPairs(self.prior, data_shape, embedding)
         self.last_result: Optional[TrainResult] = None
 
-    # an estimator pickled before embeddings (a checkpoint) has none of these: no learned summary
-    embedding = None
-    embedding_features = None
-
     # ---- data ---------------------------------------------------------------
-    @property
-    def sequential(self) -> bool:
-        return bool(self.proposal_rule.sequential)
-
     @property
     def free_mask(self) -> Tensor:
         return self.prior.free_mask
-
-    @property
-    def round(self) -> int:
-        """0-based index of the last round appended (-1 before any)."""
-        return self._pairs.round
-
-    @property
-    def num_simulations(self) -> int:
-        return self._pairs.num_simulations
-
-    @property
-    def num_invalid(self) -> int:
-        return self._pairs.num_invalid
-
-    @property
-    def data_shape(self):
-        """How one simulation folds (:class:`~sbi_core.stats.shapes.DataShape`; ``None`` before any data)."""
-        return self._pairs.data_shape
-
-    def append_simulations(self, theta: Tensor, x: Tensor) -> int:
-        """Add one round's pairs ``theta (N, D)``, ``x`` (``(N, K)`` flat, or ``(N, *dims)`` in the
-        simulation's shape); returns how many were invalid."""
-        resolve_embedding(self.embedding, self._pairs.shape_for(x))  # refused before anything is kept
-        return self._pairs.append(theta, x)
 
     # ---- training -----------------------------------------------------------
     def _ensure_flow(self) -> ConditionalFlow:

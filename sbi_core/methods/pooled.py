@@ -28,11 +28,11 @@ import torch
 from torch import Tensor
 
 from sbi_core.errors import SBIError
-from sbi_core.nn.embeddings import as_shape, data_shape_for, flat_batch
+from sbi_core.nn.embeddings import as_shape, data_shape_for, flat_batch, resolve_embedding
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.shapes import DataShape
 
-__all__ = ["PooledPairs", "MIN_PAIRS", "as_pairs", "drop_invalid"]
+__all__ = ["PooledPairs", "PooledData", "MIN_PAIRS", "as_pairs", "drop_invalid"]
 
 MIN_PAIRS = 10  # fewer valid pairs than this cannot be split into training and validation sensibly
 
@@ -139,3 +139,47 @@ class PooledPairs:
                 f"infinity); at least {MIN_PAIRS} are needed."
             )
         return torch.cat(self._theta), torch.cat(self._x)
+
+
+class PooledData:
+    """The data side of an estimator that keeps every round's pairs in ``self._pairs`` (a
+    :class:`PooledPairs`): its round and counts, the data's shape, and :meth:`append_simulations`.
+
+    The estimator sets ``_pairs``, ``proposal_rule`` and ``embedding`` in its ``__init__``; the class
+    defaults below stand for an estimator pickled before embeddings (a checkpoint): no learned summary.
+    """
+
+    embedding = None
+    embedding_features = None
+
+    @property
+    def sequential(self) -> bool:
+        return bool(self.proposal_rule.sequential)
+
+    @property
+    def round(self) -> int:
+        """0-based index of the last round appended (-1 before any)."""
+        return self._pairs.round
+
+    @property
+    def num_simulations(self) -> int:
+        return self._pairs.num_simulations
+
+    @property
+    def num_invalid(self) -> int:
+        return self._pairs.num_invalid
+
+    @property
+    def data_shape(self):
+        """How one simulation folds (:class:`~sbi_core.stats.shapes.DataShape`; ``None`` before any data)."""
+        return self._pairs.data_shape
+
+    def append_simulations(self, theta: Tensor, x: Tensor) -> int:
+        """Add one round's pairs ``theta (N, D)``, ``x`` (``(N, K)`` flat, or ``(N, *dims)`` in the
+        simulation's shape); returns how many were invalid."""
+        self._check_data(self._pairs.shape_for(x))  # refused before anything is kept
+        return self._pairs.append(theta, x)
+
+    def _check_data(self, shape) -> None:
+        """Refuse data of ``shape`` before it is kept (an :class:`SBIError`); here: an embedding that cannot read it."""
+        resolve_embedding(self.embedding, shape)

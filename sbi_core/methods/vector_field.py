@@ -68,8 +68,8 @@ from sbi_core.errors import SBIError
 from sbi_core.events import EventCallback
 from sbi_core.methods.base import PriorProposal, ProposalRule
 from sbi_core.methods.npe import training_config
-from sbi_core.methods.pooled import PooledPairs
-from sbi_core.nn.embeddings import check_embedding, embedding_kwargs, resolve_embedding
+from sbi_core.methods.pooled import PooledData, PooledPairs
+from sbi_core.nn.embeddings import check_embedding, embedding_kwargs
 from sbi_core.nn.training import TrainConfig, TrainResult, train, vector_field_batch_size
 from sbi_core.nn.vector_field import ConditionalVectorField, VectorFieldConfig, build_vector_field
 from sbi_core.posteriors.vector_field import VectorFieldPosterior
@@ -81,7 +81,7 @@ __all__ = ["VectorFieldEstimator", "VALIDATION_DRAWS"]
 VALIDATION_DRAWS = 4  # time and noise draws per validation pair
 
 
-class VectorFieldEstimator:
+class VectorFieldEstimator(PooledData):
     """A conditional vector field ``q(theta | x)`` trained by flow or score matching (see the module docstring).
 
     Args:
@@ -130,34 +130,6 @@ class VectorFieldEstimator:
             raise SBIError(f"{type(self).__name__}: {err}") from None
 
     # ---- data ---------------------------------------------------------------
-    @property
-    def sequential(self) -> bool:
-        return bool(self.proposal_rule.sequential)
-
-    @property
-    def round(self) -> int:
-        """0-based index of the last round appended (-1 before any)."""
-        return self._pairs.round
-
-    @property
-    def num_simulations(self) -> int:
-        return self._pairs.num_simulations
-
-    @property
-    def num_invalid(self) -> int:
-        return self._pairs.num_invalid
-
-    @property
-    def data_shape(self):
-        """How one simulation folds (:class:`~sbi_core.stats.shapes.DataShape`; ``None`` before any data)."""
-        return self._pairs.data_shape
-
-    def append_simulations(self, theta: Tensor, x: Tensor) -> int:
-        """Add one round's pairs ``theta (N, D)``, ``x`` (``(N, K)`` flat, or ``(N, *dims)`` in the
-        simulation's shape); returns how many were invalid."""
-        resolve_embedding(self.embedding, self._pairs.shape_for(x))  # refused before anything is kept
-        return self._pairs.append(theta, x)
-
     # ---- training -----------------------------------------------------------
     def _ensure_net(self) -> ConditionalVectorField:
         """Build the network on the first round's pairs (its z-scoring comes from them)."""
