@@ -212,3 +212,12 @@ def test_corner_titles_name_each_mode_instead_of_a_median():
     assert title.startswith("theta1, 90 % in") and title.count(" or") == 1
     lo = float(title.split("\n")[1].split(" to ")[0])
     assert lo < -0.7  # the first interval holds the left mode; no median in the empty middle
+
+
+def test_the_misspecification_chart_shows_a_column_name_as_text_not_as_html():
+    fig = plots.misspecification_figure(
+        [{"label": '<a href="http://x">y</a>', "value": 9.0, "z": 5.0, "marginal_p_value": 0.001},
+         {"label": "b & c", "value": 0.1, "z": 0.2, "marginal_p_value": 0.8}], 0.001)
+    shown = [y for t in fig.data for y in t.y]
+    assert "&lt;a href=\"http://x\"&gt;y&lt;/a&gt;" in shown and "b &amp; c" in shown
+    assert not any("<a" in y for y in shown)

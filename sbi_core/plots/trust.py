@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from sbi_core.plots._arrays import _np
+from sbi_core.plots._arrays import _np, _text
 from sbi_core.plots.style import COLORS, _base_layout, _empty
 
 __all__ = ["MISSPECIFICATION_TITLE", "LC2ST_TITLE", "misspecification_figure", "lc2st_pp_figure"]
@@ -50,7 +50,7 @@ def misspecification_figure(features: Sequence[dict], p_value: float, alpha: flo
     if not rows:
         return _empty(title, "No components to draw.", 360)
     rows = sorted(rows, key=lambda f: abs(float(f["z"])))  # the farthest on top of a horizontal bar chart
-    labels = [str(f.get("label", f.get("index", ""))) for f in rows]
+    labels = [_text(f.get("label", f.get("index", ""))) for f in rows]  # names the user chose: as text
     z = np.abs(np.array([float(f["z"]) for f in rows]))
     unusual = [float(f.get("marginal_p_value", 1.0)) < alpha for f in rows]
     fig = go.Figure()
