@@ -22,7 +22,7 @@ Scenarios:
 Reported: p50 / p95 time from the click to the first posterior cloud drawn on
 the student's own Train page (browser: SVG markers counted; ws: the delta of the
 ``train_cloud_chart`` plotly chart whose figure has a "round k" trace), time until the last run
-finished, failures, peak memory (RSS) of the app's whole process tree (server,
+finished, failures, peak memory (RSS, and PSS: :func:`tree_memory`) of the app's whole process tree (server,
 cluster, workers), and p95 load time of the Runs page opened by a prober
 while runs are queued or running.
 
@@ -78,19 +78,27 @@ def quantile(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def tree_rss(pid: int) -> int:
+def tree_memory(pid: int) -> tuple[int, int]:
+    """``(RSS, PSS)`` in bytes of process ``pid`` and all its descendants, summed.
+
+    RSS counts a shared page in every process that maps it: torch's and numpy's libraries, mapped
+    by the server and by each worker, are counted once per process although the machine holds them
+    once. PSS (proportional set size, the kernel's ``smaps_rollup``) gives each process its share
+    of such a page, so the sum over the tree is the memory the app takes from the machine."""
     try:
         p = psutil.Process(pid)
         procs = [p] + p.children(recursive=True)
     except psutil.Error:
-        return 0
-    total = 0
+        return 0, 0
+    rss = pss = 0
     for q in procs:
         try:
-            total += q.memory_info().rss
+            info = q.memory_full_info()
         except psutil.Error:
-            pass
-    return total
+            continue
+        rss += info.rss
+        pss += getattr(info, "pss", info.rss)
+    return rss, pss
 
 
 def small_spec_link(seed: int) -> str:
@@ -148,9 +156,12 @@ async def prober(browser, base: str, stop: asyncio.Event, out: dict) -> None:
 
 
 async def memory(pid: int, stop: asyncio.Event, out: dict) -> None:
-    """Sample the app's whole-tree RSS and the server process's own thread count every half second."""
+    """Sample the app's whole-tree RSS and PSS (:func:`tree_memory`) and the server process's own
+    thread count every half second."""
     while not stop.is_set():
-        out["peak_rss"] = max(out["peak_rss"], tree_rss(pid))
+        rss, pss = tree_memory(pid)
+        out["peak_rss"] = max(out["peak_rss"], rss)
+        out["peak_pss"] = max(out.get("peak_pss", 0), pss)
         try:
             out["peak_threads"] = max(out.get("peak_threads", 0), psutil.Process(pid).num_threads())
         except psutil.Error:
@@ -428,7 +439,8 @@ def main() -> None:
             try:
                 res = asyncio.run(classroom(srv.url, srv.proc.pid, args.students, args.spread, args.scenario,
                                             args.client, args.deadline))
-                cluster_rss = sum(tree_rss(p.pid) for p in cluster)
+                cluster_rss = sum(tree_memory(p.pid)[0] for p in cluster)
+                cluster_pss = sum(tree_memory(p.pid)[1] for p in cluster)
                 res["timeline"] = timeline(tmp / "store", res["students"])
             finally:
                 if spy is not None:
@@ -450,7 +462,8 @@ def main() -> None:
         mode = f"embedded (the app's local cluster, {default_n_workers()} worker{'s' if default_n_workers() > 1 else ''})"
     fc = res["first_cloud"]
     row = (f"| {args.scenario} | {args.client} | {mode} | {args.students} | {quantile(fc, 0.5):.1f} | {quantile(fc, 0.95):.1f} | "
-           f"{res['last_finished_s']:.0f} | {len(res['failures'])} | {(res['peak_rss'] + cluster_rss) / 2**30:.2f} | "
+           f"{res['last_finished_s']:.0f} | {len(res['failures'])} | {(res['peak_rss'] + cluster_rss) / 2**30:.2f} / "
+           f"{(res.get('peak_pss', 0) + cluster_pss) / 2**30:.2f} | "
            f"{quantile(res['page_load'], 0.95):.2f} ({len(res['page_load'])}) | {res.get('peak_threads', 0)} |")
     lines = [f"Machine: {machine()}. Command: `python bench/classroom.py --students {args.students} "
              f"--scenario {args.scenario} --client {args.client}{' --cluster' if args.cluster else ''}"
@@ -458,7 +471,7 @@ def main() -> None:
              + "".join(f" --server-env {e}" for e in args.server_env)
              + (f" --deadline {args.deadline:.0f}" if args.deadline != 1800.0 else "") + "`", "",
              "| scenario | client | mode | students | first cloud p50 (s) | p95 (s) | last run done (s) | failures | "
-             "peak memory (GB) | Runs page load p95 (s) (loads) | server threads (peak) |",
+             "peak memory RSS / PSS (GB) | Runs page load p95 (s) (loads) | server threads (peak) |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|", row]
     lines += ["", f"{len(fc)} of {args.students} students saw a first cloud, {len(res['finished_at'])} saw "
               "their run finish."]

@@ -92,6 +92,26 @@ def test_a_run_on_the_local_cluster_finishes_with_its_rounds(store: RunStore, lo
 
 
 @pytest.mark.slow
+def test_workers_are_warm_and_one_of_them_measures_the_deferred_c2sts(local_dask: DaskExecutor) -> None:
+    """A worker has built torch's first optimizer before its first run (torch._dynamo, imported then, costs
+    about a second), and the deferred C2STs go to one worker (the first by address), loosely."""
+    assert all(local_dask.client.run(lambda: "torch._dynamo" in sys.modules).values())
+    workers = sorted(local_dask.client.scheduler_info()["workers"])
+    assert local_dask._measuring_worker() == workers[:1]
+
+
+def test_a_process_spawned_from_the_app_runs_none_of_it(tmp_path) -> None:
+    """multiprocessing's spawn runs the server's main module -- app.py under ``streamlit run`` -- again in each
+    Dask worker, as ``__mp_main__``: there it must draw no page and load no UI (it once ran the Home page in
+    every worker, 100 MB of Streamlit, plotly and pandas each)."""
+    code = ("import runpy, sys; runpy.run_path(sys.argv[1], run_name='__mp_main__'); "
+            "print(sorted(m for m in ('streamlit', 'plotly', 'sbi_ui', 'sbi_ui.preload') if m in sys.modules))")
+    app = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+    out = subprocess.run([sys.executable, "-c", code, app], cwd=tmp_path, env=child_env(os.environ.copy()),
+                         capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_queued_runs_cost_no_process_and_all_finish(store: RunStore, local_dask: DaskExecutor) -> None:
     jm = JobManager(store, executor=local_dask)
     before = descendants()

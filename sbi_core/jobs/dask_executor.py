@@ -17,7 +17,8 @@ The cluster
     imports torch and the run loop and limits torch to one thread, once per worker.
     The local workers are started with multiprocessing's *spawn*, which re-imports
     the main module: a script that uses the local cluster must guard its entry
-    point (``if __name__ == "__main__":``); the app under ``streamlit run`` is safe.
+    point (``if __name__ == "__main__":``). Under ``streamlit run`` the main module is
+    ``app.py``, which draws nothing when it runs as ``__mp_main__``.
     The job manager talks to the cluster through a :class:`DaskTaskExecutor` of its own
     (the :class:`~sbi_core.jobs.executor.Executor` protocol), which also holds back an
     owner's later runs while one of theirs is on the cluster.
@@ -191,9 +192,25 @@ def task_key(run_id: str) -> str:
 
 
 def dask_setup(worker: Any = None) -> None:
-    """Warm a Dask worker (the ``--preload`` hook; idempotent): one torch thread, the run loop imported."""
+    """Warm a Dask worker (the ``--preload`` hook; idempotent): one torch thread, the run loop imported,
+    and torch's optimizers made ready.
+
+    torch builds its first optimizer only after importing ``torch._dynamo`` (and, through its list of
+    libraries to skip, sympy, pandas and scikit-learn's package): about a second on a busy core that
+    the first run on each worker would otherwise spend before its first epoch."""
+    global _WARM
     set_threads(WORKER_THREADS)
+    if _WARM:
+        return
+    import torch
+
     import sbi_core.run.loop  # noqa: F401 - torch, the flows and the methods: deferred, see _HEAVY; imported once per worker
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # a throwaway parameter: no state anywhere
+    _WARM = True
+
+
+_WARM = False  # this process ran dask_setup
 
 
 def sandbox_label(run_id: str, checks: bool = False) -> str:
@@ -416,7 +433,8 @@ class DaskExecutor:
                 return None
             run_id, index = todo[0]
             future = self.client.submit(reference_task, str(store.root), run_id, index, pure=False,
-                                        key=f"sbi-reference-{run_id}-{index}-{uuid.uuid4().hex[:8]}")
+                                        key=f"sbi-reference-{run_id}-{index}-{uuid.uuid4().hex[:8]}",
+                                        workers=self._measuring_worker(), allow_other_workers=True)
         except Exception:  # noqa: BLE001 - no cluster or store now: tried again when a run ends
             _log.exception("could not measure a deferred C2ST")
             with self._lock:
@@ -433,6 +451,19 @@ class DaskExecutor:
 
         future.add_done_callback(next_one)
         return run_id, index
+
+    def _measuring_worker(self) -> Optional[list[str]]:
+        """The one worker that measures the deferred C2STs (the first by address), or None (any).
+
+        They come one at a time, so one worker loses nothing, and a worker that only trains (a round
+        measures its own C2ST only when no run waits) does not load the classifier's libraries for
+        them (scikit-learn and SciPy: about 130 MB a process). The restriction is loose: were that
+        worker gone, another takes the task."""
+        try:
+            workers = sorted(self.client.scheduler_info().get("workers", {}))
+        except Exception:  # noqa: BLE001 - any worker then
+            return None
+        return workers[:1] or None
 
     def unrecorded(self, run_id: str) -> Optional[str]:
         """Why the ending of ``run_id``'s finished task is not stored yet (the store's plain message), or None."""
