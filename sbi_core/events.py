@@ -37,6 +37,13 @@ event as it happens; the run store appends them in order. The types:
                  wait for the worker, a first ``reference`` event may say
                  :data:`REFERENCE_DEFERRED` (no value): a later one, measured once
                  nobody waits, carries the value (:mod:`sbi_core.store.turns`).
+``misspecification``  ``round`` (0: the first round's simulations, drawn from the prior or a
+                 table's rows, tested before the network trains on them), ``p_value``,
+                 ``misspecified`` (``p_value < alpha``), ``alpha``, ``n_train``, ``n_calibration``,
+                 ``features`` (the components most responsible first, at most three: ``label``,
+                 ``value``, ``z``, ``side``), ``verdict`` (plain words), ``seconds``; or, where the
+                 test could not be made, ``p_value`` ``None`` and ``reason`` (plain words).
+                 :mod:`sbi_core.diagnostics.misspecification`: can the model make data like ``x_o``?
 ``resumed``      ``from_round`` (0-based: the first round carried out again), ``reason``
                  (``"resume"``: asked by the user; ``"restart"``: the app server restarted
                  while the run was active; ``"turn"``: it handed its worker over to a
@@ -59,13 +66,14 @@ __all__ = [
     "done_event", "failed_event", "cancelled_event", "resumed_event", "reference_event", "fold_reference",
     "REFERENCE_PENDING",
     "REFERENCE_DEFERRED",
+    "misspecification_event",
 ]
 
 Event = dict[str, Any]
 EventCallback = Callable[[Event], None]
 
 EVENT_TYPES = ("run_started", "simulation", "epoch", "sampling", "round", "done", "failed", "cancelled", "resumed",
-               "reference")
+               "reference", "misspecification")
 REFERENCE_PENDING = "being measured"  # a round event's reference_c2st_reason until its reference event
 # a reference event's reason when the C2ST waits for the workers to be free (runs were waiting for them)
 REFERENCE_DEFERRED = "measured once no other run is waiting for a worker"
@@ -122,6 +130,23 @@ def resumed_event(from_round: int, reason: str, previous: str, message: Optional
 def reference_event(round: int, value: Optional[float], reason: Optional[str], seconds: Optional[float]) -> Event:
     return make_event("reference", round=int(round), reference_c2st=value, reference_c2st_reason=reason,
                       seconds=seconds)
+
+
+MISSPECIFICATION_FEATURES = 3  # components a misspecification event names at most
+
+
+def misspecification_event(round: int, result: Optional[dict] = None, reason: Optional[str] = None,
+                           seconds: Optional[float] = None) -> Event:
+    """The misspecification test of round ``round``'s simulations at ``x_o``: ``result`` is
+    :func:`sbi_core.diagnostics.check_misspecification`'s dict, or None with the ``reason`` it could not be made."""
+    if result is None:
+        return make_event("misspecification", round=int(round), p_value=None, reason=reason, seconds=seconds)
+    features = [{k: f.get(k) for k in ("label", "value", "z", "side")}
+                for f in list(result.get("features") or [])[:MISSPECIFICATION_FEATURES]]
+    return make_event("misspecification", round=int(round), p_value=float(result["p_value"]),
+                      misspecified=bool(result["misspecified"]), alpha=float(result["alpha"]),
+                      n_train=int(result["n_train"]), n_calibration=int(result["n_calibration"]),
+                      features=features, verdict=str(result["verdict"]), seconds=seconds)
 
 
 def fold_reference(round_ev: dict, reference: dict) -> dict:

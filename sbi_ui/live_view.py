@@ -30,7 +30,7 @@ from sbi_ui.format import fmt_duration, fmt_time, plural
 from sbi_ui.messages import flash, show_run_failure
 from sbi_ui.naming import is_abc, is_amortized, method_title, model_title_of, rounds_text, run_title, status_badge
 from sbi_ui.navigation import CHECK, EXPLORE, ROUNDS
-from sbi_ui.ood_view import ood_warning
+from sbi_ui.ood_view import model_check_view, ood_warning
 from sbi_ui.owner import read_only_notice
 from sbi_ui.reference_view import awaits_reference, reference_c2st_view
 from sbi_ui.sampling_view import abc_series, sampling_notes
@@ -247,8 +247,10 @@ def live_view(run_id: str, was_status: str) -> None:
         if invalid:
             st.caption(f":material/warning: {invalid:,} simulation{'s' if invalid != 1 else ''} returned NaN or "
                        "infinity and {} left out of training.".format("were" if invalid != 1 else "was"))
-        if len(tr.samples):
-            ood_warning(run_id, ctx.x_obs, ctx.obs_labels)  # before the posterior it concerns
+        # before the posterior it concerns: the run's own test of the observation (as soon as the first
+        # simulations are done), else (a run from before that test) the older out-of-range warning
+        if not model_check_view(tr.model_check) and len(tr.samples):
+            ood_warning(run_id, ctx.x_obs, ctx.obs_labels)
         left, right = st.columns([1, 1])
         rounds = _rounds_version(tr)
         with left:  # the figures are built once per change for all the run's watchers (live_cache)

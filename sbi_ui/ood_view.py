@@ -1,5 +1,11 @@
-"""The warning shown before a posterior when its observation lies outside what the network was trained
-on (:mod:`sbi_core.diagnostics.ood`, fitted once per run and number of saved rounds)."""
+"""What the live view says about the observation itself, before the posterior it concerns.
+
+* :func:`model_check_view`: the misspecification test the run made of its first round's simulations
+  before training on them (the run's ``misspecification`` event, :mod:`sbi_core.diagnostics.misspecification`):
+  shown as soon as the simulations are done, a warning when the model rarely makes data like ``x_o``.
+* :func:`ood_warning`: for a run from before that test, the warning when the observation lies outside
+  what the network was trained on (:mod:`sbi_core.diagnostics.ood`, fitted once per run and number of
+  saved rounds)."""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from sbi_core.diagnostics.ood import OODCheck, TrainingSupport
 from sbi_ui.resources import store, store_root
 from sbi_ui.user_text import plain
 
-__all__ = ["training_support", "ood_warning"]
+__all__ = ["training_support", "ood_warning", "model_check_view"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -50,3 +56,19 @@ def ood_warning(run_id: str, x_obs, labels: Optional[Sequence[str]] = None) -> O
         st.warning(plain(check.message), icon=":material/warning:")  # it names the user's components
 
     return check
+
+
+def model_check_view(model_check: Optional[dict]) -> bool:
+    """Show the run's misspecification event ``model_check`` (:class:`~sbi_ui.tracker.RunTracker`):
+    a warning when the model rarely makes data like the observation, a caption otherwise or when the
+    test could not be made. Returns False when there is no such event (a run from before it)."""
+    if not model_check:
+        return False
+    if model_check.get("p_value") is None:
+        reason = str(model_check.get("reason") or "the simulations did not allow it")
+        st.caption(":material/help: The misspecification test could not be made: " + plain(reason))
+    elif model_check.get("misspecified"):
+        st.warning(plain(str(model_check.get("verdict") or "")), icon=":material/warning:")
+    else:
+        st.caption(":material/check_circle: " + plain(str(model_check.get("verdict") or "")))
+    return True

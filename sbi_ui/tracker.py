@@ -43,6 +43,7 @@ class RunTracker:
     samples: list = field(default_factory=list)  # (m, D) array per finished round
     terminal: Optional[dict] = None
     started_at: Optional[float] = None
+    model_check: Optional[dict] = None  # the misspecification event of the first round's simulations
 
     def update(self, st_: RunStore) -> bool:
         """Fold new events in; True if there were any."""
@@ -85,6 +86,8 @@ class RunTracker:
             self.terminal = ev
         elif t == "resumed":
             self._forget_from(int(ev.get("from_round") or 0))
+        elif t == "misspecification":
+            self.model_check = {k: v for k, v in ev.items() if k != "type"}
         elif t == "reference":  # the C2ST of a round already drawn
             for i, info in enumerate(self.rounds):
                 if int(info["round"]) == int(ev.get("round", -1)):
@@ -102,6 +105,8 @@ class RunTracker:
         self.rounds = [self.rounds[i] for i in kept]
         self.samples = [self.samples[i] for i in kept]
         self.terminal = None
+        if r0 <= 0:
+            self.model_check = None
 
     # ---- summaries ----------------------------------------------------------
     @property

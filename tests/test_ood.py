@@ -181,5 +181,78 @@ def _walk(node):
 
 @pytest.mark.slow
 def test_train_page_warns_for_a_far_observation(far_run):
+    """The run tested its observation against its first simulations before training (its ``misspecification``
+    event): the Train page shows that verdict, naming the components, and not the older out-of-range warning."""
     at = run_page(far_run, "pages/train.py")
+    warnings = [w.value.replace("\\", "") for w in at.warning if "rarely produces data like yours" in w.value]
+    assert len(warnings) == 1 and "x1" in warnings[0] and "x2" in warnings[0], [w.value for w in at.warning]
+    assert not _ood_warnings(at)
+
+
+@pytest.mark.slow
+def test_train_page_of_a_run_from_before_the_test_keeps_the_out_of_range_warning(far_store, tmp_path, monkeypatch):
+    """A run whose events have no misspecification test (stored by an older version) still gets the warning."""
+    import shutil
+    import sqlite3
+
+    root, rid = far_store
+    copy = tmp_path / "store"
+    shutil.copytree(root, copy)
+    store = RunStore(copy)
+    assert store.events(rid, types=["misspecification"])
+    store.close()
+    with sqlite3.connect(copy / "runs.sqlite3") as con:  # as a version from before the test stored it
+        con.execute("DELETE FROM events WHERE type = 'misspecification'")
+    assert not RunStore(copy).events(rid, types=["misspecification"])
+    monkeypatch.setenv("SBI_STORE_DIR", str(copy))
+    at = run_page(rid, "pages/train.py")
     assert len(_ood_warnings(at)) == 1
+
+
+# ---- the run's own test of its observation, before it trains ------------------------------------
+def _events(spec: RunSpec) -> list[dict]:
+    from sbi_core.run.loop import execute
+
+    events: list[dict] = []
+    try:
+        execute(spec, on_event=events.append)
+    except SBIError:  # an observation the posterior cannot be sampled at: the test came before
+        pass
+    return events
+
+
+def test_a_run_tests_its_observation_before_it_trains():
+    """The first round's simulations test x_o (misspecification event) before the first epoch: a typical
+    observation passes, one far off the model is flagged with the components to look at."""
+    base = dict(simulator="gaussian_linear", method="npe", num_rounds=1, simulations_per_round=300, max_epochs=2,
+                hidden_features=16, num_transforms=2, num_posterior_samples=100, num_threads=1)
+    typical = _events(RunSpec(**base))
+    types = [e["type"] for e in typical]
+    assert types.count("misspecification") == 1 and types.index("misspecification") < types.index("epoch")
+    ev = next(e for e in typical if e["type"] == "misspecification")
+    assert not ev["misspecified"] and ev["p_value"] > 0.05 and ev["n_train"] == 300
+    assert "looks like data the model produces" in ev["verdict"]
+
+    obs = get_simulator("gaussian_linear").default_observation
+    obs[:2] += 5.0
+    far = next(e for e in _events(RunSpec(**base, observation=obs.tolist())) if e["type"] == "misspecification")
+    assert far["misspecified"] and far["p_value"] <= 1.0 / (far["n_calibration"] + 1) + 1e-9
+    assert {f["label"] for f in far["features"][:2]} == {"x1", "x2"} and "rarely produces" in far["verdict"]
+
+
+def test_the_test_draws_nothing_from_the_run_streams():
+    """Same spec, same samples: the test's seed stream is its own (NumPy), so the run's draws do not change."""
+    from sbi_core.run.loop import execute
+
+    spec = RunSpec(simulator="two_moons", method="npe", num_rounds=1, simulations_per_round=200, max_epochs=2,
+                   hidden_features=16, num_transforms=2, num_posterior_samples=50, num_threads=1, seed=3)
+    with_test = execute(spec, on_event=lambda e: None)
+    import sbi_core.run.loop as loop
+
+    original = loop._test_model
+    loop._test_model = lambda *a, **k: None
+    try:
+        without = execute(spec, on_event=lambda e: None)
+    finally:
+        loop._test_model = original
+    assert torch.equal(with_test.rounds[0].posterior_samples, without.rounds[0].posterior_samples)

@@ -53,6 +53,7 @@ from typing import Any, Callable, Optional, Union
 import torch
 from torch import Tensor
 
+from sbi_core.diagnostics.misspecification import ModelSupport
 from sbi_core.diagnostics.reference import ReferenceC2ST
 from sbi_core.errors import Cancelled, RunSpecError, SBIError
 from sbi_core.events import (
@@ -60,6 +61,7 @@ from sbi_core.events import (
     REFERENCE_DEFERRED,
     REFERENCE_PENDING,
     cancelled_event,
+    misspecification_event,
     reference_event,
     round_event,
     run_started_event,
@@ -89,7 +91,8 @@ from sbi_core.stats.shapes import HANDMADE, DataShape, embedding_for
 from sbi_core.tables import load_training_pairs
 from sbi_core.threads import set_threads
 
-__all__ = ["RoundResult", "RunResult", "RunInputs", "run_sequential", "spec_to_run", "execute", "resolve_simulator"]
+__all__ = ["RoundResult", "RunResult", "RunInputs", "run_sequential", "spec_to_run", "spec_settings", "execute",
+           "resolve_simulator"]
 
 _DEFAULTS = {f.name: f.default for f in fields(RunSpec)}  # run_sequential's defaults are RunSpec's
 
@@ -226,6 +229,7 @@ class _Loop:
     checkpoints: bool = False  # capture a Checkpoint after every round
     hand_over: Optional[Callable[[], bool]] = None  # another run waits for this worker (see "Taking turns")
     defer_reference: Optional[Callable[[int], bool]] = None  # took round r's C2ST to measure later
+    obs_names: Optional[list[str]] = None  # the observation's component names (the simulator's), for the verdicts
     g_theta: torch.Generator = field(init=False)
     g_post: torch.Generator = field(init=False)
     g_proposal: torch.Generator = field(init=False)
@@ -275,6 +279,23 @@ def _snapshot(loop: _Loop, r: int) -> tuple[Posterior, Tensor, Tensor, float]:
     return posterior, samples, samples if cloud is None else cloud, time.perf_counter() - t
 
 
+def _test_model(loop: _Loop, x: Tensor) -> None:
+    """Could the model have made ``x_o``? The misspecification test
+    (:class:`~sbi_core.diagnostics.misspecification.ModelSupport`: ``x_o``'s distance to its k-th nearest
+    simulation, with a conformal p-value calibrated on the simulations themselves) on the first round's
+    ``x (N, K)`` -- drawn from the prior, or a table's rows -- sent as a ``misspecification`` event before
+    the network trains, so the live view can say so before the first cloud. It draws from a seed stream of
+    its own (``"misspecification"``, in NumPy), so the run draws exactly what it draws without it."""
+    t = time.perf_counter()
+    try:
+        support = ModelSupport.fit(x.detach().cpu().numpy(), seed=loop.seeds.seed_of("misspecification"))
+        result = support.check(loop.x_obs.detach().cpu().numpy().reshape(-1), labels=loop.obs_names)
+    except SBIError as err:  # too few finite simulations to tell: say so
+        loop.emit(misspecification_event(0, reason=str(err), seconds=time.perf_counter() - t))
+        return
+    loop.emit(misspecification_event(0, result, seconds=time.perf_counter() - t))
+
+
 def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> tuple[RoundResult, Tensor]:
     """Propose, simulate, train and snapshot round ``r`` (raises :class:`Cancelled` when asked);
     returns the round and the ``(m, D)`` samples its C2ST scores. A C2ST that has to be measured
@@ -288,6 +309,8 @@ def _one_round(loop: _Loop, r: int, last: Optional[RoundResult]) -> tuple[RoundR
             f"The observation has {loop.x_obs.shape[0]} numbers but the simulator returns {x.shape[1]} per run."
         )
     invalid = check_invalid(x, r, biased_by_dropping=loop.method.learns in ("likelihood", "ratio"))
+    if r == 0:
+        _test_model(loop, x)
     t2 = time.perf_counter()
     loop.estimator.append_simulations(theta, x)
     fit: TrainResult = loop.estimator.fit(on_event=loop.on_event, cancel=loop.cancel)
@@ -448,6 +471,8 @@ def run_sequential(
         result.rounds.append(resume.last)
     loop.checkpoints = bool(checkpoints)
     loop.hand_over, loop.defer_reference = hand_over, defer_reference
+    names = list(getattr(simulator, "obs_names", None) or [])
+    loop.obs_names = names if len(names) == int(x_obs.reshape(-1).shape[0]) else None
     start = time.perf_counter()
     _run_rounds(loop, result, on_round, first=0 if resume is None else resume.round + 1)
     result.seconds = time.perf_counter() - start
@@ -534,6 +559,17 @@ def _table_pairs(spec: RunSpec) -> tuple[Prior, tuple[Tensor, Tensor]]:
     return prior, load_training_pairs(spec.simulator_ref, prior)
 
 
+_SPEC_SETTINGS = ("method", "simulations_per_round", "seed", "density_estimator", "embedding", "hidden_features",
+                  "num_transforms", "num_posterior_samples", "max_epochs", "batch_size", "learning_rate",
+                  "validation_fraction", "patience", "num_threads")
+
+
+def spec_settings(spec: RunSpec) -> dict[str, Any]:
+    """:func:`run_sequential`'s keyword settings of a spec: its method, budget, network and training
+    settings and ``num_rounds`` (not the simulator, prior, observation or a table's pairs)."""
+    return {n: getattr(spec, n) for n in _SPEC_SETTINGS} | {"num_rounds": spec.rounds}
+
+
 def spec_to_run(spec: RunSpec) -> RunInputs:
     """The one mapping from a :class:`RunSpec` onto :func:`run_sequential` (validates the spec first)."""
     spec.validate()
@@ -546,11 +582,8 @@ def spec_to_run(spec: RunSpec) -> RunInputs:
         prior = Prior.from_spec(spec.prior) if spec.prior is not None else simulator.prior
     x_obs = (torch.tensor(spec.observation, dtype=torch.float32) if spec.observation is not None
              else simulator.default_observation)
-    names = ("method", "simulations_per_round", "seed", "density_estimator", "embedding", "hidden_features",
-             "num_transforms", "num_posterior_samples", "max_epochs", "batch_size", "learning_rate",
-             "validation_fraction", "patience", "num_threads")
-    settings = {n: getattr(spec, n) for n in names}
-    settings.update(num_rounds=spec.rounds, simulations=simulations)
+    settings = spec_settings(spec)
+    settings.update(simulations=simulations)
     if simulations is not None and spec.simulator_ref.get("data_shape") is not None:
         settings["data_shape"] = DataShape.from_spec(spec.simulator_ref["data_shape"], size=simulations[1].shape[1])
     return RunInputs(simulator, prior, x_obs, settings)
