@@ -31,9 +31,10 @@ if info is None:
     st.stop()
 
 ctx = run_context(info)
-plan_view(run_plan(info))
+plan = run_plan(info)
+plan_view(plan)
 results = run_results(info.id)
-check = check_controls(info, results is not None)
+check = check_controls(info, results is not None, plan)
 
 twin = broken_twin(store(), info.id)
 columns = [("This run", results)]

@@ -25,6 +25,7 @@ _WHERE = {
     "posterior_predictive_check": "sbi_core.diagnostics.predictive",
     "check_misspecification": "sbi_core.diagnostics.misspecification",
     "run_lc2st": "sbi_core.diagnostics.lc2st",
+    "ensemble_disagreement": "sbi_core.diagnostics.disagreement",
     "spec_to_script": "sbi_core.export.script",
     "to_inference_data": "sbi_core.export.inference_data",
     "SBIError": "sbi_core.errors",

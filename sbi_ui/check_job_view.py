@@ -14,7 +14,7 @@ import streamlit as st
 
 from sbi_core import SBIError
 from sbi_core.checks import CheckOptions, CheckPlan, plan_checks, start_broken_twin
-from sbi_core.checks.options import DATASETS_RANGE, SAMPLES_RANGE
+from sbi_core.checks.options import DATASETS_RANGE, ENSEMBLE_RANGE, SAMPLES_RANGE
 from sbi_core.store.check_records import CheckInfo
 from sbi_core.store.runs import RunInfo
 
@@ -37,9 +37,14 @@ def run_plan(info: RunInfo) -> CheckPlan:
     return plan_checks(info.spec, rounds_done=len(saved) if info.is_terminal and saved else None)
 
 
-def _options() -> dict:
-    """The number inputs: test datasets and posterior draws per dataset."""
-    c1, c2, _ = st.columns([1, 1, 2])
+def _ensemble_words(k: int) -> str:
+    return "Off" if k == 0 else f"{k} (the run's and {k - 1} more)"
+
+
+def _options(plan: Optional[CheckPlan] = None) -> dict:
+    """The number inputs: test datasets and posterior draws per dataset; the ensemble's size (off by default,
+    and not offered where it does not apply)."""
+    c1, c2, c3, _ = st.columns([1, 1, 1, 1])
     n = c1.number_input("Test datasets", min_value=DATASETS_RANGE[0], max_value=DATASETS_RANGE[1],
                         value=CheckOptions().num_datasets, step=50, key=K.W_CHECK_DATASETS,
                         help="How many datasets to simulate and check the posterior on. More: sharper verdicts, "
@@ -47,7 +52,15 @@ def _options() -> dict:
     m = c2.number_input("Posterior draws per dataset", min_value=SAMPLES_RANGE[0], max_value=SAMPLES_RANGE[1],
                         value=CheckOptions().num_posterior_samples, step=50, key=K.W_CHECK_SAMPLES,
                         help="Samples drawn from the posterior at each test dataset; the ranks run from 0 to this.")
-    return {"num_datasets": int(n), "num_posterior_samples": int(m)}
+    ensemble_ok = plan is None or plan.applies("ensemble")
+    k = c3.selectbox("Estimators to compare", [0, *range(ENSEMBLE_RANGE[0], ENSEMBLE_RANGE[1] + 1)],
+                     index=0, format_func=_ensemble_words, key=K.W_CHECK_ENSEMBLE, disabled=not ensemble_ok,
+                     help=("A second opinion at your observation: train the run's method again on its own "
+                           "simulations with other seeds and see whether the estimators agree. Each extra one "
+                           "takes about as long as the run's training." if ensemble_ok
+                           else plan.item("ensemble").reason))
+    return {"num_datasets": int(n), "num_posterior_samples": int(m),
+            "ensemble_members": int(k) if ensemble_ok else 0}
 
 
 def _progress(run_id: str, was_active: bool) -> None:
@@ -71,8 +84,9 @@ def _ended(check: CheckInfo) -> None:
         st.info("The last checks were cancelled before they finished.", icon=":material/cancel:")
 
 
-def check_controls(info: RunInfo, has_results: bool) -> Optional[CheckInfo]:
-    """Options, Start (or Check again) and Cancel, the progress bar and how the last job ended."""
+def check_controls(info: RunInfo, has_results: bool, plan: Optional[CheckPlan] = None) -> Optional[CheckInfo]:
+    """Options, Start (or Check again) and Cancel, the progress bar and how the last job ended (``plan``:
+    the run's, :func:`run_plan`, which says whether the ensemble is offered)."""
     check = jobs().check_status(info.id)
     active = check is not None and check.is_active
     if info.status in ("failed", "cancelled"):
@@ -80,7 +94,7 @@ def check_controls(info: RunInfo, has_results: bool) -> Optional[CheckInfo]:
                    icon=":material/block:")
         return check
     with st.container(key=K.C_CHECK_STATUS):
-        options = _options()
+        options = _options(plan)
         label = "Check again" if has_results else "Run the checks"
         if info.is_active:
             label = "Check when training ends"

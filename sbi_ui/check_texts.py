@@ -79,6 +79,15 @@ HOW_TO_READ = {
         "trained on a posterior that is right by construction fall. A curve that rises early or late, outside "
         "the band, means the posterior is wrong at your observation (too narrow, too wide or shifted)."
     ),
+    "ensemble": (
+        "A second opinion: the run's method was trained again on the very same simulations, changing only the "
+        "random seed (the network's starting weights and the order it saw the data in). Each line is one "
+        "estimator's posterior for a parameter at your observation; the solid blue one is your run's. If the "
+        "lines lie on top of each other, the answer does not depend on the luck of training. If they sit in "
+        "different places or have different widths, at least some of them are wrong there, however narrow "
+        "each looks: the panel's title says so. Agreement is no proof, though: every estimator learnt from the "
+        "same simulations, so they can all be wrong the same way."
+    ),
 }
 
 # "predictive" for data drawn in their shape (sbi_core.checks.figures: a fan chart, an image grid), by the

@@ -77,6 +77,7 @@ _SECTIONS = (
     ("reference_c2st", "reference_c2st", "Distance to the exact posterior"),
     ("misspecification", "misspecification", "Could the model have made your data?"),
     ("lc2st_pp", "lc2st", "Is the posterior right at your observation? (local C2ST)"),
+    ("ensemble", "ensemble", "Do estimators trained with other seeds agree? (ensemble)"),
 )
 
 

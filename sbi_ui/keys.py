@@ -173,6 +173,7 @@ W_EXPLORE_START = "explore_start_npe"  # button "Train an amortized posterior" (
 W_CHECK_RUN = "check_run"  # run picker
 W_CHECK_DATASETS = "check_num_datasets"  # number input: test datasets
 W_CHECK_SAMPLES = "check_num_samples"  # number input: posterior draws per dataset
+W_CHECK_ENSEMBLE = "check_ensemble_members"  # selectbox: estimators to compare at the observation (0: off)
 W_CHECK_START = "check_start"  # button "Run the checks" / "Check again"
 W_CHECK_CANCEL = "check_cancel"  # button "Cancel the checks"
 W_CHECK_BREAK = "check_break_it"  # button "Break it: train it badly and compare"

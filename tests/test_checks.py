@@ -154,6 +154,9 @@ def test_table_run_uses_held_out_rows_and_skips_the_predictive_check(tmp_path):
 def test_small_amortized_run_produces_every_result(npe_results):
     s, a = npe_results.summary, npe_results.arrays
     for key in CHECK_KEYS:
+        if key == "ensemble":  # asked for with ensemble_members (tests/test_ensemble_check.py); off by default
+            assert not npe_results.has(key) and key not in s.get("skipped", {})
+            continue
         assert npe_results.has(key), key
         assert npe_results.verdicts(key), key
     n, d = a["theta"].shape
@@ -438,7 +441,7 @@ def test_check_job_through_the_job_manager(runs):
         again = RunStore(store.root)  # another process (a reloaded page) reads the same
         assert again.get_check(ids["npe"]).status == "done"
         res = load_results(checks_dir(again, ids["npe"]))
-        assert res is not None and all(res.has(k) for k in CHECK_KEYS)
+        assert res is not None and all(res.has(k) for k in CHECK_KEYS if k != "ensemble")  # the ensemble: off
     finally:
         _kill_check_workers(store, [ids["npe"]])
 

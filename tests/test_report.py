@@ -35,7 +35,8 @@ RUN_FIGURES = 3
 # one figure per check, two for SBC (rank histograms and rank ECDF)
 CHECK_FIGURE_TITLES = (plots.SBC_RANKS_TITLE, plots.SBC_ECDF_TITLE, plots.COVERAGE_TITLE, plots.TARP_TITLE,
                        plots.ZSCORE_TITLE, plots.RECOVERY_TITLE, plots.PREDICTIVE_CHECK_TITLE,
-                       plots.REFERENCE_C2ST_TITLE, plots.MISSPECIFICATION_TITLE, plots.LC2ST_TITLE)
+                       plots.REFERENCE_C2ST_TITLE, plots.MISSPECIFICATION_TITLE, plots.LC2ST_TITLE,
+                       plots.ENSEMBLE_TITLE)
 
 
 def finished_runs(root: Path) -> tuple[RunStore, str, str]:
@@ -50,7 +51,8 @@ def finished_runs(root: Path) -> tuple[RunStore, str, str]:
                                          title=HOSTILE, **small))
     for rid in (checked, unchecked):
         assert run_worker(store, rid) == "done", store.get_run(rid).message
-    results = run_checks(store, checked, {"num_datasets": 60, "num_posterior_samples": 20})  # 60: the local C2ST needs 50
+    results = run_checks(store, checked, {"num_datasets": 60, "num_posterior_samples": 20,  # 60: the local C2ST needs 50
+                                          "ensemble_members": 2})  # and one more estimator, for the ensemble
     save_results(checks_dir(store, checked), results)
     return store, checked, unchecked
 

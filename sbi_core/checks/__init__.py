@@ -6,6 +6,8 @@
 - :mod:`.compute`: :func:`run_checks`, every applicable check from one shared pass of posterior draws;
 - the 99 % bands of calibrated rank histograms and rank ECDFs are statistics, in :mod:`sbi_core.stats.bands`;
 - :mod:`.verdicts`: plain-words verdicts computed from the numbers;
+- :mod:`.members`: the ensemble's extra estimators (the run's method retrained on its simulations with
+  other seeds), one after another or as Dask tasks;
 - :mod:`.breakit`: the "break it" twin (the same run trained badly) and its pairing;
 - :mod:`.results`: saving and loading results under ``artifacts/<run_id>/checks/``;
 - :mod:`.job`: the background job a worker process runs (``python -m sbi_core.jobs.worker --checks``).

@@ -14,7 +14,11 @@ The job (one call of :func:`run_checks`):
    posterior each round's C2ST against it, the misspecification test (is
    ``x_o`` like the model's own simulations from the prior?,
    :func:`sbi_core.diagnostics.check_misspecification`) and, on the test
-   datasets, the local C2ST at ``x_o`` (:func:`sbi_core.diagnostics.run_lc2st`);
+   datasets, the local C2ST at ``x_o`` (:func:`sbi_core.diagnostics.run_lc2st`) and, when
+   ``ensemble_members`` asks for it, the ensemble: ``K - 1`` more estimators of the run's
+   method trained on its stored simulations with seeds of their own (:mod:`.members`, as Dask
+   tasks inside a check task), their draws at ``x_o`` beside the run's and where they
+   disagree (:func:`sbi_core.diagnostics.ensemble_disagreement`);
 5. **verdicts** in plain words (:mod:`.verdicts`).
 
 Only free parameters are checked (a fixed one's posterior is its value).
@@ -35,6 +39,7 @@ import numpy as np
 import torch
 
 from sbi_core.checks import verdicts as V
+from sbi_core.checks.members import Member, train_members, travelling_simulator
 from sbi_core.checks.options import CheckOptions
 from sbi_core.checks.plan import CheckPlan, plan_checks
 from sbi_core.checks.results import CheckResults
@@ -43,6 +48,7 @@ from sbi_core.diagnostics import (
     check_misspecification,
     check_sbc,
     check_tarp,
+    ensemble_disagreement,
     expected_coverage,
     posterior_predictive_check,
     recovery,
@@ -53,15 +59,18 @@ from sbi_core.diagnostics import (
     zscore_contraction,
 )
 from sbi_core.diagnostics.coverage import DEFAULT_LEVELS
+from sbi_core.diagnostics.disagreement import MIN_DRAWS
 from sbi_core.diagnostics.reference import ReferenceC2ST
 from sbi_core.errors import Cancelled, SBIError
 from sbi_core.methods.tsnpe import TruncatedPrior
-from sbi_core.run.loop import resolve_simulator
+from sbi_core.run.loop import resolve_simulator, spec_settings
 from sbi_core.run.spec import RunSpec
+from sbi_core.simulators import Simulator
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.seeds import SeedPlan
+from sbi_core.stats.shapes import DataShape
 
-__all__ = ["run_checks", "ProgressFn", "PREDICTIVE_SAMPLES"]
+__all__ = ["run_checks", "ProgressFn", "PREDICTIVE_SAMPLES", "ENSEMBLE_SAMPLES"]
 
 # on_progress(fraction 0..1, step in words)
 ProgressFn = Callable[[float, str], None]
@@ -315,6 +324,72 @@ def _lc2st(job: _Job, posterior, test: TestSet, x_obs) -> None:
     job.verdicts["lc2st"] = V.lc2st_verdicts(bool(res["rejected"]), res["verdict"], off_model)
 
 
+ENSEMBLE_SAMPLES = PREDICTIVE_SAMPLES  # draws at x_o per extra member (the run's own: its saved ones)
+_NOT_MEMBER_SETTINGS = ("seed", "num_posterior_samples", "num_threads", "simulations")
+
+
+def _members(job: _Job, simulator, prior: Prior, x_obs, x: np.ndarray, num_samples: int) -> list[Member]:
+    """The ``K - 1`` extra members: the spec's settings, one round on the stored pairs, seeds
+    ``seed_of("ensemble_k") mod 2^31`` of the check job's plan (so checking twice trains the same members)."""
+    settings = {k: v for k, v in spec_settings(job.spec).items() if k not in _NOT_MEMBER_SETTINGS}
+    settings["num_rounds"] = 1
+    shape_spec = job.spec.simulator_ref.get("data_shape")
+    if isinstance(simulator, Simulator):
+        shape = simulator.data_shape
+    elif shape_spec is not None:  # a table's confirmed reading of its columns
+        shape = DataShape.from_spec(shape_spec, size=x.shape[1])
+    else:
+        shape = DataShape.vector(x.shape[1])
+    # a member task reads the check's cancel flag from the store, where a check job (with a cancel) has one
+    cancel_in = (str(job.store.root), job.run_id) if job.cancel is not None and hasattr(job.store, "root") else None
+    return [Member(index=k, seed=job.seeds.seed_of(f"ensemble_{k}") % (2**31),
+                   simulator=travelling_simulator(simulator), prior=prior.to_spec(),
+                   x_obs=torch.as_tensor(x_obs, dtype=torch.float32), data_shape=shape, settings=settings,
+                   num_samples=num_samples, threads=torch.get_num_threads(), cancel_in=cancel_in)
+            for k in range(1, job.options.ensemble_members)]
+
+
+def _ensemble(job: _Job, simulator, prior: Prior, posterior, x_obs, rounds: list[int]) -> None:
+    """Train ``K - 1`` more estimators on the run's stored pairs and compare all ``K`` at ``x_o``."""
+    k_all = job.options.ensemble_members
+    job.tick(0.885, f"Training {k_all - 1} more estimator{'s' if k_all > 2 else ''} with other seeds (ensemble)")
+    folder = job.store.round_dir(job.run_id, rounds[0])
+    try:
+        theta = np.load(folder / "theta.npy", allow_pickle=False)
+        x = np.load(folder / "x.npy", allow_pickle=False)
+    except (OSError, ValueError):
+        job.summary.setdefault("skipped", {})["ensemble"] = (
+            "Comparing estimators needs the simulations the run trained on, which were not kept.")
+        return
+    x = x.reshape(len(x), -1) if x.ndim > 2 else x
+    own = _observation_samples(job, posterior, x_obs, rounds)
+    if len(own) < MIN_DRAWS:  # too few kept: fresh draws of the run's own posterior
+        own = posterior.sample((ENSEMBLE_SAMPLES,), x=x_obs, generator=job.seeds.generator("ensemble"))
+    members = _members(job, simulator, prior, x_obs, x, ENSEMBLE_SAMPLES)
+    started = time.perf_counter()
+
+    def on_member(i: int) -> None:
+        job.tick(0.885 + 0.013 * i / len(members),
+                 f"Training estimator {i + 2} of {k_all} with another seed (ensemble)")
+
+    draws = train_members(members, torch.as_tensor(theta, dtype=torch.float32),
+                          torch.as_tensor(x, dtype=torch.float32), cancel=job.cancel, on_member=on_member)
+    free = prior.free_mask
+    names = [n for n, f in zip(prior.names, free.tolist()) if f]
+    every = [torch.as_tensor(own, dtype=torch.float32)[:, free]] + [d[:, free] for d in draws]
+    try:
+        res = ensemble_disagreement(every, names)
+    except SBIError as err:  # e.g. a member whose draws are all NaN: said so, the other checks stand
+        job.summary.setdefault("skipped", {})["ensemble"] = str(err)
+        return
+    job.arrays.update(ensemble_draws=torch.cat(every).numpy(),
+                      ensemble_member=np.concatenate([np.full(len(d), i, dtype=np.int32)
+                                                      for i, d in enumerate(every)]))
+    job.summary["ensemble"] = res | {"seeds": [int(job.spec.seed)] + [m.seed for m in members],
+                                     "seconds": time.perf_counter() - started}
+    job.verdicts["ensemble"] = V.ensemble_verdicts(res)
+
+
 # ---------------------------------------------------------------------------
 # the job
 # ---------------------------------------------------------------------------
@@ -358,6 +433,11 @@ def run_checks(
         _misspecification(job, plan, x_obs, rounds, obs_names)
     if plan.applies("lc2st") and test is not None:
         _lc2st(job, posterior, test, x_obs)
+    if job.options.ensemble_members:
+        if plan.applies("ensemble"):
+            _ensemble(job, simulator, prior, posterior, x_obs, rounds)
+        else:
+            job.summary.setdefault("skipped", {})["ensemble"] = plan.item("ensemble").reason
     if plan.applies("predictive"):
         _predictive(job, simulator, posterior, x_obs, rounds, obs_names)
     if plan.applies("reference_c2st"):

@@ -27,6 +27,7 @@ CHECK_CHARTS: tuple[tuple[str, str], ...] = (
     ("reference_c2st", "reference_c2st"),
     ("misspecification", "misspecification"),
     ("lc2st_pp", "lc2st"),
+    ("ensemble", "ensemble"),
 )
 
 
@@ -73,4 +74,8 @@ def check_figure(name: str, results: CheckResults, labels: Sequence[str],
     if name == "lc2st_pp":
         return plots.lc2st_pp_figure(a["lc2st_levels"], a["lc2st_cdf"], a["lc2st_null_low"], a["lc2st_null_high"],
                                      s["lc2st"]["p_value"])
+    if name == "ensemble":
+        e = s["ensemble"]
+        flags = [bool(p.get("disagree")) for p in e.get("parameters", [])]
+        return plots.ensemble_figure(a["ensemble_draws"], a["ensemble_member"], labels, flags, e.get("seeds"))
     return plots.reference_c2st_figure(a["reference_c2st"])

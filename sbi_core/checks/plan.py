@@ -28,6 +28,13 @@ meant to be right:
   checks use the table's validation rows, which the network never took a
   gradient step on (they only chose when training stopped); the predictive
   check needs a simulator and is skipped.
+
+The **ensemble** (asked for with ``CheckOptions.ensemble_members``) retrains the run's method
+on the run's own stored simulations with other seeds and compares the estimators at ``x_o``.
+That is the same method on the same data only where every training pair came from the prior in
+the run's one round: an amortized neural method (NPE, FMPE, NPSE, NLE, NRE), or NPE on a table.
+A sequential run's later pairs came from its own proposals, ABC trains no network: there it is
+skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ CHECK_TITLES = {
     "reference_c2st": "Distance to the exact posterior (C2ST), round by round",
     "misspecification": "Could the model have made your data? (misspecification test)",
     "lc2st": "Is the posterior right at your observation? (local C2ST)",
+    "ensemble": "Do estimators trained with other seeds agree at your observation? (ensemble)",
 }
 CHECK_KEYS = tuple(CHECK_TITLES)
 _PRIOR_WIDE = ("sbc", "coverage", "tarp", "zscore", "recovery")
@@ -128,16 +136,39 @@ LC2ST_NOT_HERE = ("Not applicable: the local C2ST learns from test datasets acro
                   "region), which this run's posterior is not meant to answer for.")
 
 
-def _items(applies: dict, reasons: dict) -> tuple[CheckItem, ...]:
-    """The plan's items; the two checks at the observation follow the others: the misspecification test
-    applies to every run (it needs only the model's simulations), the local C2ST where test datasets are."""
-    applies = {"misspecification": True, "lc2st": any(applies[k] for k in _PRIOR_WIDE)} | applies
+ENSEMBLE_WHY = ("Trains more estimators of the run's method on the run's own simulations, each with a seed of its "
+                "own, and compares their posteriors at your observation with the run's (a deep ensemble, "
+                "Lakshminarayanan et al. 2017). It runs when you ask for it: set how many estimators to compare.")
+ENSEMBLE_NOT_ABC = ("Not applicable: ABC trains no network, so there is no luck of training for other seeds to "
+                    "show.")
+ENSEMBLE_NOT_SEQUENTIAL = ("Not applicable: training more estimators on the run's simulations is the same method "
+                           "on the same data only when every simulation came from the prior in one round (an "
+                           "amortized method). This run is sequential: its later rounds simulated from its own "
+                           "posterior, and a new estimator could not be trained the way the run was.")
+
+
+def _ensemble(spec: RunSpec) -> tuple[bool, str]:
+    """Whether more estimators of ``spec``'s method can be trained on the run's stored simulations, and why:
+    a neural method of one round on the prior (or on a table)."""
+    if method_info(spec.method).learns == "nothing":
+        return False, ENSEMBLE_NOT_ABC
+    if spec.is_sequential:
+        return False, ENSEMBLE_NOT_SEQUENTIAL
+    return True, ENSEMBLE_WHY
+
+
+def _items(applies: dict, reasons: dict, ensemble: tuple[bool, str]) -> tuple[CheckItem, ...]:
+    """The plan's items; the checks at the observation follow the others: the misspecification test
+    applies to every run (it needs only the model's simulations), the local C2ST where test datasets are,
+    the ensemble where ``ensemble`` (:func:`_ensemble`) says."""
+    applies = {"misspecification": True, "lc2st": any(applies[k] for k in _PRIOR_WIDE),
+               "ensemble": ensemble[0]} | applies
     reasons = {"misspecification": MISSPECIFICATION_WHY,
-               "lc2st": LC2ST_WHY if applies["lc2st"] else LC2ST_NOT_HERE} | reasons
+               "lc2st": LC2ST_WHY if applies["lc2st"] else LC2ST_NOT_HERE, "ensemble": ensemble[1]} | reasons
     return tuple(CheckItem(k, CHECK_TITLES[k], bool(applies[k]), reasons[k]) for k in CHECK_KEYS)
 
 
-def _abc_plan(exact: bool, base_reasons: dict) -> CheckPlan:
+def _abc_plan(exact: bool, base_reasons: dict, ensemble: tuple[bool, str]) -> CheckPlan:
     """ABC keeps the simulations closest to the observation: its posterior exists at ``x_o`` only."""
     applies = {k: False for k in _PRIOR_WIDE} | {"predictive": True, "reference_c2st": exact}
     reasons = {k: ("Not applicable: ABC's posterior is made of the simulations closest to this observation, so "
@@ -147,13 +178,15 @@ def _abc_plan(exact: bool, base_reasons: dict) -> CheckPlan:
         "This run used ABC: it kept the simulations closest to the observation, so its posterior answers this "
         "observation only. Prior-wide calibration checks (SBC, coverage, TARP) need a posterior for every "
         "dataset and do not apply. What applies: the predictive check at the observation"
-        + (", and the distance to the exact posterior." if exact else ".")), _items(applies, reasons | base_reasons))
+        + (", and the distance to the exact posterior." if exact else ".")),
+        _items(applies, reasons | base_reasons, ensemble))
 
 
 def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
     """The checks that apply to a run of ``spec`` with ``rounds_done`` finished rounds (default: all)."""
     rounds = spec.rounds if rounds_done is None else int(rounds_done)
     exact, exact_why = _has_exact_posterior(spec)
+    ensemble = _ensemble(spec)
     table = spec.simulator_ref.get("kind") == "table"
     if table:
         applies = {k: True for k in _PRIOR_WIDE} | {"predictive": False, "reference_c2st": False}
@@ -167,11 +200,11 @@ def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
         return CheckPlan("table", "table", (
             "This run was trained on an uploaded table of simulations, so no fresh test data can be simulated. "
             "The calibration checks use the table's validation rows instead (held out from training); the "
-            "predictive check needs a simulator and is skipped."), _items(applies, reasons))
+            "predictive check needs a simulator and is skipped."), _items(applies, reasons, ensemble))
     base_reasons = {"predictive": "Simulates data from the posterior at the observation and compares them with it.",
                     "reference_c2st": exact_why}
     if method_info(spec.method).learns == "nothing":
-        return _abc_plan(exact, base_reasons)
+        return _abc_plan(exact, base_reasons, ensemble)
     if not spec.is_sequential or rounds <= 1:
         applies = {k: True for k in _PRIOR_WIDE} | {"predictive": True, "reference_c2st": exact}
         reasons = {k: "Test parameters drawn from the prior, data simulated from them." for k in _PRIOR_WIDE}
@@ -180,7 +213,7 @@ def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
         if spec.is_sequential:
             why = ("Only the first round of this sequential run finished, and that round drew from the whole prior, "
                    "so its posterior is amortized: every check applies, with test data simulated from the prior.")
-        return CheckPlan("amortized", "prior", why, _items(applies, reasons | base_reasons))
+        return CheckPlan("amortized", "prior", why, _items(applies, reasons | base_reasons, ensemble))
     not_here = ("Not applicable: a sequential posterior is trained for the observation only, so across the prior it "
                 "is not meant to be right, and this check would fail for the wrong reason.")
     if spec.method == "tsnpe":
@@ -195,7 +228,7 @@ def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
             "puts its mass, and its posterior is approximately right for data simulated from there. So SBC, coverage, "
             "TARP and recovery are computed with test parameters from the last round's truncated region, not "
             "the whole prior; the predictive check tests the observation itself."),
-            _items(applies, reasons | base_reasons))
+            _items(applies, reasons | base_reasons, ensemble))
     applies = {k: False for k in _PRIOR_WIDE} | {"predictive": True, "reference_c2st": exact}
     reasons = {k: not_here for k in _PRIOR_WIDE}
     return CheckPlan("sequential", "none", (
@@ -203,4 +236,4 @@ def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
         "valid near the observation, not across the prior. Prior-wide calibration checks (SBC, coverage, TARP) do "
         "not apply. What applies: the predictive check at the observation"
         + (", and the distance to the exact posterior round by round." if exact else ".")),
-        _items(applies, reasons | base_reasons))
+        _items(applies, reasons | base_reasons, ensemble))

@@ -22,7 +22,13 @@ rarely called miscalibrated by chance:
   **contraction**: ``1 - Var_post / Var_prior`` on average;
 * **predictive check**: whether every component of the observation lies in
   its 90 % predictive band; **reference C2ST**: the last round's accuracy
-  (0.5 is indistinguishable from the exact posterior).
+  (0.5 is indistinguishable from the exact posterior);
+* **ensemble**: estimators trained with other seeds disagree on a parameter when
+  the spread of their means exceeds 0.458 posterior sds (Gelman-Rubin's R-hat above
+  1.1) or one is more than 1.5 times as wide as another
+  (:mod:`sbi_core.diagnostics.disagreement`); a *warning*, and *bad* when the spread
+  of their means exceeds one posterior sd (then at least one member is off by about a
+  posterior sd or more).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from typing import Optional, Sequence
 __all__ = [
     "Verdict", "pct", "coverage_verdicts", "sbc_verdicts", "hpd_verdicts", "tarp_verdicts", "zscore_verdicts",
     "recovery_verdicts", "predictive_verdicts", "reference_verdicts", "misspecification_verdicts", "lc2st_verdicts",
-    "overall_verdict",
+    "ensemble_verdicts", "overall_verdict",
 ]
 
 SIGMAS = 3.0  # how many standard errors from nominal before a verdict says "mis-calibrated"
@@ -247,6 +253,19 @@ def lc2st_verdicts(rejected: bool, text: str, off_model: bool = False) -> list[V
                                 "here: the classifier learnt from the model's simulations, and your observation is "
                                 "unlike them (see the misspecification test above). " + str(text))]
     return [Verdict("bad" if rejected else "good", str(text))]
+
+
+ENSEMBLE_BAD_SPREAD = 1.0  # member means spread over more than one posterior sd: "bad", not only "warn"
+
+
+def ensemble_verdicts(result: dict) -> list[Verdict]:
+    """The ensemble's sentence (:func:`sbi_core.diagnostics.ensemble_disagreement`'s ``verdict``): ``good``
+    when the estimators agree, else ``warn``, or ``bad`` when on some parameter the spread of their means
+    exceeds :data:`ENSEMBLE_BAD_SPREAD` posterior standard deviations."""
+    if result.get("agree"):
+        return [Verdict("good", str(result["verdict"]))]
+    worst = max((float(p["statistic"]) for p in result.get("parameters", []) if p.get("location")), default=0.0)
+    return [Verdict("bad" if worst > ENSEMBLE_BAD_SPREAD else "warn", str(result["verdict"]))]
 
 
 def overall_verdict(verdicts: dict) -> Verdict:

@@ -14,11 +14,14 @@
 - :mod:`.misspecification`: whether the model can produce data like the observation (k-NN or MMD, conformal).
 - :mod:`.lc2st`: whether the posterior is right at one observation (L-C2ST and L-C2ST-NF), with the batched
   classifiers of :mod:`.ensemble`.
+- :mod:`.disagreement`: where estimators trained with different seeds disagree at one observation (a deep
+  ensemble as a second opinion; between- against within-member spread, as Gelman-Rubin's R-hat).
 """
 
 from sbi_core.diagnostics.batched import DatasetDraws, draw_for_datasets, drop_invalid, sample_for_datasets
 from sbi_core.diagnostics.c2st import c2st
 from sbi_core.diagnostics.coverage import Coverage, expected_coverage, outside_central_interval
+from sbi_core.diagnostics.disagreement import ensemble_disagreement
 from sbi_core.diagnostics.lc2st import LC2ST, run_lc2st
 from sbi_core.diagnostics.misspecification import check_misspecification
 from sbi_core.diagnostics.ood import OODCheck, TrainingSupport, ood_check
@@ -57,4 +60,5 @@ __all__ = [
     "check_misspecification",
     "LC2ST",
     "run_lc2st",
+    "ensemble_disagreement",
 ]

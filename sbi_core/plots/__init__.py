@@ -29,8 +29,8 @@ and ``plots.X`` work):
 * :mod:`.overview` -- the Home page's amortized-versus-sequential picture;
 * :mod:`.calibration` -- the Check page: SBC ranks and ECDF, coverage, TARP, z-scores,
   recovery, the predictive check and the reference C2ST;
-* :mod:`.trust` -- trust at one observation: the misspecification test's components and
-  L-C2ST's local P–P plot;
+* :mod:`.trust` -- trust at one observation: the misspecification test's components,
+  L-C2ST's local P–P plot and the ensemble's members side by side;
 * :mod:`.shapes` -- data that is a series, an image or a set of trials: fan charts,
   image grids, trials views (``data_preview`` picks by the data shape);
 * :mod:`.corner` -- the corner plot as PNG bytes.
@@ -65,7 +65,14 @@ from sbi_core.plots.rounds import ANIMATION_TITLE, CLOUD_TITLE, posterior_rounds
 from sbi_core.plots.simulations import predictive_figure, simulations_figure
 from sbi_core.plots.style import COLORS, round_colors, scaled_fonts
 from sbi_core.plots.training import LOSS_TITLE, loss_figure
-from sbi_core.plots.trust import LC2ST_TITLE, MISSPECIFICATION_TITLE, lc2st_pp_figure, misspecification_figure
+from sbi_core.plots.trust import (
+    ENSEMBLE_TITLE,
+    LC2ST_TITLE,
+    MISSPECIFICATION_TITLE,
+    ensemble_figure,
+    lc2st_pp_figure,
+    misspecification_figure,
+)
 
 from sbi_core.plots.shapes import (
     data_preview,
@@ -104,8 +111,10 @@ __all__ = [
     "reference_c2st_figure",
     "misspecification_figure",
     "lc2st_pp_figure",
+    "ensemble_figure",
     "MISSPECIFICATION_TITLE",
     "LC2ST_TITLE",
+    "ENSEMBLE_TITLE",
     "SBC_RANKS_TITLE",
     "SBC_ECDF_TITLE",
     "COVERAGE_TITLE",

@@ -10,22 +10,34 @@
   close to 0.5 and the CDF steps up near 0.5 inside the band the null classifiers (trained where
   the posterior is right by construction) draw; a CDF outside the band means the classifier tells
   them apart: the posterior is wrong at ``x_o``.
+* :func:`ensemble_figure` -- the ensemble's members (the run's estimator and others trained with
+  other seeds) side by side: one panel per parameter, each member's marginal posterior density at
+  ``x_o`` as a line (a Gaussian kernel density estimate with Silverman's bandwidth,
+  ``h = 0.9 min(sd, IQR / 1.34) S^{-1/5}``); the run's own in the app's blue, the others dashed;
+  a parameter the members disagree on is named so in its panel's title.
 """
 
 from __future__ import annotations
 
 from typing import Optional, Sequence
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-from sbi_core.plots._arrays import _np, _text
+from sbi_core.plots._arrays import _label, _np, _text
 from sbi_core.plots.style import COLORS, _base_layout, _empty
 
-__all__ = ["MISSPECIFICATION_TITLE", "LC2ST_TITLE", "misspecification_figure", "lc2st_pp_figure"]
+__all__ = ["MISSPECIFICATION_TITLE", "LC2ST_TITLE", "ENSEMBLE_TITLE", "misspecification_figure", "lc2st_pp_figure",
+           "ensemble_figure"]
 
 MISSPECIFICATION_TITLE = "Could the model have made your data?"
 LC2ST_TITLE = "Local P-P plot at your observation (L-C2ST)"
+ENSEMBLE_TITLE = "Estimators trained with other seeds, at your observation"
+_MEMBER_COLORS = ("#F08C00", "#2B8A3E", "#AE3EC9", "#E03131", "#1098AD")  # the others; the run's own is primary
+_GRID = 200  # points per density line
 _BAND_FILL = "rgba(134, 142, 150, 0.22)"
 _UNUSUAL = "#E03131"
 _USUAL = "#3B5BDB"
@@ -94,4 +106,62 @@ def lc2st_pp_figure(levels, cdf, null_low, null_high, p_value: Optional[float] =
     _layout(fig, title, 440)
     fig.update_xaxes(title_text="classifier's probability that a draw is the truth", range=[0, 1])
     fig.update_yaxes(title_text="share of posterior draws (CDF)", range=[0, 1], tickformat=".0%")
+    return fig
+
+
+def _density(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """A Gaussian kernel density estimate of ``values (S,)`` on ``grid (G,)``, Silverman's bandwidth."""
+    v = values[np.isfinite(values)]
+    if len(v) < 2:
+        return np.zeros_like(grid)
+    iqr = float(np.subtract(*np.percentile(v, [75, 25])))
+    spread = min(float(v.std(ddof=1)), iqr / 1.34) or float(v.std(ddof=1)) or 1e-3 * (abs(float(v.mean())) + 1.0)
+    h = 0.9 * spread * len(v) ** (-0.2)
+    z = (grid[:, None] - v[None, :]) / h
+    return np.exp(-0.5 * z * z).sum(1) / (len(v) * h * math.sqrt(2 * math.pi))
+
+
+def ensemble_figure(draws, member, labels: Optional[Sequence[str]] = None,
+                    disagree: Optional[Sequence[bool]] = None, seeds: Optional[Sequence[int]] = None,
+                    title: str = ENSEMBLE_TITLE, columns: int = 3) -> go.Figure:
+    """The members' marginal posteriors at ``x_o``, one panel per parameter.
+
+    draws: ``(M, D)`` every member's draws, stacked; member: ``(M,)`` which member drew each row
+        (0: the run's own estimator, 1 .. K-1: the others).
+    labels: ``D`` parameter names (passed to plotly as text); disagree: ``D`` flags, the
+        parameters the members disagree on; seeds: ``K`` training seeds, for the legend.
+    """
+    a, who = _np(draws, ndim=2), np.asarray(member).reshape(-1).astype(int)
+    if a.size == 0 or len(who) != len(a):
+        return _empty(title, "No draws to compare.", 360)
+    d, ks = a.shape[1], sorted(set(who.tolist()))
+    cols = max(1, min(columns, d))
+    rows = math.ceil(d / cols)
+    flags = list(disagree) if disagree is not None and len(disagree) == d else [False] * d
+    titles = [_label(labels, i) + (" · they disagree" if flags[i] else "") for i in range(d)]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.07,
+                        vertical_spacing=0.16 / max(1, rows - 1) if rows > 1 else 0.0)
+    for i in range(d):
+        col = a[:, i]
+        finite = col[np.isfinite(col)]
+        lo, hi = (np.percentile(finite, [0.5, 99.5]) if len(finite) else (0.0, 1.0))
+        pad = 0.1 * (hi - lo) or 0.5
+        grid = np.linspace(lo - pad, hi + pad, _GRID)
+        for k in ks:
+            own = k == 0
+            seed = f", seed {seeds[k]}" if seeds is not None and k < len(seeds) else ""
+            name = f"your run's estimator{seed}" if own else f"estimator {k + 1}{seed}"
+            fig.add_trace(go.Scatter(
+                x=grid, y=_density(col[who == k], grid), mode="lines", name=name, legendgroup=f"m{k}",
+                showlegend=i == 0,
+                line=dict(color=COLORS["primary"] if own else _MEMBER_COLORS[(k - 1) % len(_MEMBER_COLORS)],
+                          width=2.6 if own else 1.8, dash="solid" if own else "dash"),
+                hovertemplate=f"{name}<br>{_label(labels, i)} = %{{x:.3g}}: density %{{y:.3g}}<extra></extra>",
+            ), row=i // cols + 1, col=i % cols + 1)
+        fig.update_xaxes(title=dict(text=_label(labels, i), font=dict(size=11)), row=i // cols + 1,
+                         col=i % cols + 1)
+    _layout(fig, title, 150 + 260 * rows)
+    fig.update_yaxes(title=dict(text="posterior density", font=dict(size=11)), col=1)
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_annotations(font=dict(size=12))
     return fig
