@@ -11,8 +11,10 @@ helpers of ``tests/browser_support.py``):
 3. ``misspecified``: the good run's settings with an observation the model cannot make (one reading
    moved 40 units beyond every simulation).
 
-For each run it saves the two trust sections ("Could the model have made your data?" and the local
-C2ST) as one PNG, and the whole page, into ``assets/screenshots/issue23/`` (or ``--out``); prints paths.
+The checks run with three estimators compared (``ensemble_members=3``). For each run it saves the
+trust sections ("Could the model have made your data?", the local C2ST and the ensemble) as one PNG,
+and the whole page, and for each run the top of its Train page (the misspecification verdict the
+run makes before it trains, above the posterior), into ``assets/screenshots/issue23/`` (or ``--out``).
 
     python bench/screenshots_issue23.py [--out DIR]
 """
@@ -65,7 +67,7 @@ def make_runs(root: Path) -> dict[str, str]:
         rid = store.create_run(spec)
         if run_worker(store, rid) != "done":
             raise SystemExit(f"{name}: {store.get_run(rid).message}")
-        save_results(checks_dir(store, rid), run_checks(store, rid, {"num_datasets": 500}))
+        save_results(checks_dir(store, rid), run_checks(store, rid, {"num_datasets": 500, "ensemble_members": 3}))
         ids[name] = rid
         print(name, rid, flush=True)
     return ids
@@ -81,7 +83,16 @@ def shoot(page, out: Path, name: str, rid: str) -> None:
     top = page.get_by_role("heading", name="Could the model have made your data?")
     bottom = page.get_by_text("The checks above ask whether the posterior is right on average").last
     region(page, out / f"check_{name}_trust_sections.png", top, bottom)
-    full_page(page, out / f"check_{name}_full_page.png", max_height=14000)
+    ensemble = page.get_by_role("heading", name="Do estimators trained with other seeds agree? (ensemble)")
+    region(page, out / f"check_{name}_ensemble.png", ensemble,
+           page.get_by_text("so they can all be wrong the same way").last)
+    full_page(page, out / f"check_{name}_full_page.png", max_height=16000)
+    _bs.goto(page, f"/train?run={rid}", PAGE_MS)
+    page.locator(".st-key-train_cloud_chart .js-plotly-plot").wait_for(timeout=PAGE_MS)
+    _bs.wait_idle(page, PAGE_MS)
+    page.set_viewport_size({"width": 1280, "height": 1100})
+    page.screenshot(path=str(out / f"train_{name}_top.png"))
+    print(out / f"train_{name}_top.png", flush=True)
 
 
 def main(argv=None) -> int:
