@@ -34,12 +34,14 @@ held-out pairs (seed 1); each test is fitted once per posterior and then evaluat
 One fit serves all observations of a posterior, so the rejections of one row are correlated (one
 classifier); they measure that fit, not the average over fits.
 
-**Independent fits** (``--independent N``; ``--only-independent`` runs just this part): what a user
-meets -- one calibration set, one fit, one observation. ``N`` times, sbi_core's L-C2ST (each
-variant) is fitted to the exact posterior on a fresh calibration set (seed ``1000 + i``, and the
-fit's own seed ``i``) and tests one fresh observation of the model; the share of rejections at
-alpha = 0.05 is the false-alarm rate, with its 95 % Clopper-Pearson interval. (sbi's are left out
-here: its NF null takes about 26 s per calibration set, 45 minutes for 100.)
+**Independent tries** (``--independent N``; ``--only-independent`` runs just this part): what a user
+meets -- one set of simulations (or calibration pairs), one fit, one observation. ``N`` times, each
+misspecification test gets fresh simulations of the two-sensor model (seed ``2000 + i``) and a
+fresh observation of it, and sbi_core's L-C2ST (each variant) is fitted to the exact posterior on a
+fresh calibration set (seed ``1000 + i``, the fit's own seed ``i``) and tests one fresh observation
+of the model; the share of rejections at alpha = 0.05 is the false-alarm rate, with its 95 %
+Clopper-Pearson interval. (sbi's L-C2STs are left out here: its NF null takes about 26 s per
+calibration set, 45 minutes for 100.)
 
     python bench/trust.py [--quick] [--calibration 1000] [--null 100] [--observations 100]
                           [--power-observations 20] [--simulations 5000] [--sbi-shuffles 200]
@@ -233,23 +235,46 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
 
 
 def independent_rows(args) -> list[dict]:
-    """False alarms of the exact posterior over ``args.independent`` independent (calibration set, fit,
-    observation) triples, per variant of sbi_core's L-C2ST."""
+    """False alarms over ``args.independent`` independent tries: the misspecification tests, each time on
+    fresh simulations of the two-sensor model and a fresh observation of it; sbi_core's L-C2ST (each
+    variant), each time on a fresh calibration set, fit and observation of the exact posterior."""
     rows = []
+    tests = [("sbi_core check_misspecification (knn)", "knn"), ("sbi_core check_misspecification (mmd)", "mmd")]
+    if not args.skip_sbi:
+        tests.append((f"sbi 0.27 calc_misspecification_mmd (x_space, {args.sbi_shuffles} shuffles)", "sbi"))
+    for label, method in tests:
+        p = []
+        for i in range(args.independent):
+            x = sensors(args.simulations, seed=2000 + i)
+            obs = sensors(1, seed=6000 + i)[0]
+            if method == "sbi":
+                from sbi.diagnostics.misspecification import calc_misspecification_mmd
+
+                torch.manual_seed(i)  # sbi draws its shuffles from torch's global generator
+                p.append(float(calc_misspecification_mmd(obs[None, :], x, n_shuffle=args.sbi_shuffles)[0]))
+            else:
+                p.append(ModelSupport.fit(x, method=method, seed=i).check(obs)["p_value"])
+        rows.append(_independent_row(label, p))
+        print(f"  independent {label}: {rows[-1]['false']}/{len(p)}", flush=True)
     for variant in ("nf", "standard"):
-        p, start = [], time.perf_counter()
+        p = []
         for i in range(args.independent):
             thetas, xs = gaussian_pairs(args.calibration, seed=1000 + i)
             _, obs = gaussian_pairs(1, seed=5000 + i)
             test = LC2ST.fit(thetas, xs, POSTERIORS["exact"], num_null=args.null, variant=variant,
                              num_posterior_samples=EVAL, seed=i)
             p.append(test.test(obs[0], alpha=ALPHA)["p_value"])
-        k = sum(q < ALPHA for q in p)
-        rows.append({"test": f"L-C2ST ({variant})", "false": k, "n": len(p), "ci": clopper_pearson(k, len(p)),
-                     "median": float(np.median(p)), "seconds": time.perf_counter() - start,
-                     "ks": float(__import__("scipy.stats", fromlist=["kstest"]).kstest(p, "uniform").pvalue)})
-        print(f"  independent {variant}: {k}/{len(p)}", flush=True)
+        rows.append(_independent_row(f"sbi_core L-C2ST ({variant})", p))
+        print(f"  independent {variant}: {rows[-1]['false']}/{len(p)}", flush=True)
     return rows
+
+
+def _independent_row(label: str, p: list[float]) -> dict:
+    from scipy.stats import kstest
+
+    k = sum(q < ALPHA for q in p)
+    return {"test": label, "false": k, "n": len(p), "ci": clopper_pearson(k, len(p)), "median": float(np.median(p)),
+            "ks": float(kstest(p, "uniform").pvalue)}
 
 
 def independent_report(args, rows: list[dict]) -> str:
@@ -257,9 +282,11 @@ def independent_report(args, rows: list[dict]) -> str:
         f"{machine()}; {args.threads} torch thread(s); alpha = {ALPHA}. "
         "Command: `" + " ".join(["python", "bench/trust.py", *sys.argv[1:]]) + "`",
         "",
-        f"The exact posterior of the conjugate Gaussian, {args.independent} times a fresh calibration set of "
-        f"{args.calibration:,} pairs, a fresh fit ({args.null} null classifiers) and one fresh observation of "
-        "the model: what one user meets. The false-alarm rate should be at most alpha; under the null the "
+        f"What one user meets, {args.independent} times over: misspecification, a fresh set of "
+        f"{args.simulations:,} simulations of the two-sensor model and one fresh observation of it; L-C2ST, the "
+        f"exact posterior of the conjugate Gaussian with a fresh calibration set of {args.calibration:,} pairs, a "
+        f"fresh fit ({args.null} null classifiers) and one fresh observation of the model. The false-alarm rate "
+        "should be at most alpha; under the null the "
         "p-values should be uniform or, for a conservative test, lean to 1 (KS p-value against the uniform; "
         f"with {args.null} null classifiers the p-values are steps of 1/{args.null + 1}).",
         "",
@@ -268,7 +295,7 @@ def independent_report(args, rows: list[dict]) -> str:
     ]
     for r in rows:
         lo, hi = r["ci"]
-        lines.append(f"| sbi_core {r['test']} | {r['false']}/{r['n']} | {r['false'] / r['n']:.0%} "
+        lines.append(f"| {r['test']} | {r['false']}/{r['n']} | {r['false'] / r['n']:.0%} "
                      f"({lo:.0%} to {hi:.0%}) | {r['median']:.2f} | {r['ks']:.2g} |")
     return "\n".join(lines)
 
@@ -347,7 +374,7 @@ def main() -> None:
     body = independent_report(args, independent_rows(args))
     print(body)
     if not args.no_write:
-        write_section("trust-independent", "## L-C2ST false alarms over independent fits (`bench/trust.py`)\n\n"
+        write_section("trust-independent", "## Trust tests: false alarms over independent tries (`bench/trust.py`)\n\n"
                       + body)
     if args.only_independent:
         return
