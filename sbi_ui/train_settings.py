@@ -8,6 +8,7 @@ from typing import Optional
 import streamlit as st
 
 from sbi_core import RunSpec, SBIError
+from sbi_core.methods.catalogue import method_info
 from sbi_core.methods.registry import METHODS, get_method
 from sbi_core.run.spec import BOUNDS
 from sbi_core.stats.shapes import AUTO_EMBEDDING, EMBEDDING_FITS, HANDMADE, DataShape, embedding_words
@@ -31,6 +32,14 @@ OBS_TEXT = {
 }
 _DEFAULTS = RunSpec()  # every field starts at the RunSpec's default: one source for each default
 ESTIMATORS = {"nsf": "Neural spline flow (NSF)", "maf": "Masked autoregressive flow (MAF)"}
+# Under Advanced, what the network settings mean for a method that trains no normalizing flow
+NETWORK_NOTES = {
+    "vector_field": ("FMPE and NPSE train no normalizing flow but a network that moves samples step by step "
+                     "(a vector field): the Estimator does not apply; Hidden units is that network's width and "
+                     "Flow layers its number of residual blocks."),
+    "classifier": ("NRE trains a classifier, not a normalizing flow: the Estimator and the Flow layers do not "
+                   "apply; Hidden units is the classifier's width."),
+}
 
 # What each number field accepts: the Train form's range of the setting in the RunSpec's one table
 # of bounds (sbi_core.run.spec.BOUNDS). The fields take any number, so an out-of-range one is shown as
@@ -143,23 +152,27 @@ def settings_form(choice: ModelChoice) -> Optional[RunSpec]:
                      "Sequential rounds: each one simulates where the previous posterior points. "
                      "Amortized NPE always uses one round.", disabled=not get_method(method).sequential)
     seed = _number(c4, "Seed", K.W_SEED, _DEFAULTS.seed, 1, "Same settings and seed give the same result.")
-    no_network = get_method(method).learns == "nothing"
+    network = method_info(method).network  # what the method trains: the settings that apply to it
+    no_network = network == "none"
     if no_network:
         st.caption("ABC trains no network: the network settings under Advanced do not apply to it.")
     with st.expander("Advanced", icon=":material/settings:", key="train_advanced"):
+        if network in NETWORK_NOTES:
+            st.caption(NETWORK_NOTES[network])
         a1, a2, a3, a4, a5 = st.columns(5)
         estimator = a1.selectbox(
             "Estimator", list(ESTIMATORS), format_func=ESTIMATORS.get, key=K.W_ESTIMATOR,
             help="The normalizing flow that learns the posterior: a stack of learned bends that turn a bell "
             "curve into the posterior. NSF bends with smooth curves (more flexible); MAF with shifts and "
-            "stretches (simpler, faster).",
-            persist_state="session", disabled=no_network,
+            "stretches (simpler, faster). Only methods that train a flow use it.",
+            persist_state="session", disabled=network != "flow",
         )
         hidden = _number(a2, "Hidden units", K.W_HIDDEN, _DEFAULTS.hidden_features, 8,
                          "How wide the small neural network inside each layer is. Wider can learn finer "
                          "shapes and trains more slowly.", disabled=no_network)
         transforms = _number(a3, "Flow layers", K.W_TRANSFORMS, _DEFAULTS.num_transforms, 1,
-                             "How many learned bends are stacked in the flow (its depth).", disabled=no_network)
+                             "How many learned bends are stacked in the flow (its depth); for FMPE and NPSE "
+                             "the residual blocks of their network.", disabled=network in ("none", "classifier"))
         max_epochs = _number(a4, "Max epochs", K.W_MAX_EPOCHS, _DEFAULTS.max_epochs, 5,
                              "Upper limit on training passes over the data per round.", disabled=no_network)
         patience = _number(a5, "Patience", K.W_PATIENCE, _DEFAULTS.patience, 1,

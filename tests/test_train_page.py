@@ -225,3 +225,23 @@ def test_the_wait_for_the_runs_ahead_grows_on_a_busy_machine(monkeypatch):
     busy_text, busy_wait = E.queue_words(CostModel(), load=MachineLoad(3.8, 2))
     assert idle_wait > 0 and "number 2 in the queue" in idle_text
     assert busy_wait == pytest.approx(2.4 * idle_wait)
+
+
+# ---- the network settings that apply to the chosen method ---------------------------------------
+@pytest.mark.parametrize("method, estimator_on, layers_on, note", [
+    ("npe", True, True, None),
+    ("fmpe", False, True, "FMPE and NPSE train no normalizing flow"),
+    ("npse", False, True, "FMPE and NPSE train no normalizing flow"),
+    ("nre", False, False, "NRE trains a classifier"),
+])
+def test_only_the_network_settings_of_the_method_are_offered(store, method, estimator_on, layers_on, note):
+    """A flow's kind means nothing to flow / score matching or to a ratio classifier: the Estimator is
+    greyed out for them (and the flow layers for the classifier), and a caption says what the numbers mean."""
+    at = train_page()
+    at.radio(key=K.W_METHOD).set_value(method).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key=K.W_ESTIMATOR).disabled is (not estimator_on)
+    assert at.number_input(key=K.W_TRANSFORMS).disabled is (not layers_on)
+    captions = " ".join(c.value for c in at.caption)
+    assert (note in captions) if note else ("train no normalizing flow" not in captions
+                                            and "trains a classifier" not in captions)

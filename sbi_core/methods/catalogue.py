@@ -28,6 +28,10 @@ class MethodInfo:
     options: extra RunSpec settings the method takes (passed to its ``build``).
     loss_smoothing: epochs over which the loss chart averages the curves (0: drawn as measured); flow and
         score matching estimate their loss over random times and noise, so it is ragged from epoch to epoch.
+    network: what the method trains: ``"flow"`` (a normalizing flow: ``density_estimator`` picks its kind,
+        ``hidden_features`` its width, ``num_transforms`` its layers), ``"vector_field"`` (flow or score
+        matching: no flow kind; ``hidden_features`` the width, ``num_transforms`` the residual blocks,
+        :mod:`sbi_core.methods.vector_field`), ``"classifier"`` (NRE) or ``"none"`` (ABC).
     """
 
     name: str
@@ -37,6 +41,7 @@ class MethodInfo:
     learns: str
     options: tuple[str, ...] = ()
     loss_smoothing: int = 0
+    network: str = "flow"
 
     def rounds(self, num_rounds: int) -> int:
         """How many rounds a run of this method has when ``num_rounds`` are asked for."""
@@ -44,7 +49,7 @@ class MethodInfo:
 
 
 def info_pair(name: str, *, learns: str, options: tuple[str, ...] = (), amortized: str,
-              sequential: str) -> tuple[MethodInfo, MethodInfo]:
+              sequential: str, network: str = "flow") -> tuple[MethodInfo, MethodInfo]:
     """The amortized (one round) and sequential entries of one estimator family.
 
     name: the amortized method's name (``"nle"``); the sequential one is
@@ -58,9 +63,9 @@ def info_pair(name: str, *, learns: str, options: tuple[str, ...] = (), amortize
     label = name.upper()
     return (
         MethodInfo(name=name, title=f"Amortized {label}", summary=amortized, sequential=False, learns=learns,
-                   options=options),
+                   options=options, network=network),
         MethodInfo(name=f"s{name}", title=f"Sequential S{label}", summary=sequential, sequential=True,
-                   learns=learns, options=options),
+                   learns=learns, options=options, network=network),
     )
 
 
@@ -107,6 +112,7 @@ _FMPE = MethodInfo(
     learns="posterior",
     options=("time_exponent", "sigma_min", "steps", "solver"),
     loss_smoothing=5,
+    network="vector_field",
 )
 _NPSE = MethodInfo(
     name="npse",
@@ -119,6 +125,7 @@ _NPSE = MethodInfo(
     learns="posterior",
     options=("sde", "steps", "solver", "sampler"),
     loss_smoothing=5,
+    network="vector_field",
 )
 _NLE, _SNLE = info_pair(
     "nle",
@@ -137,6 +144,7 @@ _NRE, _SNRE = info_pair(
     "nre",
     learns="ratio",
     options=("num_atoms", "gamma", "loss", "regularization", "num_chains", "warmup", "thin"),
+    network="classifier",
     amortized=(
         "Simulates once from the prior and trains a classifier to tell matching (parameter, data) pairs from "
         "shuffled ones; its score is a likelihood ratio, which MCMC chains turn into posterior samples."
@@ -156,6 +164,7 @@ _SMC_ABC = MethodInfo(
     ),
     sequential=True,
     learns="nothing",
+    network="none",
     options=("quantile", "min_acceptance", "kernel", "neighbours", "regression_adjustment", "recycle"),
 )
 _REJECTION_ABC = MethodInfo(
@@ -167,6 +176,7 @@ _REJECTION_ABC = MethodInfo(
     ),
     sequential=False,
     learns="nothing",
+    network="none",
     options=("quantile", "regression_adjustment"),
 )
 
