@@ -69,7 +69,9 @@ def test_the_thread_variables_match_sbi_core():
 def test_app_imports_the_preload_before_anything_else_of_its_own():
     tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
     own = []
-    for node in tree.body:
+    # in source order, inside main() too (app.py draws only from main(): not in a spawned Dask worker)
+    for node in sorted((n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))),
+                       key=lambda n: (n.lineno, n.col_offset)):
         if isinstance(node, ast.Import):
             own += [a.name for a in node.names if a.name.split(".")[0] in ("sbi_ui", "sbi_core")]
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("sbi_ui", "sbi_core"):
