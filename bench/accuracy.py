@@ -20,7 +20,7 @@ import time
 import torch
 
 import sbi_core
-from common import machine, mean_c2st, observations, training_data, write_section
+from common import machine, mean_c2st, observations, sbi_prior, training_data, write_section
 
 # SBI benchmark (Lueckmann et al. 2021), mean C2ST over its 10 observations (../shared/reference/sbibm_c2st.md)
 _SBIBM_NAMES = {"npe": "NPE", "snpe": "SNPE", "nle": "NLE", "snle": "SNLE", "nre": "NRE", "snre": "SNRE",
@@ -65,7 +65,7 @@ def sbi_npe_sampler(task, budget, seed):
     theta, x = training_data(task, budget, seed=seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        inference = NPE(prior=_sbi_prior(sim.prior))
+        inference = NPE(prior=sbi_prior(sim.prior))
         inference.append_simulations(theta, x).train()
         post = inference.build_posterior()
 
@@ -75,21 +75,6 @@ def sbi_npe_sampler(task, budget, seed):
             return post.sample((n,), x=xo, show_progress_bars=False)
 
     return sample
-
-
-def _sbi_prior(prior):
-    from sbi.utils import BoxUniform
-    from torch.distributions import Independent, Normal
-
-    dists = {m.dist for m in prior.marginals}
-    if dists == {"uniform"}:
-        b = prior.support_bounds
-        return BoxUniform(b[:, 0], b[:, 1])
-    if dists == {"normal"}:
-        loc = torch.tensor([m.params["loc"] for m in prior.marginals])
-        scale = torch.tensor([m.params["scale"] for m in prior.marginals])
-        return Independent(Normal(loc, scale), 1)
-    raise ValueError(f"no sbi prior for {dists}")
 
 
 def evaluate(task, method, budget, obs, seed):

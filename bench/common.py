@@ -55,6 +55,22 @@ def training_data(task: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch
     return theta, sim.simulate(theta, generator=g)
 
 
+def sbi_prior(prior):
+    """sbi's torch distribution for a prior of all-uniform (``BoxUniform``) or all-normal marginals."""
+    from sbi.utils import BoxUniform
+    from torch.distributions import Independent, Normal
+
+    dists = {m.dist for m in prior.marginals}
+    if dists == {"uniform"}:
+        b = prior.support_bounds
+        return BoxUniform(b[:, 0], b[:, 1])
+    if dists == {"normal"}:
+        loc = torch.tensor([m.params["loc"] for m in prior.marginals])
+        scale = torch.tensor([m.params["scale"] for m in prior.marginals])
+        return Independent(Normal(loc, scale), 1)
+    raise ValueError(f"no sbi prior for {dists}")
+
+
 def mean_c2st(sample_fn, obs: list[Observation]) -> float:
     """Mean C2ST over observations; ``sample_fn(x, n) -> (n, D)``."""
     scores = [c2st(o.reference, sample_fn(o.x, NUM_REFERENCE)) for o in obs]

@@ -36,7 +36,7 @@ import torch
 import sbi_core
 import sbi_core.methods.fmpe
 import sbi_core.methods.npse
-from common import NUM_REFERENCE, machine, observations, training_data, write_section
+from common import NUM_REFERENCE, machine, observations, sbi_prior, training_data, write_section
 
 SECTION = "continuous"
 TASKS = ["two_moons", "slcp", "gaussian_mixture", "gaussian_linear"]
@@ -47,21 +47,6 @@ SBI_PYTHON = "/tmp/sbivenv/bin/python"
 def _ours(method: str, prior, seed: int, max_epochs: int | None):
     cls = {"fmpe": sbi_core.FMPE, "npse": sbi_core.NPSE, "npe": sbi_core.NPE}[method]
     return cls(prior, seed=seed, **({"max_epochs": max_epochs} if max_epochs else {}))
-
-
-def _sbi_prior(prior):
-    from sbi.utils import BoxUniform
-    from torch.distributions import Independent, Normal
-
-    dists = {m.dist for m in prior.marginals}
-    if dists == {"uniform"}:
-        b = prior.support_bounds
-        return BoxUniform(b[:, 0], b[:, 1])
-    if dists == {"normal"}:
-        loc = torch.tensor([m.params["loc"] for m in prior.marginals])
-        scale = torch.tensor([m.params["scale"] for m in prior.marginals])
-        return Independent(Normal(loc, scale), 1)
-    raise ValueError(f"no sbi prior for {dists}")
 
 
 def _train(method: str, task: str, budget: int, seed: int, max_epochs: int | None):
@@ -77,7 +62,7 @@ def _train(method: str, task: str, budget: int, seed: int, max_epochs: int | Non
     from sbi.inference import FMPE, NPSE
 
     torch.manual_seed(seed)  # sbi draws from torch's global generator
-    inference = (FMPE if method == "sbi-fmpe" else NPSE)(prior=_sbi_prior(sim.prior), show_progress_bars=False)
+    inference = (FMPE if method == "sbi-fmpe" else NPSE)(prior=sbi_prior(sim.prior), show_progress_bars=False)
     inference.append_simulations(theta, x).train(**({"max_num_epochs": max_epochs} if max_epochs else {}))
     post = inference.build_posterior()
     seconds = time.perf_counter() - start

@@ -205,18 +205,26 @@ def test_a_small_amortized_run_gets_the_ensemble_section(checked):
     assert len(fig.data) == 3 * len(names) and sum(t.showlegend for t in fig.data) == 3
 
 
-def test_members_train_the_same_way_in_process_twice(checked):
-    """Training is a pure function of the stored pairs and the member's seed: same seed, same draws."""
-    store, ids, res, _ = checked
-    from sbi_core.checks.compute import _Job, _members
+def _npe_check_inputs(store, ids):
+    """The checked NPE run's check job, its simulator and the round-0 pairs ``theta (N, D)``, ``x (N, K)``
+    the ensemble members train on."""
+    from sbi_core.checks.compute import _Job
     from sbi_core.simulators import get_simulator
 
     spec = store.get_run(ids["npe"]).spec
     job = _Job(store, ids["npe"], spec, CheckOptions.from_dict(OPTIONS).resolved(spec.seed), None, None)
-    sim = get_simulator("linear_regression")
     folder = store.round_dir(ids["npe"], 0)
     theta = torch.as_tensor(np.load(folder / "theta.npy"), dtype=torch.float32)
     x = torch.as_tensor(np.load(folder / "x.npy"), dtype=torch.float32)
+    return job, get_simulator("linear_regression"), theta, x
+
+
+def test_members_train_the_same_way_in_process_twice(checked):
+    """Training is a pure function of the stored pairs and the member's seed: same seed, same draws."""
+    store, ids, res, _ = checked
+    from sbi_core.checks.compute import _members
+
+    job, sim, theta, x = _npe_check_inputs(store, ids)
     members = _members(job, sim, sim.prior, sim.default_observation, x.numpy(), 300)[:1]
     assert members[0].seed == res.summary["ensemble"]["seeds"][1]
     a, = train_members(members, theta, x)
@@ -285,15 +293,9 @@ def test_inside_a_dask_task_the_members_are_tasks_of_their_own_with_the_same_dra
     gathered in order; what each draws does not depend on where it trained."""
     distributed = pytest.importorskip("distributed")
     store, ids, _, _ = checked
-    from sbi_core.checks.compute import _Job, _members
-    from sbi_core.simulators import get_simulator
+    from sbi_core.checks.compute import _members
 
-    spec = store.get_run(ids["npe"]).spec
-    job = _Job(store, ids["npe"], spec, CheckOptions.from_dict(OPTIONS).resolved(spec.seed), None, None)
-    sim = get_simulator("linear_regression")
-    folder = store.round_dir(ids["npe"], 0)
-    theta = torch.as_tensor(np.load(folder / "theta.npy"), dtype=torch.float32)
-    x = torch.as_tensor(np.load(folder / "x.npy"), dtype=torch.float32)
+    job, sim, theta, x = _npe_check_inputs(store, ids)
     members = _members(job, sim, sim.prior, sim.default_observation, x.numpy(), 300)
     assert [m.index for m in members] == [1, 2] and all(m.threads == torch.get_num_threads() for m in members)
     here = train_members(members, theta, x)  # not in a task: one after another, in this thread

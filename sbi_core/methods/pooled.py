@@ -20,7 +20,7 @@ simulation invalid.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from sbi_core.errors import SBIError
+from sbi_core.events import EventCallback
 from sbi_core.nn.embeddings import as_shape, data_shape_for, flat_batch, resolve_embedding
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.shapes import DataShape
@@ -143,7 +144,8 @@ class PooledPairs:
 
 class PooledData:
     """The data side of an estimator that keeps every round's pairs in ``self._pairs`` (a
-    :class:`PooledPairs`): its round and counts, the data's shape, and :meth:`append_simulations`.
+    :class:`PooledPairs`): its round and counts, the data's shape, :meth:`append_simulations`, and
+    :meth:`train` (append, then the estimator's own ``fit`` and ``build_posterior``).
 
     The estimator sets ``_pairs``, ``proposal_rule`` and ``embedding`` in its ``__init__``; the class
     defaults below stand for an estimator pickled before embeddings (a checkpoint): no learned summary.
@@ -179,6 +181,17 @@ class PooledData:
         simulation's shape); returns how many were invalid."""
         self._check_data(self._pairs.shape_for(x))  # refused before anything is kept
         return self._pairs.append(theta, x)
+
+    def train(self, theta: Optional[Tensor] = None, x: Optional[Tensor] = None, *,
+              on_event: Optional[EventCallback] = None, cancel: Optional[Callable[[], bool]] = None,
+              round_index: Optional[int] = None, **training) -> Any:
+        """Append ``theta (N, D)``, ``x (N, K)`` (if given), train, and return the posterior."""
+        if theta is not None or x is not None:
+            if theta is None or x is None:
+                raise SBIError("Give both theta and x (or neither, after append_simulations).")
+            self.append_simulations(theta, x)
+        self.fit(on_event=on_event, cancel=cancel, round_index=round_index, **training)
+        return self.build_posterior()
 
     def _check_data(self, shape) -> None:
         """Refuse data of ``shape`` before it is kept (an :class:`SBIError`); here: an embedding that cannot read it."""

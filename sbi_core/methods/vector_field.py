@@ -171,23 +171,6 @@ class VectorFieldEstimator(PooledData):
         )
         return self.last_result
 
-    def train(
-        self,
-        theta: Optional[Tensor] = None,
-        x: Optional[Tensor] = None,
-        *,
-        on_event: EventCallback | None = None,
-        cancel: Callable[[], bool] | None = None,
-        round_index: Optional[int] = None,
-        **training,
-    ) -> VectorFieldPosterior:
-        """Append ``theta (N, D)``, ``x (N, K)`` (if given), train, and return the posterior."""
-        if theta is not None or x is not None:
-            if theta is None or x is None:
-                raise SBIError("Give both theta and x (or neither, after append_simulations).")
-            self.append_simulations(theta, x)
-        self.fit(on_event=on_event, cancel=cancel, round_index=round_index, **training)
-        return self.build_posterior()
 
     # ---- snapshots ----------------------------------------------------------
     def build_posterior(self, default_x: Optional[Tensor] = None) -> VectorFieldPosterior:
