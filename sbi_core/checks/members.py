@@ -17,7 +17,8 @@ Where the members train
       as :class:`~sbi_core.simulators.fanout.DaskFanOut` does with simulation batches, the
       check's thread *secedes* from its worker's pool (its slot then serves members too),
       scatters the training pairs once, submits one :func:`member_task` per member with
-      :data:`MEMBER_PRIORITY` (ahead of queued runs) and gathers the draws in member order,
+      :data:`MEMBER_PRIORITY` (behind every queued run: a run waiting
+      for a worker goes before another user's second opinion) and gathers the draws in member order,
       consulting ``cancel`` every :data:`POLL_S` while it waits; then it *rejoins*. A member
       task sets torch's thread count to the check task's own (one per worker on the app's
       cluster), puts it back when it ends, and reads the check's cancel flag from the store.
@@ -52,7 +53,7 @@ from sbi_core.threads import set_threads
 __all__ = ["Member", "train_member", "member_task", "train_members", "travelling_simulator", "MEMBER_PRIORITY",
            "POLL_S", "MIN_THREADS"]
 
-MEMBER_PRIORITY = 100  # Dask priority of a member task (higher runs first; a run's task has 0)
+MEMBER_PRIORITY = -1000  # Dask priority of a member task: below every run's task (-turn, a round of at most 20)
 POLL_S = 0.5  # how often a check waiting for its members on the cluster consults its cancel
 MIN_THREADS = 2  # worker threads a cluster needs before the members go to it (else: in this thread)
 CANCEL_EVERY_S = 0.2  # a member task reads the store's cancel flag at most this often
