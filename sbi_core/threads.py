@@ -10,15 +10,19 @@ worker applies it, and the app's own process uses one thread.
 :func:`thread_env` gives the environment variables that native libraries
 read when they load (for a child process about to start), and
 :func:`set_threads` applies a count to this process (torch's intra-op
-threads, plus the same variables for anything it starts later).
+threads, plus the same variables for anything it starts later) for a
+process of its own (a worker); :func:`limited_threads` applies it for one block
+and then puts back what the caller had, for library calls that train or sample
+inside someone else's process (a notebook, a test, the app).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
-__all__ = ["THREAD_ENV", "machine_cores", "thread_env", "set_threads"]
+__all__ = ["THREAD_ENV", "machine_cores", "thread_env", "set_threads", "limited_threads"]
 
 THREAD_ENV = (
     "OMP_NUM_THREADS",
@@ -60,3 +64,30 @@ def set_threads(num_threads: Optional[int]) -> None:
 
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+@contextmanager
+def limited_threads(num_threads: Optional[int]) -> Iterator[None]:
+    """:func:`set_threads` for the block only: afterwards torch's thread count and the variables of
+    :data:`THREAD_ENV` are what they were (``None``: the block changes nothing).
+
+    A run started from a caller's own process (``run_sequential``, ``execute``, ``train``) must not
+    leave that process on its own count: a test worker left on 2 threads beside another busy one
+    ran its next trainings ten times slower."""
+    if num_threads is None:
+        yield
+        return
+    import torch
+
+    before, env = torch.get_num_threads(), {name: os.environ.get(name) for name in THREAD_ENV}
+    set_threads(num_threads)
+    try:
+        yield
+    finally:
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

@@ -108,6 +108,33 @@ def test_thread_count_is_set():
         torch.set_num_threads(before)
 
 
+def test_a_run_in_the_callers_process_gives_its_thread_count_back(monkeypatch):
+    """``num_threads`` holds for the run only: a process left on every core beside another busy one
+    ran its next trainings ten times slower (the test suite's own workers did)."""
+    import os
+
+    from sbi_core import get_simulator, run_sequential
+    from sbi_core.threads import limited_threads
+
+    monkeypatch.setattr("sbi_core.threads.machine_cores", lambda: 3)  # 3 threads are allowed on any machine
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seen = []
+        sim = get_simulator("two_moons")
+        run_sequential(sim, sim.prior, sim.default_observation, method="npe", simulations_per_round=50,
+                       max_epochs=1, hidden_features=8, num_transforms=1, num_posterior_samples=10, num_threads=3,
+                       on_event=lambda e: seen.append(torch.get_num_threads()))
+        assert 3 in seen  # the run itself trained on its own count ...
+        assert torch.get_num_threads() == 1 and "OMP_NUM_THREADS" not in os.environ  # ... and gave it back
+        with limited_threads(2):
+            assert torch.get_num_threads() == 2 and os.environ["OMP_NUM_THREADS"] == "2"
+        assert torch.get_num_threads() == 1 and "OMP_NUM_THREADS" not in os.environ
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_stop_and_keep_ends_training_with_the_best_network():
     """A RunControl's keep request ends training after that epoch, best weights restored, no exception."""
     from sbi_core.nn.training import RunControl

@@ -49,7 +49,7 @@ from torch import Tensor, nn
 from sbi_core.errors import Cancelled
 from sbi_core.events import EventCallback, epoch_event
 from sbi_core.nn.embeddings import Embedding
-from sbi_core.threads import set_threads
+from sbi_core.threads import limited_threads
 
 __all__ = [
     "TrainConfig", "TrainResult", "Cancelled", "CancelToken", "RunControl", "keep_requested", "train", "LossFn",
@@ -311,51 +311,51 @@ def train(
     to the same state every epoch (see "A noisy loss" in the module docstring).
     """
     cfg = config or TrainConfig()
-    set_threads(cfg.num_threads)
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
-    # a network that also learns a summary of x (hand-made summaries train as a plain vector does)
-    learned = any(isinstance(m, Embedding) and m.learned for m in net.modules())
-    th_tr, x_tr, th_va, x_va, batch = _split_pairs(theta, x, cfg, g, learned)
-    augment = _augmenter(net)
-    if augment is not None:
-        with torch.no_grad():
-            x_va = augment(x_va, g)  # once: a fixed validation task (see the module docstring)
-    optimizer, scheduler = _optimizer(net, cfg)
-    val_fn = loss_fn if validation_loss is None else validation_loss
-    val_state = None if validation_generator is None else validation_generator.get_state()
-    result = TrainResult()
-    best_state = copy.deepcopy(net.state_dict())
-    since_best = 0
-    start = time.perf_counter()
+    with limited_threads(cfg.num_threads):  # the caller's own count again afterwards
+        g = generator if generator is not None else torch.Generator().manual_seed(0)
+        # a network that also learns a summary of x (hand-made summaries train as a plain vector does)
+        learned = any(isinstance(m, Embedding) and m.learned for m in net.modules())
+        th_tr, x_tr, th_va, x_va, batch = _split_pairs(theta, x, cfg, g, learned)
+        augment = _augmenter(net)
+        if augment is not None:
+            with torch.no_grad():
+                x_va = augment(x_va, g)  # once: a fixed validation task (see the module docstring)
+        optimizer, scheduler = _optimizer(net, cfg)
+        val_fn = loss_fn if validation_loss is None else validation_loss
+        val_state = None if validation_generator is None else validation_generator.get_state()
+        result = TrainResult()
+        best_state = copy.deepcopy(net.state_dict())
+        since_best = 0
+        start = time.perf_counter()
 
-    for epoch in range(1, cfg.max_epochs + 1):
-        train_loss = _train_epoch(net, optimizer, loss_fn, th_tr, x_tr, batch, cfg.clip_max_norm, g)
-        if val_state is not None:
-            validation_generator.set_state(val_state)  # the same draws every epoch
-        val_loss = _mean_loss(val_fn, th_va, x_va, g if validation_generator is None else validation_generator,
-                              4 * batch)
-        if not math.isfinite(val_loss):
-            val_loss = math.inf
-        scheduler.step(val_loss)
-        if val_loss < result.best_val_loss:
-            result.best_val_loss, result.best_epoch = val_loss, epoch
-            best_state = copy.deepcopy(net.state_dict())
-            since_best = 0
-        else:
-            since_best += 1
-        record = _epoch_record(round_index, epoch, cfg, train_loss, val_loss, result,
-                               time.perf_counter() - start, optimizer)
-        result.history.append(record)
-        result.epochs = epoch
-        if on_event is not None:
-            on_event(epoch_event(record))
-        if cancel is not None and cancel():
-            net.load_state_dict(best_state)
-            raise Cancelled(f"cancelled during training of round {round_index + 1}, epoch {epoch}")
-        if _should_stop(result, since_best, cfg, cancel):
-            break
+        for epoch in range(1, cfg.max_epochs + 1):
+            train_loss = _train_epoch(net, optimizer, loss_fn, th_tr, x_tr, batch, cfg.clip_max_norm, g)
+            if val_state is not None:
+                validation_generator.set_state(val_state)  # the same draws every epoch
+            val_loss = _mean_loss(val_fn, th_va, x_va, g if validation_generator is None else validation_generator,
+                                  4 * batch)
+            if not math.isfinite(val_loss):
+                val_loss = math.inf
+            scheduler.step(val_loss)
+            if val_loss < result.best_val_loss:
+                result.best_val_loss, result.best_epoch = val_loss, epoch
+                best_state = copy.deepcopy(net.state_dict())
+                since_best = 0
+            else:
+                since_best += 1
+            record = _epoch_record(round_index, epoch, cfg, train_loss, val_loss, result,
+                                   time.perf_counter() - start, optimizer)
+            result.history.append(record)
+            result.epochs = epoch
+            if on_event is not None:
+                on_event(epoch_event(record))
+            if cancel is not None and cancel():
+                net.load_state_dict(best_state)
+                raise Cancelled(f"cancelled during training of round {round_index + 1}, epoch {epoch}")
+            if _should_stop(result, since_best, cfg, cancel):
+                break
 
-    net.load_state_dict(best_state)
-    net.eval()
-    result.seconds = time.perf_counter() - start
-    return result
+        net.load_state_dict(best_state)
+        net.eval()
+        result.seconds = time.perf_counter() - start
+        return result

@@ -89,7 +89,7 @@ from sbi_core.stats.priors import Prior
 from sbi_core.stats.seeds import SeedPlan
 from sbi_core.stats.shapes import HANDMADE, DataShape, embedding_for
 from sbi_core.tables import load_training_pairs
-from sbi_core.threads import set_threads
+from sbi_core.threads import limited_threads
 
 __all__ = ["RoundResult", "RunResult", "RunInputs", "run_sequential", "spec_to_run", "spec_settings", "execute",
            "resolve_simulator"]
@@ -449,34 +449,34 @@ def run_sequential(
     Defaults are the :class:`~sbi_core.run.spec.RunSpec` defaults.
     """
     m, prior, x_obs, shape = _check_inputs(simulator, prior, x_obs, method, simulations, data_shape)
-    set_threads(num_threads)
-    options = {k: settings.pop(k) for k in list(settings) if k in m.options}
-    settings.pop("num_atoms", None)  # an APT option: other methods have no atoms
-    seeds = SeedPlan(int(seed))
-    if not shape.is_vector or embedding not in ("auto", "none", None):  # a vector as it is: the method's own default
-        settings.update(embedding=None if embedding == "none" else _embedding_of(embedding, simulator, shape),
-                        data_shape=shape)
-    estimator = m.build(prior, density_estimator=density_estimator, hidden_features=hidden_features,
-                        num_transforms=num_transforms, seed=seed, **options, **settings)
-    if hasattr(estimator, "set_observation"):  # ABC measures distances to the observation
-        estimator.set_observation(x_obs)
-    source = (TableSource(*simulations) if simulations is not None
-              else SimulatorSource(simulator, seeds.generator("simulate"), simulation_batch_size))
-    loop = _Loop(m, estimator, source, prior, x_obs, m.rounds(num_rounds), int(simulations_per_round),
-                 int(num_posterior_samples), seeds, on_event, RunControl(cancel, stop) if stop is not None else cancel,
-                 reference=ReferenceC2ST(None if simulations is not None else simulator, prior, x_obs, seeds))
-    result = RunResult(rounds=[], x_obs=x_obs, prior=prior, param_names=prior.names, simulator=simulator)
-    if resume is not None:
-        resume.restore(loop)
-        result.rounds.append(resume.last)
-    loop.checkpoints = bool(checkpoints)
-    loop.hand_over, loop.defer_reference = hand_over, defer_reference
-    names = list(getattr(simulator, "obs_names", None) or [])
-    loop.obs_names = names if len(names) == int(x_obs.reshape(-1).shape[0]) else None
-    start = time.perf_counter()
-    _run_rounds(loop, result, on_round, first=0 if resume is None else resume.round + 1)
-    result.seconds = time.perf_counter() - start
-    return result
+    with limited_threads(num_threads):  # the caller's own count again afterwards
+        options = {k: settings.pop(k) for k in list(settings) if k in m.options}
+        settings.pop("num_atoms", None)  # an APT option: other methods have no atoms
+        seeds = SeedPlan(int(seed))
+        if not shape.is_vector or embedding not in ("auto", "none", None):  # a vector as it is: the method's own default
+            settings.update(embedding=None if embedding == "none" else _embedding_of(embedding, simulator, shape),
+                            data_shape=shape)
+        estimator = m.build(prior, density_estimator=density_estimator, hidden_features=hidden_features,
+                            num_transforms=num_transforms, seed=seed, **options, **settings)
+        if hasattr(estimator, "set_observation"):  # ABC measures distances to the observation
+            estimator.set_observation(x_obs)
+        source = (TableSource(*simulations) if simulations is not None
+                  else SimulatorSource(simulator, seeds.generator("simulate"), simulation_batch_size))
+        loop = _Loop(m, estimator, source, prior, x_obs, m.rounds(num_rounds), int(simulations_per_round),
+                     int(num_posterior_samples), seeds, on_event, RunControl(cancel, stop) if stop is not None else cancel,
+                     reference=ReferenceC2ST(None if simulations is not None else simulator, prior, x_obs, seeds))
+        result = RunResult(rounds=[], x_obs=x_obs, prior=prior, param_names=prior.names, simulator=simulator)
+        if resume is not None:
+            resume.restore(loop)
+            result.rounds.append(resume.last)
+        loop.checkpoints = bool(checkpoints)
+        loop.hand_over, loop.defer_reference = hand_over, defer_reference
+        names = list(getattr(simulator, "obs_names", None) or [])
+        loop.obs_names = names if len(names) == int(x_obs.reshape(-1).shape[0]) else None
+        start = time.perf_counter()
+        _run_rounds(loop, result, on_round, first=0 if resume is None else resume.round + 1)
+        result.seconds = time.perf_counter() - start
+        return result
 
 
 def _run_rounds(loop: _Loop, result: RunResult, on_round: Callable[[RoundResult], None] | None,
@@ -609,7 +609,6 @@ def execute(
     ``defer_reference``: see :func:`run_sequential` (a worker shared by many runs).
     """
     inputs = spec_to_run(spec)
-    set_threads(spec.num_threads)
     if on_event is not None and resume is None:
         on_event(run_started_event(spec.to_dict(), inputs.num_rounds, inputs.prior.names))
     current = {"round": 0 if resume is None else resume.round + 1}
