@@ -32,8 +32,8 @@ pytestmark = pytest.mark.timeout(240)
 
 def _run(method: str, **kw):
     sim = get_simulator("two_moons")
-    settings = dict(method=method, num_rounds=3, simulations_per_round=200, max_epochs=4,
-                    num_posterior_samples=100, seed=3)
+    settings = dict(method=method, num_rounds=3, simulations_per_round=200, max_epochs=4, hidden_features=16,
+                    num_transforms=2, num_posterior_samples=100, seed=3)
     settings.update(kw)
     return runs.run_sequential(sim, sim.prior, sim.default_observation, **settings)
 
@@ -63,7 +63,7 @@ def test_a_checkpoint_freezes_the_loop_at_its_round() -> None:
 
 def _spec(**kw) -> RunSpec:
     base = dict(simulator="two_moons", method="snpe", num_rounds=3, simulations_per_round=200, max_epochs=25,
-                patience=25, num_posterior_samples=200, seed=1, num_threads=1)
+                patience=25, hidden_features=16, num_transforms=2, num_posterior_samples=200, seed=1, num_threads=1)
     base.update(kw)
     return RunSpec(**base)
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.timeout(240)
 
 def spec(seed: int, rounds: int = 3) -> RunSpec:
     return RunSpec(simulator="two_moons", method="snpe", num_rounds=rounds, simulations_per_round=200,
-                   max_epochs=4, num_posterior_samples=100, seed=seed)
+                   max_epochs=4, hidden_features=16, num_transforms=2, num_posterior_samples=100, seed=seed)
 
 
 @pytest.fixture
@@ -109,8 +109,8 @@ def test_the_wait_is_estimated_from_the_rounds_this_store_timed(store: RunStore)
 # ---- the loop -----------------------------------------------------------------------------------
 def test_the_loop_hands_over_between_rounds_after_at_least_one_and_resumes_to_the_same_draws() -> None:
     sim = get_simulator("two_moons")
-    settings = dict(method="snpe", num_rounds=3, simulations_per_round=200, max_epochs=4, num_posterior_samples=100,
-                    seed=5, checkpoints=True)
+    settings = dict(method="snpe", num_rounds=3, simulations_per_round=200, max_epochs=4, hidden_features=16,
+                    num_transforms=2, num_posterior_samples=100, seed=5, checkpoints=True)
     asked = []
     first = runs.run_sequential(sim, sim.prior, sim.default_observation, hand_over=lambda: asked.append(1) or True,
                                 **settings)
