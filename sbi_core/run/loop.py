@@ -443,6 +443,9 @@ def run_sequential(
         data_shape: how one simulation folds (:class:`~sbi_core.stats.shapes.DataShape` or its
             dict); default: the simulator's, else a vector. ``x_obs`` may then be given in
             that shape, and a set of trials with fewer trials than simulated.
+        num_threads: torch threads while this call runs (``None``: the caller's count); the
+            caller's own count and thread variables are back when it returns
+            (:func:`~sbi_core.threads.limited_threads`).
         **settings: the method's options (``num_atoms`` for ``"snpe"``) and
             :class:`~sbi_core.nn.training.TrainConfig` fields.
 
