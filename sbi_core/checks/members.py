@@ -48,7 +48,7 @@ from sbi_core.simulators import Simulator
 from sbi_core.simulators.uploaded import UploadedSimulateFn
 from sbi_core.stats.shapes import DataShape
 from sbi_core.store.runs import RunStore
-from sbi_core.threads import set_threads
+from sbi_core.threads import limited_threads
 
 __all__ = ["Member", "train_member", "member_task", "train_members", "travelling_simulator", "MEMBER_PRIORITY",
            "POLL_S", "MIN_THREADS"]
@@ -116,14 +116,12 @@ def _store_cancel(store: RunStore, run_id: str) -> Callable[[], bool]:
 def member_task(member: Member, theta: Tensor, x: Tensor) -> Tensor:
     """The Dask task of one member: :func:`train_member` with ``member.threads`` torch threads (put back
     afterwards) and the check's cancel flag read from its store."""
-    before = torch.get_num_threads()
-    set_threads(member.threads)
     store = RunStore(member.cancel_in[0]) if member.cancel_in is not None else None
     try:
-        cancel = _store_cancel(store, member.cancel_in[1]) if store is not None else None
-        return train_member(member, theta, x, cancel)
+        with limited_threads(member.threads):
+            cancel = _store_cancel(store, member.cancel_in[1]) if store is not None else None
+            return train_member(member, theta, x, cancel)
     finally:
-        set_threads(before)
         if store is not None:
             store.close()
 

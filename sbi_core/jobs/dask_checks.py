@@ -21,10 +21,9 @@ import time
 import uuid
 from typing import Any, Optional
 from sbi_core.checks.job import run_check_job
-from sbi_core.jobs.dask_executor import WORKER_THREADS, dask_setup, sandbox_label
+from sbi_core.jobs.dask_executor import dask_setup, sandbox_label
 from sbi_core.sandbox.runner import owned_by
 from sbi_core.store.runs import RunStore
-from sbi_core.threads import set_threads
 
 __all__ = ["check_task", "submit_checks_when_trained", "forget_checks", "CHECK_LOST_MESSAGE", "checks_key"]
 
@@ -53,7 +52,6 @@ def check_task(store_root: str, run_id: str) -> str:
         with owned_by(sandbox_label(run_id, checks=True)):
             return run_check_job(store, run_id, max_running=_NO_LIMIT)
     finally:
-        set_threads(WORKER_THREADS)
         store.close()
 
 

@@ -236,8 +236,7 @@ def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None) ->
         turns = TakingTurns(store, run_id, defer=lambda index: True)  # measured later: DaskExecutor.measure_deferred
         with fanout.use(fanout.DaskFanOut(name=task_key(run_id))), owned_by(sandbox_label(run_id)):
             return carry_out(store, run_id, execute, turns=turns)
-    finally:
-        set_threads(WORKER_THREADS)  # a spec's num_threads holds for its own run only
+    finally:  # a spec's num_threads held for its own run only (run_sequential gives the count back)
         store.close()
 
 
