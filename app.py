@@ -27,7 +27,7 @@ def main() -> None:
     page = st.navigation(navigation_pages())
     entry(True)
     try:  # the error boundary holds the whole page, its frame (URL, link, sidebar) included
-        frame()
+        frame(page.url_path)
         page.run()
     except Exception as err:  # a bug: friendly message, never a raw traceback
         show_error(err, f"drawing the {page.title} page")

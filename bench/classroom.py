@@ -300,9 +300,27 @@ def tree_cpu(pid: int, interval: float) -> float:
     return used / interval
 
 
+def cpu_seconds(app_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the app's server process itself (``"server"``: pages, the job
+    manager, the embedded Dask scheduler) and by every other process this benchmark started
+    (``"workers"``: the Dask workers and nannies, and with ``--cluster`` the scheduler), py-spy
+    excepted."""
+    used = {"server": 0.0, "workers": 0.0}
+    for q in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if "py-spy" in q.name():
+                continue
+            t = q.cpu_times()
+            used["server" if q.pid == app_pid else "workers"] += t.user + t.system
+        except psutil.Error:
+            pass
+    return used
+
+
 async def classroom(base: str, app_pid: int, n: int, spread: float, scenario: str, client: str = "ws",
                     deadline: float = 1800.0) -> dict:
     await warm_up(base, app_pid)
+    cpu_before = cpu_seconds(app_pid)
     out = {"first_cloud": [], "finished_at": [], "failures": [], "page_load": [], "peak_rss": 0,
            "received_bytes": 0, "received_msgs": 0, "cache_misses": 0, "students": []}
     if client == "ws":
@@ -318,6 +336,7 @@ async def classroom(base: str, app_pid: int, n: int, spread: float, scenario: st
         stop.set()
         await asyncio.gather(*side)
         out["last_finished_s"] = (max(out["finished_at"]) - start) if out["finished_at"] else float("nan")
+        out["cpu"] = {k: v - cpu_before[k] for k, v in cpu_seconds(app_pid).items()}
         return out
     from playwright.async_api import async_playwright
 
@@ -332,6 +351,7 @@ async def classroom(base: str, app_pid: int, n: int, spread: float, scenario: st
         await asyncio.gather(*side)
         await browser.close()
     out["last_finished_s"] = (max(out["finished_at"]) - start) if out["finished_at"] else float("nan")
+    out["cpu"] = {k: v - cpu_before[k] for k, v in cpu_seconds(app_pid).items()}
     return out
 
 
@@ -372,7 +392,8 @@ def timeline(store_dir: Path, students: list) -> list[str]:
 
 def start_cluster(tmp: Path, workers: int = 2) -> tuple[str, list[subprocess.Popen]]:
     port = free_port()
-    env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0", OMP_NUM_THREADS="1")
+    env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0", OMP_NUM_THREADS="1",
+               DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False")  # as the README advises an operator
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                "--port", str(port), "--dashboard-address", ":0"], env=env, cwd=tmp,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
@@ -481,6 +502,10 @@ def main() -> None:
                   + ", ".join(f"{v:.2f}" for v in sorted(loads)[-3:][::-1]) + "."]
     if res.get("timeline"):
         lines += res["timeline"]
+    if res.get("cpu"):
+        lines += [f"CPU from the first click until the last student saw their run finish: the app's server process "
+                  f"{res['cpu']['server']:.1f} s (pages, job manager, embedded scheduler), the workers and the rest "
+                  f"of the cluster {res['cpu']['workers']:.1f} s."]
     if args.client == "ws":
         lines += ["", f"The ws clients received {res['received_msgs']:,} messages, "
                   f"{res['received_bytes'] / 2**20:.1f} MiB in all ({res['cache_misses']} references to messages they "

@@ -9,6 +9,8 @@ cores): expect about ...". :func:`current_load` reads the load (tests replace it
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import replace
 from typing import Optional
 
@@ -60,12 +62,35 @@ def _slowdown(load: Optional[MachineLoad]) -> float:
     return load.slowdown if load is not None and load.busy else 1.0
 
 
+QUEUE_TTL_S = 1.0  # the queue's words are worked out at most this often for all sessions together
+_queue_words: dict = {}
+_queue_lock = threading.Lock()
+
+
 def queue_words(model: CostModel, load: Optional[MachineLoad] = None) -> tuple[str, float]:
     """Where a new run would stand in the queue, in words, and the seconds it would wait (the runs
-    ahead go slower on a busy machine; ``load``: :func:`current_load` if not given)."""
+    ahead go slower on a busy machine; ``load``: :func:`current_load` if not given).
+
+    Shared by every session for :data:`QUEUE_TTL_S` (each Train page drawn asks; with thirty
+    students waiting, every page drawn read every queued run)."""
     load = current_load() if load is None else load
-    active = jobs().list(limit=None, status=("queued", "running"))
-    slots = jobs().max_running
+    manager = jobs()
+    key = (store_root(), id(manager), model, load)
+    with _queue_lock:
+        hit = _queue_words.get(key)
+        if hit is not None and time.monotonic() - hit[0] < QUEUE_TTL_S:
+            return hit[1]
+    words = _queue_words_now(manager, model, load)
+    with _queue_lock:
+        if len(_queue_words) > 16:
+            _queue_words.clear()
+        _queue_words[key] = (time.monotonic(), words)
+    return words
+
+
+def _queue_words_now(manager, model: CostModel, load: Optional[MachineLoad]) -> tuple[str, float]:
+    active = manager.list(limit=None, status=("queued", "running"))
+    slots = manager.max_running
     running = [r for r in active if r.status == "running"]
     queued = [r for r in active if r.status == "queued"]
     if len(running) < slots and not queued:

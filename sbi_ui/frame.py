@@ -4,12 +4,13 @@ makes a page run inside that frame even when Streamlit routes ``pages/`` the leg
 from __future__ import annotations
 
 import threading
+from typing import Optional
 
 import streamlit as st
 
 from sbi_ui import keys as K
 from sbi_ui.messages import show_error, show_flash
-from sbi_ui.navigation import PAGE_CONFIG, navigation_pages
+from sbi_ui.navigation import PAGE_CONFIG, TRAIN_PATH, navigation_pages
 from sbi_ui.owner import remember_owner
 from sbi_ui.session import sync_current_run, sync_reveal_true
 from sbi_ui.projector import apply_projector, sync_projector
@@ -26,8 +27,9 @@ def entry(active: bool) -> None:
     _ENTRY.active = active
 
 
-def frame() -> None:
-    """What surrounds every page: the run in the URL, the sidebar, messages."""
+def frame(page_path: Optional[str] = None) -> None:
+    """What surrounds every page: the run in the URL, the sidebar, messages. ``page_path``: the URL
+    path of the page drawn (``st.navigation``'s page), where it is known."""
     st.session_state[K.S_BOOTED] = True
     # a little less empty space above each page's title
     st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.5rem}</style>")
@@ -38,7 +40,7 @@ def frame() -> None:
     sync_projector()
     apply_projector()
     try:
-        sidebar()
+        sidebar(live_page=page_path == TRAIN_PATH)
     except Exception as err:  # the sidebar must never take the page down
         with st.sidebar:
             show_error(err, "reading the current run")

@@ -7,12 +7,13 @@ import streamlit as st
 from sbi_ui.owner import teacher_mode_available
 
 __all__ = ["HOME", "LESSONS", "MODEL", "DATA", "TRAIN", "ROUNDS", "EXPLORE", "CHECK", "COMPARE", "RUNS", "GALLERY",
-           "PAGE_CONFIG", "navigation_pages"]
+           "TRAIN_PATH", "PAGE_CONFIG", "navigation_pages"]
 
 # ---- page files (st.navigation registers them in app.py) --------------------
 HOME = "pages/home.py"
 MODEL = "pages/model.py"
 TRAIN = "pages/train.py"
+TRAIN_PATH = "train"  # its URL path
 ROUNDS = "pages/rounds.py"
 EXPLORE = "pages/explore.py"
 CHECK = "pages/check.py"
@@ -45,7 +46,7 @@ def navigation_pages() -> dict:
         "Infer": [
             st.Page(MODEL, title="Model", icon=":material/tune:", url_path="model"),
             st.Page(DATA, title="Your model & data", icon=":material/upload_file:", url_path="data"),
-            st.Page(TRAIN, title="Train", icon=":material/monitoring:", url_path="train"),
+            st.Page(TRAIN, title="Train", icon=":material/monitoring:", url_path=TRAIN_PATH),
             st.Page(ROUNDS, title="Rounds", icon=":material/animation:", url_path="rounds"),
             st.Page(EXPLORE, title="Explore", icon=":material/explore:", url_path="explore"),
             st.Page(CHECK, title="Check", icon=":material/fact_check:", url_path="check"),

@@ -220,7 +220,9 @@ def test_the_wait_for_the_runs_ahead_grows_on_a_busy_machine(monkeypatch):
 
     ahead = [SimpleNamespace(status="running", spec=tiny(), seconds=1.0),
              SimpleNamespace(status="queued", spec=tiny(), seconds=None)]
-    monkeypatch.setattr(E, "jobs", lambda: SimpleNamespace(max_running=1, list=lambda **_k: ahead))
+    manager = SimpleNamespace(max_running=1, list=lambda **_k: ahead)
+    monkeypatch.setattr(E, "jobs", lambda: manager)
+    monkeypatch.setattr(E, "_queue_words", {})
     idle_text, idle_wait = E.queue_words(CostModel(), load=MachineLoad(0.5, 2))
     busy_text, busy_wait = E.queue_words(CostModel(), load=MachineLoad(3.8, 2))
     assert idle_wait > 0 and "number 2 in the queue" in idle_text

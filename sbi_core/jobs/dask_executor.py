@@ -293,11 +293,14 @@ def kill_worker(pid: Optional[int], start: Optional[str] = None) -> bool:
 
 
 def start_local_cluster(n_workers: Optional[int] = None) -> Any:
-    """A ``LocalCluster`` of warm worker processes (one thread each, no dashboard, no retries)."""
+    """A ``LocalCluster`` of warm worker processes (one thread each, no dashboard, no retries, no
+    statistical profiler: it samples the worker's threads every 10 ms for a dashboard nobody
+    opens here, about 4 % of a worker's CPU while it trains, measured with py-spy in
+    ``bench/classroom.py``)."""
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.profile.enabled": False}):
         return LocalCluster(
             n_workers=n_workers or default_n_workers(),
             threads_per_worker=1,
