@@ -226,8 +226,11 @@ def live_view(run_id: str, was_status: str) -> None:
         if info is None:
             st.warning(f"Run `{run_id}` is no longer in the store.")
             return
-        if was_active and info.status != was_status:
-            st.rerun()  # once: redraw the whole page (its buttons too) for the new status
+        # once the status changes, the whole page is drawn anew (its buttons too); a run that has
+        # just ended first shows its last cloud here, so the student sees it a full page draw sooner
+        ended = was_active and info.status != was_status and info.is_terminal
+        if was_active and info.status != was_status and not ended:
+            st.rerun()
         tr = live_cache.shared_tracker(run_id, store(), fresh=fresh)  # one copy of the events for all watchers
         if polling and not was_active and (info.status != was_status or not _polls(info, tr)):
             st.rerun()  # the late C2ST came (or is no longer awaited), or the run was resumed: redraw once
@@ -291,6 +294,8 @@ def live_view(run_id: str, was_status: str) -> None:
             if is_amortized(info.spec):
                 c3.page_link(EXPLORE, label="Explore other observations", icon=":material/explore:",
                              query_params=url_params(run_id))
+        if ended:
+            st.rerun()
 
     live()
 
