@@ -17,7 +17,8 @@ event as it happens; the run store appends them in order. The types:
                  ``std`` (per parameter), ``posterior_samples`` (list of ``D``-lists at the
                  observation), ``hdr_size`` (``{fraction, stderr, mass, num_prior}``: the
                  prior mass of the posterior's 90 % highest-density region,
-                 :mod:`sbi_core.stats.concentration`), ``reference_c2st`` (C2ST of the samples
+                 :mod:`sbi_core.stats.concentration`; ``None`` while it is deferred with the
+                 round's C2ST, see ``reference``), ``reference_c2st`` (C2ST of the samples
                  against the exact posterior: 0.5 = indistinguishable, 1.0 = disjoint;
                  ``None`` where it does not apply, and ``reference_c2st_reason`` says why in
                  plain words; :mod:`sbi_core.diagnostics.reference`), ``sampling`` (how the
@@ -36,7 +37,9 @@ event as it happens; the run store appends them in order. The types:
                  event read back from the store carries its value. When other runs
                  wait for the worker, a first ``reference`` event may say
                  :data:`REFERENCE_DEFERRED` (no value): a later one, measured once
-                 nobody waits, carries the value (:mod:`sbi_core.store.turns`).
+                 nobody waits, carries the value (:mod:`sbi_core.store.turns`), and
+                 ``hdr_size`` too, whose measure (the posterior's density at 11,000
+                 points) was deferred with it; folded into the round's event the same way.
 ``misspecification``  ``round`` (0: the first round's simulations, drawn from the prior or a
                  table's rows, tested before the network trains on them), ``p_value``,
                  ``misspecified`` (``p_value < alpha``), ``alpha``, ``n_train``, ``n_calibration``,
@@ -127,9 +130,14 @@ def resumed_event(from_round: int, reason: str, previous: str, message: Optional
     return make_event("resumed", from_round=int(from_round), reason=reason, previous=previous, message=message)
 
 
-def reference_event(round: int, value: Optional[float], reason: Optional[str], seconds: Optional[float]) -> Event:
-    return make_event("reference", round=int(round), reference_c2st=value, reference_c2st_reason=reason,
-                      seconds=seconds)
+def reference_event(round: int, value: Optional[float], reason: Optional[str], seconds: Optional[float],
+                    hdr_size: Optional[dict] = None) -> Event:
+    """The C2ST of round ``round``, measured after its event; ``hdr_size``: the round's concentration
+    measure where it was deferred with the C2ST (else the event has no such field)."""
+    fields = dict(round=int(round), reference_c2st=value, reference_c2st_reason=reason, seconds=seconds)
+    if hdr_size is not None:
+        fields["hdr_size"] = hdr_size
+    return make_event("reference", **fields)
 
 
 MISSPECIFICATION_FEATURES = 3  # components a misspecification event names at most
@@ -150,9 +158,13 @@ def misspecification_event(round: int, result: Optional[dict] = None, reason: Op
 
 
 def fold_reference(round_ev: dict, reference: dict) -> dict:
-    """``round_ev`` (a ``round`` event) with the C2ST of its ``reference`` event filled in (a new dict)."""
+    """``round_ev`` (a ``round`` event) with the C2ST of its ``reference`` event filled in, and the
+    concentration measure where the reference carries one (a new dict)."""
     seconds = dict(round_ev.get("seconds") or {})
     if reference.get("seconds") is not None and reference.get("reference_c2st") is not None:
         seconds["reference"] = float(reference["seconds"])
-    return {**round_ev, "reference_c2st": reference.get("reference_c2st"),
-            "reference_c2st_reason": reference.get("reference_c2st_reason"), "seconds": seconds}
+    folded = {**round_ev, "reference_c2st": reference.get("reference_c2st"),
+              "reference_c2st_reason": reference.get("reference_c2st_reason"), "seconds": seconds}
+    if reference.get("hdr_size") is not None:  # measured with a deferred C2ST
+        folded["hdr_size"] = reference["hdr_size"]
+    return folded

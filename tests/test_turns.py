@@ -169,9 +169,13 @@ def test_two_owners_on_one_dask_worker_take_turns_round_by_round_and_draw_what_e
         measured = wait_for(lambda: [ev for _, ev in store.events(rid, types=["round"])
                                      if ev.get("reference_c2st") is not None] if all(
             ev.get("reference_c2st") is not None for _, ev in store.events(rid, types=["round"])) else None)
-        alone = runs.execute(specs[name])
+        alone_events = []
+        alone = runs.execute(specs[name], on_event=alone_events.append)
         assert [ev["reference_c2st"] for ev in measured] == pytest.approx(
             [r.reference_c2st for r in alone.rounds], abs=1e-6)
+        # the concentration measure deferred with a C2ST (from the round's saved network) is the one
+        # measured on the spot by the run alone
+        assert [ev["hdr_size"] for ev in measured] == [ev["hdr_size"] for ev in alone_events if ev["type"] == "round"]
     assert wait_for(lambda: not one_worker.pending(), timeout=30)
 
 
@@ -210,3 +214,30 @@ def test_the_local_clusters_workers_come_from_the_environment_within_bounds(monk
         monkeypatch.setenv(WORKERS_ENV, bad)
         with pytest.raises(SBIError, match=WORKERS_ENV):
             default_n_workers(2)
+
+
+def test_a_deferred_c2st_takes_the_rounds_concentration_measure_with_it_and_brings_the_same_value(
+        store: RunStore) -> None:
+    """While others wait, a round's event goes out without its concentration measure (``hdr_size``);
+    the deferred C2ST measures it on the round's saved network, and the store folds it into the
+    round's event: the value the run measures on the spot when nobody waits."""
+    from sbi_core.jobs.turns import score_deferred_reference
+
+    one = spec(31, rounds=1)
+    events: list[dict] = []
+    result = runs.execute(one, on_event=events.append, defer_reference=lambda index: True)
+    (round_ev,) = [ev for ev in events if ev["type"] == "round"]
+    deferred = [ev for ev in events if ev["type"] == "reference"]
+    assert round_ev["hdr_size"] is None and [ev["reference_c2st_reason"] for ev in deferred] == [REFERENCE_DEFERRED]
+    alone: list[dict] = []
+    runs.execute(one, on_event=alone.append)
+    (expected,) = [ev["hdr_size"] for ev in alone if ev["type"] == "round"]
+    assert expected is not None
+
+    rid = store.create_run(one)
+    store.save_round(rid, result.rounds[0])
+    for ev in (round_ev, *deferred):
+        store.append_event(rid, ev)
+    assert score_deferred_reference(store, rid, 0) is not None
+    ((_, stored),) = store.events(rid, types=["round"])
+    assert stored["hdr_size"] == expected and stored["reference_c2st"] is not None

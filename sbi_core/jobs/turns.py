@@ -11,7 +11,11 @@ first cloud comes before anyone's second round. A run alone never hands over.
 While others wait, a round's C2ST against the exact posterior (1-3 s) is not measured
 on the spot either: the executor takes it (``defer``) and measures it when the line is
 empty (:func:`score_deferred_reference`; on Dask, one task at a time once no run is
-queued, :meth:`~sbi_core.jobs.dask_executor.DaskExecutor.measure_deferred`).
+queued, :meth:`~sbi_core.jobs.dask_executor.DaskExecutor.measure_deferred`). The round's
+concentration measure (the prior mass of its 90 % region: the posterior's density at 11,000
+points, 0.17 s of the 1.8 s round of a classroom's two-moons run) is deferred with it, from
+the round's saved posterior: thirty students' first rounds then go through the worker a
+tenth faster.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from sbi_core.events import reference_event
+from sbi_core.store.artifacts import ArtifactMissing
 
 __all__ = ["TakingTurns", "score_deferred_reference"]
 
@@ -49,15 +54,17 @@ class TakingTurns:
 def score_deferred_reference(store: Any, run_id: str, index: int) -> Optional[float]:
     """Measure round ``index``'s C2ST against the exact posterior from its saved cloud and append the
     ``reference`` event that carries it (:mod:`sbi_core.diagnostics.reference`); returns the value.
+    Where the round's event has no concentration measure yet (deferred with the C2ST), the event
+    carries that too, measured on the round's saved posterior.
 
-    The exact samples and the classifier draw from the run's own seed streams, so the value is
-    the one the run would have measured on the spot. Nothing is measured for a run that no
-    longer exists or a round whose cloud is gone (deleted meanwhile)."""
+    The exact samples, the classifier and the concentration measure draw from the run's own seed
+    streams, so the values are the ones the run would have measured on the spot. Nothing is
+    measured for a run that no longer exists or a round whose cloud is gone (deleted meanwhile)."""
     import numpy as np  # deferred: numpy and torch only on the worker that measures
     import torch  # deferred: see above
 
     from sbi_core.diagnostics.reference import ReferenceC2ST  # deferred: torch
-    from sbi_core.run.loop import spec_to_run  # deferred: torch, the flows and the methods
+    from sbi_core.run.loop import round_concentration, spec_to_run  # deferred: torch, the flows and the methods
     from sbi_core.stats.seeds import SeedPlan  # deferred: torch
 
     info = store.get_run(run_id)
@@ -65,10 +72,26 @@ def score_deferred_reference(store: Any, run_id: str, index: int) -> Optional[fl
     if path is None or not path.exists() or not store.reference_deferred(run_id, index):
         return None  # gone, or measured already
     inputs = spec_to_run(info.spec)
-    reference = ReferenceC2ST(inputs.simulator, inputs.prior, inputs.x_obs, SeedPlan(int(info.spec.seed)))
-    score = reference.score(torch.as_tensor(np.load(path), dtype=torch.float32))
+    seeds = SeedPlan(int(info.spec.seed))
+    samples = torch.as_tensor(np.load(path), dtype=torch.float32)
+    reference = ReferenceC2ST(inputs.simulator, inputs.prior, inputs.x_obs, seeds)
+    score = reference.score(samples)
+    hdr = None
+    if _concentration_deferred(store, run_id, index):
+        try:
+            posterior = store.load_posterior(run_id, index)
+        except ArtifactMissing:  # its network is gone: the Rounds page estimates the size from the cloud
+            posterior = None
+        if posterior is not None:
+            hdr = round_concentration(posterior, inputs.prior, samples, inputs.x_obs, seeds)
     if store.get_run(run_id) is None:  # deleted while it was measured
         return None
     store.append_event(run_id, reference_event(index, score.value, score.reason,
-                                               score.seconds if score.value is not None else None))
+                                               score.seconds if score.value is not None else None, hdr_size=hdr))
     return score.value
+
+
+def _concentration_deferred(store: Any, run_id: str, index: int) -> bool:
+    """Whether round ``index``'s event went out without its concentration measure (``hdr_size``)."""
+    rounds = [ev for _, ev in store.events(run_id, types=["round"]) if int(ev.get("round", -1)) == int(index)]
+    return bool(rounds) and rounds[-1].get("hdr_size") is None
