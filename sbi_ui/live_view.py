@@ -228,8 +228,8 @@ def live_view(run_id: str, was_status: str) -> None:
             return
         # once the status changes, the whole page is drawn anew (its buttons too); a run that has
         # just ended first shows its last cloud here, so the student sees it a full page draw sooner
-        ended = was_active and info.status != was_status and info.is_terminal
-        if was_active and info.status != was_status and not ended:
+        changed = was_active and info.status != was_status
+        if changed and not info.is_terminal:
             st.rerun()
         tr = live_cache.shared_tracker(run_id, store(), fresh=fresh)  # one copy of the events for all watchers
         if polling and not was_active and (info.status != was_status or not _polls(info, tr)):
@@ -294,7 +294,7 @@ def live_view(run_id: str, was_status: str) -> None:
             if is_amortized(info.spec):
                 c3.page_link(EXPLORE, label="Explore other observations", icon=":material/explore:",
                              query_params=url_params(run_id))
-        if ended:
+        if changed:  # it ended: its last cloud is drawn above
             st.rerun()
 
     live()

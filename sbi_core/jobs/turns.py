@@ -54,8 +54,8 @@ class TakingTurns:
 def score_deferred_reference(store: Any, run_id: str, index: int) -> Optional[float]:
     """Measure round ``index``'s C2ST against the exact posterior from its saved cloud and append the
     ``reference`` event that carries it (:mod:`sbi_core.diagnostics.reference`); returns the value.
-    Where the round's event has no concentration measure yet (deferred with the C2ST), the event
-    carries that too, measured on the round's saved posterior.
+    The event carries the round's concentration measure too (deferred with the C2ST), measured on
+    the round's saved posterior.
 
     The exact samples, the classifier and the concentration measure draw from the run's own seed
     streams, so the values are the ones the run would have measured on the spot. Nothing is
@@ -76,22 +76,13 @@ def score_deferred_reference(store: Any, run_id: str, index: int) -> Optional[fl
     samples = torch.as_tensor(np.load(path), dtype=torch.float32)
     reference = ReferenceC2ST(inputs.simulator, inputs.prior, inputs.x_obs, seeds)
     score = reference.score(samples)
-    hdr = None
-    if _concentration_deferred(store, run_id, index):
-        try:
-            posterior = store.load_posterior(run_id, index)
-        except ArtifactMissing:  # its network is gone: the Rounds page estimates the size from the cloud
-            posterior = None
-        if posterior is not None:
-            hdr = round_concentration(posterior, inputs.prior, samples, inputs.x_obs, seeds)
+    try:  # deferred with the C2ST (sbi_core.run.loop), from the round's saved network
+        hdr = round_concentration(store.load_posterior(run_id, index), inputs.prior, samples, inputs.x_obs, seeds)
+    except ArtifactMissing:  # its network is gone: the Rounds page estimates the size from the cloud
+        hdr = None
     if store.get_run(run_id) is None:  # deleted while it was measured
         return None
     store.append_event(run_id, reference_event(index, score.value, score.reason,
                                                score.seconds if score.value is not None else None, hdr_size=hdr))
     return score.value
 
-
-def _concentration_deferred(store: Any, run_id: str, index: int) -> bool:
-    """Whether round ``index``'s event went out without its concentration measure (``hdr_size``)."""
-    rounds = [ev for _, ev in store.events(run_id, types=["round"]) if int(ev.get("round", -1)) == int(index)]
-    return bool(rounds) and rounds[-1].get("hdr_size") is None

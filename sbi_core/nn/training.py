@@ -220,9 +220,7 @@ def _optimizer(net: nn.Module, cfg: TrainConfig):
     rounding differs in the last bits, so runs of this version do not repeat those of earlier ones
     bit for bit (they repeat their own).
     """
-    params = [p for p in net.parameters() if p.requires_grad]
-    fused = all(p.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64) for p in params)
-    optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, fused=fused)
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, fused=True)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=cfg.lr_decay_factor, patience=cfg.lr_decay_patience
     )
