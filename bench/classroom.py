@@ -193,16 +193,20 @@ def has_round_points(spec: str) -> bool:
 
 
 async def ws_student(base: str, i: int, delay: float, scenario: str, out: dict) -> None:
-    seen = {"cloud": None, "finished": None}
+    seen = {"cloud": None, "finished": None, "last": []}
 
     def on_element(_client, _path, el) -> None:
         kind = el.WhichOneof("type")
+        if kind in ("alert", "markdown"):  # what the student last read: the failure message says it
+            body = el.alert.body if kind == "alert" else el.markdown.body
+            seen["last"] = (seen["last"] + [f"{time.monotonic() - t_start:.0f}s: {body[:70]!r}"])[-4:]
         if (kind == "plotly_chart" and seen["cloud"] is None and widget_key_matches(el.plotly_chart.id, CLOUD_KEY)
                 and has_round_points(el.plotly_chart.spec)):
             seen["cloud"] = time.monotonic()
         elif kind == "alert" and seen["finished"] is None and "Finished:" in el.alert.body:
             seen["finished"] = time.monotonic()
 
+    t_start = time.monotonic()
     client = StreamlitClient(base, cookies=owner_cookie(i), on_element=on_element)
     stage = "opening the page"
     try:
@@ -235,8 +239,13 @@ async def ws_student(base: str, i: int, delay: float, scenario: str, out: dict) 
         stage = "waiting for the end of the run"
         await client.wait_for(lambda: seen["finished"] is not None, 900)
         out["finished_at"].append(seen["finished"])
+    except asyncio.CancelledError:  # the deadline: say what this student last read
+        out["failures"].append(f"student {i}, still {stage} at the deadline; {client.run_count} script runs, "
+                               f"last read: {' | '.join(seen['last'])}")
+        raise
     except Exception as err:  # noqa: BLE001 - a failure is a result here
-        out["failures"].append(f"student {i}, {stage}: {type(err).__name__}: {str(err)[:160]}")
+        out["failures"].append(f"student {i}, {stage}: {type(err).__name__}: {str(err)[:160]}; "
+                               f"{client.run_count} script runs, last read: {' | '.join(seen['last'])}")
     finally:
         out["received_bytes"] += client.received_bytes
         out["received_msgs"] += client.received
@@ -257,6 +266,7 @@ async def ws_prober(base: str, stop: asyncio.Event, out: dict) -> None:
             await client.connect("runs")
             await client.wait_for(lambda: got.get("title"), 60)
             out["page_load"].append(time.monotonic() - t0)
+            out.setdefault("page_load_wall", []).append((time.time(), time.monotonic() - t0))
         except Exception as err:  # noqa: BLE001
             out["failures"].append(f"prober: {type(err).__name__}")
         await client.close()
@@ -498,8 +508,12 @@ def main() -> None:
               "their run finish."]
     loads = res["page_load"]
     if loads:
+        clicks = [s["click_wall"] for s in res["students"]]
+        when = sorted(res.get("page_load_wall", []), key=lambda p: -p[1])[:3]
+        at = (" (opened " + ", ".join(f"{t - min(clicks):+.1f} s" for t, _ in when)
+              + " from the first click)") if when and clicks else ""
         lines += [f"Runs page loads while the class worked (s): p50 {quantile(loads, 0.5):.2f}, slowest "
-                  + ", ".join(f"{v:.2f}" for v in sorted(loads)[-3:][::-1]) + "."]
+                  + ", ".join(f"{v:.2f}" for v in sorted(loads)[-3:][::-1]) + at + "."]
     if res.get("timeline"):
         lines += res["timeline"]
     if res.get("cpu"):

@@ -55,6 +55,16 @@ def _overview_data() -> dict:
                 labels=sim.param_labels(), truth=sim.true_theta.numpy())
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _overview_figure(show_truth: bool):
+    """The picture, built once per server for every session (a class opening Home at once built it
+    thirty times: a sixth of the server's page time in that minute). Shared read-only:
+    ``st.plotly_chart`` and projector mode's enlarged copy only read it."""
+    data = _overview_data()
+    return plots.overview_figure(data["prior"], data["amortized"], data["sequential"], data["bounds"],
+                                 data["labels"], true_theta=data["truth"] if show_truth else None)
+
+
 st.title("Simulation-based inference, live")
 
 # the one click first: on a 768-pixel projector a box beside the text sat two screens down, its label
@@ -96,12 +106,7 @@ network (a normalizing flow) on the pairs *(parameters, data)*, and the network 
 """
 )
 
-data = _overview_data()
-fig = plots.overview_figure(
-    data["prior"], data["amortized"], data["sequential"], data["bounds"], data["labels"],
-    true_theta=data["truth"] if reveal_true() else None,
-)
-chart(fig, key="home_overview", config={"displayModeBar": False})
+chart(_overview_figure(reveal_true()), key="home_overview", config={"displayModeBar": False})
 st.caption(
     "Left: one network, trained on simulations spread over the prior (grey), gives the posterior for any "
     "observation (three shown). Right: sequential rounds at one observation, light to dark; the posterior "

@@ -254,6 +254,11 @@ def live_view(run_id: str, was_status: str) -> None:
         # simulations are done), else (a run from before that test) the older out-of-range warning
         if not model_check_view(tr.model_check) and len(tr.samples):
             ood_warning(run_id, ctx.x_obs, ctx.obs_labels)
+        if info.status == "queued" and not changed and not tr.rounds and not tr.ep_epoch:
+            # nothing trained yet: two empty charts would cost a class of thirty queued students two
+            # plotly figures per poll each, on the server the runs ahead of theirs need
+            st.caption("The loss curve and the posterior cloud appear here as soon as this run starts.")
+            return
         left, right = st.columns([1, 1])
         rounds = _rounds_version(tr)
         with left:  # the figures are built once per change for all the run's watchers (live_cache)
