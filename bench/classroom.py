@@ -403,7 +403,8 @@ def timeline(store_dir: Path, students: list) -> list[str]:
 def start_cluster(tmp: Path, workers: int = 2) -> tuple[str, list[subprocess.Popen]]:
     port = free_port()
     env = dict(os.environ, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0", OMP_NUM_THREADS="1",
-               DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False")  # as the README advises an operator
+               DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED="False",
+               DASK_DISTRIBUTED__SCHEDULER__WORK_STEALING="False")  # as the README advises an operator
     procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                "--port", str(port), "--dashboard-address", ":0"], env=env, cwd=tmp,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]

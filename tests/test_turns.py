@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from sbi_core.events import REFERENCE_DEFERRED
-from sbi_core.jobs.dask_executor import DaskExecutor
+from sbi_core.jobs.dask_executor import DaskExecutor, _worker_address
+from sbi_core.jobs.turns import TakingTurns
 from sbi_core.jobs.manager import JobManager
 from sbi_core.run import loop as runs
 from sbi_core.run.spec import RunSpec
@@ -241,3 +242,37 @@ def test_a_deferred_c2st_takes_the_rounds_concentration_measure_with_it_and_brin
     assert score_deferred_reference(store, rid, 0) is not None
     ((_, stored),) = store.events(rid, types=["round"])
     assert stored["hdr_size"] == expected and stored["reference_c2st"] is not None
+
+
+class _Line:
+    """A store's line as TakingTurns asks it: how many other runs wait."""
+
+    def __init__(self, waiting: int) -> None:
+        self.waiting = waiting
+
+    def others_waiting(self, run_id: str) -> int:
+        return self.waiting
+
+
+@pytest.mark.parametrize("waiting", [0, 3])
+def test_a_worker_that_does_not_measure_hands_every_c2st_over_and_the_measuring_one_only_while_others_wait(
+        waiting: int) -> None:
+    """Only the cluster's measuring worker loads the classifier's libraries (about 145 MB a process):
+    another worker hands each round's C2ST over even when nobody waits; the measuring worker measures
+    on the spot unless others wait. Without a ``defer`` (not on the cluster) nothing is deferred."""
+    taken: list[int] = []
+
+    def defer(index: int) -> bool:
+        taken.append(index)
+        return True
+
+    elsewhere = TakingTurns(_Line(waiting), "r", defer=defer, measures_here=False)
+    here = TakingTurns(_Line(waiting), "r", defer=defer, measures_here=True)
+    assert elsewhere.defer_reference(0) is True
+    assert here.defer_reference(1) is bool(waiting)
+    assert taken == ([0, 1] if waiting else [0])
+    assert TakingTurns(_Line(waiting), "r", measures_here=False).defer_reference(2) is False
+
+
+def test_outside_a_dask_worker_a_task_has_no_worker_address() -> None:
+    assert _worker_address() is None

@@ -218,8 +218,13 @@ def sandbox_label(run_id: str, checks: bool = False) -> str:
     return f"checks:{run_id}" if checks else f"run:{run_id}"
 
 
-def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None) -> str:
+def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None,
+             measuring: Optional[list[str]] = None) -> str:
     """The task of one run: claim it in ``store_root``'s store and carry it out; returns its final status.
+
+    ``measuring``: the addresses of the workers that measure deferred C2STs
+    (:meth:`DaskExecutor._measuring_worker`; None: every worker measures its own while nobody waits).
+    On any other worker the run hands each round's C2ST to them (:class:`TakingTurns`).
 
     A run that is no longer queued (cancelled meanwhile, or claimed by a task whose
     worker died) is left alone: its current status is returned. The sandboxes of
@@ -233,7 +238,8 @@ def run_task(store_root: str, run_id: str, execute_ref: Optional[str] = None) ->
             info = store.get_run(run_id)
             return "missing" if info is None else info.status
         execute = load_execute(execute_ref) if execute_ref else None
-        turns = TakingTurns(store, run_id, defer=lambda index: True)  # measured later: DaskExecutor.measure_deferred
+        turns = TakingTurns(store, run_id, defer=lambda index: True,  # measured later: DaskExecutor.measure_deferred
+                            measures_here=measuring is None or _worker_address() in measuring)
         with fanout.use(fanout.DaskFanOut(name=task_key(run_id))), owned_by(sandbox_label(run_id)):
             return carry_out(store, run_id, execute, turns=turns)
     finally:  # a spec's num_threads held for its own run only (run_sequential gives the count back)
@@ -292,15 +298,36 @@ def kill_worker(pid: Optional[int], start: Optional[str] = None) -> bool:
     return True
 
 
+MEASURE_POLL_S = 1.0  # while runs are followed: look for a deferred C2ST to measure at most this often
+
+
+def _worker_address() -> Optional[str]:
+    """The address of the Dask worker running this task (None outside a worker)."""
+    from distributed import get_worker
+
+    try:
+        return get_worker().address
+    except ValueError:  # not in a worker's task
+        return None
+
+
 def start_local_cluster(n_workers: Optional[int] = None) -> Any:
     """A ``LocalCluster`` of warm worker processes (one thread each, no dashboard, no retries, no
     statistical profiler: it samples the worker's threads every 10 ms for a dashboard nobody
     opens here, about 4 % of a worker's CPU while it trains, measured with py-spy in
-    ``bench/classroom.py``)."""
+    ``bench/classroom.py``).
+
+    No work stealing either: it moved the deferred C2STs, whose restriction to the measuring worker
+    is loose (:meth:`DaskExecutor._measuring_worker`), to whichever worker was idle, so every worker
+    loaded scikit-learn, SciPy and pandas for them (about 145 MB each; a class of thirty peaked at
+    1.50 GB with it, 1.37 GB without). Without it a run's task stays with the worker the scheduler
+    gave it on submission (the one with the least work queued); thirty different runs saw their
+    first clouds as soon as with it (p95 16.5 s against 15.2-17.0 s, the same hour)."""
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.profile.enabled": False}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0, "distributed.worker.profile.enabled": False,
+                          "distributed.scheduler.work-stealing": False}):
         return LocalCluster(
             n_workers=n_workers or default_n_workers(),
             threads_per_worker=1,
@@ -333,6 +360,7 @@ class DaskExecutor:
         # the ending could not be stored; recorded by record_pending as soon as the store takes it
         self._retrying = False
         self._measuring: Optional[Any] = None  # the future of the deferred C2ST being measured
+        self._measure_asked = 0.0  # when measure_deferred last looked for one (monotonic)
         self._lock = threading.Lock()
 
     @property
@@ -369,7 +397,8 @@ class DaskExecutor:
         turn = line[1] if line is not None else 0
         # a key of its own per submission: a resumed run's task must not meet the task of its
         # cancelled attempt that may still be running past its cancel (see "Stopping")
-        future = self.client.submit(run_task, str(store.root), run_id, execute_ref, priority=-turn,
+        future = self.client.submit(run_task, str(store.root), run_id, execute_ref, self._measuring_worker(),
+                                    priority=-turn,
                                     key=f"{task_key(run_id)}-{uuid.uuid4().hex[:8]}", pure=False)
         with self._lock:
             self._futures[run_id] = future
@@ -416,13 +445,21 @@ class DaskExecutor:
         except Exception:  # noqa: BLE001 - a callback must not raise; the pid check remains
             _log.exception("could not record the end of run %s", run_id)
 
-    def measure_deferred(self, store: Any) -> Optional[tuple[str, int]]:
+    def measure_deferred(self, store: Any, every_s: float = 0.0) -> Optional[tuple[str, int]]:
         """Submit :func:`reference_task` for one deferred C2ST of ``store``'s runs when no run is
         queued and none is being measured; the next follows when it is done. Returns the
-        ``(run id, round)`` submitted, or None."""
+        ``(run id, round)`` submitted, or None.
+
+        Called when a task ends and, at most every ``every_s`` seconds, while the job manager follows
+        its runs (:meth:`DaskTaskExecutor.reap`): a lone run on a worker that does not measure
+        hands its rounds' C2STs over as it goes (:func:`run_task`), and they are measured beside it."""
         with self._lock:
             if self._measuring is not None:
                 return None
+            now = time.monotonic()
+            if every_s and now - self._measure_asked < every_s:
+                return None
+            self._measure_asked = now
             self._measuring = True  # taken: one at a time
         try:
             if store.list_runs(limit=1, status="queued"):
@@ -457,10 +494,11 @@ class DaskExecutor:
     def _measuring_worker(self) -> Optional[list[str]]:
         """The one worker that measures the deferred C2STs (the first by address), or None (any).
 
-        They come one at a time, so one worker loses nothing, and a worker that only trains (a round
-        measures its own C2ST only when no run waits) does not load the classifier's libraries for
-        them (scikit-learn and SciPy: about 130 MB a process). The restriction is loose: were that
-        worker gone, another takes the task."""
+        They come one at a time, so one worker loses nothing, and a worker that only trains (its runs
+        hand every C2ST over, :func:`run_task`) does not load the classifier's libraries (scikit-learn,
+        SciPy and pandas: about 145 MB a process). The restriction is loose: were that worker gone,
+        another takes the task (work stealing, which would also move it to an idle worker, is off in
+        the app's own cluster: :func:`start_local_cluster`)."""
         try:
             workers = sorted(self.client.scheduler_info().get("workers", {}))
         except Exception:  # noqa: BLE001 - any worker then
@@ -719,6 +757,7 @@ class DaskTaskExecutor:
             return
         if self._cluster is not None:
             self._cluster.record_pending()
+            self._cluster.measure_deferred(self.store, every_s=MEASURE_POLL_S)
         for info in self.store.list_runs(limit=None, status="running"):
             if not self.store.worker_alive(info.id):
                 record_lost(self.store, info.id)
