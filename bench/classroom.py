@@ -241,7 +241,7 @@ async def ws_student(base: str, i: int, delay: float, scenario: str, out: dict) 
         out["finished_at"].append(seen["finished"])
     except asyncio.CancelledError:  # the deadline: say what this student last read
         out["failures"].append(f"student {i}, still {stage} at the deadline; {client.run_count} script runs, "
-                               f"last read: {' | '.join(seen['last'])}")
+                               f"last read: {' | '.join(seen['last'])}; last messages: {' | '.join(client.trace)}")
         raise
     except Exception as err:  # noqa: BLE001 - a failure is a result here
         out["failures"].append(f"student {i}, {stage}: {type(err).__name__}: {str(err)[:160]}; "

@@ -34,6 +34,7 @@ can time what it waits for.
 from __future__ import annotations
 
 import asyncio
+import time
 import contextlib
 from collections import OrderedDict
 from typing import Callable, Optional
@@ -73,6 +74,9 @@ class StreamlitClient:
         self._cache: dict = {}  # hash -> [raw bytes, run count when last used, fragment id]
         self._expired: "OrderedDict[str, list]" = OrderedDict()  # aged out, still answered (see _age_cache)
         self.cache_misses = 0
+        self.trace: list[str] = []  # the last messages' kinds, with seconds since the client was made
+        self._t0 = time.monotonic()
+        self._last_kind = ""
         self.errors: list = []  # messages this client could not handle
         self._max_age = 2
         self._finished = asyncio.Condition()
@@ -124,6 +128,9 @@ class StreamlitClient:
         if fragment_id:
             cs.fragment_id = fragment_id
         cs.is_auto_rerun = is_auto_rerun
+        self.trace.append(f"{time.monotonic() - self._t0:.1f} sent rerun {fragment_id[:6]}"
+                          f"{' (auto)' if is_auto_rerun else ''}{' (click)' if widget_states else ''}")
+        self._last_kind = "sent"
         cs.widget_states.widgets.extend(widget_states or [])
         cs.cached_message_hashes.extend(self._cache)
         cs.context_info.timezone = "UTC"
@@ -185,6 +192,18 @@ class StreamlitClient:
             async with self._finished:
                 self._finished.notify_all()
 
+    def _log(self, msg: ForwardMsg, kind: str) -> None:
+        """Keep the last messages' kinds (a script run's start, end and fragments; auto-reruns) for a
+        load test's failure report (:attr:`trace`)."""
+        frags = ",".join(f[:6] for f in msg.metadata.run.fragment_ids) if kind in ("new_session", "script_finished") else ""
+        what = {"auto_rerun": lambda: f"{msg.auto_rerun.fragment_id[:6]}/{msg.auto_rerun.interval:g}s",
+                "stop_auto_rerun": lambda: ",".join(f[:6] for f in msg.stop_auto_rerun.fragment_ids),
+                "script_finished": lambda: str(msg.script_finished)}.get(kind, lambda: "")()
+        if kind != "delta" or self._last_kind != "delta":
+            self._last_kind = kind
+            self.trace.append(f"{time.monotonic() - self._t0:.1f} {kind} {what} [{frags}]".replace(" []", ""))
+            del self.trace[:-16]
+
     def _handle(self, msg: ForwardMsg, raw: bytes) -> None:
         kind = msg.WhichOneof("type")
         if kind == "ref_hash":
@@ -201,6 +220,7 @@ class StreamlitClient:
         elif msg.metadata.cacheable and msg.hash and msg.hash not in self._cache:
             frag = msg.delta.fragment_id if kind == "delta" else ""
             self._cache[msg.hash] = [raw, self.run_count, frag]
+        self._log(msg, kind)
         if kind == "new_session":
             ns = msg.new_session
             self.page_script_hash = ns.page_script_hash or self.page_script_hash

@@ -299,7 +299,9 @@ def live_view(run_id: str, was_status: str) -> None:
             if is_amortized(info.spec):
                 c3.page_link(EXPLORE, label="Explore other observations", icon=":material/explore:",
                              query_params=url_params(run_id))
-        if changed:  # it ended: its last cloud is drawn above
+        if changed and not _polls(info, tr):  # it ended: its last cloud is drawn above
+            # with a C2ST still to come, this view keeps polling and the whole page is drawn anew once,
+            # when it arrives (a shared run's thirty watchers drew their pages twice in three seconds)
             st.rerun()
 
     live()

@@ -19,18 +19,16 @@ from sbi_ui.session import (WATCH_S, current_run_id, forget_current_run, reveal_
 __all__ = ["sidebar"]
 
 
-FOLLOWED_WATCH_S = 5.0  # the card's refresh where the page's own live view follows the same run
-
-
 def sidebar(live_page: bool = False) -> None:
     """The current run (title, status, progress, links) and app-wide settings.
 
     ``live_page``: the page drawn is Train, whose live view follows the current run and redraws
-    the whole page when its status changes; the card then refreshes only every
-    :data:`FOLLOWED_WATCH_S` and leaves those redraws to the live view. With thirty students
-    each on Train, that halves the server's fragment reruns (each session ran two polls, the live
-    view's and the card's, every 1.5 s) and the full-page redraws at each status change (both
-    asked for one)."""
+    the whole page when its status changes; the card then does not poll at all (it says that the
+    page shows the progress) and is drawn anew with the page. Two polling fragments on one page
+    raced: a poll of the card that came while the live view's "the run has ended" redraw of the
+    whole page ran replaced that redraw, and the page stopped half drawn, without its polls
+    (``bench/classroom.py``: one student in thirty, in two demo runs of nine). It also halves the
+    server's fragment reruns with thirty students on Train."""
     with st.sidebar:
         rid = current_run_id()
         info = jobs().status(rid) if rid else None
@@ -51,10 +49,10 @@ def sidebar(live_page: bool = False) -> None:
 
 
 def _sidebar_run(rid: Optional[str], was_active: bool, followed: bool = False) -> None:
-    """The current-run card; it refreshes itself while the run is queued or running (``followed``:
-    slowly, the page's live view redraws everything when the run ends)."""
+    """The current-run card; it refreshes itself while the run is queued or running, except where
+    the page's live view follows the run (``followed``) and redraws everything when it ends."""
 
-    @st.fragment(run_every=(FOLLOWED_WATCH_S if followed else WATCH_S) if was_active else None)
+    @st.fragment(run_every=WATCH_S if was_active and not followed else None)
     def card() -> None:
         st.markdown("#### Current run")
         info = jobs().status(rid) if rid else None
@@ -74,9 +72,11 @@ def _sidebar_run(rid: Optional[str], was_active: bool, followed: bool = False) -
         status_badge(info)
         tr = tracker(rid)
         total = tr.num_rounds or info.spec.rounds
+        progress = ("Its progress is shown live on this page" if followed and info.is_active
+                    else f"Rounds finished: {tr.rounds_done} of {total}")  # the card does not poll there
         st.caption(
             f"{plain(model_title_of(info.spec))} · {method_title(info.spec.method)}  \n"
-            f"Rounds finished: {tr.rounds_done} of {total} · id `{rid}`"
+            f"{progress} · id `{rid}`"
         )
         st.page_link(TRAIN, label="Live view (Train)", icon=":material/monitoring:",
                      query_params=url_params(rid))
