@@ -8,6 +8,7 @@ from sbi_ui import keys as K
 from sbi_ui.export_view import show_code
 from sbi_ui.frame import page_guard
 from sbi_ui.glossary import GLOSSARY
+from sbi_ui.navigation import TRAIN_PATH
 from sbi_ui.live_view import live_view, run_header
 from sbi_ui.model_choice import ModelChoice
 from sbi_ui.run_context import run_not_found
@@ -16,7 +17,7 @@ from sbi_ui.spec_link import keep_in_url, share_setup, url_setup
 from sbi_ui.train_settings import model_label, settings_form
 from sbi_ui.train_start import start_controls
 
-page_guard()
+page_guard(TRAIN_PATH)
 
 st.title("Train")
 run_id, info = current_run()

@@ -48,7 +48,7 @@ def frame(page_path: Optional[str] = None) -> None:
     show_link_notice()
 
 
-def page_guard() -> None:
+def page_guard(page_path: Optional[str] = None) -> None:
     """First line of every page: make sure the page runs inside ``app.py``'s frame.
 
     Until some session has called ``st.navigation``, Streamlit treats a
@@ -58,7 +58,8 @@ def page_guard() -> None:
     a bookmarked page. On a session's first run (no clicks to lose) the page
     calls ``st.navigation``, which switches the server to ``app.py``'s routing
     for good, and reruns. Otherwise (``AppTest`` runs every script run that
-    old way) the page draws the frame itself.
+    old way) the page draws the frame itself. ``page_path``: the page's URL path,
+    for a frame that depends on it (Train's: :func:`frame`).
     """
     if getattr(_ENTRY, "active", False):
         return
@@ -68,7 +69,7 @@ def page_guard() -> None:
         st.rerun()
     st.set_page_config(**PAGE_CONFIG)
     try:  # the same error boundary as app.py's: a failing frame is a message, not a traceback
-        frame()
+        frame(page_path)
     except Exception as err:
         show_error(err, "drawing this page")
         st.stop()

@@ -255,3 +255,20 @@ def test_waits_are_rounded_and_never_zero() -> None:
     assert wait_words(130) == "about 2 min"
     assert wait_words(3900) == "about 1 h 5 min"
     assert wait_words(7200) == "about 2 h"
+
+
+def test_a_queued_run_with_nothing_trained_draws_no_empty_charts_and_the_sidebar_leaves_progress_to_train(
+        store: RunStore) -> None:
+    """A run in line has nothing to chart: Train says where it stands and that the charts come when it
+    starts, without two empty plotly figures on every poll. The sidebar's card does not poll there (the
+    live view follows the same run), so it does not show a round count that would go stale; on
+    another page it does, and polls."""
+    rid = queued(store, ME)
+    train = page(TRAIN, rid)
+    assert "next in line" in info_text(train).lower()  # nobody ahead: it says so
+    assert not [c for c in train.get("plotly_chart") if "train_" in c.proto.id]
+    captions = "\n".join(str(c.value) for c in train.sidebar.caption)
+    assert "shown live on this page" in captions and "Rounds finished" not in captions
+    assert any("appear here as soon as this run starts" in str(c.value) for c in train.caption)
+    runs = page(RUNS, rid)
+    assert "Rounds finished: 0 of 3" in "\n".join(str(c.value) for c in runs.sidebar.caption)
