@@ -34,8 +34,8 @@ can time what it waits for.
 from __future__ import annotations
 
 import asyncio
-import time
 import contextlib
+import time
 from collections import OrderedDict
 from typing import Callable, Optional
 
@@ -128,9 +128,8 @@ class StreamlitClient:
         if fragment_id:
             cs.fragment_id = fragment_id
         cs.is_auto_rerun = is_auto_rerun
-        self.trace.append(f"{time.monotonic() - self._t0:.1f} sent rerun {fragment_id[:6]}"
-                          f"{' (auto)' if is_auto_rerun else ''}{' (click)' if widget_states else ''}")
-        self._last_kind = "sent"
+        self._note("sent", f"rerun {fragment_id[:6]}{' (auto)' if is_auto_rerun else ''}"
+                           f"{' (click)' if widget_states else ''}")
         cs.widget_states.widgets.extend(widget_states or [])
         cs.cached_message_hashes.extend(self._cache)
         cs.context_info.timezone = "UTC"
@@ -192,17 +191,27 @@ class StreamlitClient:
             async with self._finished:
                 self._finished.notify_all()
 
+    def _note(self, kind: str, text: str = "") -> None:
+        """One line of :attr:`trace` (the last 16 kept), with seconds since the client was made."""
+        self._last_kind = kind
+        self.trace.append(f"{time.monotonic() - self._t0:.1f} {kind} {text}".rstrip())
+        del self.trace[:-16]
+
     def _log(self, msg: ForwardMsg, kind: str) -> None:
-        """Keep the last messages' kinds (a script run's start, end and fragments; auto-reruns) for a
-        load test's failure report (:attr:`trace`)."""
-        frags = ",".join(f[:6] for f in msg.metadata.run.fragment_ids) if kind in ("new_session", "script_finished") else ""
-        what = {"auto_rerun": lambda: f"{msg.auto_rerun.fragment_id[:6]}/{msg.auto_rerun.interval:g}s",
-                "stop_auto_rerun": lambda: ",".join(f[:6] for f in msg.stop_auto_rerun.fragment_ids),
-                "script_finished": lambda: str(msg.script_finished)}.get(kind, lambda: "")()
-        if kind != "delta" or self._last_kind != "delta":
-            self._last_kind = kind
-            self.trace.append(f"{time.monotonic() - self._t0:.1f} {kind} {what} [{frags}]".replace(" []", ""))
-            del self.trace[:-16]
+        """Note a received message for a load test's failure report: a script run's start and end with
+        its fragments, auto-reruns, and one line for a run of deltas."""
+        if kind == "delta" and self._last_kind == "delta":
+            return
+        text = ""
+        if kind in ("new_session", "script_finished"):
+            frags = ",".join(f[:6] for f in msg.metadata.run.fragment_ids)
+            status = str(msg.script_finished) if kind == "script_finished" else ""
+            text = " ".join(t for t in (status, f"[{frags}]" if frags else "") if t)
+        elif kind == "auto_rerun":
+            text = f"{msg.auto_rerun.fragment_id[:6]}/{msg.auto_rerun.interval:g}s"
+        elif kind == "stop_auto_rerun":
+            text = ",".join(f[:6] for f in msg.stop_auto_rerun.fragment_ids)
+        self._note(kind, text)
 
     def _handle(self, msg: ForwardMsg, raw: bytes) -> None:
         kind = msg.WhichOneof("type")

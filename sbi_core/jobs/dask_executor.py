@@ -361,6 +361,7 @@ class DaskExecutor:
         self._retrying = False
         self._measuring: Optional[Any] = None  # the future of the deferred C2ST being measured
         self._measure_asked = 0.0  # when measure_deferred last looked for one (monotonic)
+        self._measurer: Optional[tuple[float, list[str]]] = None  # (when asked, _measuring_worker's answer)
         self._lock = threading.Lock()
 
     @property
@@ -498,12 +499,20 @@ class DaskExecutor:
         hand every C2ST over, :func:`run_task`) does not load the classifier's libraries (scikit-learn,
         SciPy and pandas: about 145 MB a process). The restriction is loose: were that worker gone,
         another takes the task (work stealing, which would also move it to an idle worker, is off in
-        the app's own cluster: :func:`start_local_cluster`)."""
+        the app's own cluster: :func:`start_local_cluster`). Asked of the scheduler (a round trip) at
+        most every :data:`SLOTS_TTL_S`: every run's task carries the answer (:meth:`submit`)."""
+        now = time.monotonic()
+        known = self._measurer
+        if known is not None and now - known[0] < SLOTS_TTL_S:
+            return known[1]
         try:
             workers = sorted(self.client.scheduler_info().get("workers", {}))
         except Exception:  # noqa: BLE001 - any worker then
             return None
-        return workers[:1] or None
+        if not workers:
+            return None
+        self._measurer = (now, workers[:1])
+        return workers[:1]
 
     def unrecorded(self, run_id: str) -> Optional[str]:
         """Why the ending of ``run_id``'s finished task is not stored yet (the store's plain message), or None."""
