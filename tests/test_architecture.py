@@ -223,7 +223,9 @@ def test_a_checkpoint_written_before_the_regroup_resumes_to_the_same_round():
     finally:
         torch.set_num_threads(threads)
     assert [r.index for r in resumed.rounds] == [0, 1]
-    assert torch.equal(resumed.rounds[1].theta, expected["theta"])  # drawn from the old round's posterior
+    # drawn from the old round's posterior: the same draws, to the last bits that another CPU's kernels
+    # round differently (the file was written on an Intel machine; an AMD one differs by about 2e-7)
+    assert torch.allclose(resumed.rounds[1].theta, expected["theta"], atol=1e-5, rtol=0)
     assert torch.allclose(resumed.rounds[1].posterior_samples, expected["posterior_samples"], atol=1e-4)
 
 
