@@ -3,8 +3,8 @@
 Three parts, each run in one process with the same torch thread count, sbi_core first:
 
 * ``series``: the AR(1) series of 100 steps (``ar1_series``), 10,000 simulations; C2ST against
-  the exact grid posterior at 5 observations for sbi_core NPE with its 1-D CNN (pyramid with NSF or MAF, and
-  the stride-2 design with 3 MAF layers), with a plain
+  the exact grid posterior at 5 observations for sbi_core NPE with its 1-D CNN (the stride-2 design, the
+  default, with NSF or with 3 MAF layers; the pyramid design, the default before, with NSF), with a plain
   MLP on the raw series, and for sbi 0.27 NPE with its ``CNNEmbedding``; training time of each.
 * ``trials``: a Gaussian mean measured by 1 to 20 repeated trials (``gaussian_trials``),
   20,000 simulations; C2ST against the exact posterior at 1, 5 and 20 trials (5 observations
@@ -112,12 +112,13 @@ def part_series(args) -> str:
     sim, theta, x = simulations(SERIES, args.simulations)
     obs = reference_observations(SERIES, args.observations, seed=1000)
     rows = []
-    for name, kwargs in (("sbi_core NPE (NSF, the default), 1-D CNN (embedding='cnn1d')", dict(embedding="cnn1d")),
-                         ("sbi_core NPE (MAF, as sbi's default), 1-D CNN", dict(embedding="cnn1d", density_estimator="maf")),
+    for name, kwargs in (("sbi_core NPE (NSF, the default), 1-D CNN (embedding='cnn1d': strided, the default)",
+                          dict(embedding="cnn1d")),
+                         ("sbi_core NPE (NSF), pyramid 1-D CNN (design='pyramid', the default before)",
+                          dict(embedding={"kind": "cnn1d", "design": "pyramid"})),
                          ("sbi_core NPE (NSF), MLP on the raw series (embedding='mlp')", dict(embedding="mlp")),
-                         ("sbi_core NPE (MAF, 3 layers), strided 1-D CNN (design='strided')",
-                          dict(embedding={"kind": "cnn1d", "design": "strided"}, density_estimator="maf",
-                               num_transforms=3))):
+                         ("sbi_core NPE (MAF, 3 layers), 1-D CNN (strided)",
+                          dict(embedding="cnn1d", density_estimator="maf", num_transforms=3))):
         post, secs = train_ours(sim.prior, theta, x, args.seed, data_shape=sim.data_shape, **kwargs)
         scores = score(lambda xo, n: post.sample((n,), x=xo, seed=1), obs)
         rows.append((name, secs, sum(scores) / len(scores)))

@@ -451,3 +451,20 @@ def test_a_strided_cnn1d_reads_any_length_like_the_pyramid(t):
     nets = {d: make_embedding(embedding_config({"kind": "cnn1d", "design": d}, shape)) for d in ("pyramid", "strided")}
     assert sum(p.numel() for p in nets["strided"].parameters()) == sum(p.numel() for p in nets["pyramid"].parameters())
     assert nets["strided"](torch.randn(3, t)).shape == nets["pyramid"](torch.randn(3, t)).shape
+
+
+def test_a_series_is_read_by_the_strided_cnn_unless_a_saved_config_says_pyramid():
+    """The strided design is the default (faster and closer to the exact posterior on AR(1): see
+    ``CONV1D_DESIGNS``); a network saved with the pyramid design is rebuilt as a pyramid, and the two
+    compute different summaries from the same weights (so the design must travel with the weights)."""
+    shape = DataShape.series(100)
+    default = embedding_config("auto", shape)
+    assert (default.kind, default.design) == ("cnn1d", "strided")
+    saved = embedding_config({"kind": "cnn1d", "design": "pyramid"}, shape).to_dict()
+    assert EmbeddingConfig.from_dict(saved).design == "pyramid"
+    torch.manual_seed(0)
+    pyramid = make_embedding(EmbeddingConfig.from_dict(saved))
+    strided = make_embedding(default)
+    strided.load_state_dict(pyramid.state_dict())
+    x = torch.randn(4, 100)
+    assert not torch.allclose(pyramid(x), strided(x))

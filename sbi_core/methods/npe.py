@@ -45,7 +45,7 @@ both), the loss on new data within 0.02 nats of the exact posterior's in both,
 52 epochs instead of 76; AR(1) series (``T = 50``, ``"cnn1d"``, 3,000
 simulations, 20 observations against a grid posterior): standard deviation
 ratio 1.06 without, 0.98 with, mean error 0.40 posterior standard deviations in both.
-But on AR(1) series of 100 steps (3,000 simulations, the default pyramid ``"cnn1d"``) the
+But on AR(1) series of 100 steps (3,000 simulations, the ``"cnn1d"`` pyramid, then the default) the
 guide kept the summary from learning ``phi`` at all (posterior standard deviation of
 ``phi`` 0.54, the prior's, at phi = -0.6, 0 and 0.7; 0.11 to 0.13 without it, against
 0.07 to 0.11 for the hand-made lag-1 autocorrelation): it is applied to set summaries
