@@ -6,14 +6,19 @@
   ``python -m sbi_core.jobs.worker`` process whose ``--store`` is that store (the
   workers run in their own sessions, so killing the server leaves them alive).
 * :func:`launch_browser` starts Debian's Chromium through Playwright.
+* :class:`SharedAppServer` and :class:`SharedBrowser`: the one app server and the one
+  Chromium that the browser-test modules of a test process share (``tests/conftest.py``'s
+  session fixtures ``shared_server`` and ``shared_browser``), lent to one module at a
+  time; :func:`end_active_jobs` ends what a module left running in the shared store.
 * Small page helpers: wait for Streamlit to finish a script run, read a plotly
   chart's data, take a screenshot when a check fails.
 
-Used by ``tests/test_browser.py`` and ``bench/ui_latency.py``.
+Used by ``tests/test_browser*.py`` and ``bench/ui_latency.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -24,8 +29,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -71,14 +77,25 @@ def _same_path(a: str, b: Path) -> bool:
         return False
 
 
-def worker_pids(store_dir: Path) -> list[int]:
-    """Pids of ``sbi_core.jobs.worker`` processes whose ``--store`` is ``store_dir``."""
+def _parent(pid: int) -> Optional[int]:
+    """The parent pid of ``pid`` (None when it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def worker_pids(store_dir: Path, parent: Optional[int] = None) -> list[int]:
+    """Pids of ``sbi_core.jobs.worker`` processes whose ``--store`` is ``store_dir``
+    (only the children of ``parent`` if given: the workers a test's own ``JobManager`` started)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         args = _cmdline(int(entry.name))
         if "sbi_core.jobs.worker" not in args:
+            continue
+        if parent is not None and _parent(int(entry.name)) != parent:
             continue
         for k, a in enumerate(args):
             value = None
@@ -117,9 +134,10 @@ def _signal_group_or_pid(pid: int, sig: int) -> None:
         pass
 
 
-def kill_workers(store_dir: Path, grace: float = 3.0) -> list[int]:
-    """SIGTERM, then SIGKILL, every worker of ``store_dir`` (its process group if it leads one)."""
-    pids = worker_pids(store_dir)
+def kill_workers(store_dir: Path, grace: float = 3.0, parent: Optional[int] = None) -> list[int]:
+    """SIGTERM, then SIGKILL, every worker of ``store_dir`` (its process group if it leads one);
+    with ``parent``, only that process's children (see :func:`worker_pids`)."""
+    pids = worker_pids(store_dir, parent)
     for pid in pids:
         _signal_group_or_pid(pid, signal.SIGTERM)
     end = time.monotonic() + grace
@@ -248,6 +266,136 @@ def served_app(tmp_path_factory, name: str) -> Iterator["AppServer"]:
 
 
 # ---------------------------------------------------------------------------
+# one app server for the modules of a test process
+# ---------------------------------------------------------------------------
+def end_active_jobs(store_dir: Path, timeout: float = 30.0) -> list[str]:
+    """Ask every queued or running run of the store, and every run's active checks, to stop, and wait
+    up to ``timeout`` seconds for them to end; returns what is still active then (empty when nothing is).
+
+    Through the store, as :meth:`JobManager.cancel <sbi_core.jobs.manager.JobManager.cancel>` asks
+    (the job kinds' cancel flag; a queued job is recorded cancelled at once, a running one stops by
+    itself within an epoch or a step), whoever carries the job out: the server's Dask cluster, the
+    test process's own or a worker process. Nothing is killed here (a Dask worker carries other jobs);
+    jobs whose carrier is gone are recorded ended by the store's reapers.
+    """
+    from sbi_core.jobs.executor import CHECKS, RUN
+    from sbi_core.store.runs import RunStore
+
+    store = RunStore(store_dir)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = []
+            for info in store.list_runs(limit=None, status=("queued", "running")):
+                RUN.request_cancel(store, info.id)
+                if not RUN.finish(store, info.id, "cancelled", only_from=("queued",)):
+                    left.append(f"run {info.id} ({info.title})")
+            for info in store.list_runs(limit=None):
+                check = store.get_check(info.id)
+                if check is not None and check.is_active:
+                    CHECKS.request_cancel(store, info.id)
+                    if not CHECKS.finish(store, info.id, "cancelled", only_from=("queued",)):
+                        left.append(f"checks of run {info.id}")
+            if not left or time.monotonic() >= deadline:
+                return left
+            with contextlib.suppress(Exception):  # a job whose process is gone: recorded ended
+                store.reap_stale()
+                store.reap_stale_checks()
+            time.sleep(0.25)
+    finally:
+        store.close()
+
+
+class SharedAppServer(AppServer):
+    """The app server (default environment) that the browser-test modules of one test process share.
+
+    ``tests/conftest.py``'s session fixture ``shared_server`` makes one; it starts on the first
+    :meth:`lend` and stops at the end of the session. Each module borrows it for its duration
+    (:meth:`lend`, in the module's ``server`` fixture): a server that has exited or stopped answering
+    is replaced by a new one on a fresh store (``new_root()``: a new temporary folder), so a crash
+    in one module does not fail the modules after it; when the module ends, every run and check still
+    active in the store is asked to stop (:func:`end_active_jobs`) and the ``sbi_core.jobs.worker``
+    processes the test process started for this store are killed. Runs the module finished stay in the
+    store: a later module sees them (ownerless runs are listed for every browser).
+    """
+
+    def __init__(self, new_root: Callable[[], Path]) -> None:
+        self._new_root = new_root
+        root = new_root()
+        super().__init__(root / "store", log_path=root / "streamlit.log")
+        self.borrower: Optional[str] = None  # the module that has it now
+        self.replaced: list[str] = []  # why each earlier server of this session was given up
+
+    def exited(self) -> Optional[int]:
+        """The exit code of a server that has exited (None while it runs or before it started)."""
+        return None if self.proc is None else self.proc.poll()
+
+    def answers(self, timeout: float = 15.0) -> bool:
+        """Whether the server runs and answers its health check within ``timeout`` seconds."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        try:
+            self.wait_healthy(timeout)
+        except (RuntimeError, TimeoutError):
+            return False
+        return True
+
+    def describe(self, chars: int = 4000) -> str:
+        """Its address, store and state, and the end of its log: for a failed test's report."""
+        code = self.exited()
+        state = ("not started" if self.proc is None else "running" if code is None
+                 else f"EXITED with code {code}")
+        lines = [f"{self.url} (pid {self.proc.pid if self.proc else '-'}, {state}), store {self.store_dir}"]
+        lines += [f"an earlier server of this session: {why}" for why in self.replaced]
+        lines.append(f"log {self.log_path}, its end:")
+        return "\n".join(lines) + "\n" + self.log_tail(chars)
+
+    def _renew(self, why: str) -> None:
+        """Stop this server for good and set up a fresh store, log and port for the next start."""
+        self.replaced.append(f"{why}; its log: {self.log_path}")
+        self.stop()
+        root = self._new_root()
+        self.store_dir = root / "store"
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = root / "streamlit.log"
+        self.port = free_port()
+        self.proc = None
+
+    def rest(self) -> None:
+        """Stop the server while no module has it and none is expected soon; the next :meth:`lend` starts
+        it again on the same store. An idle server is not free: its Streamlit loop and its Dask cluster's
+        heartbeats take about a tenth of a core, for as long as the test process runs other tests."""
+        if self.borrower is not None or self.proc is None:
+            return
+        self.stop()
+        self.proc = None
+        self.port = free_port()
+
+    @contextlib.contextmanager
+    def lend(self, borrower: str) -> Iterator["SharedAppServer"]:
+        """The server, healthy, for ``borrower`` (a module's name); ends the jobs it left when it is given back."""
+        if self.proc is not None and not self.answers():
+            code = self.exited()
+            why = (f"exited with code {code}" if code is not None else "stopped answering") + \
+                  (f" while {self.borrower} had it" if self.borrower else "")
+            self._renew(why)
+            warnings.warn(f"the shared app server {why}; {borrower} gets a new one on a fresh store", stacklevel=3)
+        if self.proc is None:
+            self.start()  # raises with the log's end if it does not come up
+        self.borrower = borrower
+        store_dir = self.store_dir
+        try:
+            yield self
+        finally:
+            self.borrower = None
+            left = end_active_jobs(store_dir)
+            kill_workers(store_dir, parent=os.getpid())
+            if left:
+                warnings.warn(f"{borrower} left jobs in the shared store that did not end when asked to: "
+                              + ", ".join(left), stacklevel=3)
+
+
+# ---------------------------------------------------------------------------
 # the browser
 # ---------------------------------------------------------------------------
 @contextlib.contextmanager
@@ -261,6 +409,79 @@ def launch_browser() -> Iterator:
             yield browser
         finally:
             browser.close()
+
+
+class SharedBrowser:
+    """One Playwright Chromium for a whole test session, lent to one module at a time (``tests/conftest.py``'s
+    session fixture ``shared_browser``; a module's ``browser`` fixture borrows it with :meth:`lend`).
+
+    Playwright's sync API marks its asyncio loop as this thread's running loop between its calls
+    (``asyncio._set_running_loop``, :mod:`playwright._impl._greenlets`); while it is marked, code
+    that runs a loop of its own (``asyncio.run``, a Streamlit ``AppTest``, another ``launch_browser``)
+    refuses to start. So while no module has it, the browser is parked: the mark is taken off, and
+    put back when the next module borrows it (exactly the state of the thread before and during a
+    module that launches a browser of its own). A browser that is no longer connected (Chromium or
+    the driver died) is replaced. Contexts a module leaves open are closed when it gives it back,
+    so no page of one module keeps a session open on the server during the next.
+    """
+
+    def __init__(self) -> None:
+        self._cm = None
+        self._browser = None
+        self._loop = None
+        self.launches = 0
+
+    def _park(self) -> None:
+        if self._loop is not None and asyncio._get_running_loop() is self._loop:
+            asyncio._set_running_loop(None)
+
+    def _unpark(self) -> None:
+        running = asyncio._get_running_loop()
+        if running is not None and running is not self._loop:
+            raise RuntimeError("the shared browser cannot be used while another asyncio loop runs in this thread")
+        if self._loop is not None:
+            asyncio._set_running_loop(self._loop)
+
+    def _discard(self) -> None:
+        cm, self._cm, self._browser = self._cm, None, None
+        try:
+            if cm is not None:
+                with contextlib.suppress(Exception):
+                    cm.__exit__(None, None, None)
+        finally:
+            self._park()
+            self._loop = None
+
+    @contextlib.contextmanager
+    def lend(self) -> Iterator:
+        """The browser (Playwright's), connected, for one module."""
+        self._unpark()
+        try:
+            if self._browser is not None and not self._browser.is_connected():
+                self._discard()
+            if self._browser is None:
+                if asyncio._get_running_loop() is not None:
+                    raise RuntimeError("an asyncio loop runs in this thread: Playwright's sync API cannot start")
+                cm = launch_browser()
+                self._browser = cm.__enter__()
+                self._cm = cm
+                self._loop = asyncio._get_running_loop()  # Playwright's, marked running between its calls
+                self.launches += 1
+            yield self._browser
+        finally:
+            if self._browser is not None:
+                for context in list(self._browser.contexts):
+                    with contextlib.suppress(Exception):
+                        context.close()
+            self._park()
+
+    def close(self) -> None:
+        """Close the browser and stop Playwright (at the end of the session)."""
+        if self._cm is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            self._unpark()
+        self._discard()
 
 
 def new_page(browser, base_url: str, timeout_ms: int = 30_000):

@@ -1,4 +1,5 @@
-"""Test-wide settings: a bounded torch thread count and a temporary run store."""
+"""Test-wide settings: a bounded torch thread count, a temporary run store, and the app server and
+Chromium that the browser-test modules of a test process share (``shared_server``, ``shared_browser``)."""
 
 import os
 
@@ -35,6 +36,89 @@ def store_dir(tmp_path, monkeypatch):
     path = tmp_path / "store"
     monkeypatch.setenv("SBI_STORE_DIR", str(path))
     return path
+
+
+# ---- the browser tests' shared app server and browser ---------------------------------------
+# One ``streamlit run app.py`` (default environment, a fresh store) and one Chromium per test process
+# (each xdist worker, which with ``--dist loadfile`` runs whole modules one after another), made when
+# the first module asks for them: a server's first page costs about 13 CPU-seconds (Streamlit, torch
+# and its Dask cluster's worker importing torch). A module borrows them through its own module
+# fixtures (``server``, ``browser``: ``shared_server.lend(__name__)``, ``shared_browser.lend()``, see
+# tests/browser_support.py); modules that need an environment of their own or a server to kill keep a
+# private one. An idle server still takes about a tenth of a core, so both are put to rest (stopped,
+# started again on the next loan) when the next test is in no browser module: the browser modules are
+# neighbours in the collection order, which --dist loadfile hands out in, so that is after a worker's
+# last one.
+_SHARED: dict = {}
+
+
+def pytest_collection_modifyitems(items):
+    """Note the modules that borrow the shared server or browser (see pytest_runtest_teardown)."""
+    _SHARED["borrowers"] = {item.path for item in items
+                            if {"shared_server", "shared_browser"} & set(getattr(item, "fixturenames", ()))}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Put the shared server and browser to rest when the next test is in no browser module."""
+    yield
+    if nextitem is None or nextitem.path in _SHARED.get("borrowers", ()) or nextitem.get_closest_marker("browser"):
+        return  # the end of the session (the fixtures stop them), or a browser module next
+    if _SHARED.get("server") is not None:
+        _SHARED["server"].rest()
+    if _SHARED.get("browser") is not None:
+        _SHARED["browser"].close()
+
+
+@pytest.fixture(scope="session")
+def shared_server(tmp_path_factory):
+    """The :class:`browser_support.SharedAppServer` of this test process (started on its first loan)."""
+    from browser_support import SharedAppServer
+
+    server = SharedAppServer(lambda: tmp_path_factory.mktemp("shared_app"))
+    _SHARED["server"] = server
+    try:
+        yield server
+    finally:
+        _SHARED.pop("server", None)
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_browser():
+    """The :class:`browser_support.SharedBrowser` of this test process (launched on its first loan)."""
+    from browser_support import SharedBrowser
+
+    browser = SharedBrowser()
+    _SHARED["browser"] = browser
+    try:
+        yield browser
+    finally:
+        _SHARED.pop("browser", None)
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _shared_server_still_running(request):
+    """A test on the shared server fails at once, with the server's log, once that server has exited
+    (instead of waiting out every page's timeout); the next module gets a new server."""
+    server = _SHARED.get("server")
+    if server is not None and "shared_server" in request.fixturenames and server.exited() is not None:
+        pytest.fail(f"the shared app server exited with code {server.exited()} (its log: the section "
+                    "'shared app server' of this report)", pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test on the shared server reports the server's state and the end of its log."""
+    outcome = yield
+    report = outcome.get_result()
+    server = _SHARED.get("server")
+    if report.failed and server is not None and "shared_server" in getattr(item, "fixturenames", ()):
+        try:
+            report.sections.append(("shared app server", server.describe()))
+        except Exception as err:  # noqa: BLE001 - the report itself must not fail
+            report.sections.append(("shared app server", f"(not described: {err!r})"))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,8 +1,9 @@
 """Browser tests: Debian's Chromium (Playwright) against a real ``streamlit run app.py``.
 
-One server for the whole module (it takes seconds to start), with its own
-temporary run store; every test opens a fresh browser context, i.e. a new
-Streamlit session. The tests follow what a visitor does:
+The test process's shared app server and browser (``tests/conftest.py``: one server for every
+module that needs no server of its own, it takes seconds to start), lent to this module; every test
+opens a fresh browser context, i.e. a new Streamlit session. The store may hold other modules'
+(finished) runs: every check here addresses this module's own runs by id. The tests follow what a visitor does:
 
 1. the home page renders;
 2. "Start demo" opens the live view, which grows its loss curve and posterior
@@ -39,11 +40,9 @@ from browser_support import (
     drawn_points,
     drawn_round_points,
     goto,
-    launch_browser,
     new_page,
     page_problems,
     screenshot_on_failure,
-    served_app,
     wait_idle,
 )
 
@@ -120,13 +119,14 @@ RECORD_FRAMES_JS = """() => {
 # fixtures
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    yield from served_app(tmp_path_factory, "browser")  # stops its process group and workers after
+def server(shared_server):
+    with shared_server.lend(__name__) as srv:  # its runs still active at the end are stopped
+        yield srv
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    with launch_browser() as b:
+def browser(shared_browser, server):
+    with shared_browser.lend() as b:
         yield b
 
 
@@ -246,9 +246,14 @@ def test_home_renders(page, tmp_path):
 
 
 def test_demo_live_view(page, tmp_path, server, shared):
+    from sbi_core.store.runs import RunStore
+
     ex = expect()
     with screenshot_on_failure(page, tmp_path, "demo_live"):
         open_page(page, "/", PAGES["/"])
+        # the button joins an identical run that is queued, running or done: on the shared server it
+        # must start a new one here, or there would be no live view to watch
+        before = {info.id for info in RunStore(server.store_dir).list_runs(limit=None)}
         page.get_by_role("button", name=DEMO_LABEL).click()
         deadline = time.monotonic() + DEMO_FINISH_S
 
@@ -258,6 +263,7 @@ def test_demo_live_view(page, tmp_path, server, shared):
         page.wait_for_url(re.compile(r"/train\?(.*&)?run=\w+"), timeout=PAGE_MS)
         rid = run_of(page.url)
         assert rid, page.url
+        assert rid not in before, f"Start demo joined run {rid}, which was in the shared store before the click"
         shared["demo"] = rid
         ex(page.locator(".st-key-train_run_header")).to_contain_text(rid, timeout=PAGE_MS)
         # .first: while the page redraws itself for the run's new status (queued, then running),

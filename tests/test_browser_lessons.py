@@ -20,11 +20,9 @@ from browser_support import (
     browser_test_marks,
     drawn_points,
     goto,
-    launch_browser,
     new_page,
     page_problems,
     screenshot_on_failure,
-    served_app,
     wait_idle,
 )
 
@@ -35,13 +33,14 @@ CLOUD = "lesson_abc_0_cloud"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    yield from served_app(tmp_path_factory, "browser_lessons")
+def server(shared_server):
+    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
+        yield srv
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    with launch_browser() as b:
+def browser(shared_browser, server):
+    with shared_browser.lend() as b:
         yield b
 
 

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from browser_support import browser_test_marks, goto, launch_browser, new_page, served_app, wait_idle
+from browser_support import browser_test_marks, goto, new_page, wait_idle
 
 pytestmark = browser_test_marks(300)
 
@@ -15,11 +15,18 @@ CLIPPED_JS = """(btn) => [btn, ...btn.querySelectorAll('*')].some(e => e.scrollW
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    yield from served_app(tmp_path_factory, "link_notice")
+def server(shared_server):
+    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
+        yield srv
 
 
-def test_dismiss_label_is_not_cut_on_a_runs_link(server):
+@pytest.fixture(scope="module")
+def browser(shared_browser, server):
+    with shared_browser.lend() as b:
+        yield b
+
+
+def test_dismiss_label_is_not_cut_on_a_runs_link(server, browser):
     from sbi_core import RunSpec
     from sbi_core.store.runs import RunStore
 
@@ -27,14 +34,13 @@ def test_dismiss_label_is_not_cut_on_a_runs_link(server):
     store = RunStore(server.store_dir)
     rid = store.create_run(demo, title=demo.title)
     store.finish_run(rid, "cancelled")  # a run record to open; nothing trains
-    with launch_browser() as browser:
-        for width in (1280, 1024):
-            page = new_page(browser, server.url)
-            page.set_viewport_size({"width": width, "height": 900})
-            goto(page, f"/train?run={rid}&spec=" + quote(demo.to_query(), safe=""), 90_000)
-            button = page.get_by_role("button", name="Dismiss")
-            button.wait_for(timeout=60_000)
-            wait_idle(page, 60_000)
-            assert button.inner_text().strip() == "Dismiss"
-            assert not button.evaluate(CLIPPED_JS), f"the Dismiss label is cut at {width} px"
-            page.context.close()
+    for width in (1280, 1024):
+        page = new_page(browser, server.url)
+        page.set_viewport_size({"width": width, "height": 900})
+        goto(page, f"/train?run={rid}&spec=" + quote(demo.to_query(), safe=""), 90_000)
+        button = page.get_by_role("button", name="Dismiss")
+        button.wait_for(timeout=60_000)
+        wait_idle(page, 60_000)
+        assert button.inner_text().strip() == "Dismiss"
+        assert not button.evaluate(CLIPPED_JS), f"the Dismiss label is cut at {width} px"
+        page.context.close()

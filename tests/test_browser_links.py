@@ -2,7 +2,9 @@
 
 The browser tests (Playwright + Debian's Chromium) open each link the way a
 student does: in a fresh browser context (a new Streamlit session that has only
-the URL), on a freshly started server. What is checked is what the page draws:
+the URL); a setup link on a freshly started server of this module's own (with
+``SBI_PUBLIC_URL``), a rounds link on the test process's shared app server
+(``tests/conftest.py``). What is checked is what the page draws:
 the Train form's fields, the notice, the share popover's link and QR code; the
 Rounds page's round select box and the animation's axis title (SVG text).
 
@@ -28,8 +30,8 @@ from sbi_ui.naming import method_title
 from sbi_ui.view_state import axes_from_query, axes_to_query, round_from_query
 
 from apptest_support import APP
-from browser_support import (AppServer, browser_test_marks, goto, launch_browser, new_page, page_problems,
-                             screenshot_on_failure, wait_idle)
+from browser_support import (AppServer, browser_test_marks, goto, new_page, page_problems, screenshot_on_failure,
+                             wait_idle)
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -48,17 +50,21 @@ LINKED = RunSpec(
 )
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """``(store folder, run id)``: a finished 3-round two-moons SNPE run, tiny (a few seconds)."""
-    root = tmp_path_factory.mktemp("links_rounds") / "store"
-    store = RunStore(root)
+def _finished_run(store: RunStore) -> str:
+    """A finished 3-round two-moons SNPE run in ``store``, tiny (a few seconds), trained here; its id."""
     spec = RunSpec(simulator="two_moons", method="snpe", num_rounds=3, simulations_per_round=150, max_epochs=3,
                    hidden_features=16, num_transforms=2, num_posterior_samples=150, num_threads=1,
                    title="view state")
     rid = store.create_run(spec)
     assert run_worker(store, rid) == "done", store.get_run(rid).message
-    return root, rid
+    return rid
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """``(store folder, run id)``: a store of its own holding :func:`_finished_run`'s run."""
+    root = tmp_path_factory.mktemp("links_rounds") / "store"
+    return root, _finished_run(RunStore(root))
 
 
 # ---------------------------------------------------------------------------
@@ -151,16 +157,17 @@ def fresh_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def rounds_server(finished_run):
-    """The app started on the store that holds :func:`finished_run`."""
-    store_dir, rid = finished_run
-    with AppServer(store_dir, log_path=store_dir.parent / "streamlit.log") as srv:
-        yield srv, rid
+def rounds_server(shared_server):
+    """``(server, run id)``: the test process's shared app server, its store holding a run like
+    :func:`finished_run`'s (trained here while the server runs: it reads the runs from the store on every
+    page); its runs still active at the end are ended."""
+    with shared_server.lend(__name__) as srv:
+        yield srv, _finished_run(RunStore(srv.store_dir))
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with launch_browser() as b:
+def browser(shared_browser):
+    with shared_browser.lend() as b:  # the test process's Chromium (tests/conftest.py)
         yield b
 
 

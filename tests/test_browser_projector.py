@@ -19,8 +19,7 @@ from sbi_core.jobs.worker import run_worker
 from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 
-from browser_support import (AppServer, browser_test_marks, goto, launch_browser, page_problems,
-                             screenshot_on_failure, wait_idle)
+from browser_support import browser_test_marks, goto, page_problems, screenshot_on_failure, wait_idle
 
 pytestmark = browser_test_marks(300)
 
@@ -44,22 +43,27 @@ _SIDEBAR = """() => {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """``(server, run id)``: the app on a store holding a finished 2-round two-moons run (tiny, seconds)."""
-    root = tmp_path_factory.mktemp("browser_projector")
-    store = RunStore(root / "store")
+def server(shared_server):
+    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def served(server):
+    """``(server, run id)``: the app, its store holding a finished 2-round two-moons run (tiny, seconds, trained
+    here while the server runs: it reads the runs from the store on every page)."""
+    store = RunStore(server.store_dir)
     spec = RunSpec(simulator="two_moons", method="snpe", num_rounds=2, simulations_per_round=150, max_epochs=3,
                    hidden_features=16, num_transforms=2, num_posterior_samples=150, num_threads=1,
                    title="projector")
     rid = store.create_run(spec)
     assert run_worker(store, rid) == "done", store.get_run(rid).message
-    with AppServer(root / "store", log_path=root / "streamlit.log") as srv:
-        yield srv, rid
+    return server, rid
 
 
 @pytest.fixture(scope="module")
-def browser(served):
-    with launch_browser() as b:
+def browser(shared_browser, served):
+    with shared_browser.lend() as b:
         yield b
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from browser_support import browser_test_marks, launch_browser
+from browser_support import browser_test_marks
 from sbi_core import plots
 from sbi_core.export.report import run_report_html
 from test_report import CHECK_FIGURE_TITLES, HOSTILE, RUN_FIGURES, finished_runs
@@ -39,8 +39,8 @@ def report_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with launch_browser() as b:
+def browser(shared_browser):
+    with shared_browser.lend() as b:  # the test process's Chromium (tests/conftest.py); no app server here
         yield b
 
 

@@ -18,8 +18,9 @@ Explore offered a slider per day.
 * Check, ``sir_series`` with saved checks: the posterior predictive check is a fan chart, and its
   caption reads it as one (not as "each bar ... the red marks").
 
-The runs are tiny (300 simulations, 5 epochs; 600 and 20 for the trials) and trained in-process before the server starts, their
-checks computed in-process (:func:`sbi_core.checks.run_checks`), all in the test's temp folder.
+The runs are tiny (300 simulations, 5 epochs; 600 and 20 for the trials) and trained in-process, their checks
+computed in-process (:func:`sbi_core.checks.run_checks`), in the store of the test process's shared app server
+(``tests/conftest.py``), which reads the runs from it on every page.
 
     python -m pytest -p no:cacheprovider -n0 tests/test_browser_shapes.py -q
 """
@@ -36,8 +37,8 @@ from sbi_ui import keys as K
 from sbi_ui.prior_predictive_view import SERIES_LINES, W_MODEL_SERIES_VIEW
 from sbi_ui.series_explore import w_explore_scale, w_explore_trials
 
-from browser_support import (AppServer, browser_test_marks, drawn_bars, drawn_points, drawn_traces, goto,
-                             launch_browser, new_page, page_problems, screenshot_on_failure, wait_idle)
+from browser_support import (browser_test_marks, drawn_bars, drawn_points, drawn_traces, goto, new_page,
+                             page_problems, screenshot_on_failure, wait_idle)
 
 pytestmark = browser_test_marks(420)
 
@@ -54,11 +55,16 @@ def _tiny(simulator: str, simulations: int = 300, epochs: int = 5) -> RunSpec:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def server(shared_server):
+    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def served(server):
     """``(server, {"sir_series": run id, "gaussian_trials": run id})``: finished amortized runs, the series
-    run's checks saved, in the store of a fresh app server."""
-    root = tmp_path_factory.mktemp("browser_shapes")
-    store = RunStore(root / "store")
+    run's checks saved, in the store of the running app server."""
+    store = RunStore(server.store_dir)
     ids = {}
     # the trials run a little longer (3 s): its posterior is then narrow enough to be zoomed to
     for name, size in (("sir_series", {}), ("gaussian_trials", {"simulations": 600, "epochs": 20})):
@@ -66,13 +72,12 @@ def served(tmp_path_factory):
         assert run_worker(store, ids[name]) == "done", store.get_run(ids[name]).message
     sir = ids["sir_series"]
     save_results(checks_dir(store, sir), run_checks(store, sir, {"num_datasets": 20, "num_posterior_samples": 20}))
-    with AppServer(root / "store", log_path=root / "streamlit.log") as srv:
-        yield srv, ids
+    return server, ids
 
 
 @pytest.fixture(scope="module")
-def browser(served):
-    with launch_browser() as b:
+def browser(shared_browser, served):
+    with shared_browser.lend() as b:
         yield b
 
 

@@ -18,10 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("playwright.sync_api")
 
 from browser_support import (  # noqa: E402
-    AppServer,
     chromium_available,
     goto,
-    launch_browser,
     new_page,
     page_problems,
     plot_info,
@@ -42,19 +40,14 @@ TRAIN_TIMEOUT_MS = 300_000  # a small run, but the machine may be busy
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    base = tmp_path_factory.mktemp("uploads_browser")
-    srv = AppServer(base / "store", log_path=base / "streamlit.log")
-    srv.start()
-    try:
+def server(shared_server):
+    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with launch_browser() as b:
+def browser(shared_browser, server):
+    with shared_browser.lend() as b:
         yield b
 
 

@@ -22,11 +22,9 @@ from browser_support import (
     browser_test_marks,
     drawn_points,
     goto,
-    launch_browser,
     new_page,
     page_problems,
     screenshot_on_failure,
-    served_app,
     wait_idle,
 )
 
@@ -38,13 +36,14 @@ HOME_CHART = "home_overview"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    yield from served_app(tmp_path_factory, "browser_urlstate")
+def server(shared_server):
+    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
+        yield srv
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    with launch_browser() as b:
+def browser(shared_browser, server):
+    with shared_browser.lend() as b:
         yield b
 
 
