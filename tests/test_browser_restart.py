@@ -29,7 +29,8 @@ pytestmark = browser_test_marks(420)
 
 LONGER = RunSpec(simulator="two_moons", method="snpe", num_rounds=3, simulations_per_round=150, max_epochs=30,
                  hidden_features=16, num_transforms=2, num_posterior_samples=300, seed=0)
-SMALL = RunSpec(simulator="two_moons", method="snpe", num_rounds=2, simulations_per_round=200, max_epochs=15, seed=7)
+SMALL = RunSpec(simulator="two_moons", method="snpe", num_rounds=2, simulations_per_round=200, max_epochs=15,
+                hidden_features=16, num_transforms=2, seed=7)  # tiny: it only has to wait its turn
 
 
 def _run_id(page) -> str:
