@@ -98,6 +98,22 @@ def shared_browser():
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def server(shared_server, request):
+    """The shared app server, lent to this module (its runs and checks still active are ended after it).
+    A browser module that needs a server of its own (its own environment, a server to kill) defines
+    its own ``server`` fixture, which overrides this one."""
+    with shared_server.lend(request.module.__name__) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser(shared_browser, server):
+    """The shared Chromium, lent to this module (overridden where a module defines its own)."""
+    with shared_browser.lend() as b:
+        yield b
+
+
 @pytest.fixture(autouse=True)
 def _shared_server_still_running(request):
     """A test on the shared server fails at once, with the server's log, once that server has exited

@@ -118,18 +118,6 @@ RECORD_FRAMES_JS = """() => {
 # ---------------------------------------------------------------------------
 # fixtures
 # ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def server(shared_server):
-    with shared_server.lend(__name__) as srv:  # its runs still active at the end are stopped
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(shared_browser, server):
-    with shared_browser.lend() as b:
-        yield b
-
-
 @pytest.fixture
 def page(browser, server):
     p = new_page(browser, server.url, timeout_ms=PAGE_MS)

@@ -30,18 +30,6 @@ DATASETS, DRAWS = 40, 20  # 4 rank bins per parameter (sbi_core.stats.bands.defa
 
 
 @pytest.fixture(scope="module")
-def server(shared_server):
-    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(shared_browser, server):
-    with shared_browser.lend() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
 def finished_run(server) -> str:
     from sbi_core import RunSpec
     from sbi_core.jobs.manager import JobManager

@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-
 from browser_support import (
     ROOT,
     browser_test_marks,
@@ -32,18 +30,6 @@ pytestmark = browser_test_marks(420)
 PAGE_MS = 60_000
 RUN_S = 180  # both runs, one after another, on a busy two-core machine
 ASSET = ROOT / "assets" / "screenshots" / "issue11" / "compare.png"
-
-
-@pytest.fixture(scope="module")
-def server(shared_server):
-    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(shared_browser, server):
-    with shared_browser.lend() as b:
-        yield b
 
 
 def _fill(page, key: str, value: str) -> None:

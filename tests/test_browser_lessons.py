@@ -14,8 +14,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from browser_support import (
     browser_test_marks,
     drawn_points,
@@ -30,18 +28,6 @@ pytestmark = browser_test_marks(300)
 
 PAGE_MS = 60_000
 CLOUD = "lesson_abc_0_cloud"
-
-
-@pytest.fixture(scope="module")
-def server(shared_server):
-    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(shared_browser, server):
-    with shared_browser.lend() as b:
-        yield b
 
 
 def _accepted_drawn(page) -> int:

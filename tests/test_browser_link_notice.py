@@ -4,26 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import pytest
-
 from browser_support import browser_test_marks, goto, new_page, wait_idle
 
 pytestmark = browser_test_marks(300)
 
 # JavaScript: whether any element inside the button hides part of its text (clipped or ellipsised)
 CLIPPED_JS = """(btn) => [btn, ...btn.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)"""
-
-
-@pytest.fixture(scope="module")
-def server(shared_server):
-    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(shared_browser, server):
-    with shared_browser.lend() as b:
-        yield b
 
 
 def test_dismiss_label_is_not_cut_on_a_runs_link(server, browser):

@@ -35,18 +35,6 @@ PAGE_MS = 60_000
 RUN_S = 300  # a tiny run on a busy two-core machine
 
 
-@pytest.fixture(scope="module")
-def server(shared_server):
-    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(shared_browser, server):
-    with shared_browser.lend() as b:
-        yield b
-
-
 def _jobs(server):
     from sbi_core.jobs.manager import JobManager
     from sbi_core.store.runs import RunStore

@@ -39,18 +39,6 @@ EXAMPLES = ROOT / "assets" / "examples"
 TRAIN_TIMEOUT_MS = 300_000  # a small run, but the machine may be busy
 
 
-@pytest.fixture(scope="module")
-def server(shared_server):
-    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(shared_browser, server):
-    with shared_browser.lend() as b:
-        yield b
-
-
 @pytest.fixture
 def page(browser, server):
     p = new_page(browser, server.url, timeout_ms=60_000)

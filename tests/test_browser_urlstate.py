@@ -16,8 +16,6 @@ import time
 
 from urllib.parse import parse_qs, urlparse
 
-import pytest
-
 from browser_support import (
     browser_test_marks,
     drawn_points,
@@ -33,18 +31,6 @@ pytestmark = browser_test_marks(300)
 PAGE_MS = 45_000
 TOGGLE = ".st-key-reveal_true"
 HOME_CHART = "home_overview"
-
-
-@pytest.fixture(scope="module")
-def server(shared_server):
-    with shared_server.lend(__name__) as srv:  # the test process's shared server; its runs still active are ended after
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def browser(shared_browser, server):
-    with shared_browser.lend() as b:
-        yield b
 
 
 def truth_param(page) -> list:
