@@ -22,7 +22,7 @@ def test_registry_is_the_one_list_of_methods():
         assert m.learns in ("posterior", "likelihood", "ratio", "nothing")
         assert m.rounds(5) == (5 if m.sequential else 1)
     assert not get_method("npe").sequential and get_method("snpe").sequential
-    assert set(METHODS) == {"npe", "snpe", "tsnpe", "fmpe", "npse", "nle", "snle", "nre", "snre", "rejection_abc",
+    assert set(METHODS) == {"npe", "snpe", "tsnpe", "fmpe", "tsfmpe", "npse", "tsnpse", "nle", "snle", "nre", "snre", "rejection_abc",
                             "smc_abc"}
     assert {m.learns for m in METHODS.values()} == {"posterior", "likelihood", "ratio", "nothing"}
     with pytest.raises(SBIError, match="method must be one of"):

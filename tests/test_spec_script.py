@@ -175,19 +175,30 @@ def test_sbi_script_compiles_and_names_the_budget(method, tmp_path):
     assert ("for r in range(NUM_ROUNDS)" in text) == (method != "npe")
 
 
-@pytest.mark.parametrize("method", ["fmpe", "npse"])
+VECTOR_FIELDS = ["fmpe", "npse", "tsfmpe", "tsnpse"]
+
+
+def _rounds(method: str) -> int:
+    return 2 if method.startswith("ts") else 1
+
+
+@pytest.mark.parametrize("method", VECTOR_FIELDS)
 def test_sbi_script_of_a_vector_field(method, tmp_path):
-    spec = tiny(method=method, simulations_per_round=777, hidden_features=24, num_transforms=3)
+    spec = tiny(method=method, simulations_per_round=777, hidden_features=24, num_transforms=3,
+                num_rounds=_rounds(method))
     text = spec_to_script(spec, library="sbi")
     compile(text, "script.py", "exec")
     pyflakes_clean(text, tmp_path)
-    cls, builder = {"fmpe": ("FMPE", "posterior_flow_nn"), "npse": ("NPSE", "posterior_score_nn")}[method]
+    cls, builder = {"fmpe": ("FMPE", "posterior_flow_nn"), "npse": ("NPSE", "posterior_score_nn")}[method[-4:]]
     for needle in (f"from sbi.inference import {cls}, simulate_for_sbi", f"from sbi.neural_nets import {builder}",
                    "hidden_features=24, num_layers=6)", f"inference = {cls}(prior=prior, vf_estimator=vf_estimator",
                    "from sbi_core.nn.training import vector_field_batch_size", "SIMULATIONS_PER_ROUND = 777"):
         assert needle in text, needle
-    assert ('sde_type="ve"' in text) == ('sample_with="ode"' in text) == (method == "npse")
+    assert ('sde_type="ve"' in text) == ('sample_with="ode"' in text) == method.endswith("npse")
     assert "posterior_nn(" not in text and "auto_batch_size" not in text
+    truncated = ("num_samples_to_estimate_support=4096)", "RestrictedPrior(prior, accept_reject_fn",
+                 "train(force_first_round_loss=True")
+    assert all((needle in text) == method.startswith("ts") for needle in truncated)
 
 
 @pytest.mark.slow  # trains in a child process
@@ -201,9 +212,10 @@ def test_sbi_core_script_of_a_vector_field_reproduces_execute(method, tmp_path):
 
 
 @pytest.mark.skipif(not HAS_SBI, reason="the sbi toolbox is not installed (bench/requirements.txt)")
-@pytest.mark.parametrize("method", ["fmpe", "npse"])
+@pytest.mark.parametrize("method", VECTOR_FIELDS)
 def test_sbi_script_of_a_vector_field_runs(method, tmp_path):
-    spec = tiny(method=method, simulations_per_round=200, num_posterior_samples=50, max_epochs=2)
+    spec = tiny(method=method, simulations_per_round=200, num_posterior_samples=50, max_epochs=2,
+                num_rounds=_rounds(method))
     done = run_script(spec_to_script(spec, "sbi"), tmp_path)
     assert done.returncode == 0, done.stderr
     header, samples = read_csv(tmp_path / "posterior_samples.csv")

@@ -216,15 +216,17 @@ def plan_checks(spec: RunSpec, rounds_done: Optional[int] = None) -> CheckPlan:
         return CheckPlan("amortized", "prior", why, _items(applies, reasons | base_reasons, ensemble))
     not_here = ("Not applicable: a sequential posterior is trained for the observation only, so across the prior it "
                 "is not meant to be right, and this check would fail for the wrong reason.")
-    if spec.method == "tsnpe":
+    info = method_info(spec.method)
+    if info.truncated:  # TSNPE, TSFMPE, TSNPSE
+        short = info.title.split()[-1]
         applies = {"sbc": True, "coverage": True, "tarp": True, "zscore": False, "recovery": True,
                    "predictive": True, "reference_c2st": exact}
-        inside = "Test parameters drawn from the last round's truncated region (where TSNPE's posterior is valid)."
+        inside = f"Test parameters drawn from the last round's truncated region (where {short}'s posterior is valid)."
         reasons = {"sbc": inside, "coverage": inside, "tarp": inside, "recovery": inside,
                    "zscore": ("Not applicable: contraction compares the posterior with the whole prior, which this "
                               "truncated run was not trained across.")}
         return CheckPlan("truncated", "truncated", (
-            "TSNPE trains its later rounds on parameters from the prior truncated to the region where the posterior "
+            f"{short} trains its later rounds on parameters from the prior truncated to the region where the posterior "
             "puts its mass, and its posterior is approximately right for data simulated from there. So SBC, coverage, "
             "TARP and recovery are computed with test parameters from the last round's truncated region, not "
             "the whole prior; the predictive check tests the observation itself."),

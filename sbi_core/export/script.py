@@ -20,7 +20,8 @@
     highest-density region of the last posterior (``RestrictedPrior`` with
     ``get_density_thresholder``, ``eps`` = sbi_core's quantile) and trains
     with the plain loss; ``"fmpe"`` and ``"npse"`` train sbi's ``FMPE`` / ``NPSE``
-    once on the prior with its MLP vector field (``posterior_flow_nn`` /
+    once on the prior (``"tsfmpe"``/``"tsnpse"``: round by round on truncated
+    proposals, as ``"tsnpe"``) with its MLP vector field (``posterior_flow_nn`` /
     ``posterior_score_nn``: the RunSpec's width, two hidden layers per residual
     block of sbi_core's network, a VE diffusion for NPSE) and sample by the ODE,
     as sbi_core does. The same posterior, not the same numbers: the two
@@ -60,7 +61,8 @@ from string import Template
 from typing import Any, Optional, Union
 
 from sbi_core.errors import SBIError
-from sbi_core.methods.tsnpe import TruncatedProposal
+from sbi_core.methods.catalogue import method_info
+from sbi_core.methods.tsnpe import EXPENSIVE_REFERENCES, TruncatedProposal
 from sbi_core.nn.handmade import get_summary
 from sbi_core.run.loop import resolve_simulator
 from sbi_core.run.spec import RunSpec
@@ -77,11 +79,12 @@ OUTPUT = "posterior_samples.csv"
 SIMULATION_BATCH = 1000  # rows per simulator call in the sbi script
 _FILE_KEYS = ("path", "file_name", "sha256", "source", "source_base64")  # how a reference names its file
 _ALWAYS = ("simulator", "method", "seed")  # RunSpec settings the sbi_core script writes even at their default
-_SBI_METHODS = ("npe", "snpe", "tsnpe", "fmpe", "npse")
+_SBI_METHODS = ("npe", "snpe", "tsnpe", "fmpe", "tsfmpe", "npse", "tsnpse")
 _SBI_VECTOR_FIELDS = {  # method -> (sbi's class, its network builder and the builder's extra arguments)
     "fmpe": ("FMPE", "posterior_flow_nn", ""),
     "npse": ("NPSE", "posterior_score_nn", ', sde_type="ve"'),
 }
+_SBI_VECTOR_FIELDS.update(tsfmpe=_SBI_VECTOR_FIELDS["fmpe"], tsnpse=_SBI_VECTOR_FIELDS["npse"])
 _SANDBOX_NOTE = ("your simulator file runs through sbi_core's loader, in a bubblewrap sandbox as in the app;",
                  "where bubblewrap is missing, set SBI_TRUSTED_UPLOADS=1 to run your own code directly")
 
@@ -451,12 +454,12 @@ def _sbi_round(spec: RunSpec, model: _Model, r: str, proposal: str) -> list[str]
     if spec.method == "snpe":
         lines += ["# APT (NPE-C): the loss corrects for theta drawn from the proposal instead of the prior",
                   f"inference.append_simulations(theta, x, proposal={proposal}).train({batch})"]
-    elif spec.method == "tsnpe":
-        lines += ["# plain maximum likelihood: valid while every truncated proposal holds the posterior",
+    elif method_info(spec.method).truncated:
+        lines += ["# the plain loss (no proposal correction): valid while every truncated proposal holds the posterior",
                   f"inference.append_simulations(theta, x).train(force_first_round_loss=True, {batch})"]
     else:
         lines.append(f"inference.append_simulations(theta, x).train({batch})")
-    if spec.method == "npse":  # sbi samples NPSE by its SDE unless told
+    if _SBI_VECTOR_FIELDS.get(spec.method, ("",))[0] == "NPSE":  # sbi samples NPSE by its SDE unless told
         lines += ["# the probability-flow ODE, as sbi_core samples NPSE",
                   'posterior = inference.build_posterior(sample_with="ode").set_default_x(x_o)']
     else:
@@ -472,10 +475,13 @@ def _sbi_rounds(spec: RunSpec, model: _Model) -> list[str]:
     if not spec.is_sequential:
         return start + _sbi_round(spec, model, "0", "prior")
     nxt = ["proposal = posterior  # the next round simulates where the posterior at x_o puts its mass"]
-    if spec.method == "tsnpe":
+    if method_info(spec.method).truncated:
         quantile = TruncatedProposal.quantile
+        support = ""
+        if spec.method in _SBI_VECTOR_FIELDS:  # a density solves an ODE: sbi_core's count, not sbi's 1,000,000
+            support = f", num_samples_to_estimate_support={EXPENSIVE_REFERENCES}"
         nxt = [f"# the prior truncated to the posterior's highest-density region holding 1 - {quantile!r} of its mass",
-               f"accept_reject_fn = get_density_thresholder(posterior, quantile={quantile!r})",
+               f"accept_reject_fn = get_density_thresholder(posterior, quantile={quantile!r}{support})",
                'proposal = RestrictedPrior(prior, accept_reject_fn, sample_with="rejection")']
     body = _sbi_round(spec, model, "r", "proposal") + ["if r + 1 < NUM_ROUNDS:"] + ["    " + s for s in nxt]
     return start + ["proposal = prior", "for r in range(NUM_ROUNDS):"] + ["    " + s for s in body]
@@ -563,7 +569,7 @@ def _sbi_script(spec: RunSpec, model: _Model) -> str:
     sbi_names = [cls] + ([] if model.kind == "table" else ["simulate_for_sbi"])
     third = ["import torch", f"from sbi.inference import {', '.join(sbi_names)}",
              f"from sbi.neural_nets import {builder}"] + prior_imports
-    if spec.method == "tsnpe":
+    if method_info(spec.method).truncated:
         third.append("from sbi.utils import RestrictedPrior, get_density_thresholder")
     tail = ["import sbi_core"] if model.kind != "table" else ["from sbi_core.tables import load_training_pairs"]
     if spec.batch_size is None:

@@ -5,7 +5,8 @@ one estimator class, :class:`NPE`, with other arguments; ``nle``/``snle``
 (:class:`NLE`, a likelihood) and ``nre``/``snre`` (:class:`NRE`, a ratio) are
 sampled by MCMC; ``fmpe`` (flow matching, :class:`FMPE`) and ``npse`` (score-based
 diffusion, :class:`NPSE`) learn the posterior as a continuous flow
-(:class:`VectorFieldEstimator`); ``rejection_abc`` and ``smc_abc`` (:mod:`.abc`) train no network.
+(:class:`VectorFieldEstimator`), and ``tsfmpe``/``tsnpse`` are the same with TSNPE's
+truncated proposals; ``rejection_abc`` and ``smc_abc`` (:mod:`.abc`) train no network.
 :mod:`.catalogue` names them without torch; :mod:`.registry` maps those names
 onto their ``build`` functions.
 
@@ -24,7 +25,7 @@ _WHERE = {  # public name -> the module that defines it
     "METHODS": "registry", "get_method": "registry", "method_names": "registry",
     "SNPE": "snpe", "AtomicLoss": "snpe", "PosteriorProposal": "snpe", "atomic_loss": "snpe",
     "TSNPE": "tsnpe", "TruncatedPrior": "tsnpe", "TruncatedProposal": "tsnpe",
-    "FMPE": "fmpe", "NPSE": "npse", "VectorFieldEstimator": "vector_field",
+    "FMPE": "fmpe", "TSFMPE": "fmpe", "NPSE": "npse", "TSNPSE": "npse", "VectorFieldEstimator": "vector_field",
 }
 
 __all__ = list(_WHERE)

@@ -28,6 +28,9 @@ class MethodInfo:
     options: extra RunSpec settings the method takes (passed to its ``build``).
     loss_smoothing: epochs over which the loss chart averages the curves (0: drawn as measured); flow and
         score matching estimate their loss over random times and noise, so it is ragged from epoch to epoch.
+    truncated: True where later rounds draw from the prior truncated to the last posterior's high-density region
+        (TSNPE, TSFMPE, TSNPSE): their posterior is meant to be right for data from that region, which is
+        where the checks draw their test data.
     network: what the method trains: ``"flow"`` (a normalizing flow: ``density_estimator`` picks its kind,
         ``hidden_features`` its width, ``num_transforms`` its layers), ``"vector_field"`` (flow or score
         matching: no flow kind; ``hidden_features`` the width, ``num_transforms`` the residual blocks,
@@ -42,6 +45,7 @@ class MethodInfo:
     options: tuple[str, ...] = ()
     loss_smoothing: int = 0
     network: str = "flow"
+    truncated: bool = False
 
     def rounds(self, num_rounds: int) -> int:
         """How many rounds a run of this method has when ``num_rounds`` are asked for."""
@@ -99,6 +103,7 @@ _TSNPE = MethodInfo(
     ),
     sequential=True,
     learns="posterior",
+    truncated=True,
 )
 _FMPE = MethodInfo(
     name="fmpe",
@@ -126,6 +131,34 @@ _NPSE = MethodInfo(
     options=("sde", "steps", "solver", "sampler"),
     loss_smoothing=5,
     network="vector_field",
+)
+_TSFMPE = MethodInfo(
+    name="tsfmpe",
+    title="Sequential TSFMPE",
+    summary=(
+        "Flow matching round by round: each round simulates from the part of the prior where the last posterior "
+        "still puts its mass (a shrinking region, as TSNPE), and the network keeps learning with its plain loss."
+    ),
+    sequential=True,
+    learns="posterior",
+    options=_FMPE.options,
+    loss_smoothing=_FMPE.loss_smoothing,
+    network="vector_field",
+    truncated=True,
+)
+_TSNPSE = MethodInfo(
+    name="tsnpse",
+    title="Sequential TSNPSE",
+    summary=(
+        "Score-based diffusion round by round: each round simulates from the part of the prior where the last "
+        "posterior still puts its mass (a shrinking region, as TSNPE), and the network keeps learning to denoise."
+    ),
+    sequential=True,
+    learns="posterior",
+    options=_NPSE.options,
+    loss_smoothing=_NPSE.loss_smoothing,
+    network="vector_field",
+    truncated=True,
 )
 _NLE, _SNLE = info_pair(
     "nle",
@@ -182,7 +215,7 @@ _REJECTION_ABC = MethodInfo(
 
 # every method by its RunSpec name, in the order the pages offer them
 CATALOGUE: dict[str, MethodInfo] = {m.name: m for m in (
-    _SNPE, _TSNPE, _NPE, _FMPE, _NPSE, _SNLE, _NLE, _SNRE, _NRE, _SMC_ABC, _REJECTION_ABC,
+    _SNPE, _TSNPE, _NPE, _FMPE, _TSFMPE, _NPSE, _TSNPSE, _SNLE, _NLE, _SNRE, _NRE, _SMC_ABC, _REJECTION_ABC,
 )}
 
 

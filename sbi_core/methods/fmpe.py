@@ -31,10 +31,11 @@ from __future__ import annotations
 from typing import Optional
 
 from sbi_core.methods.base import Method
+from sbi_core.methods.tsnpe import TruncatedProposal
 from sbi_core.methods.vector_field import VectorFieldEstimator
 from sbi_core.stats.priors import Prior
 
-__all__ = ["FMPE", "METHOD", "DEFAULTS"]
+__all__ = ["FMPE", "TSFMPE", "METHOD", "METHOD_TSFMPE", "DEFAULTS"]
 
 # measured on two moons (see the module docstring of sbi_core.methods.vector_field and bench/continuous.py)
 DEFAULTS = dict(hidden_features=128, num_blocks=3, time_exponent=4.0, steps=10, solver="rk4", density_steps=20)
@@ -77,3 +78,21 @@ class FMPE(VectorFieldEstimator):
 
 
 METHOD = Method.of("fmpe", build=FMPE)
+
+
+def TSFMPE(prior: Prior, *args, quantile: float = 1e-4, **kwargs) -> FMPE:
+    """Sequential FMPE with truncated-prior proposals (as TSNPE; Deistler et al., 2022, arXiv:2210.04815).
+
+    Round ``r > 0`` draws from the prior truncated to the last posterior's ``1 - quantile``
+    highest-density region at the observation, and the network keeps training with the plain
+    flow matching loss on the pairs of every round (:mod:`sbi_core.methods.tsnpe` says why that
+    stays valid, and what setting the region costs for a vector field).
+
+    Args:
+        prior, hidden_features, ...: as :class:`FMPE`.
+        quantile: ``eps``, the posterior mass left outside each proposal's region.
+    """
+    return FMPE(prior, *args, proposal=TruncatedProposal(float(quantile)), **kwargs)
+
+
+METHOD_TSFMPE = Method.of("tsfmpe", build=TSFMPE)

@@ -31,10 +31,11 @@ from typing import Optional
 
 from sbi_core.errors import SBIError
 from sbi_core.methods.base import Method
+from sbi_core.methods.tsnpe import TruncatedProposal
 from sbi_core.methods.vector_field import VectorFieldEstimator
 from sbi_core.stats.priors import Prior
 
-__all__ = ["NPSE", "METHOD", "DEFAULTS"]
+__all__ = ["NPSE", "TSNPSE", "METHOD", "METHOD_TSNPSE", "DEFAULTS"]
 
 DEFAULTS = dict(hidden_features=128, num_blocks=3, sde="ve", steps=10, solver="rk4", sampler="ode")
 
@@ -81,3 +82,21 @@ class NPSE(VectorFieldEstimator):
 
 
 METHOD = Method.of("npse", build=NPSE)
+
+
+def TSNPSE(prior: Prior, *args, quantile: float = 1e-4, **kwargs) -> NPSE:
+    """Sequential NPSE with truncated-prior proposals (as TSNPE; Deistler et al., 2022, arXiv:2210.04815).
+
+    Round ``r > 0`` draws from the prior truncated to the last posterior's ``1 - quantile``
+    highest-density region at the observation, and the network keeps training with the plain
+    score matching loss on the pairs of every round (:mod:`sbi_core.methods.tsnpe` says why that
+    stays valid, and what setting the region costs for a vector field).
+
+    Args:
+        prior, hidden_features, ...: as :class:`NPSE`.
+        quantile: ``eps``, the posterior mass left outside each proposal's region.
+    """
+    return NPSE(prior, *args, proposal=TruncatedProposal(float(quantile)), **kwargs)
+
+
+METHOD_TSNPSE = Method.of("tsnpse", build=TSNPSE)

@@ -18,7 +18,7 @@ from sbi_core.methods.catalogue import CATALOGUE
 __all__ = ["METHODS", "get_method", "method_names"]
 
 _REGISTERED: dict[str, Method] = {m.name: m for m in (
-    snpe.METHOD, tsnpe.METHOD, npe.METHOD, fmpe.METHOD, npse.METHOD,
+    snpe.METHOD, tsnpe.METHOD, npe.METHOD, fmpe.METHOD, fmpe.METHOD_TSFMPE, npse.METHOD, npse.METHOD_TSNPSE,
     nle.METHOD_SNLE, nle.METHOD_NLE, nre.METHOD_SNRE, nre.METHOD_NRE,
     smc_abc.METHOD, rejection_abc.METHOD,
 )}

@@ -30,6 +30,21 @@ exact (inverse CDF per marginal), so the kept draws follow ``p~_r`` as long as
 ``H_r`` lies inside the box.
 
 TSNPE is :class:`~.npe.NPE` (its plain loss) with :class:`TruncatedProposal`.
+
+**The same proposal for flow and score matching** (TSFMPE, TSNPSE in
+:mod:`.fmpe` and :mod:`.npse`). The argument above never used that ``q`` is a
+normalizing flow: any estimator trained by plain regression on the pooled pairs
+learns the conditional of the distribution they were drawn from, which is the
+posterior on the region. Flow matching (its optimal-transport regression) and
+denoising score matching are such losses, so a vector field trains on truncated
+rounds unchanged, as sbi does with ``force_first_round_loss=True``. What differs
+is the price of a density: ``log q`` of a vector field solves an ODE with the
+field's divergence, about ``D + 1`` times the cost of a draw
+(:mod:`sbi_core.posteriors.vector_field`, ``expensive_log_prob``). For such a
+posterior the threshold is set from :data:`EXPENSIVE_REFERENCES` draws instead of
+100,000, so ``tau`` is then about the lowest of their densities and the region
+leaves out about ``max(eps, 1 / 4096)`` of the posterior's mass, and candidate
+parameters are tested in batches of at most :data:`EXPENSIVE_BATCH`.
 """
 
 from __future__ import annotations
@@ -47,7 +62,10 @@ from sbi_core.posteriors.posterior import Posterior, PosteriorSamplingError
 from sbi_core.stats.priors import Prior
 from sbi_core.stats.rejection import RejectionTooSlow, rejection_sample
 
-__all__ = ["TSNPE", "TruncatedPrior", "TruncatedProposal", "METHOD"]
+__all__ = ["TSNPE", "TruncatedPrior", "TruncatedProposal", "METHOD", "EXPENSIVE_REFERENCES", "EXPENSIVE_BATCH"]
+
+EXPENSIVE_REFERENCES = 4_096  # reference draws of a posterior whose log_prob solves an ODE (a vector field)
+EXPENSIVE_BATCH = 16_384  # candidates per rejection batch for such a posterior (about 20 s of densities)
 
 
 class TruncatedPrior:
@@ -58,17 +76,21 @@ class TruncatedPrior:
         posterior: the current estimate ``q(theta | x)``.
         x_obs: ``(K,)`` the observation.
         quantile: ``eps``, the posterior mass left outside the region.
-        num_reference: posterior samples used to set the threshold and the box.
+        num_reference: posterior samples used to set the threshold and the box (at most
+            :data:`EXPENSIVE_REFERENCES` for a posterior with ``expensive_log_prob``).
         margin: how far the sampling box extends past the samples, as a
             fraction of their range per parameter.
         generator: randomness for the reference samples.
 
     Attributes:
         threshold: ``tau``, the log-density cut.
+        num_reference: the posterior draws it was set from.
         low, high: ``(D,)`` the sampling box.
         prior_fraction: estimated prior mass of the region (1 = the whole prior).
         last_acceptance_rate: fraction of box draws kept by the last :meth:`sample`.
     """
+
+    _expensive = False  # set per instance: the posterior's log_prob solves an ODE (a region pickled before has none)
 
     def __init__(
         self,
@@ -83,7 +105,11 @@ class TruncatedPrior:
         self.prior = prior
         self.posterior = posterior
         self.x_obs = torch.as_tensor(x_obs, dtype=torch.float32).reshape(-1)
-        reference = posterior.sample((num_reference,), x=self.x_obs, generator=generator)
+        self._expensive = bool(getattr(posterior, "expensive_log_prob", False))
+        if self._expensive:
+            num_reference = min(int(num_reference), EXPENSIVE_REFERENCES)
+        self.num_reference = int(num_reference)
+        reference = posterior.sample((self.num_reference,), x=self.x_obs, generator=generator)
         log_q = posterior.log_prob(reference, x=self.x_obs, normalize=False)
         self.threshold = float(torch.quantile(log_q.double(), quantile))
         span = reference.max(0).values - reference.min(0).values
@@ -122,12 +148,14 @@ class TruncatedPrior:
             samples, self.last_acceptance_rate = rejection_sample(
                 lambda m: self.prior.sample_in_box(m, self.low, self.high, generator=generator),
                 self.contains, n, max_seconds=max_sampling_time, first_rate=0.5, min_batch=1024,
-                max_batch=500_000,
+                max_batch=EXPENSIVE_BATCH if self._expensive else 500_000,
             )
         except RejectionTooSlow as slow:
+            cost = (" Each test solves the posterior's ODE, so a small region takes long to fill."
+                    if self._expensive else "")
             raise PosteriorSamplingError(
                 f"Only {100 * slow.rate:.3g}% of prior draws fall in the posterior's high-density region, "
-                "so the next round's parameters cannot be drawn in time. Narrow the prior or use fewer rounds."
+                f"so the next round's parameters cannot be drawn in time.{cost} Narrow the prior or use fewer rounds."
             ) from None
         self.prior_fraction = self._box_mass * self.last_acceptance_rate
         return samples.reshape(*shape, self.dim)

@@ -16,9 +16,12 @@ generator of its own (the seed plan's ``"validation"`` stream), reset before eve
 epoch (:func:`~sbi_core.nn.training.train`'s ``validation_generator``): every epoch
 scores the same draws, so early stopping compares networks, not noise.
 
-**Amortized only, for now.** The proposal is the prior (``sequential`` is False);
-sequential variants (truncated proposals as TSNPE's would fit the plain loss) are
-not written yet.
+**Amortized or truncated.** The proposal is the prior (FMPE, NPSE) or, from the
+second round on, the prior truncated to the last posterior's highest-density region
+(TSFMPE, TSNPSE: :class:`~.tsnpe.TruncatedProposal`, whose module docstring says why
+the plain losses stay valid there and what a vector field's densities cost it).
+APT's atomic loss needs the posterior's density at many contrasting parameters per
+pair and so does not apply.
 
 Settings the RunSpec carries for flows are read as: ``hidden_features`` the width,
 ``num_transforms`` (the flow's layers) the number of residual blocks;
@@ -95,6 +98,8 @@ class VectorFieldEstimator(PooledData):
             :class:`~sbi_core.methods.npe.NPE`.
         network: other :class:`~sbi_core.nn.vector_field.VectorFieldConfig` fields (``time_exponent``,
             ``sigma_min``, ``beta_max``, ``residual``, ...).
+        proposal: where later rounds draw (default: the prior, amortized; a
+            :class:`~.tsnpe.TruncatedProposal` for TSFMPE and TSNPSE).
         **training: any :class:`~sbi_core.nn.training.TrainConfig` field.
     """
 
@@ -102,7 +107,7 @@ class VectorFieldEstimator(PooledData):
                  num_transforms: Optional[int] = None, density_estimator: Optional[str] = None,
                  steps: Optional[int] = None, solver: Optional[str] = None, sampler: Optional[str] = None,
                  embedding=None, data_shape=None, embedding_features: Optional[int] = None,
-                 network: Optional[dict] = None, **training):
+                 network: Optional[dict] = None, proposal: Optional[ProposalRule] = None, **training):
         self.prior = Prior.from_spec(prior)
         self.path = path
         blocks = int(num_blocks if num_transforms is None else num_transforms)
@@ -111,7 +116,7 @@ class VectorFieldEstimator(PooledData):
                                    **(network or {}))
         self._check_network()
         self.seed = int(seed)
-        self.proposal_rule: ProposalRule = PriorProposal()
+        self.proposal_rule: ProposalRule = proposal or PriorProposal()
         self.train_config = training_config(training)
         self._seeds = SeedPlan(self.seed)
         self._generator = self._seeds.generator("training")
@@ -180,7 +185,7 @@ class VectorFieldEstimator(PooledData):
         return VectorFieldPosterior(self._net, self.prior, default_x=default_x, data_shape=self.data_shape)
 
     def next_proposal(self, posterior: VectorFieldPosterior, x_obs: Tensor, generator: torch.Generator):
-        """Where the next round draws parameters: the prior (amortized)."""
+        """Where the next round draws parameters (see the proposal rule)."""
         return self.proposal_rule.next_proposal(self.prior, posterior, x_obs, generator)
 
 

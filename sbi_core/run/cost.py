@@ -58,7 +58,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
-from sbi_core.methods.catalogue import method_info
+from sbi_core.methods.catalogue import CATALOGUE, method_info
 from sbi_core.nn.training import auto_batch_size, vector_field_batch_size
 
 __all__ = ["CostModel", "RunEstimate", "RoundTiming", "size_factor", "pairs_trained", "steps_per_epoch",
@@ -66,7 +66,8 @@ __all__ = ["CostModel", "RunEstimate", "RoundTiming", "size_factor", "pairs_trai
            "simulation_seconds", "MachineLoad", "machine_load", "BUSY_SLOWDOWN"]
 
 BUSY_SLOWDOWN = 1.2  # a machine on which a new run would take 20 % longer than alone is called busy
-VECTOR_FIELDS = ("fmpe", "npse")  # methods whose automatic batches are vector_field_batch_size's
+VECTOR_FIELDS = tuple(name for name, m in CATALOGUE.items() if m.network == "vector_field")
+"""Methods whose automatic batches are :func:`~sbi_core.nn.training.vector_field_batch_size`'s."""
 
 
 def size_factor(density_estimator: str, num_transforms: int, hidden_features: int) -> float:
