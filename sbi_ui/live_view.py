@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from sbi_core import plots
-from sbi_core.methods.catalogue import loss_smoothing
+from sbi_core.methods.catalogue import loss_smoothing, method_info
 from sbi_core.run.summary import summary_short
 from sbi_core.store.runs import RunInfo
 from sbi_core.store.turns import TURN_REASON, PlaceInLine
@@ -41,7 +41,7 @@ from sbi_ui.session import POLL_S, url_params
 from sbi_ui.user_text import plain
 
 
-__all__ = ["ESTIMATOR_WORDS", "REFERENCE_WAIT_S", "run_header", "live_view", "wait_words", "place_words"]
+__all__ = ["ESTIMATOR_WORDS", "network_words", "REFERENCE_WAIT_S", "run_header", "live_view", "wait_words", "place_words"]
 
 _log = logging.getLogger(__name__)
 
@@ -51,11 +51,26 @@ ESTIMATOR_WORDS = {"nsf": "neural spline flow (NSF)", "maf": "masked autoregress
 REFERENCE_WAIT_S = 600.0
 
 
+def network_words(spec) -> str:
+    """What the run's method trains, in words: the flow, the vector field or the classifier, and its size.
+
+    Only the settings the method reads are named (catalogue's ``network``): a vector field has residual
+    blocks and no flow kind; NRE's classifier has a width only."""
+    kind = method_info(spec.method).network
+    if kind == "none":
+        return "no network (keeps the closest simulations)"
+    if kind == "vector_field":
+        return (f"a vector field (residual network) of {plural(spec.num_transforms, 'block')}, "
+                f"{spec.hidden_features} units wide")
+    if kind == "classifier":
+        return f"a classifier (ratio network), {spec.hidden_features} units wide"
+    return (f"{ESTIMATOR_WORDS.get(spec.density_estimator, spec.density_estimator)} "
+            f"of {plural(spec.num_transforms, 'layer')}, {spec.hidden_features} units wide")
+
+
 def _spec_line(info) -> str:
     s = info.spec
-    network = ("no network (keeps the closest simulations)" if is_abc(s) else
-               f"{ESTIMATOR_WORDS.get(s.density_estimator, s.density_estimator)} "
-               f"of {plural(s.num_transforms, 'layer')}, {s.hidden_features} units wide")
+    network = network_words(s)
     summary = None if is_abc(s) else summary_short(s)  # a series, an image, trials: what the network reads
     return (f"{plain(model_title_of(s))} · {method_title(s.method)} · {rounds_text(s)} × "
             f"{s.simulations_per_round:,} simulations · {network}" + (f" · {summary}" if summary else "")

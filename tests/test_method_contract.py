@@ -107,3 +107,18 @@ def test_emits_the_event_stream_the_live_view_reads(name, runs):
             assert [e["epoch"] for e in epochs] == list(range(1, len(epochs) + 1)) and epochs
             for e in epochs:
                 assert EPOCH_FIELDS <= set(e), EPOCH_FIELDS - set(e)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_the_live_view_names_the_network_the_method_trains(name):
+    """A run's header says what was trained: no flow is named for a vector field, a classifier or ABC."""
+    from sbi_core.run.spec import RunSpec
+    from sbi_ui.live_view import network_words
+
+    words = network_words(RunSpec(simulator="two_moons", method=name, num_rounds=METHODS[name].rounds(2),
+                                  num_transforms=3, hidden_features=40))
+    expected = {"flow": "neural spline flow (NSF) of 3 layers, 40 units wide",
+                "vector_field": "a vector field (residual network) of 3 blocks, 40 units wide",
+                "classifier": "a classifier (ratio network), 40 units wide",
+                "none": "no network (keeps the closest simulations)"}[METHODS[name].network]
+    assert words == expected
