@@ -14,7 +14,7 @@ diffusion sampled by 500 Euler-Maruyama steps), ours with theirs.
 
     python bench/continuous.py [--tasks two_moons slcp gaussian_mixture gaussian_linear]
                                [--methods fmpe npse sbi-fmpe sbi-npse npe] [--budget 10000]
-                               [--observations 5] [--threads 1] [--seed 0] [--quick]
+                               [--observations 5] [--threads 1] [--seed 0] [--quick] [--rows FILE]
 
 ``--quick``: 1,000 simulations, 2 observations, 2,000 draws, at most 30 epochs, nothing
 written to RESULTS.md (a check that everything runs). The table goes into
@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -102,7 +103,25 @@ def run_elsewhere(python: str, method: str, task: str, args) -> dict:
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).parent)
     if done.returncode != 0:
         raise SystemExit(f"{method} on {task} failed in {python} (exit {done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    # the row is the last JSON object printed: sbi may have written progress ("\r...") on the same line
+    start = done.stdout.rfind('{"task"')
+    if start < 0:
+        raise SystemExit(f"{method} on {task} printed no result in {python}:\n{done.stdout[-2000:]}")
+    return json.JSONDecoder().raw_decode(done.stdout[start:])[0]
+
+
+def _key(task: str, method: str, args) -> str:
+    """What a row depends on: a row measured with the same settings is read back instead of measured again."""
+    return json.dumps([task, method, args.budget, args.observations, args.draws, args.seed, args.max_epochs,
+                       args.threads])
+
+
+def _cached(path: Optional[str]) -> dict:
+    """The rows measured so far (``--rows``: one JSON object per line, with its key)."""
+    if not path or not os.path.exists(path):
+        return {}
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    return {r.pop("key"): r for r in rows}
 
 
 def main() -> None:
@@ -119,6 +138,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1,000 simulations, 2 observations, 2,000 draws, "
                     "at most 30 epochs; writes nothing")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--rows", help="a JSON-lines file that keeps every measured row; rows already in it with the "
+                    "same settings are not measured again (a long run can stop and go on)")
     ap.add_argument("--section", default=SECTION)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -132,13 +153,19 @@ def main() -> None:
                                   args.max_epochs)), flush=True)
         return
 
-    rows = []
+    rows, done = [], _cached(args.rows)
     for task in args.tasks:
         for method in args.methods:
-            if method.startswith("sbi-"):
+            key = _key(task, method, args)
+            if key in done:
+                row = done[key]
+            elif method.startswith("sbi-"):
                 row = run_elsewhere(args.sbi_python, method, task, args)
             else:
                 row = evaluate(method, task, args.budget, args.observations, args.draws, args.seed, args.max_epochs)
+            if args.rows and key not in done:  # kept at once: a later failure loses no measured row
+                with open(args.rows, "a") as f:
+                    f.write(json.dumps({**row, "key": key}) + "\n")
             rows.append(row)
             print(f"{task:18} {method:9} C2ST {row['c2st']:.3f}  train {row['train_s']:6.1f} s  "
                   f"sample {row['sample_s']:5.2f} s/10k  epochs {row['epochs']}", flush=True)

@@ -175,6 +175,40 @@ def test_sbi_script_compiles_and_names_the_budget(method, tmp_path):
     assert ("for r in range(NUM_ROUNDS)" in text) == (method != "npe")
 
 
+MCMC_METHODS = ["nle", "snle", "nre", "snre"]
+
+
+@pytest.mark.parametrize("method", MCMC_METHODS)
+def test_sbi_script_of_a_likelihood_or_a_ratio(method, tmp_path):
+    sequential = method.startswith("s")
+    spec = tiny(method=method, num_rounds=2 if sequential else 1, simulations_per_round=777, hidden_features=24,
+                num_transforms=3, density_estimator="maf")
+    text = spec_to_script(spec, library="sbi")
+    compile(text, "script.py", "exec")
+    pyflakes_clean(text, tmp_path)
+    if method.endswith("nle"):
+        needles = ("from sbi.inference import NLE, simulate_for_sbi", "from sbi.neural_nets import likelihood_nn",
+                   'likelihood_nn(model="maf", hidden_features=24, num_transforms=3)', ".train(training_batch_size")
+    else:  # sbi_core's NRE-C settings: 10 atoms (9 contrasting parameters), gamma 1
+        needles = ("from sbi.inference import NRE_C, simulate_for_sbi", "from sbi.neural_nets import classifier_nn",
+                   'classifier_nn(model="resnet", hidden_features=24)', ".train(num_classes=9, gamma=1.0, ")
+    needles += ('MCMC = {"num_chains": 50, "warmup_steps": 30, "thin": 2}',
+                'build_posterior(mcmc_method="slice_np_vectorized", mcmc_parameters=MCMC)', "SIMULATIONS_PER_ROUND = 777")
+    for needle in needles:
+        assert needle in text, needle
+    assert ("proposal = posterior" in text) == sequential and "proposal=proposal" not in text
+    assert "posterior_nn(" not in text
+
+
+def test_sbi_script_of_nle_reads_a_series_as_it_is_and_nre_through_a_summary():
+    series = dict(simulator="ar1_series", simulations_per_round=500, num_rounds=1)
+    assert "Embedding" not in spec_to_script(tiny(method="nle", **series), "sbi")  # "auto" is no summary for NLE
+    with pytest.raises(ScriptError, match="NLE learns the likelihood of the data as they are"):
+        spec_to_script(tiny(method="nle", embedding="cnn1d", **series), "sbi")
+    text = spec_to_script(tiny(method="nre", **series), "sbi")
+    assert "embedding_net_x=embedding_net)" in text and "CNNEmbedding(" in text
+
+
 VECTOR_FIELDS = ["fmpe", "npse", "tsfmpe", "tsnpse"]
 
 
@@ -253,6 +287,17 @@ def test_sbi_prior_matches_every_family():
     theta = prior.sample((500,), generator=torch.Generator().manual_seed(0))
     assert torch.allclose(theirs.log_prob(theta), prior.log_prob(theta), atol=1e-3)
     assert namespace["PARAM_NAMES"] == prior.names
+
+
+@pytest.mark.skipif(not HAS_SBI, reason="the sbi toolbox is not installed (bench/requirements.txt)")
+@pytest.mark.parametrize("method", MCMC_METHODS)
+def test_sbi_script_of_a_likelihood_or_a_ratio_runs(method, tmp_path):
+    spec = tiny(method=method, simulations_per_round=200, num_posterior_samples=50, max_epochs=2,
+                num_rounds=2 if method.startswith("s") else 1)
+    done = run_script(spec_to_script(spec, "sbi"), tmp_path)
+    assert done.returncode == 0, done.stderr
+    header, samples = read_csv(tmp_path / "posterior_samples.csv")
+    assert header == ["b0", "b1"] and samples.shape == (50, 2) and torch.isfinite(samples).all()
 
 
 @pytest.mark.skipif(not HAS_SBI, reason="the sbi toolbox is not installed (bench/requirements.txt)")

@@ -24,8 +24,13 @@
     proposals, as ``"tsnpe"``) with its MLP vector field (``posterior_flow_nn`` /
     ``posterior_score_nn``: the RunSpec's width, two hidden layers per residual
     block of sbi_core's network, a VE diffusion for NPSE) and sample by the ODE,
-    as sbi_core does. The same posterior, not the same numbers: the two
-    libraries draw their random numbers differently.
+    as sbi_core does. ``"nle"``/``"snle"`` train sbi's ``NLE`` with
+    ``likelihood_nn`` (the RunSpec's flow), ``"nre"``/``"snre"`` its ``NRE_C``
+    with ``classifier_nn`` (a residual network, sbi_core's NRE-C loss settings);
+    both sample by slice sampling in sbi_core's number of chains, warmup and
+    thinning, and their later rounds propose from the last posterior. The
+    same posterior, not the same numbers: the two libraries draw their random
+    numbers differently.
     A learned summary of the data becomes sbi's closest embedding network; the
     model's hand-made summary statistics (``embedding="handmade"``) are computed
     by sbi_core's own function (``Simulator.summarise``) inside the simulator
@@ -54,6 +59,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import json
 import textwrap
 from dataclasses import dataclass, field, fields
@@ -62,11 +68,14 @@ from typing import Any, Optional, Union
 
 from sbi_core.errors import SBIError
 from sbi_core.methods.catalogue import method_info
+from sbi_core.methods.nre import NRE
 from sbi_core.methods.tsnpe import EXPENSIVE_REFERENCES, TruncatedProposal
 from sbi_core.nn.handmade import get_summary
+from sbi_core.posteriors.mcmc import chains_for
 from sbi_core.run.loop import resolve_simulator
 from sbi_core.run.spec import RunSpec
 from sbi_core.simulators import get_simulator
+from sbi_core.stats.mcmc.sample import DEFAULTS as MCMC_DEFAULTS
 from sbi_core.stats.priors import Marginal, Prior
 from sbi_core.stats.shapes import AUTO_EMBEDDING, HANDMADE, DataShape, embedding_for
 from sbi_core.uploads.files import FILE_KINDS
@@ -79,7 +88,11 @@ OUTPUT = "posterior_samples.csv"
 SIMULATION_BATCH = 1000  # rows per simulator call in the sbi script
 _FILE_KEYS = ("path", "file_name", "sha256", "source", "source_base64")  # how a reference names its file
 _ALWAYS = ("simulator", "method", "seed")  # RunSpec settings the sbi_core script writes even at their default
-_SBI_METHODS = ("npe", "snpe", "tsnpe", "fmpe", "tsfmpe", "npse", "tsnpse")
+_SBI_METHODS = ("npe", "snpe", "tsnpe", "fmpe", "tsfmpe", "npse", "tsnpse", "nle", "snle", "nre", "snre")
+_SBI_MCMC = {  # method -> (sbi's class, its network builder): a likelihood or a ratio, sampled by MCMC
+    "nle": ("NLE", "likelihood_nn"), "snle": ("NLE", "likelihood_nn"),
+    "nre": ("NRE_C", "classifier_nn"), "snre": ("NRE_C", "classifier_nn"),
+}
 _SBI_VECTOR_FIELDS = {  # method -> (sbi's class, its network builder and the builder's extra arguments)
     "fmpe": ("FMPE", "posterior_flow_nn", ""),
     "npse": ("NPSE", "posterior_score_nn", ', sde_type="ve"'),
@@ -423,6 +436,10 @@ def _sbi_constants(spec: RunSpec, prior: Prior, model: _Model) -> list[str]:
              f"PARAM_NAMES = {_py(prior.names)}"]
     if model.is_file:
         lines.append(f"PRIOR_SPEC = {_py_lines(prior.to_spec())}  # sbi_core's form of the prior below")
+    if spec.method in _SBI_MCMC:
+        mcmc = {"num_chains": chains_for(spec.num_posterior_samples), "warmup_steps": MCMC_DEFAULTS["warmup"],
+                "thin": MCMC_DEFAULTS["thin"]}
+        lines.append(f"MCMC = {_py(mcmc)}  # sbi_core's chains for this many draws, its warmup and thinning")
     lines.append("TRAINING = {  # sbi_core's training settings under sbi's names (patience = stop_after_epochs)")
     lines += [f"    {_py(k)}: {v!r}," for k, v in training.items()] + ["}"]
     if spec.batch_size is None:
@@ -457,11 +474,19 @@ def _sbi_round(spec: RunSpec, model: _Model, r: str, proposal: str) -> list[str]
     elif method_info(spec.method).truncated:
         lines += ["# the plain loss (no proposal correction): valid while every truncated proposal holds the posterior",
                   f"inference.append_simulations(theta, x).train(force_first_round_loss=True, {batch})"]
-    else:
+    elif _SBI_MCMC.get(spec.method, ("",))[0] == "NRE_C":
+        atoms, gamma = _nre_defaults()
+        lines += [f"# NRE-C: each pair against {atoms - 1} parameters of other pairs, class odds gamma = {gamma!r}",
+                  f"inference.append_simulations(theta, x).train(num_classes={atoms - 1}, gamma={gamma!r}, {batch})"]
+    else:  # NPE, the vector fields and NLE (a likelihood needs no correction for where theta came from)
         lines.append(f"inference.append_simulations(theta, x).train({batch})")
     if _SBI_VECTOR_FIELDS.get(spec.method, ("",))[0] == "NPSE":  # sbi samples NPSE by its SDE unless told
         lines += ["# the probability-flow ODE, as sbi_core samples NPSE",
                   'posterior = inference.build_posterior(sample_with="ode").set_default_x(x_o)']
+    elif spec.method in _SBI_MCMC:
+        lines += ["# slice sampling in many short chains, as sbi_core samples a likelihood or a ratio",
+                  'posterior = inference.build_posterior(mcmc_method="slice_np_vectorized", mcmc_parameters=MCMC)',
+                  "posterior = posterior.set_default_x(x_o)"]
     else:
         lines.append("posterior = inference.build_posterior().set_default_x(x_o)")
     return lines + [
@@ -520,6 +545,12 @@ def _static_shape(spec: RunSpec, model: _Model) -> DataShape | None:
     return None
 
 
+def _nre_defaults() -> tuple[int, float]:
+    """``(num_atoms, gamma)`` of sbi_core's NRE-C loss as a RunSpec run trains it (:class:`NRE`'s defaults)."""
+    params = inspect.signature(NRE).parameters
+    return int(params["num_atoms"].default), float(params["gamma"].default)
+
+
 def _sbi_embedding(spec: RunSpec, model: _Model) -> tuple[list[str], list[str], list[str], str]:
     """Imports, module-level definitions, lines of ``main`` and the ``posterior_nn`` keyword
     for the spec's learned summary (nothing when it uses none)."""
@@ -565,7 +596,7 @@ def _sbi_embedding(spec: RunSpec, model: _Model) -> tuple[list[str], list[str], 
 def _sbi_script(spec: RunSpec, model: _Model) -> str:
     prior = _sbi_inputs(spec, model)
     prior_lines, prior_imports = _sbi_prior(prior)
-    cls, builder, extra = _SBI_VECTOR_FIELDS.get(spec.method, ("NPE", "posterior_nn", ""))
+    cls, builder, extra = _SBI_VECTOR_FIELDS.get(spec.method) or (*_SBI_MCMC.get(spec.method, ("NPE", "posterior_nn")), "")
     sbi_names = [cls] + ([] if model.kind == "table" else ["simulate_for_sbi"])
     third = ["import torch", f"from sbi.inference import {', '.join(sbi_names)}",
              f"from sbi.neural_nets import {builder}"] + prior_imports
@@ -574,7 +605,8 @@ def _sbi_script(spec: RunSpec, model: _Model) -> str:
     tail = ["import sbi_core"] if model.kind != "table" else ["from sbi_core.tables import load_training_pairs"]
     if spec.batch_size is None:
         tail.append(f"from sbi_core.nn.training import {_batch_rule(spec)}")
-    e_imports, e_defs, e_lines, e_kwarg = _sbi_embedding(spec, model)
+    # NLE models the data as they are ("auto" means no summary for it, and it refuses a learned one)
+    e_imports, e_defs, e_lines, e_kwarg = ([], [], [], "") if cls == "NLE" else _sbi_embedding(spec, model)
     third += e_imports
     tail += [d for d in e_defs if d.startswith("from ")]
     e_defs = [d for d in e_defs if not d.startswith("from ")]
@@ -584,6 +616,18 @@ def _sbi_script(spec: RunSpec, model: _Model) -> str:
             f'num_transforms={spec.num_transforms!r}{e_kwarg})')
     build = [f"density_estimator = {flow}",
              "inference = NPE(prior=prior, density_estimator=density_estimator, show_progress_bars=False)"]
+    if cls == "NLE":
+        if spec.embedding not in ("auto", "none"):  # as the run itself would refuse it
+            raise ScriptError("NLE learns the likelihood of the data as they are and takes no summary of them: "
+                              "choose no learned summary, or NPE or NRE for one.")
+        build = [f"density_estimator = likelihood_nn(model={_py(spec.density_estimator)}, "
+                 f"hidden_features={spec.hidden_features!r}, num_transforms={spec.num_transforms!r})",
+                 "inference = NLE(prior=prior, density_estimator=density_estimator, show_progress_bars=False)"]
+    elif cls == "NRE_C":
+        x_kwarg = e_kwarg.replace("embedding_net=", "embedding_net_x=")  # the classifier reads x through it
+        build = ["# sbi_core's classifier: a residual network of two blocks (sbi's default depth)",
+                 f'classifier = classifier_nn(model="resnet", hidden_features={spec.hidden_features!r}{x_kwarg})',
+                 "inference = NRE_C(prior=prior, classifier=classifier, show_progress_bars=False)"]
     if spec.method in _SBI_VECTOR_FIELDS:
         build = ["# sbi's MLP vector field: the RunSpec's width, two hidden layers per residual block of sbi_core's",
                  f'vf_estimator = {builder}(model="mlp"{extra}, hidden_features={spec.hidden_features!r}, '
