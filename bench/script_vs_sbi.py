@@ -1,6 +1,7 @@
 """The generated sbi script against sbi_core's own run of the same RunSpec.
 
-For one RunSpec (default: two moons, amortized NPE, 2,000 simulations, seed 0):
+For the RunSpec of each method asked for (default: two moons, amortized NPE, 2,000
+simulations, seed 0; any method the sbi script covers, ``--methods``):
 
 1. ``spec_to_script(spec, library="sbi")`` is written to a temporary folder and
    run there with this Python (sbi 0.27, ``bench/requirements.txt``); its
@@ -12,15 +13,16 @@ For one RunSpec (default: two moons, amortized NPE, 2,000 simulations, seed 0):
    exact posterior under its default prior (``Simulator.reference_posterior``),
    each set with exact samples.
 
-Both libraries train the same flow (NSF, the RunSpec's sizes) with the same
-budget and training settings, so the two C2STs against the reference should be
-close, and the C2ST between them near the larger of the two. With ``n``
+Both libraries train the same network (the RunSpec's sizes) with the same
+budget and training settings (ABC: the same distance, quantile and adjustment),
+so the two C2STs against the reference should be close, and the C2ST between
+them near the larger of the two. With ``n``
 samples a side, equal distributions give 0.5 +- about ``sqrt(0.25 / (2 n))``.
 
 The table goes into ``bench/RESULTS.md`` between ``<!-- script-vs-sbi -->``
 markers (replaced on every run). Usage::
 
-    python bench/script_vs_sbi.py [--budget 2000] [--method npe] [--rounds 4] [--seed 0] [--threads 1]
+    python bench/script_vs_sbi.py [--budget 2000] [--methods npe ...] [--rounds 4] [--seed 0] [--threads 1]
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ import torch
 
 import sbi_core
 from common import machine, write_section
+from sbi_core.export.script import SBI_SCRIPT_METHODS
+from sbi_core.methods.catalogue import method_info
 
 SECTION = "script-vs-sbi"
 
@@ -73,10 +77,29 @@ def reference(spec: sbi_core.RunSpec, n: int, seed: int) -> torch.Tensor | None:
     return sim.reference_posterior(x_obs, n, seed=seed)
 
 
+def compare(args, method: str) -> dict:
+    """One method's row: both libraries' samples for the same RunSpec, their times and C2STs."""
+    rounds = args.rounds if method_info(method).sequential else 1
+    spec = sbi_core.RunSpec(simulator=args.task, method=method, num_rounds=rounds,
+                            simulations_per_round=args.budget // rounds, num_posterior_samples=args.samples,
+                            seed=args.seed, num_threads=args.threads)
+    sbi_samples, t_sbi, printed = run_sbi_script(spec)
+    print(f"{method}: sbi script {t_sbi:.1f} s\n{printed.strip()}", flush=True)
+    start = time.perf_counter()
+    ours = sbi_core.execute(spec).rounds[-1].posterior_samples
+    t_ours = time.perf_counter() - start
+    print(f"{method}: sbi_core execute {t_ours:.1f} s", flush=True)
+    exact = reference(spec, args.samples, seed=args.seed + 1)
+    vs = lambda s: None if exact is None else sbi_core.c2st(exact, s, seed=args.seed)  # noqa: E731
+    return {"method": method, "rounds": rounds, "t_sbi": t_sbi, "t_ours": t_ours, "sbi": vs(sbi_samples),
+            "ours": vs(ours), "between": sbi_core.c2st(sbi_samples, ours, seed=args.seed)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", default="two_moons", help="a built-in model")
-    ap.add_argument("--method", default="npe", choices=["npe", "snpe", "tsnpe"])
+    ap.add_argument("--methods", "--method", nargs="+", default=["npe"], choices=list(SBI_SCRIPT_METHODS),
+                    help="each gets a row (default: npe)")
     ap.add_argument("--budget", type=int, default=2000, help="simulations in all (split over the rounds)")
     ap.add_argument("--rounds", type=int, default=4, help="rounds of a sequential method")
     ap.add_argument("--samples", type=int, default=1000, help="posterior samples per library")
@@ -85,38 +108,22 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rounds = args.rounds if args.method != "npe" else 1
-    spec = sbi_core.RunSpec(simulator=args.task, method=args.method, num_rounds=rounds,
-                            simulations_per_round=args.budget // rounds, num_posterior_samples=args.samples,
-                            seed=args.seed, num_threads=args.threads)
-
-    sbi_samples, t_sbi, printed = run_sbi_script(spec)
-    print(f"sbi script: {t_sbi:.1f} s\n{printed.strip()}", flush=True)
-    start = time.perf_counter()
-    ours = sbi_core.execute(spec).rounds[-1].posterior_samples
-    t_ours = time.perf_counter() - start
-    print(f"sbi_core execute: {t_ours:.1f} s", flush=True)
-
-    between = sbi_core.c2st(sbi_samples, ours, seed=args.seed)
-    exact = reference(spec, args.samples, seed=args.seed + 1)
-    vs_ref = {lib: (sbi_core.c2st(exact, s, seed=args.seed) if exact is not None else None)
-              for lib, s in (("sbi 0.27 (generated script)", sbi_samples), ("sbi_core", ours))}
+    rows = [compare(args, m) for m in args.methods]
     shown = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     lines = [
-        f"{args.task}, {args.method}, {rounds} round(s) x {args.budget // rounds:,} simulations, NSF "
-        f"({spec.hidden_features} hidden, {spec.num_transforms} transforms), RunSpec training defaults, seed "
-        f"{args.seed}, {args.samples:,} posterior samples per library; {args.threads} torch thread(s); {machine()}.",
-        "The sbi row runs `spec_to_script(spec, library=\"sbi\")` as written (a subprocess: its time includes "
-        "importing sbi); the sbi_core row runs `sbi_core.execute(spec)`. C2ST: 0.5 = indistinguishable; "
+        f"{args.task}, {args.budget:,} simulations per run (split over the rounds of a sequential method), the "
+        f"RunSpec's default network and training settings, seed {args.seed}, {args.samples:,} posterior samples per "
+        f"library; {args.threads} torch thread(s); {machine()}.",
+        "The sbi columns run `spec_to_script(spec, library=\"sbi\")` as written (a subprocess: its time includes "
+        "importing sbi); the sbi_core columns run `sbi_core.execute(spec)`. C2ST: 0.5 = indistinguishable; "
         f"equal distributions scatter by about {(0.25 / (2 * args.samples)) ** 0.5:.3f}.",
         f"Command: `python bench/script_vs_sbi.py {' '.join(sys.argv[1:])}`",
         "",
-        "| library | wall (s) | C2ST vs exact posterior |",
-        "|---|---:|---:|",
+        "| method | rounds | sbi script (s) | sbi_core (s) | sbi vs exact | sbi_core vs exact | sbi vs sbi_core |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for (lib, value), seconds in zip(vs_ref.items(), (t_sbi, t_ours)):
-        lines.append(f"| {lib} | {seconds:.1f} | {shown(value)} |")
-    lines += ["", f"C2ST between the two libraries' samples: **{between:.3f}**."]
+    lines += [f"| {r['method']} | {r['rounds']} | {r['t_sbi']:.1f} | {r['t_ours']:.1f} | {shown(r['sbi'])} | "
+              f"{shown(r['ours'])} | {r['between']:.3f} |" for r in rows]
     body = "\n".join(lines)
     print(body)
     if not args.no_write:

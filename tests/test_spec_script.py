@@ -16,6 +16,7 @@ from python_child import child_env
 import sbi_core
 from sbi_core.errors import SBIError
 from sbi_core.export.script import LIBRARIES, ScriptError, spec_to_script
+from sbi_core.methods.catalogue import method_info
 from sbi_core.stats.priors import Prior
 from sbi_core.run.spec import RunSpec
 
@@ -209,6 +210,35 @@ def test_sbi_script_of_nle_reads_a_series_as_it_is_and_nre_through_a_summary():
     assert "embedding_net_x=embedding_net)" in text and "CNNEmbedding(" in text
 
 
+@pytest.mark.parametrize("method", ["rejection_abc", "smc_abc"])
+def test_sbi_script_of_abc_keeps_sbi_cores_distance_quantile_and_adjustment(method, tmp_path):
+    smc = method == "smc_abc"
+    spec = tiny(method=method, num_rounds=4 if smc else 1, simulations_per_round=777)
+    text = spec_to_script(spec, library="sbi")
+    compile(text, "script.py", "exec")
+    pyflakes_clean(text, tmp_path)
+    needles = ["def scaled_distance(scale=None):", "1.4826 * (x - x.median(0).values)", "MIN_PARTICLES = 20",
+               "REGRESSION_ADJUSTMENT = True", "lra=REGRESSION_ADJUSTMENT, kde=True", "x_o.reshape(1, -1)"]
+    if smc:
+        needles += ["from sbi.inference import SMCABC", "QUANTILE = 0.2", "distance=scaled_distance(scale)",
+                    "epsilon_decay=QUANTILE, distance_based_decay=True", "num_simulations=NUM_ROUNDS * SIMULATIONS"]
+    else:
+        needles += ["from sbi.inference import MCABC", "QUANTILE = 0.01", "distance=scaled_distance()",
+                    "quantile=max(QUANTILE, MIN_PARTICLES / SIMULATIONS_PER_ROUND)"]
+    for needle in needles:
+        assert needle in text, needle
+    assert "TRAINING" not in text and "simulate_for_sbi" not in text  # nothing is trained
+    with pytest.raises(ScriptError, match="ABC compares the simulations' own numbers"):
+        spec_to_script(tiny(method=method, num_rounds=spec.num_rounds, embedding="mlp"), "sbi")
+
+
+def test_the_sbi_script_covers_every_method():
+    from sbi_core.export.script import SBI_SCRIPT_METHODS
+    from sbi_core.methods.catalogue import method_names
+
+    assert set(SBI_SCRIPT_METHODS) == set(method_names())
+
+
 VECTOR_FIELDS = ["fmpe", "npse", "tsfmpe", "tsnpse"]
 
 
@@ -290,10 +320,10 @@ def test_sbi_prior_matches_every_family():
 
 
 @pytest.mark.skipif(not HAS_SBI, reason="the sbi toolbox is not installed (bench/requirements.txt)")
-@pytest.mark.parametrize("method", MCMC_METHODS)
-def test_sbi_script_of_a_likelihood_or_a_ratio_runs(method, tmp_path):
+@pytest.mark.parametrize("method", MCMC_METHODS + ["rejection_abc", "smc_abc"])
+def test_sbi_script_of_a_likelihood_a_ratio_or_abc_runs(method, tmp_path):
     spec = tiny(method=method, simulations_per_round=200, num_posterior_samples=50, max_epochs=2,
-                num_rounds=2 if method.startswith("s") else 1)
+                num_rounds=method_info(method).rounds(2))
     done = run_script(spec_to_script(spec, "sbi"), tmp_path)
     assert done.returncode == 0, done.stderr
     header, samples = read_csv(tmp_path / "posterior_samples.csv")

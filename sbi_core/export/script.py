@@ -67,6 +67,8 @@ from string import Template
 from typing import Any, Optional, Union
 
 from sbi_core.errors import SBIError
+from sbi_core.methods.abc.rejection import DEFAULT_QUANTILE as REJECTION_QUANTILE, MIN_PARTICLES
+from sbi_core.methods.abc.smc import DEFAULT_QUANTILE as SMC_QUANTILE
 from sbi_core.methods.catalogue import method_info
 from sbi_core.methods.nre import NRE
 from sbi_core.methods.tsnpe import EXPENSIVE_REFERENCES, TruncatedProposal
@@ -81,14 +83,16 @@ from sbi_core.stats.shapes import AUTO_EMBEDDING, HANDMADE, DataShape, embedding
 from sbi_core.uploads.files import FILE_KINDS
 from sbi_core.uploads.paths import safe_filename
 
-__all__ = ["LIBRARIES", "ScriptError", "spec_to_script"]
+__all__ = ["LIBRARIES", "SBI_SCRIPT_METHODS", "ScriptError", "spec_to_script"]
 
 LIBRARIES = ("sbi_core", "sbi")
 OUTPUT = "posterior_samples.csv"
 SIMULATION_BATCH = 1000  # rows per simulator call in the sbi script
 _FILE_KEYS = ("path", "file_name", "sha256", "source", "source_base64")  # how a reference names its file
 _ALWAYS = ("simulator", "method", "seed")  # RunSpec settings the sbi_core script writes even at their default
-_SBI_METHODS = ("npe", "snpe", "tsnpe", "fmpe", "tsfmpe", "npse", "tsnpse", "nle", "snle", "nre", "snre")
+SBI_SCRIPT_METHODS = (  # every method of the catalogue (tests/test_spec_script.py checks it)
+    "npe", "snpe", "tsnpe", "fmpe", "tsfmpe", "npse", "tsnpse", "nle", "snle", "nre", "snre",
+                "rejection_abc", "smc_abc")
 _SBI_MCMC = {  # method -> (sbi's class, its network builder): a likelihood or a ratio, sampled by MCMC
     "nle": ("NLE", "likelihood_nn"), "snle": ("NLE", "likelihood_nn"),
     "nre": ("NRE_C", "classifier_nn"), "snre": ("NRE_C", "classifier_nn"),
@@ -350,8 +354,8 @@ def _sbi_inputs(spec: RunSpec, model: _Model) -> Prior:
     """The prior the sbi script writes out, or a :class:`ScriptError` when the spec has none to write."""
     if model.kind == "table" and spec.is_sequential:
         raise ScriptError("A table of simulations trains amortized NPE only: choose method 'npe'.")
-    if spec.method not in _SBI_METHODS:
-        raise ScriptError(f"The sbi script covers the methods {', '.join(_SBI_METHODS)}, not {spec.method!r}.")
+    if spec.method not in SBI_SCRIPT_METHODS:
+        raise ScriptError(f"The sbi script covers the methods {', '.join(SBI_SCRIPT_METHODS)}, not {spec.method!r}.")
     if spec.prior is not None:
         return Prior.from_spec(spec.prior)
     if model.is_file:
@@ -425,7 +429,8 @@ def _observed_trials(spec: RunSpec, model: _Model) -> DataShape | None:
     return DataShape.trials(len(spec.observation) // shape.trial_width, shape.trial_width)
 
 
-def _sbi_constants(spec: RunSpec, prior: Prior, model: _Model) -> list[str]:
+def _sbi_constants(spec: RunSpec, prior: Prior, model: _Model, trains: bool = True) -> list[str]:
+    """The script's settings; without ``trains`` (ABC) the budget and names only."""
     training = {"max_num_epochs": spec.max_epochs, "stop_after_epochs": spec.patience,
                 "learning_rate": spec.learning_rate, "validation_fraction": spec.validation_fraction}
     if spec.batch_size is not None:
@@ -436,6 +441,8 @@ def _sbi_constants(spec: RunSpec, prior: Prior, model: _Model) -> list[str]:
              f"PARAM_NAMES = {_py(prior.names)}"]
     if model.is_file:
         lines.append(f"PRIOR_SPEC = {_py_lines(prior.to_spec())}  # sbi_core's form of the prior below")
+    if not trains:
+        return lines
     if spec.method in _SBI_MCMC:
         mcmc = {"num_chains": chains_for(spec.num_posterior_samples), "warmup_steps": MCMC_DEFAULTS["warmup"],
                 "thin": MCMC_DEFAULTS["thin"]}
@@ -593,9 +600,87 @@ def _sbi_embedding(spec: RunSpec, model: _Model) -> tuple[list[str], list[str], 
     return imports, tail + defs, lines, ", embedding_net=embedding_net"
 
 
+_SCALED_DISTANCE = """
+def scaled_distance(scale=None):
+    \"\"\"sbi_core's ABC distance: Euclidean after dividing each number of x by its spread, scale (K,),
+    or, with None, each column's spread in the batch of simulations compared; a simulation with NaN or
+    infinity is never accepted.\"\"\"
+    def distance(x_o, x):
+        s = robust_scale(x) if scale is None else scale
+        d = (((x - x_o) / s) ** 2).sum(-1).sqrt()
+        return torch.where(torch.isfinite(d), d, torch.full_like(d, float("inf")))
+    return distance
+
+
+def robust_scale(x):
+    \"\"\"(K,) spread of each column of x (N, K) on its finite rows: the MAD (scaled to a normal's sd),
+    else the sd, else 1.\"\"\"
+    x = x[torch.isfinite(x).all(1)]
+    mad = 1.4826 * (x - x.median(0).values).abs().median(0).values
+    sd = x.std(0) if len(x) > 1 else torch.zeros_like(mad)
+    return torch.where(mad > 0, mad, torch.where(sd > 0, sd, torch.ones_like(mad)))
+"""
+
+
+def _sbi_abc_script(spec: RunSpec, model: _Model, prior: Prior, prior_lines: list[str],
+                    prior_imports: list[str]) -> str:
+    """Rejection ABC as sbi's ``MCABC``, SMC-ABC as its ``SMCABC``: sbi_core's distance, quantile, regression
+    adjustment and kernel density; for SMC-ABC the closest of sbi's settings (see the module docstring)."""
+    if spec.embedding not in ("auto", "none"):
+        raise ScriptError("ABC compares the simulations' own numbers: choose no learned summary for its sbi script.")
+    smc = spec.method == "smc_abc"
+    cls = "SMCABC" if smc else "MCABC"
+    quantile = SMC_QUANTILE if smc else REJECTION_QUANTILE
+    imports = _imports(["import csv"], _sorted_imports(["import torch", f"from sbi.inference import {cls}"]
+                                                      + prior_imports), model, ["import sbi_core"])
+    constants = _sbi_constants(spec, prior, model, trains=False) + [
+        f"QUANTILE = {quantile!r}  # sbi_core's: " + ("each generation's tolerance is this quantile of the last "
+                                                       "one's distances" if smc else "keep the closest 1 %"),
+        f"MIN_PARTICLES = {MIN_PARTICLES}  # sbi_core keeps at least this many: fewer cannot shape a density",
+        "REGRESSION_ADJUSTMENT = True  # Beaumont et al. (2002)'s local-linear correction, sbi_core's default"]
+    helper = _SCALED_DISTANCE.strip().split("\n")
+    body = (["torch.manual_seed(SEED)  # sbi draws from torch's global generator: reruns repeat"]
+            + ([f"torch.set_num_threads({spec.num_threads!r})"] if spec.num_threads is not None else [])
+            + ["prior = make_prior()"] + _sbi_model(spec, model))
+    if smc:
+        body += ["# sbi_core measures the distance's scale on its first generation and keeps it; sbi's SMCABC",
+                 "# has no such step, so the scale comes from SIMULATIONS_PER_ROUND prior simulations of their own",
+                 "scale = robust_scale(simulator(prior.sample((SIMULATIONS_PER_ROUND,))))",
+                 "inference = SMCABC(simulator, prior, distance=scaled_distance(scale), requires_iid_data=False,",
+                 f"                   simulation_batch_size={SIMULATION_BATCH}, show_progress_bars=False)",
+                 "# generations of SIMULATIONS_PER_ROUND simulations keeping the QUANTILE closest, as in sbi_core",
+                 "posterior = inference(x_o.reshape(1, -1),  # one observation (sbi reads more rows as trials)",
+                 "                      num_particles=max(MIN_PARTICLES, round(QUANTILE * SIMULATIONS_PER_ROUND)),",
+                 "                      num_initial_pop=SIMULATIONS_PER_ROUND,",
+                 "                      num_simulations=NUM_ROUNDS * SIMULATIONS_PER_ROUND,",
+                 "                      epsilon_decay=QUANTILE, distance_based_decay=True,",
+                 "                      lra=REGRESSION_ADJUSTMENT, kde=True)"]
+    else:
+        body += ["# the distance's scale is measured on the simulations it compares: MCABC passes all at once",
+                 "inference = MCABC(simulator, prior, distance=scaled_distance(), requires_iid_data=False,",
+                 f"                  simulation_batch_size={SIMULATION_BATCH}, show_progress_bars=False)",
+                 "# the QUANTILE closest of SIMULATIONS_PER_ROUND prior draws, then a kernel density on them",
+                 "posterior = inference(x_o.reshape(1, -1), num_simulations=SIMULATIONS_PER_ROUND,",
+                 "                      quantile=max(QUANTILE, MIN_PARTICLES / SIMULATIONS_PER_ROUND),",
+                 "                      lra=REGRESSION_ADJUSTMENT, kde=True)"]
+    body += ["samples = posterior.sample((NUM_POSTERIOR_SAMPLES,))",
+             "summarize(NUM_ROUNDS - 1, NUM_ROUNDS, SIMULATIONS_PER_ROUND, samples.mean(0).tolist(), "
+             "samples.std(0).tolist(), PARAM_NAMES)",
+             "write_samples(samples.tolist(), PARAM_NAMES)"]
+    main = ["def main():", f'    """{spec.method} with sbi: the budget of the RunSpec and sbi_core\'s ABC settings."""']
+    main += [("    " + line) if line else "" for line in body]
+    make_prior = ["def make_prior():",
+                  '    """The RunSpec\'s prior as torch distributions, one per parameter in PARAM_NAMES order."""']
+    make_prior += ["    " + line for line in prior_lines] + ["    return prior"]
+    constants += ["", ""] + helper + ["", ""] + make_prior
+    return _assemble(spec, model, "the same run with the sbi toolbox (0.27).", imports, constants, main)
+
+
 def _sbi_script(spec: RunSpec, model: _Model) -> str:
     prior = _sbi_inputs(spec, model)
     prior_lines, prior_imports = _sbi_prior(prior)
+    if method_info(spec.method).learns == "nothing":
+        return _sbi_abc_script(spec, model, prior, prior_lines, prior_imports)
     cls, builder, extra = _SBI_VECTOR_FIELDS.get(spec.method) or (*_SBI_MCMC.get(spec.method, ("NPE", "posterior_nn")), "")
     sbi_names = [cls] + ([] if model.kind == "table" else ["simulate_for_sbi"])
     third = ["import torch", f"from sbi.inference import {', '.join(sbi_names)}",
