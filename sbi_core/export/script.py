@@ -28,9 +28,15 @@
     ``likelihood_nn`` (the RunSpec's flow), ``"nre"``/``"snre"`` its ``NRE_C``
     with ``classifier_nn`` (a residual network, sbi_core's NRE-C loss settings);
     both sample by slice sampling in sbi_core's number of chains, warmup and
-    thinning, and their later rounds propose from the last posterior. The
-    same posterior, not the same numbers: the two libraries draw their random
-    numbers differently.
+    thinning, and their later rounds propose from the last posterior.
+    ``"rejection_abc"`` runs sbi's ``MCABC``, ``"smc_abc"`` its ``SMCABC``, both
+    with sbi_core's distance (Euclidean on the data scaled by each number's MAD),
+    quantile, minimum of 20 particles, regression adjustment and cross-validated
+    kernel density; SMC-ABC is the closest of sbi's algorithms (a fixed number
+    of particles per generation, the tolerance the quantile of the last
+    generation's distances, a Gaussian kernel, no recycling), with the distance's
+    scale from a pilot of prior simulations. The same posterior, not the same
+    numbers: the two libraries draw their random numbers differently.
     A learned summary of the data becomes sbi's closest embedding network; the
     model's hand-made summary statistics (``embedding="handmade"``) are computed
     by sbi_core's own function (``Simulator.summarise``) inside the simulator
@@ -91,8 +97,8 @@ SIMULATION_BATCH = 1000  # rows per simulator call in the sbi script
 _FILE_KEYS = ("path", "file_name", "sha256", "source", "source_base64")  # how a reference names its file
 _ALWAYS = ("simulator", "method", "seed")  # RunSpec settings the sbi_core script writes even at their default
 SBI_SCRIPT_METHODS = (  # every method of the catalogue (tests/test_spec_script.py checks it)
-    "npe", "snpe", "tsnpe", "fmpe", "tsfmpe", "npse", "tsnpse", "nle", "snle", "nre", "snre",
-                "rejection_abc", "smc_abc")
+    "npe", "snpe", "tsnpe", "fmpe", "tsfmpe", "npse", "tsnpse", "nle", "snle", "nre", "snre", "rejection_abc",
+    "smc_abc")
 _SBI_MCMC = {  # method -> (sbi's class, its network builder): a likelihood or a ratio, sampled by MCMC
     "nle": ("NLE", "likelihood_nn"), "snle": ("NLE", "likelihood_nn"),
     "nre": ("NRE_C", "classifier_nn"), "snre": ("NRE_C", "classifier_nn"),
@@ -600,6 +606,13 @@ def _sbi_embedding(spec: RunSpec, model: _Model) -> tuple[list[str], list[str], 
     return imports, tail + defs, lines, ", embedding_net=embedding_net"
 
 
+def _make_prior(prior_lines: list[str]) -> list[str]:
+    """``make_prior()``: the lines of :func:`_sbi_prior` in a function."""
+    return (["def make_prior():",
+             '    """The RunSpec\'s prior as torch distributions, one per parameter in PARAM_NAMES order."""']
+            + ["    " + line for line in prior_lines] + ["    return prior"])
+
+
 _SCALED_DISTANCE = """
 def scaled_distance(scale=None):
     \"\"\"sbi_core's ABC distance: Euclidean after dividing each number of x by its spread, scale (K,),
@@ -628,6 +641,9 @@ def _sbi_abc_script(spec: RunSpec, model: _Model, prior: Prior, prior_lines: lis
     adjustment and kernel density; for SMC-ABC the closest of sbi's settings (see the module docstring)."""
     if spec.embedding not in ("auto", "none"):
         raise ScriptError("ABC compares the simulations' own numbers: choose no learned summary for its sbi script.")
+    if model.kind == "table":
+        raise ScriptError("sbi's ABC simulates as it goes, so its script needs a simulator, not a table: "
+                          "choose NPE for a table's script.")
     smc = spec.method == "smc_abc"
     cls = "SMCABC" if smc else "MCABC"
     quantile = SMC_QUANTILE if smc else REJECTION_QUANTILE
@@ -635,7 +651,7 @@ def _sbi_abc_script(spec: RunSpec, model: _Model, prior: Prior, prior_lines: lis
                                                       + prior_imports), model, ["import sbi_core"])
     constants = _sbi_constants(spec, prior, model, trains=False) + [
         f"QUANTILE = {quantile!r}  # sbi_core's: " + ("each generation's tolerance is this quantile of the last "
-                                                       "one's distances" if smc else "keep the closest 1 %"),
+                                                       "one's distances" if smc else f"keep the closest {quantile:.0%}"),
         f"MIN_PARTICLES = {MIN_PARTICLES}  # sbi_core keeps at least this many: fewer cannot shape a density",
         "REGRESSION_ADJUSTMENT = True  # Beaumont et al. (2002)'s local-linear correction, sbi_core's default"]
     helper = _SCALED_DISTANCE.strip().split("\n")
@@ -669,10 +685,7 @@ def _sbi_abc_script(spec: RunSpec, model: _Model, prior: Prior, prior_lines: lis
              "write_samples(samples.tolist(), PARAM_NAMES)"]
     main = ["def main():", f'    """{spec.method} with sbi: the budget of the RunSpec and sbi_core\'s ABC settings."""']
     main += [("    " + line) if line else "" for line in body]
-    make_prior = ["def make_prior():",
-                  '    """The RunSpec\'s prior as torch distributions, one per parameter in PARAM_NAMES order."""']
-    make_prior += ["    " + line for line in prior_lines] + ["    return prior"]
-    constants += ["", ""] + helper + ["", ""] + make_prior
+    constants += ["", ""] + helper + ["", ""] + _make_prior(prior_lines)
     return _assemble(spec, model, "the same run with the sbi toolbox (0.27).", imports, constants, main)
 
 
@@ -726,9 +739,6 @@ def _sbi_script(spec: RunSpec, model: _Model) -> str:
     main = ["def main():",
             f'    """{spec.method} with sbi: the budget, flow and training settings of the RunSpec."""']
     main += [("    " + s) if s else "" for s in body]
-    make_prior = ["def make_prior():",
-                  '    """The RunSpec\'s prior as torch distributions, one per parameter in PARAM_NAMES order."""']
-    make_prior += ["    " + s for s in prior_lines] + ["    return prior"]
-    constants = _sbi_constants(spec, prior, model) + ["", ""] + e_defs + make_prior
+    constants = _sbi_constants(spec, prior, model) + ["", ""] + e_defs + _make_prior(prior_lines)
     return _assemble(spec, model, "the same run with the sbi toolbox (0.27).", imports, constants, main)
 
