@@ -174,7 +174,7 @@ def main() -> None:
             print(f"{task:18} {method:9} C2ST {row['c2st']:.3f}  train {row['train_s']:6.1f} s  "
                   f"sample {row['sample_s']:5.2f} s/10k  epochs {row['epochs']}", flush=True)
 
-    cmd = " ".join(sys.argv[1:])
+    cmd = " ".join(a for a in sys.argv[1:] if a != "--from-rows")  # the command that measured the rows
     fm, ps = sbi_core.methods.fmpe.DEFAULTS, sbi_core.methods.npse.DEFAULTS
     lines = [
         f"{args.budget:,} simulations from the prior per task (training seed {args.seed}), "
