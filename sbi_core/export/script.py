@@ -694,7 +694,10 @@ def _sbi_script(spec: RunSpec, model: _Model) -> str:
     prior_lines, prior_imports = _sbi_prior(prior)
     if method_info(spec.method).learns == "nothing":
         return _sbi_abc_script(spec, model, prior, prior_lines, prior_imports)
-    cls, builder, extra = _SBI_VECTOR_FIELDS.get(spec.method) or (*_SBI_MCMC.get(spec.method, ("NPE", "posterior_nn")), "")
+    if spec.method in _SBI_VECTOR_FIELDS:
+        cls, builder, extra = _SBI_VECTOR_FIELDS[spec.method]
+    else:  # a flow posterior (NPE), or a likelihood or ratio sampled by MCMC
+        (cls, builder), extra = _SBI_MCMC.get(spec.method, ("NPE", "posterior_nn")), ""
     sbi_names = [cls] + ([] if model.kind == "table" else ["simulate_for_sbi"])
     third = ["import torch", f"from sbi.inference import {', '.join(sbi_names)}",
              f"from sbi.neural_nets import {builder}"] + prior_imports

@@ -9,7 +9,7 @@ of its module; a method is one module, one entry here and one line there
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sbi_core.errors import SBIError
 
@@ -132,34 +132,25 @@ _NPSE = MethodInfo(
     loss_smoothing=5,
     network="vector_field",
 )
-_TSFMPE = MethodInfo(
-    name="tsfmpe",
-    title="Sequential TSFMPE",
-    summary=(
-        "Flow matching round by round: each round simulates from the part of the prior where the last posterior "
-        "still puts its mass (a shrinking region, as TSNPE), and the network keeps learning with its plain loss."
-    ),
-    sequential=True,
-    learns="posterior",
-    options=_FMPE.options,
-    loss_smoothing=_FMPE.loss_smoothing,
-    network="vector_field",
-    truncated=True,
-)
-_TSNPSE = MethodInfo(
-    name="tsnpse",
-    title="Sequential TSNPSE",
-    summary=(
-        "Score-based diffusion round by round: each round simulates from the part of the prior where the last "
-        "posterior still puts its mass (a shrinking region, as TSNPE), and the network keeps learning to denoise."
-    ),
-    sequential=True,
-    learns="posterior",
-    options=_NPSE.options,
-    loss_smoothing=_NPSE.loss_smoothing,
-    network="vector_field",
-    truncated=True,
-)
+
+
+def truncated_variant(amortized: MethodInfo, summary: str) -> MethodInfo:
+    """The sequential entry of ``amortized`` with TSNPE's truncated proposals: its options, loss smoothing and
+    network, named ``"ts" + name`` and titled ``"Sequential TS..."``.
+
+    >>> truncated_variant(_FMPE, "...").name, truncated_variant(_FMPE, "...").title
+    ('tsfmpe', 'Sequential TSFMPE')
+    """
+    return replace(amortized, name=f"ts{amortized.name}", title=f"Sequential TS{amortized.name.upper()}",
+                   summary=summary, sequential=True, truncated=True)
+
+
+_TSFMPE = truncated_variant(_FMPE, (
+    "Flow matching round by round: each round simulates from the part of the prior where the last posterior "
+    "still puts its mass (a shrinking region, as TSNPE), and the network keeps learning with its plain loss."))
+_TSNPSE = truncated_variant(_NPSE, (
+    "Score-based diffusion round by round: each round simulates from the part of the prior where the last "
+    "posterior still puts its mass (a shrinking region, as TSNPE), and the network keeps learning to denoise."))
 _NLE, _SNLE = info_pair(
     "nle",
     learns="likelihood",
