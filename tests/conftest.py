@@ -1,7 +1,13 @@
-"""Test-wide settings: a bounded torch thread count, a temporary run store, and the app server and
-Chromium that the browser-test modules of a test process share (``shared_server``, ``shared_browser``)."""
+"""Test-wide settings: a bounded torch thread count, a temporary run store, the order in which the
+modules are handed to the xdist workers, and the app server and Chromium that the browser-test modules
+of a test process share (``shared_server``, ``shared_browser``)."""
 
+import json
 import os
+import statistics
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +44,91 @@ def store_dir(tmp_path, monkeypatch):
     return path
 
 
+# ---- the order of the modules ----------------------------------------------------------------
+# ``--dist loadfile`` hands whole modules to the two workers, in the collection order as pytest.ini
+# says ``--no-loadscope-reorder`` (xdist's own order, most tests first, put the browser modules, one
+# to seven costly tests each, at the end: one worker finished the last of them alone while the other
+# idled, and non-browser modules between them made each worker stop and restart its app server).
+# Here the browser modules come first, then the rest, each group costliest first by the CPU-seconds
+# measured in tests/durations.json (a module not measured yet counts as the median module): the
+# longest work starts first and the short modules fill the end (longest processing time first).
+DURATIONS = Path(__file__).with_name("durations.json")
+_SHARED: dict = {}
+
+
+def _module_of(item) -> str:
+    return item.nodeid.split("::")[0]
+
+
+def _measured_cpu_seconds() -> dict:
+    try:
+        return dict(json.loads(DURATIONS.read_text())["cpu_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _uses_browser(item) -> bool:
+    return (item.get_closest_marker("browser") is not None
+            or bool({"shared_server", "shared_browser"} & set(getattr(item, "fixturenames", ()))))
+
+
+def pytest_collection_modifyitems(items):
+    """Order the modules (browser modules first, then costliest first) and note the modules that
+    borrow the shared server or browser (see pytest_runtest_teardown)."""
+    _SHARED["borrowers"] = {item.path for item in items
+                            if {"shared_server", "shared_browser"} & set(getattr(item, "fixturenames", ()))}
+    modules: dict[str, list] = {}
+    for item in items:
+        modules.setdefault(_module_of(item), []).append(item)
+    cost = _measured_cpu_seconds()
+    default = statistics.median(cost.values()) if cost else 0.0
+    browser = {m for m, its in modules.items() if any(_uses_browser(it) for it in its)}
+    order = sorted(modules, key=lambda m: (m not in browser, -cost.get(m, default), m))
+    items[:] = [item for m in order for item in modules[m]]
+
+
+# ``SBI_TEST_CPU_OUT=tests/durations.json python -m pytest -n0``: measure each module's CPU-seconds (the
+# whole machine's busy time while its tests run, so every process a test starts counts; one module at
+# a time, on a quiet machine) and write them there for the order above (modules not run keep their value).
+_CPU: dict = {}
+
+
+def _busy_seconds() -> float:
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Add the machine's busy CPU-seconds during ``item`` to its module (with ``SBI_TEST_CPU_OUT``)."""
+    if not os.environ.get("SBI_TEST_CPU_OUT"):
+        yield
+        return
+    start = _busy_seconds()
+    yield
+    _CPU[_module_of(item)] = _CPU.get(_module_of(item), 0.0) + _busy_seconds() - start
+
+
+def _write_cpu_seconds(config) -> None:
+    out = os.environ.get("SBI_TEST_CPU_OUT")
+    if not out or not _CPU:
+        return
+    if hasattr(config, "workerinput"):
+        print("conftest: SBI_TEST_CPU_OUT measures one module at a time: run it with -n0", file=sys.stderr)
+        return
+    path = Path(out)
+    try:
+        old = json.loads(path.read_text())
+        about, seconds = str(old.get("about", "")), dict(old.get("cpu_seconds", {}))
+    except (OSError, ValueError, AttributeError, TypeError):
+        about, seconds = "", {}
+    seconds.update((m, round(s, 1)) for m, s in _CPU.items())  # the modules run now; the others as measured before
+    ranked = dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
+    path.write_text(json.dumps({"about": about, "measured": time.strftime("%Y-%m-%d"), "cpu_seconds": ranked},
+                               indent=1) + "\n")
+
+
 # ---- the browser tests' shared app server and browser ---------------------------------------
 # One ``streamlit run app.py`` (default environment, a fresh store) and one Chromium per test process
 # (each xdist worker, which with ``--dist loadfile`` runs whole modules one after another), made when
@@ -46,16 +137,9 @@ def store_dir(tmp_path, monkeypatch):
 # fixtures (``server``, ``browser``: ``shared_server.lend(__name__)``, ``shared_browser.lend()``, see
 # tests/browser_support.py); modules that need an environment of their own or a server to kill keep a
 # private one. An idle server still takes about a tenth of a core, so both are put to rest (stopped,
-# started again on the next loan) when the next test is in no browser module: the browser modules are
-# neighbours in the collection order, which --dist loadfile hands out in, so that is after a worker's
-# last one.
-_SHARED: dict = {}
-
-
-def pytest_collection_modifyitems(items):
-    """Note the modules that borrow the shared server or browser (see pytest_runtest_teardown)."""
-    _SHARED["borrowers"] = {item.path for item in items
-                            if {"shared_server", "shared_browser"} & set(getattr(item, "fixturenames", ()))}
+# started again on the next loan) when the next test is in no browser module: the browser modules come
+# first in the collection order (pytest_collection_modifyitems), which --dist loadfile hands out in,
+# so that is after a worker's last one.
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -145,10 +229,9 @@ def pytest_sessionfinish(session, exitstatus):
     test once kept a finished suite alive until CI's time ran out. Children
     still alive here are named on stderr and killed.
     """
-    import sys
-
     import psutil
 
+    _write_cpu_seconds(session.config)
     if getattr(session.config.option, "numprocesses", None) and not hasattr(session.config, "workerinput"):
         return  # the xdist controller: its children are the workers, each of which cleans up here itself
     left = [p for p in psutil.Process().children(recursive=True) if not _multiprocessing_helper(p)]
