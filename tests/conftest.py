@@ -47,8 +47,8 @@ def store_dir(tmp_path, monkeypatch):
 # ---- the order of the modules ----------------------------------------------------------------
 # ``--dist loadfile`` hands whole modules to the two workers, in the collection order as pytest.ini
 # says ``--no-loadscope-reorder`` (xdist's own order, most tests first, put the browser modules, one
-# to seven costly tests each, at the end: one worker finished the last of them alone while the other
-# idled, and non-browser modules between them made each worker stop and restart its app server).
+# to seven costly tests each, near the end with non-browser modules between them, so each worker
+# stopped and restarted its app server between browser modules).
 # Here the browser modules come first, then the rest, each group costliest first by the CPU-seconds
 # measured in tests/durations.json (a module not measured yet counts as the median module): the
 # longest work starts first and the short modules fill the end (longest processing time first).
@@ -67,16 +67,19 @@ def _measured_cpu_seconds() -> dict:
         return {}
 
 
+def _borrows_shared(item) -> bool:
+    """Whether ``item`` uses the shared app server or browser."""
+    return bool({"shared_server", "shared_browser"} & set(getattr(item, "fixturenames", ())))
+
+
 def _uses_browser(item) -> bool:
-    return (item.get_closest_marker("browser") is not None
-            or bool({"shared_server", "shared_browser"} & set(getattr(item, "fixturenames", ()))))
+    return item.get_closest_marker("browser") is not None or _borrows_shared(item)
 
 
 def pytest_collection_modifyitems(items):
     """Order the modules (browser modules first, then costliest first) and note the modules that
     borrow the shared server or browser (see pytest_runtest_teardown)."""
-    _SHARED["borrowers"] = {item.path for item in items
-                            if {"shared_server", "shared_browser"} & set(getattr(item, "fixturenames", ()))}
+    _SHARED["borrowers"] = {item.path for item in items if _borrows_shared(item)}
     modules: dict[str, list] = {}
     for item in items:
         modules.setdefault(_module_of(item), []).append(item)
