@@ -53,7 +53,7 @@ def gallery(choice: ModelChoice) -> None:
             selected = name == choice.simulator
             with col.container(border=True, height=455):
                 st.markdown(f"**{sim.title}**" + ("  :blue-badge[:material/check: selected]" if selected else ""))
-                chart(_thumbnail(name), key=f"thumb_{name}", config={"displayModeBar": False})
+                chart(_thumbnail(name), key=f"thumb_{name}", config={"staticPlot": True})
                 st.button(
                     "Selected" if selected else "Use this model",
                     key=K.w_model_pick(name),
