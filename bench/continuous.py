@@ -37,7 +37,6 @@ import torch
 import sbi_core
 import sbi_core.methods.fmpe
 import sbi_core.methods.npse
-from sbi_core.threads import limited_threads
 from common import NUM_REFERENCE, machine, observations, sbi_prior, training_data, write_section
 
 SECTION = "continuous"
@@ -86,12 +85,8 @@ def _train(method: str, task: str, budget: int, seed: int, max_epochs: int | Non
 
 
 def evaluate(method: str, task: str, budget: int, count: int, draws: int, seed: int,
-             max_epochs: int | None, score_threads: int | None = None) -> dict:
-    """Train ``method`` on ``task`` and score it at ``count`` observations: a dict of the row's numbers.
-
-    ``score_threads``: torch threads of the C2ST classifiers only (training and sampling, which are
-    timed, keep the process's count); a 5-D C2ST of 10,000 against 10,000 draws takes about 60 s on
-    two threads of this machine."""
+             max_epochs: int | None) -> dict:
+    """Train ``method`` on ``task`` and score it at ``count`` observations: a dict of the row's numbers."""
     obs = observations(task, count)
     sample, train_s, epochs = _train(method, task, budget, seed, max_epochs)
     scores, sample_s = [], []
@@ -99,8 +94,7 @@ def evaluate(method: str, task: str, budget: int, count: int, draws: int, seed: 
         start = time.perf_counter()
         s = sample(o.x, draws)
         sample_s.append(time.perf_counter() - start)
-        with limited_threads(score_threads):
-            scores.append(sbi_core.c2st(o.reference[:draws], s))
+        scores.append(sbi_core.c2st(o.reference[:draws], s))
         print(f"  {task} {method} observation {len(scores)}: C2ST {scores[-1]:.3f}", file=sys.stderr, flush=True)
     return {"task": task, "method": method, "c2st": sum(scores) / len(scores), "c2sts": scores,
             "train_s": train_s, "sample_s": sum(sample_s) / len(sample_s) * NUM_REFERENCE / draws,
@@ -111,7 +105,7 @@ def run_elsewhere(python: str, method: str, task: str, args) -> dict:
     """:func:`evaluate` in ``python`` (the sbi venv): this script with ``--worker``; its last stdout line."""
     cmd = [python, str(Path(__file__).resolve()), "--worker", method, "--tasks", task, "--budget", str(args.budget),
            "--observations", str(args.observations), "--draws", str(args.draws), "--seed", str(args.seed),
-           "--threads", str(args.threads)] + (["--score-threads", str(args.score_threads)] if args.score_threads else []) + (["--max-epochs", str(args.max_epochs)] if args.max_epochs else [])
+           "--threads", str(args.threads)] + (["--max-epochs", str(args.max_epochs)] if args.max_epochs else [])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).parent)
@@ -147,8 +141,6 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=NUM_REFERENCE, help="posterior draws per observation for C2ST")
     ap.add_argument("--max-epochs", type=int, default=None, help="cap every method's epochs (default: their own)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--score-threads", type=int, default=None, help="torch threads of the C2ST classifiers only "
-                    "(default: --threads); the timed training and sampling keep --threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sbi-python", default=SBI_PYTHON, help="a Python with sbi 0.27 that can import sbi_core")
     ap.add_argument("--quick", action="store_true", help="1,000 simulations, 2 observations, 2,000 draws, "
@@ -167,7 +159,7 @@ def main() -> None:
 
     if args.worker:  # one task and method, in this Python; the parent reads the last line
         print(json.dumps(evaluate(args.worker, args.tasks[0], args.budget, args.observations, args.draws, args.seed,
-                                  args.max_epochs, args.score_threads)), flush=True)
+                                  args.max_epochs)), flush=True)
         return
 
     rows, done = [], _cached(args.rows)
@@ -182,8 +174,7 @@ def main() -> None:
             elif method.startswith("sbi-"):
                 row = run_elsewhere(args.sbi_python, method, task, args)
             else:
-                row = evaluate(method, task, args.budget, args.observations, args.draws, args.seed, args.max_epochs,
-                               args.score_threads)
+                row = evaluate(method, task, args.budget, args.observations, args.draws, args.seed, args.max_epochs)
             if args.rows and key not in done:  # kept at once: a later failure loses no measured row
                 with open(args.rows, "a") as f:
                     f.write(json.dumps({**row, "key": key}) + "\n")
