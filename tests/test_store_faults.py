@@ -56,8 +56,13 @@ def store(tmp_path: Path) -> RunStore:
 
 
 # ---- thirty writers at once -----------------------------------------------------
-def _writer(root: str, i: int, barrier, out) -> None:
-    """One browser's burst: open the store, start the demo (reused), make a run, log, cancel it."""
+def _writer(root: str, i: int, barrier, read_once, out) -> None:
+    """One browser's burst: open the store, start the demo (reused), make a run, log, cancel it.
+
+    Before it finishes its run, it waits until every reader has read a run's events
+    (``read_once``): so the readers surely read while the writers write. On a busy
+    machine a reader may otherwise open the store only after the burst is over.
+    """
     try:
         barrier.wait(240)
         store = RunStore(root)  # all thirty open the (new) store at once
@@ -71,6 +76,9 @@ def _writer(root: str, i: int, barrier, out) -> None:
             if k % 5 == 0:
                 store.list_runs(limit=100)
                 store.events(shared)
+        for event in read_once:
+            if not event.wait(240):
+                raise TimeoutError("a reader did not read within 240 s")
         store.request_cancel(own)
         store.finish_run(own, "cancelled", event={"type": "cancelled", "round": None})
         out.put((i, shared, own, None))
@@ -78,7 +86,7 @@ def _writer(root: str, i: int, barrier, out) -> None:
         out.put((i, None, None, f"{type(err).__name__}: {err}"))
 
 
-def _reader(root: str, barrier, stop, out) -> None:
+def _reader(root: str, barrier, stop, read_once, out) -> None:
     try:
         barrier.wait(240)
         store = RunStore(root)
@@ -87,6 +95,7 @@ def _reader(root: str, barrier, stop, out) -> None:
             for run in store.list_runs(limit=None):
                 store.events(run.id)
                 reads += 1
+                read_once.set()
             time.sleep(0.02)  # a page polls; a spinning reader only steals the writers' CPU
         out.put(("reader", reads, None, None))
     except BaseException as err:  # noqa: BLE001
@@ -99,8 +108,9 @@ def test_thirty_writers_at_once_never_see_database_is_locked(tmp_path: Path) -> 
     barrier = CTX.Barrier(WRITERS + READERS)
     stop = CTX.Event()
     out = CTX.Queue()
-    writers = [CTX.Process(target=_writer, args=(root, i, barrier, out)) for i in range(WRITERS)]
-    readers = [CTX.Process(target=_reader, args=(root, barrier, stop, out)) for _ in range(READERS)]
+    read_once = [CTX.Event() for _ in range(READERS)]
+    writers = [CTX.Process(target=_writer, args=(root, i, barrier, read_once, out)) for i in range(WRITERS)]
+    readers = [CTX.Process(target=_reader, args=(root, barrier, stop, read_once[j], out)) for j in range(READERS)]
     started = time.monotonic()
     # One deadline for the whole burst, not one per answer: on a quiet machine it takes
     # about 3 s, on a CI machine running torch jobs beside it up to minutes (32 processes
