@@ -20,7 +20,11 @@ GALLERY_COLUMNS = 3  # 4 squeezed the thumbnails below readability on a 1024-px 
 THUMBNAIL_SIMULATIONS = 200
 
 
-@st.cache_data(show_spinner=False)
+# ``cache_resource``, not ``cache_data``: every read of a ``cache_data`` entry unpickles a copy, and
+# unpickling a plotly figure builds and validates it again (about 30 ms a thumbnail, 0.45 CPU-s for the
+# 15 on every run of the Model page, for every student). The figure is shared: draw it, never change it
+# (``chart`` copies it before projector mode enlarges its text).
+@st.cache_resource(show_spinner=False, max_entries=64)
 def _thumbnail(name: str):
     sim = simulator(name)
     _, x = prior_predictive(name, "", THUMBNAIL_SIMULATIONS)
