@@ -17,6 +17,7 @@ survives the round trip link -> form -> link.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
@@ -213,8 +214,12 @@ def share_setup(spec: RunSpec) -> None:
         st.caption(address.note)
 
 
+@functools.lru_cache(maxsize=256)
 def qr_svg(text: str, scale: int = 4) -> str:
-    """The QR code of ``text`` as inline SVG (``segno``; medium error correction, dark on white)."""
+    """The QR code of ``text`` as inline SVG (``segno``; medium error correction, dark on white).
+
+    Kept per text: the share box draws it on every run of its page (an expander's content is
+    built even while it is closed), and encoding a link takes segno about 50 ms."""
     import segno
 
     return segno.make(text, error="m").svg_inline(scale=scale, dark="#000", light="#fff")

@@ -30,7 +30,7 @@ from sbi_ui import keys as K
 from sbi_ui.owner import TEACHER_ENV
 from sbi_ui.user_text import WORD_JOINER
 
-from browser_support import (AppServer, browser_test_marks, goto, launch_browser, new_page, page_problems,
+from browser_support import (AppServer, browser_test_marks, goto, new_page, page_problems,
                              screenshot_on_failure, wait_idle)
 
 pytestmark = browser_test_marks(600)
@@ -129,54 +129,54 @@ def enter_teacher_mode(page) -> None:
     page.get_by_text("Teacher mode is on").first.wait_for()
 
 
-def test_run_pages_never_fetch_what_a_title_or_parameter_name_points_at(server, run_id, tmp_path):
-    with launch_browser() as browser:
-        page = new_page(browser, server.url, timeout_ms=60_000)
-        requests = Requests(page, server.url)
-        visits = [("runs", TITLE), ("train", TITLE), ("rounds", PARAMS[0]), ("check", TITLE), ("compare", None)]
-        for path, literal in visits:
-            with screenshot_on_failure(page, tmp_path, f"hostile_{path}"):
-                goto(page, f"/{path}?{K.QP_RUN}={run_id}")
-                settle(page)
-                assert not page_problems(page), (path, page_problems(page))
-                assert not requests.foreign(), (path, requests.foreign())
-                if literal is not None:
-                    assert literal in shown(page), (path, literal)
-
-        with screenshot_on_failure(page, tmp_path, "hostile_gallery"):
-            goto(page, "/gallery")
-            enter_teacher_mode(page)
-            page.get_by_text("Which run is each panel").first.click()
+def test_run_pages_never_fetch_what_a_title_or_parameter_name_points_at(browser, server, run_id, tmp_path):
+    page = new_page(browser, server.url, timeout_ms=60_000)
+    requests = Requests(page, server.url)
+    visits = [("runs", TITLE), ("train", TITLE), ("rounds", PARAMS[0]), ("check", TITLE), ("compare", None)]
+    for path, literal in visits:
+        with screenshot_on_failure(page, tmp_path, f"hostile_{path}"):
+            goto(page, f"/{path}?{K.QP_RUN}={run_id}")
             settle(page)
-            assert not page_problems(page), page_problems(page)
-            assert TITLE in shown(page)
-            assert not requests.foreign(), ("gallery", requests.foreign())
-        assert any(urlsplit(u).path.startswith("/_stcore") for u in requests.urls)  # the recording works
+            assert not page_problems(page), (path, page_problems(page))
+            assert not requests.foreign(), (path, requests.foreign())
+            if literal is not None:
+                assert literal in shown(page), (path, literal)
+
+    with screenshot_on_failure(page, tmp_path, "hostile_gallery"):
+        goto(page, "/gallery")
+        enter_teacher_mode(page)
+        page.get_by_text("Which run is each panel").first.click()
+        settle(page)
+        assert not page_problems(page), page_problems(page)
+        assert TITLE in shown(page)
+        assert not requests.foreign(), ("gallery", requests.foreign())
+    assert any(urlsplit(u).path.startswith("/_stcore") for u in requests.urls)  # the recording works
+    page.context.close()  # the shared Chromium (tests/conftest.py): no session of this test stays open
 
 
-def test_uploads_never_fetch_what_a_file_name_docstring_or_header_points_at(server, tmp_path):
-    with launch_browser() as browser:
-        page = new_page(browser, server.url, timeout_ms=90_000)
-        requests = Requests(page, server.url)
-        with screenshot_on_failure(page, tmp_path, "hostile_upload_sim"):
-            goto(page, "/data")
-            page.locator(f".st-key-{K.W_DATA_SIM_FILE} input[type=file]").set_input_files(
-                {"name": FILE_NAME, "mimeType": "text/x-python", "buffer": SIMULATOR})
-            wait_shown(page, DOC_IMAGE, timeout_s=120)
-            settle(page)
-            assert not page_problems(page), page_problems(page)
-            text = shown(page)
-            for literal in (FILE_NAME, DOC_IMAGE, UPLOAD_PARAM):
-                assert literal in text, literal
-            assert str(server.store_dir) not in text and "uploads/" not in text  # a name, never a path
-            assert not requests.foreign(), ("simulator upload", requests.foreign())
-        with screenshot_on_failure(page, tmp_path, "hostile_upload_table"):
-            page.get_by_role("tab", name="Upload simulations").click()
-            wait_idle(page)
-            page.locator(f".st-key-{K.W_DATA_TABLE_FILE} input[type=file]").set_input_files(
-                {"name": "table.csv", "mimeType": "text/csv", "buffer": TABLE})
-            page.get_by_text("30 rows").first.wait_for(timeout=60_000)
-            settle(page)
-            assert not page_problems(page), page_problems(page)
-            assert CSV_HEADER in shown(page)
-            assert not requests.foreign(), ("table upload", requests.foreign())
+def test_uploads_never_fetch_what_a_file_name_docstring_or_header_points_at(browser, server, tmp_path):
+    page = new_page(browser, server.url, timeout_ms=90_000)
+    requests = Requests(page, server.url)
+    with screenshot_on_failure(page, tmp_path, "hostile_upload_sim"):
+        goto(page, "/data")
+        page.locator(f".st-key-{K.W_DATA_SIM_FILE} input[type=file]").set_input_files(
+            {"name": FILE_NAME, "mimeType": "text/x-python", "buffer": SIMULATOR})
+        wait_shown(page, DOC_IMAGE, timeout_s=120)
+        settle(page)
+        assert not page_problems(page), page_problems(page)
+        text = shown(page)
+        for literal in (FILE_NAME, DOC_IMAGE, UPLOAD_PARAM):
+            assert literal in text, literal
+        assert str(server.store_dir) not in text and "uploads/" not in text  # a name, never a path
+        assert not requests.foreign(), ("simulator upload", requests.foreign())
+    with screenshot_on_failure(page, tmp_path, "hostile_upload_table"):
+        page.get_by_role("tab", name="Upload simulations").click()
+        wait_idle(page)
+        page.locator(f".st-key-{K.W_DATA_TABLE_FILE} input[type=file]").set_input_files(
+            {"name": "table.csv", "mimeType": "text/csv", "buffer": TABLE})
+        page.get_by_text("30 rows").first.wait_for(timeout=60_000)
+        settle(page)
+        assert not page_problems(page), page_problems(page)
+        assert CSV_HEADER in shown(page)
+        assert not requests.foreign(), ("table upload", requests.foreign())
+    page.context.close()

@@ -8,6 +8,7 @@ first. Then the server's whole process group (Streamlit and its local Dask clust
 A new server on the same store, once a page is opened, carries both on
 (:func:`sbi_core.jobs.resume.recover_runs`): A's run resumes from its last finished round under the
 same id, B's from its place in line; nothing finished is lost and A's page says it was resumed.
+The pages open in the test process's shared Chromium (``tests/conftest.py``), which outlives both servers.
 
     python -m pytest tests/test_browser_restart.py -q
 """
@@ -22,8 +23,7 @@ import time
 from sbi_core.run.spec import RunSpec
 from sbi_core.store.runs import RunStore
 
-from browser_support import (AppServer, browser_test_marks, drawn_round_points, goto, launch_browser,
-                             new_page, wait_idle)
+from browser_support import AppServer, browser_test_marks, drawn_round_points, goto, new_page, wait_idle
 
 pytestmark = browser_test_marks(420)
 
@@ -48,12 +48,12 @@ def _wait(predicate, timeout: float, what: str):
     raise AssertionError(f"{what} not reached in {timeout} s")
 
 
-def test_a_killed_server_restarted_carries_on_the_queued_and_the_running_run(tmp_path) -> None:
+def test_a_killed_server_restarted_carries_on_the_queued_and_the_running_run(shared_browser, tmp_path) -> None:
     store_dir = tmp_path / "store"
     store = RunStore(store_dir)
     first = AppServer(store_dir, log_path=tmp_path / "first.log").start()
     try:
-        with launch_browser() as browser:
+        with shared_browser.lend() as browser:
             a = new_page(browser, first.url, timeout_ms=60_000)
             goto(a, "/train?spec=" + LONGER.to_query())
             a.locator(".st-key-train_start button:not([disabled])").first.click()
@@ -77,7 +77,7 @@ def test_a_killed_server_restarted_carries_on_the_queued_and_the_running_run(tmp
     finished_before = [e["round"] for _, e in store.events(longer, types=["round"])]
 
     with AppServer(store_dir, log_path=tmp_path / "second.log") as second:
-        with launch_browser() as browser:
+        with shared_browser.lend() as browser:
             page = new_page(browser, second.url, timeout_ms=60_000)
             goto(page, "/")  # the first session makes the job manager, which recovers the runs
             done = _wait(lambda: all(store.get_run(r).status in ("done", "failed") for r in (longer, small)),
