@@ -6,25 +6,32 @@ session, which has only the cookie) A still owns it: Home lists it and Runs offe
 Delete. Student B, in another context, opens A's run link: it is shown read-only, with no Cancel or
 Delete; B's own Home and Runs list nothing of A's.
 
-The module borrows the test process's shared app server and Chromium (``tests/conftest.py``): a
-student's lists show only the runs of their own cookie, so the runs other modules left in the shared
-store are on nobody's list here.
+The server is the module's own, on an empty store: runs without an owner (the other modules' runs
+on the shared server) are on everybody's list, and B's lists must be empty. The pages open in the
+test process's shared Chromium (``tests/conftest.py``).
 
     python -m pytest tests/test_browser_owner.py -q
 """
 
 from __future__ import annotations
 
+import pytest
+
 from sbi_core import RunSpec
 from sbi_core.store.runs import RunStore
 from sbi_ui import keys as K
 from sbi_ui.owner import OWNER_COOKIE, READ_ONLY_TEXT
 
-from browser_support import browser_test_marks, goto, new_page, screenshot_on_failure
+from browser_support import browser_test_marks, goto, new_page, screenshot_on_failure, served_app
 
 pytestmark = browser_test_marks(120)
 
 SPEC = RunSpec(simulator="two_moons", method="npe", num_rounds=1, simulations_per_round=100, title="A's run")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from served_app(tmp_path_factory, "owner")
 
 
 def owner_cookie(page) -> str:
