@@ -68,6 +68,9 @@ def test_present_trials_marks_whole_nan_rows_as_missing():
 
 @pytest.mark.slow
 def test_nle_on_trials_matches_the_exact_posterior_at_1_5_and_20_trials(tmp_path):
+    """600 MCMC draws per observation (1,500 before: the sampling took 9 of the test's 15 CPU-s).
+    Measured over training seeds 0-2 at 1, 5 and 20 trials: the mean is off by at most 0.22 posterior
+    sds (the bound: 0.35 sd + 0.05), the sd ratio lies in 0.92-1.04 (the bound: 0.75-1.3)."""
     sim = sbi_core.get_simulator("gaussian_trials")  # mu ~ N(0, 2^2), trials N(mu, 1): conjugate
     g = _gen(0)
     theta = sim.prior.sample((1500,), generator=g)
@@ -79,7 +82,7 @@ def test_nle_on_trials_matches_the_exact_posterior_at_1_5_and_20_trials(tmp_path
     for m in (1, 5, 20):
         exact_mean, exact_sd, count = _exact(x_o[:m])
         assert count == m
-        s = post.sample((1500,), x=x_o[:m], seed=1)  # any number of trials, as the set's array
+        s = post.sample((600,), x=x_o[:m], seed=1)  # any number of trials, as the set's array
         assert abs(s.mean().item() - exact_mean) < 0.35 * exact_sd + 0.05
         assert 0.75 < s.std().item() / exact_sd < 1.3
     path = tmp_path / "nle_trials.pt"
