@@ -170,7 +170,7 @@ def default_n_workers(cpu_count: Optional[int] = None) -> int:
     "Classroom load"): two workers gave first clouds at p50 / p95 20 / 33 s and every run done
     at 40 s, one worker 41 / 73 s and 83 s; the app's server, mostly waiting on its sessions,
     shares a core well. The cost is memory: each worker holds torch and the methods (about
-    0.4 GB after training; the one that measures the C2STs also scikit-learn: 0.55 GB)."""
+    0.4 GB after training; the C2STs train in torch too, :mod:`sbi_core.diagnostics.c2st`)."""
     n = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
     text = os.environ.get(WORKERS_ENV, "").strip()
     if text:
@@ -334,7 +334,8 @@ def start_local_cluster(n_workers: Optional[int] = None) -> Any:
     loaded scikit-learn, SciPy and pandas for them (about 145 MB each; a class of thirty peaked at
     1.50 GB with it, 1.37 GB without). Without it a run's task stays with the worker the scheduler
     gave it on submission (the one with the least work queued); thirty different runs saw their
-    first clouds as soon as with it (p95 16.5 s against 15.2-17.0 s, the same hour).
+    first clouds as soon as with it (p95 16.5 s against 15.2-17.0 s, the same hour). (Measured while the
+    C2ST was scikit-learn's; it now trains its folds in torch and loads no library of its own.)
 
     And slower housekeeping (:data:`IDLE_HOUSEKEEPING`): an idle cluster of one worker cost 1.8
     CPU-seconds every 30 s (6 % of a core, all day on a classroom server, and the GIL of the
@@ -513,8 +514,7 @@ class DaskExecutor:
         """The one worker that measures the deferred C2STs (the first by address), or None (any).
 
         They come one at a time, so one worker loses nothing, and a worker that only trains (its runs
-        hand every C2ST over, :func:`run_task`) does not load the classifier's libraries (scikit-learn,
-        SciPy and pandas: about 145 MB a process). The restriction is loose: were that worker gone,
+        hand every C2ST over, :func:`run_task`) never pauses its runs for one. The restriction is loose: were that worker gone,
         another takes the task (work stealing, which would also move it to an idle worker, is off in
         the app's own cluster: :func:`start_local_cluster`). Asked of the scheduler (a round trip) at
         most every :data:`SLOTS_TTL_S`: every run's task carries the answer (:meth:`submit`)."""

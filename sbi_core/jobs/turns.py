@@ -38,9 +38,8 @@ class TakingTurns:
         defer: ``defer(round)`` schedules round ``round``'s C2ST for when the line is empty and
             returns whether it did (None: C2STs are measured on the spot).
         measures_here: whether this worker is the one that measures deferred C2STs. Another worker
-            hands every C2ST to it, even while nobody waits: only one process of the cluster then
-            loads the classifier's libraries (scikit-learn, SciPy and, through them, pandas: about
-            145 MB a process).
+            hands every C2ST to it, even while nobody waits: one process of the cluster measures them,
+            one at a time.
     """
 
     def __init__(self, store: Any, run_id: str, defer: Optional[Callable[[int], bool]] = None,
