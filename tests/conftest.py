@@ -2,6 +2,7 @@
 modules are handed to the xdist workers, and the app server and Chromium that the browser-test modules
 of a test process share (``shared_server``, ``shared_browser``)."""
 
+import functools
 import json
 import os
 import statistics
@@ -18,6 +19,14 @@ import torch
 # browser) need the other core; oversubscribed torch threads spin and slow
 # every training down by an order of magnitude.
 torch.set_num_threads(1)
+
+# Streamlit's AppTest scans every installed distribution for (v2) component manifests each time a new
+# AppTest runs its first script (0.17 CPU-s here, and the suite makes hundreds of AppTests: about a
+# third of the CPU of the AppTest modules). What is installed does not change during a test session,
+# so the scan is done once per test process. The app's own server scans once, at its start.
+import streamlit.components.v2.manifest_scanner as _manifest_scanner  # noqa: E402
+
+_manifest_scanner.scan_component_manifests = functools.cache(_manifest_scanner.scan_component_manifests)
 
 # One Dask worker for every app server a test starts (the app's default is one per core): the
 # suite runs several servers at once on two cores, and each worker imports torch.
