@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -194,6 +195,7 @@ from pathlib import Path
 from sbi_core.run.loop import execute as real_execute
 
 ENDED = Path(__file__).with_name("stubborn_ended")
+RELEASE = Path(__file__).with_name("stubborn_release")  # the test lets it end (60 s at most)
 
 
 def stubborn_or_real(spec, on_event=None, cancel=None, on_round=None, stop=None, **kw):
@@ -203,8 +205,8 @@ def stubborn_or_real(spec, on_event=None, cancel=None, on_round=None, stop=None,
 
     on_event({"type": "run_started", "time": time.time(), "spec": spec.to_dict(), "num_rounds": 1})
     secede()  # like a run fanning out its simulations: the worker takes the next task meanwhile
-    end = time.monotonic() + 15
-    while time.monotonic() < end:  # never looks at cancel()
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not RELEASE.exists():  # never looks at cancel()
         time.sleep(0.05)
     on_event({"type": "epoch", "round": 0, "epoch": 0, "time": time.time()})
     ENDED.write_text("ended")
@@ -220,7 +222,8 @@ def test_a_run_that_ignores_its_cancel_never_stops_another_owners_run_on_its_wor
     fake = tmp_path / "dask_stubborn_exec.py"
     fake.write_text(STUBBORN)
     local_dask.client.upload_file(str(fake))  # importable on the workers
-    ended = next(iter(local_dask.client.run(lambda: str(__import__("dask_stubborn_exec").ENDED)).values()))
+    ended, release = next(iter(local_dask.client.run(
+        lambda: [str(__import__("dask_stubborn_exec").ENDED), str(__import__("dask_stubborn_exec").RELEASE)]).values()))
     jm = JobManager(store, executor=local_dask, execute="dask_stubborn_exec:stubborn_or_real", cancel_grace_s=1.0)
     first = jm.start(small_spec(title="stubborn"), owner="ann")
     wait_for(lambda: store.events(first, types=["run_started"]), timeout=30)
@@ -238,7 +241,9 @@ def test_a_run_that_ignores_its_cancel_never_stops_another_owners_run_on_its_wor
     done = jm.wait(second, timeout=90)
     assert done.status == "done", done.message
     assert pid_alive(worker_pid, worker_start)
-    wait_for(lambda: os.path.exists(ended), timeout=60)  # the first run's task ran to its end ...
+    assert not os.path.exists(ended)  # the first run's task still runs, past its cancel ...
+    Path(release).write_text("go")
+    wait_for(lambda: os.path.exists(ended), timeout=60)  # ... to its end ...
     time.sleep(1.0)
     assert store.get_run(first).status == "cancelled"  # ... and changed nothing
     assert [e["type"] for _, e in store.events(first)] == ["run_started", "cancelled"]
@@ -310,13 +315,14 @@ from pathlib import Path
 import sbi_core.checks.compute as compute
 
 ENDED = Path(__file__).with_name("stubborn_checks_ended")
+RELEASE = Path(__file__).with_name("stubborn_checks_release")  # the test lets it end (60 s at most)
 _REAL = compute.run_checks
 
 
 def stubborn(store, run_id, options, on_progress=None, cancel=None):
     on_progress(0.1, "Being stubborn")
-    end = time.monotonic() + 8
-    while time.monotonic() < end:  # never looks at cancel()
+    end = time.monotonic() + 60
+    while time.monotonic() < end and not RELEASE.exists():  # never looks at cancel()
         time.sleep(0.05)
     on_progress(0.9, "Still stubborn")
     ENDED.write_text("ended")
@@ -325,7 +331,7 @@ def stubborn(store, run_id, options, on_progress=None, cancel=None):
 
 def install():
     compute.run_checks = stubborn
-    return str(ENDED)
+    return [str(ENDED), str(RELEASE)]
 
 
 def uninstall():
@@ -344,7 +350,7 @@ def test_checks_that_ignore_their_cancel_are_cancelled_without_killing_their_wor
     rid = jm.start(small_spec(num_rounds=1, method="npe"))
     assert jm.wait(rid, timeout=60).status == "done"
     try:
-        ended = next(iter(local_dask.client.run(lambda: __import__("dask_stubborn_checks").install()).values()))
+        ended, release = next(iter(local_dask.client.run(lambda: __import__("dask_stubborn_checks").install()).values()))
         jm.start_checks(rid, {"num_datasets": 20, "num_posterior_samples": 20})
         wait_for(lambda: store.get_check(rid).step == "Being stubborn", timeout=60)
         worker_pid, worker_start = store.check_worker_process(rid)
@@ -353,6 +359,7 @@ def test_checks_that_ignore_their_cancel_are_cancelled_without_killing_their_wor
         assert store.get_check(rid).status == "cancelled"
         assert not os.path.exists(ended)  # recorded while its task still runs
         assert pid_alive(worker_pid, worker_start)  # the shared worker was not killed
+        Path(release).write_text("go")  # now the stubborn checks may end
         wait_for(lambda: os.path.exists(ended), timeout=60)
         time.sleep(1.0)
         check = store.get_check(rid)
