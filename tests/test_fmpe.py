@@ -282,8 +282,11 @@ def test_linear_gaussian_mean_and_covariance(name):
     post = METHODS[name](sim.prior, seed=0).train(theta, sim.simulate(theta, generator=g))
     for seed in (0, 1):
         x_o = sim.simulate(sim.prior.sample((1,), generator=g), generator=g)[0]
+        # 2,000 posterior draws (5,000 cost a fifth of the test): their mean is known to 0.02 sd, their
+        # sd to 2 % and their correlation to about 0.02 (NPSE's widest sd ratio here: 1.19 with 2,000
+        # draws and with 5,000), against 20,000 exact draws (cheap)
         ref = sim.reference_posterior(x_o, 20_000, seed=seed)
-        s = post.sample((5000,), x=x_o, seed=seed)
+        s = post.sample((2000,), x=x_o, seed=seed)
         sd = ref.std(0)
         assert ((s.mean(0) - ref.mean(0)).abs() < 0.6 * sd).all()
         assert torch.allclose(s.std(0), sd, rtol=0.25)
