@@ -87,13 +87,15 @@ def cv_bandwidth(particles: Tensor, weights: Tensor) -> float:
     w = weights.double() / weights.double().sum()
     chol = torch.linalg.cholesky(weighted_covariance(p, w))
     z = torch.linalg.solve_triangular(chol, p.T, upper=False).T  # whitened particles
-    d2 = torch.cdist(z, z) ** 2  # (m, m) squared Mahalanobis distances
-    d2.fill_diagonal_(math.inf)
+    half_d2 = torch.cdist(z, z).square_().mul_(-0.5)  # (m, m) minus half the squared Mahalanobis distances
+    half_d2.fill_diagonal_(-math.inf)  # leave one out
     d = p.shape[1]
+    log_w = torch.log(w)
+    log_rest = torch.log1p(-w.clamp(max=1 - 1e-12))
     best, best_score = CV_GRID[0], -math.inf
     for h in CV_GRID:
-        log_k = -0.5 * d2 / h ** 2 - d * math.log(h)
-        loo = torch.logsumexp(log_k + torch.log(w)[None, :], dim=1) - torch.log1p(-w.clamp(max=1 - 1e-12))
+        # one pass over the (m, m) matrix per h: the kernel's constant -d log h is the same for every j
+        loo = torch.logsumexp(torch.add(log_w, half_d2, alpha=1.0 / h ** 2), dim=1) - d * math.log(h) - log_rest
         score = float((w * loo).sum())
         if score > best_score:
             best, best_score = h, score
