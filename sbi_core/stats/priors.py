@@ -92,18 +92,27 @@ class Marginal:
 
     # ---- distribution --------------------------------------------------
     def _torch(self):
+        """The torch distribution of a normal, lognormal, beta (on ``[0, 1]``), gamma or half-normal
+        marginal (``None`` for the others), built once per marginal: :meth:`log_prob` runs in every MCMC
+        step. Its parameters were checked by :func:`~sbi_core.stats.prior_spec.parse_marginal` and
+        :meth:`log_prob` passes it only points of the support, so torch checks neither again."""
+        if "_torch_dist" not in self.__dict__:  # a frozen dataclass: cached beside its fields
+            object.__setattr__(self, "_torch_dist", self._build_torch())
+        return self.__dict__["_torch_dist"]
+
+    def _build_torch(self):
         p = self.params
         t = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
         if self.dist == "normal":
-            return Normal(t(p["loc"]), t(p["scale"]))
+            return Normal(t(p["loc"]), t(p["scale"]), validate_args=False)
         if self.dist == "lognormal":
-            return LogNormal(t(p["loc"]), t(p["scale"]))
+            return LogNormal(t(p["loc"]), t(p["scale"]), validate_args=False)
         if self.dist == "beta":
-            return Beta(t(p["alpha"]), t(p["beta"]))
+            return Beta(t(p["alpha"]), t(p["beta"]), validate_args=False)
         if self.dist == "gamma":
-            return Gamma(t(p["concentration"]), t(p["rate"]))
+            return Gamma(t(p["concentration"]), t(p["rate"]), validate_args=False)
         if self.dist == "halfnormal":
-            return HalfNormal(t(p["scale"]))
+            return HalfNormal(t(p["scale"]), validate_args=False)
         return None
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
