@@ -16,10 +16,11 @@ Two engines train that classifier:
 - ``engine="torch"``: the same network, initial weights, minibatches, Adam and stopping rule (on
   the training loss, as scikit-learn's default), with the ``K`` folds trained at once as the members
   of one batched network (:func:`sbi_core.diagnostics.ensemble.train_folds`). Same test, other
-  random draws: the two agree within the test's own scatter (``tests/test_diagnostics.py`` checks
-  them against each other and against the accuracy of the best possible classifier of two
-  shifted Gaussians, ``Phi(delta / 2)``), and the torch engine takes a third to a fifth of the time
-  on one thread. The app's scores use it: each round's C2ST against the exact posterior
+  random draws: on 8 models x 3 candidates (``bench/c2st_engines.py``, ``bench/RESULTS.md``) the
+  two means over three seeds differ by at most 0.03, about the test's own scatter, and
+  ``tests/test_diagnostics.py`` checks them against each other and against the accuracy of the
+  best possible classifier of two shifted Gaussians, ``Phi(delta / 2)``. The torch engine takes a
+  quarter to a half of scikit-learn's time on one thread (2.9x less over that benchmark). The app's scores use it: each round's C2ST against the exact posterior
   (:mod:`.reference`), SBC's C2ST of the ranks (:mod:`.sbc`) and the Compare page's.
 """
 
