@@ -93,7 +93,8 @@ def test_fold_gradient_is_the_gradient_of_scikit_learns_batch_loss():
 
     # the same loss through autograd, member by member
     p = flat.clone().requires_grad_()
-    w1, c1, w2, c2, w3, c3 = [t.view(members, *s) for t, s in zip(torch.split(p, [s.numel() for s in shapes], dim=1), shapes)]
+    split = torch.split(p, [s.numel() for s in shapes], dim=1)
+    w1, c1, w2, c2, w3, c3 = [t.view(members, *s) for t, s in zip(split, shapes)]
     z = (torch.relu(torch.relu(x @ w1 + c1) @ w2 + c2) @ w3 + c3).squeeze(-1)
     bce = torch.nn.functional.binary_cross_entropy_with_logits(z, y, reduction="none")
     n = w.sum(1)

@@ -20,8 +20,13 @@ Two engines train that classifier:
   two means over three seeds differ by at most 0.03, about the test's own scatter, and
   ``tests/test_diagnostics.py`` checks them against each other and against the accuracy of the
   best possible classifier of two shifted Gaussians, ``Phi(delta / 2)``. The torch engine takes a
-  quarter to a half of scikit-learn's time on one thread (2.9x less over that benchmark). The app's scores use it: each round's C2ST against the exact posterior
-  (:mod:`.reference`), SBC's C2ST of the ranks (:mod:`.sbc`) and the Compare page's.
+  quarter to a half of scikit-learn's time on one thread (2.9x less over that benchmark). The app's
+  scores use it: each round's C2ST against the exact posterior (:mod:`.reference`), SBC's C2ST of
+  the ranks (:mod:`.sbc`) and the Compare page's.
+
+References: Lopez-Paz & Oquab, "Revisiting classifier two-sample tests", ICLR 2017,
+https://arxiv.org/abs/1610.06545; Lueckmann et al., "Benchmarking simulation-based inference",
+AISTATS 2021, https://arxiv.org/abs/2101.04653.
 """
 
 from __future__ import annotations

@@ -189,7 +189,8 @@ def train_ensemble(features: Tensor, labels: Tensor, settings: EnsembleSettings,
 
 
 def _glorot(members: int, fan_in: int, fan_out: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """scikit-learn's initial weights for a ReLU network (Glorot & Bengio 2010): uniform on
+    """scikit-learn's initial weights for a ReLU network (Glorot & Bengio 2010,
+    https://proceedings.mlr.press/v9/glorot10a.html): uniform on
     ``+-sqrt(6 / (fan_in + fan_out))``, the biases too."""
     bound = math.sqrt(6.0 / (fan_in + fan_out))
     w = (torch.rand(members, fan_in, fan_out, generator=g) * 2 - 1) * bound

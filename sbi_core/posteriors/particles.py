@@ -95,7 +95,8 @@ def cv_bandwidth(particles: Tensor, weights: Tensor) -> float:
     best, best_score = CV_GRID[0], -math.inf
     for h in CV_GRID:
         # one pass over the (m, m) matrix per h: the kernel's constant -d log h is the same for every j
-        loo = torch.logsumexp(torch.add(log_w, half_d2, alpha=1.0 / h ** 2), dim=1) - d * math.log(h) - log_rest
+        log_kernel_sum = torch.logsumexp(torch.add(log_w, half_d2, alpha=1.0 / h ** 2), dim=1)
+        loo = log_kernel_sum - d * math.log(h) - log_rest
         score = float((w * loo).sum())
         if score > best_score:
             best, best_score = h, score
