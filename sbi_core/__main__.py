@@ -115,18 +115,9 @@ def _run(args: argparse.Namespace, private: str) -> int:
     once (0.3 s instead of 2.5 s)."""
     try:
         text = sys.stdin.buffer.read() if args.spec == "-" else Path(args.spec).read_bytes()
-        parsed = runspec_from_json(text)
-    except OSError as err:
-        print(f"error: cannot read {args.spec}: {err.strerror}", file=sys.stderr)
-        return 2
-    except SBIError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        parsed = runspec_from_json(text)  # torch-free: a spec that cannot run stops here
+        from sbi_core.uploads.files import admit_spec  # torch (the simulators): deferred, see above
 
-    from sbi_core.run.loop import execute  # torch: deferred, see above
-    from sbi_core.uploads.files import admit_spec  # torch (the simulators): deferred, see above
-
-    try:
         spec = admit_spec(parsed, private, known_roots=[default_root()])
         if args.threads is not None:
             spec.num_threads = args.threads
@@ -137,6 +128,8 @@ def _run(args: argparse.Namespace, private: str) -> int:
     except SBIError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+
+    from sbi_core.run.loop import execute  # torch: deferred, see above
 
     events: list[dict] = []
     progress = _Progress(args.quiet)
