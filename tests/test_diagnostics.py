@@ -76,11 +76,11 @@ def test_unknown_engine_and_too_many_folds_say_what_to_use():
 
 
 def test_fold_gradient_is_the_gradient_of_scikit_learns_batch_loss():
-    from sbi_core.diagnostics.ensemble import _fold_loss_and_grad, _glorot
+    from sbi_core.diagnostics.ensemble import _fold_loss_and_grad, _init
 
     g = torch.Generator().manual_seed(0)
     members, rows, f, hidden, alpha = 3, 17, 2, 6, 1e-2
-    parts = [*_glorot(members, f, hidden, g), *_glorot(members, hidden, hidden, g), *_glorot(members, hidden, 1, g)]
+    parts = [*_init(members, f, hidden, g, True), *_init(members, hidden, hidden, g, True), *_init(members, hidden, 1, g, True)]
     flat = torch.cat([p.flatten(1) for p in parts], dim=1)
     shapes = [p.shape[1:] for p in parts]
     layers = [t.view(members, *s) for t, s in zip(torch.split(flat, [s.numel() for s in shapes], dim=1), shapes)]

@@ -100,8 +100,12 @@ class EnsembleMLP:
         return torch.cat(parts, dim=-1)
 
 
-def _init(members: int, fan_in: int, fan_out: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    bound = 1.0 / math.sqrt(fan_in)  # torch.nn.Linear's default, per member
+def _init(members: int, fan_in: int, fan_out: int, g: torch.Generator, glorot: bool = False) -> tuple[Tensor, Tensor]:
+    """A layer's weights ``(H, fan_in, fan_out)`` and biases ``(H, 1, fan_out)``, uniform on ``+-bound``:
+    ``1 / sqrt(fan_in)`` (torch.nn.Linear's default, per member), or with ``glorot`` scikit-learn's for a
+    ReLU network, ``sqrt(6 / (fan_in + fan_out))`` (Glorot & Bengio 2010,
+    https://proceedings.mlr.press/v9/glorot10a.html)."""
+    bound = math.sqrt(6.0 / (fan_in + fan_out)) if glorot else 1.0 / math.sqrt(fan_in)
     w = (torch.rand(members, fan_in, fan_out, generator=g) * 2 - 1) * bound
     b = (torch.rand(members, 1, fan_out, generator=g) * 2 - 1) * bound
     return w, b
@@ -188,16 +192,6 @@ def train_ensemble(features: Tensor, labels: Tensor, settings: EnsembleSettings,
     return EnsembleMLP(best, epochs)
 
 
-def _glorot(members: int, fan_in: int, fan_out: int, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """scikit-learn's initial weights for a ReLU network (Glorot & Bengio 2010,
-    https://proceedings.mlr.press/v9/glorot10a.html): uniform on
-    ``+-sqrt(6 / (fan_in + fan_out))``, the biases too."""
-    bound = math.sqrt(6.0 / (fan_in + fan_out))
-    w = (torch.rand(members, fan_in, fan_out, generator=g) * 2 - 1) * bound
-    b = (torch.rand(members, 1, fan_out, generator=g) * 2 - 1) * bound
-    return w, b
-
-
 def _fold_loss_and_grad(layers: list[Tensor], flat: Tensor, is_weight: Tensor, xb: Tensor, yb: Tensor, wb: Tensor,
                         alpha: float) -> tuple[Tensor, Tensor]:
     """One minibatch of :func:`train_folds`, forward and backward, written out.
@@ -259,9 +253,9 @@ def train_folds(features: Tensor, labels: Tensor, weights: Tensor, hidden: int, 
     batch = max(1, min(int(batch_size), rows))
     shapes = [(f, hidden), (1, hidden), (hidden, hidden), (1, hidden), (hidden, 1), (1, 1)]
     sizes = [a * b for a, b in shapes]
-    flat = torch.cat([t.flatten(1) for t in (*_glorot(members, f, hidden, generator),
-                                            *_glorot(members, hidden, hidden, generator),
-                                            *_glorot(members, hidden, 1, generator))], dim=1)  # (H, P)
+    flat = torch.cat([t.flatten(1) for t in (*_init(members, f, hidden, generator, glorot=True),
+                                            *_init(members, hidden, hidden, generator, glorot=True),
+                                            *_init(members, hidden, 1, generator, glorot=True))], dim=1)  # (H, P)
     layers = [part.view(members, *shape) for part, shape in zip(torch.split(flat, sizes, dim=1), shapes)]
     is_weight = torch.cat([torch.full((n,), float(k % 2 == 0)) for k, n in enumerate(sizes)])  # (P,) not a bias
     m = torch.zeros_like(flat)
